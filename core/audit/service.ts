@@ -1,0 +1,73 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { newId } from '../ids'
+
+export interface AuditEntry {
+  action: string // e.g. customer.created, api_key.revoked, period.reopened
+  entity_type: string
+  entity_id: string | null
+  before?: unknown
+  after?: unknown
+  reason?: string | null
+}
+
+/** Appends one audit row in the caller's transaction; the trigger assigns chain position and hash. */
+export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEntry): Promise<void> {
+  await trx('audit_log').insert({
+    tenant_id: ctx.tenantId,
+    seq: 0, // assigned by the chain trigger
+    id: newId('aud'),
+    actor: ctx.keyId ?? ctx.role,
+    action: entry.action,
+    entity_type: entry.entity_type,
+    entity_id: entry.entity_id,
+    before: entry.before === undefined ? null : JSON.stringify(entry.before),
+    after: entry.after === undefined ? null : JSON.stringify(entry.after),
+    reason: entry.reason ?? null,
+    ip: ctx.ip,
+    user_agent: ctx.userAgent,
+    request_id: ctx.requestId,
+    prev_hash: '',
+    hash: '',
+  })
+}
+
+export interface ChainVerification {
+  ok: boolean
+  checked: number
+  /** First row whose hash, link or position does not match: the tampered (or first missing) row. */
+  first_invalid_seq: number | null
+  problem: 'hash_mismatch' | 'broken_link' | 'gap' | null
+}
+
+/**
+ * Recomputes every hash of the tenant's chain in SQL with the same function the insert trigger
+ * uses, and checks each row links to its predecessor without gaps.
+ */
+export async function verifyAuditChain(trx: Trx, tenantId: string): Promise<ChainVerification> {
+  const { rows } = await trx.raw(
+    `with c as (
+       select a.seq, a.hash, a.prev_hash,
+              audit_row_hash(a.prev_hash, a) as expected,
+              lag(a.hash) over (order by a.seq) as prev_row_hash,
+              lag(a.seq) over (order by a.seq) as prev_seq
+         from audit_log a where a.tenant_id = ?
+     )
+     select (select count(*) from c)::int as checked,
+            (select min(seq) from c where hash <> expected) as bad_hash,
+            (select min(seq) from c where prev_hash <> coalesce(prev_row_hash, '')) as bad_link,
+            (select min(seq) from c where seq <> coalesce(prev_seq, 0) + 1) as gap`,
+    [tenantId],
+  )
+  const r = rows[0]
+  const candidates: [number | null, ChainVerification['problem']][] = [
+    [r.bad_hash, 'hash_mismatch'],
+    [r.bad_link, 'broken_link'],
+    [r.gap, 'gap'],
+  ]
+  let first: [number, ChainVerification['problem']] | null = null
+  for (const [seq, problem] of candidates) {
+    if (seq !== null && (first === null || Number(seq) < first[0])) first = [Number(seq), problem]
+  }
+  return { ok: first === null, checked: r.checked, first_invalid_seq: first?.[0] ?? null, problem: first?.[1] ?? null }
+}

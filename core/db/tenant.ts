@@ -1,0 +1,32 @@
+import { randomInt } from 'node:crypto'
+import type { Db, Trx } from './knex'
+
+const RETRYABLE = new Set(['40001', '40P01'])
+const MAX_ATTEMPTS = 6
+
+/**
+ * The one way to open a tenant transaction: the first statement scopes row-level security to the
+ * tenant with a transaction-local setting (never a session SET, which would leak across pooled
+ * connections). Deadlocks and serialization failures are retried with bounded, jittered backoff,
+ * so `fn` must be free of side effects outside the transaction.
+ */
+export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  if (!isUuid(tenantId)) throw new Error('withTenant: tenantId must be a uuid')
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(async (trx) => {
+        await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
+        return fn(trx)
+      })
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (!code || !RETRYABLE.has(code) || attempt >= MAX_ATTEMPTS) throw err
+      await new Promise((r) => setTimeout(r, randomInt(1, 5 * 2 ** attempt)))
+    }
+  }
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+export function isUuid(s: string): boolean {
+  return UUID_RE.test(s)
+}

@@ -1,0 +1,93 @@
+/**
+ * The one error catalogue. Services throw `AppError(code, ...)`; `core/http/errors.ts` maps it to
+ * HTTP in exactly one place. Codes are stable: merchants branch on them.
+ */
+export type ErrorType =
+  | 'invalid_request'
+  | 'authentication'
+  | 'permission'
+  | 'not_found'
+  | 'conflict'
+  | 'business_rule'
+  | 'rate_limit'
+  | 'internal'
+
+interface CatalogEntry {
+  status: number
+  type: ErrorType
+  message: string
+}
+
+export const CATALOG = {
+  // 400
+  validation_failed: { status: 400, type: 'invalid_request', message: 'The request is invalid.' },
+  invalid_json: { status: 400, type: 'invalid_request', message: 'The request body is not valid JSON.' },
+  invalid_amount: { status: 400, type: 'invalid_request', message: 'Amounts must be integers in minor units.' },
+  invalid_currency: { status: 400, type: 'invalid_request', message: 'Unknown currency.' },
+  invalid_date: { status: 400, type: 'invalid_request', message: 'Dates must be valid YYYY-MM-DD.' },
+  invalid_cursor: { status: 400, type: 'invalid_request', message: 'The pagination cursor is invalid.' },
+  invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
+  unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
+  body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
+  // 401 / 403
+  authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
+  invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },
+  permission_denied: { status: 403, type: 'permission', message: 'The API key role lacks the permission for this action.' },
+  // 404
+  resource_missing: { status: 404, type: 'not_found', message: 'No such resource.' },
+  route_not_found: { status: 404, type: 'not_found', message: 'No such route.' },
+  // 409 / 412 / 422 conflicts
+  version_conflict: { status: 412, type: 'conflict', message: 'The resource changed since you read it (If-Match is stale).' },
+  idempotency_key_in_use: { status: 409, type: 'conflict', message: 'A request with this Idempotency-Key is still in flight.' },
+  idempotency_key_reused: { status: 422, type: 'conflict', message: 'This Idempotency-Key was used with a different request.' },
+  duplicate_external_id: { status: 409, type: 'conflict', message: 'A customer with this external_id already exists.' },
+  customer_has_balance: { status: 409, type: 'conflict', message: 'The customer has a non-zero balance or open documents.' },
+  customer_deleted: { status: 409, type: 'conflict', message: 'The customer is deleted.' },
+  customer_not_deleted: { status: 409, type: 'conflict', message: 'The customer is not deleted.' },
+  api_key_revoked: { status: 409, type: 'conflict', message: 'The API key is already revoked.' },
+  // 422 business rules
+  period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
+  over_allocation: { status: 422, type: 'business_rule', message: 'Allocations exceed the outstanding amount or the available credit.' },
+  credit_limit_exceeded: { status: 422, type: 'business_rule', message: 'The document would take the customer over the credit limit.' },
+  refund_exceeds_credit: { status: 422, type: 'business_rule', message: 'The refund exceeds the available credit.' },
+  return_quantity_exceeded: { status: 422, type: 'business_rule', message: 'The returned quantity exceeds the quantity sold less prior returns.' },
+  write_off_exceeds_outstanding: { status: 422, type: 'business_rule', message: 'The write-off exceeds the invoice outstanding amount.' },
+  already_reversed: { status: 422, type: 'business_rule', message: 'The transaction is already fully reversed.' },
+  reversal_exceeds_remaining: { status: 422, type: 'business_rule', message: 'The partial reversal exceeds what remains of the transaction.' },
+  currency_mismatch: { status: 422, type: 'business_rule', message: 'The currencies do not match.' },
+  exchange_rate_required: { status: 422, type: 'business_rule', message: 'A foreign-currency document needs an exchange_rate.' },
+  invalid_state: { status: 422, type: 'business_rule', message: 'The resource is not in a state that allows this action.' },
+  period_overlap: { status: 422, type: 'business_rule', message: 'The period overlaps an existing period.' },
+  reconciliation_failed: { status: 422, type: 'business_rule', message: 'Cached balances disagree with the ledger.' },
+  customer_inactive: { status: 422, type: 'business_rule', message: 'The customer cannot take new documents in its current status.' },
+  plugin_invalid: { status: 422, type: 'business_rule', message: 'The plugin or its configuration is invalid.' },
+  posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
+  // 429 / 500 / 503
+  rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests.' },
+  internal_error: { status: 500, type: 'internal', message: 'An internal error occurred.' },
+  service_unavailable: { status: 503, type: 'internal', message: 'The service is not ready.' },
+} as const satisfies Record<string, CatalogEntry>
+
+export type ErrorCode = keyof typeof CATALOG
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly type: ErrorType
+  readonly param?: string
+  readonly details?: Record<string, unknown>
+
+  constructor(code: ErrorCode, message?: string, opts: { param?: string; details?: Record<string, unknown> } = {}) {
+    const entry: CatalogEntry = CATALOG[code]
+    super(message ?? entry.message)
+    this.name = 'AppError'
+    this.code = code
+    this.status = entry.status
+    this.type = entry.type
+    this.param = opts.param
+    this.details = opts.details
+  }
+}
+
+export const notFound = (what: string, id?: string, param?: string) =>
+  new AppError('resource_missing', `No such ${what}${id ? `: '${id}'` : ''}.`, { param })

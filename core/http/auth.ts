@@ -1,0 +1,88 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AppError } from '../errors'
+import { withTenant } from '../db/tenant'
+import { defineAbility, Role, type Action, type Subject } from '../../tenants/roles'
+import { hashSecret, parseSecret } from '../../tenants/keys'
+import type { RequestContext } from './context'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `key` (default): an API key; `platform`: the platform admin token; `none`: public. */
+    auth?: 'key' | 'platform' | 'none'
+    /** The action and subject the key's role must hold; required on every `key` route. */
+    permission?: [Action, Subject]
+  }
+  interface FastifyRequest {
+    ctx: RequestContext
+  }
+}
+
+function bearer(req: FastifyRequest): string | null {
+  const h = req.headers.authorization
+  if (!h) return null
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
+  return m ? m[1] : ''
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest()
+  const hb = createHash('sha256').update(b).digest()
+  return timingSafeEqual(ha, hb)
+}
+
+function baseContext(req: FastifyRequest): Pick<RequestContext, 'requestId' | 'ip' | 'userAgent' | 'idempotencyKey'> {
+  const idem = req.headers['idempotency-key']
+  return {
+    requestId: req.id,
+    ip: req.ip ?? null,
+    userAgent: (req.headers['user-agent'] as string | undefined)?.slice(0, 500) ?? null,
+    idempotencyKey: typeof idem === 'string' ? idem : null,
+  }
+}
+
+/**
+ * Authenticates every request in `onRequest` (before the body is even read) and checks the route's
+ * declared permission, so a request without a key gets 401 and one without the right role 403,
+ * whatever its body. A route that forgets to declare its permission fails at startup.
+ */
+export function registerAuth(app: FastifyInstance): void {
+  app.decorateRequest('ctx', null as unknown as RequestContext)
+
+  app.addHook('onRoute', (route) => {
+    const mode = route.config?.auth ?? 'key'
+    if (mode === 'key' && !route.config?.permission) {
+      throw new Error(`route ${route.method} ${route.url} declares no permission`)
+    }
+  })
+
+  app.addHook('onRequest', async (req) => {
+    const config = req.routeOptions.config ?? {}
+    const mode = config.auth ?? 'key'
+    if (mode === 'none' || req.is404) return
+    const token = bearer(req)
+    if (token === null) throw new AppError('authentication_required')
+    if (mode === 'platform') {
+      if (!token || !sameSecret(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError('invalid_api_key', 'The platform admin token is invalid.')
+      return
+    }
+    const parsed = parseSecret(token)
+    if (!parsed) throw new AppError('invalid_api_key')
+    const hash = hashSecret(token)
+    const key = await withTenant(app.deps.db, parsed.tenantId, (trx) =>
+      trx('api_keys').where({ tenant_id: parsed.tenantId, secret_hash: hash }).whereNull('revoked_at').first('id', 'role'),
+    )
+    if (!key) throw new AppError('invalid_api_key')
+    const ability = defineAbility(key.role as Role, key.id)
+    req.ctx = { tenantId: parsed.tenantId, keyId: key.id, role: key.role as Role, ability, ...baseContext(req) }
+    const [action, subject] = config.permission!
+    if (!ability.can(action, subject)) {
+      throw new AppError('permission_denied', `The '${key.role}' role cannot ${action} ${subject}.`)
+    }
+  })
+}
+
+/** Context for platform-token routes that act on a tenant they have just chosen. */
+export function platformContext(req: FastifyRequest, tenantId: string): RequestContext {
+  return { tenantId, keyId: null, role: 'platform', ability: defineAbility('admin', 'platform'), ...baseContext(req) }
+}

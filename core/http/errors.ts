@@ -1,0 +1,91 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AppError, CATALOG, ErrorCode } from '../errors'
+
+export interface ErrorBody {
+  error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }
+}
+
+/** Maps anything thrown to the catalogue: the only place errors become HTTP. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err
+  const e = err as FastifyError & { validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[]; validationContext?: string }
+  if (e?.validation) {
+    const v = e.validation[0]
+    let param = (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
+    if (v?.params?.additionalProperty) param = [param, v.params.additionalProperty].filter(Boolean).join('.')
+    if (v?.params?.missingProperty) param = [param, v.params.missingProperty].filter(Boolean).join('.')
+    const where = e.validationContext ?? 'body'
+    const message = v?.params?.additionalProperty
+      ? `Unknown field '${param}' in ${where}.`
+      : `Invalid ${where}${param ? ` field '${param}'` : ''}: ${v?.message ?? 'invalid'}.`
+    return new AppError('validation_failed', message, { param: param || undefined })
+  }
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('body_too_large')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new AppError('unsupported_media_type')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError('invalid_json')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('validation_failed', 'Content-Length does not match the body.')
+    case 'P0001': {
+      // Database-enforced business rules raise their catalogue code as the message.
+      const code = (e.message ?? '').split(':')[0].trim() as ErrorCode
+      if (code in CATALOG) return new AppError(code, (e as { detail?: string }).detail || undefined)
+      break
+    }
+  }
+  if (e instanceof SyntaxError || e?.statusCode === 400) return new AppError('validation_failed', e.message)
+  if (e?.statusCode === 429) return new AppError('rate_limited')
+  if (e?.statusCode === 413) return new AppError('body_too_large')
+  if (e?.statusCode === 415) return new AppError('unsupported_media_type')
+  return new AppError('internal_error')
+}
+
+export function errorBody(err: AppError, requestId: string): ErrorBody {
+  return {
+    error: {
+      type: err.type,
+      code: err.code,
+      message: err.message,
+      ...(err.param ? { param: err.param } : {}),
+      request_id: requestId,
+      ...(err.details ? { details: err.details } : {}),
+    },
+  }
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const appErr = toAppError(err)
+    if (appErr.status >= 500) req.log.error({ err }, 'request failed')
+    if (appErr.code === 'rate_limited' && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
+    reply.code(appErr.status).send(errorBody(appErr, req.id))
+  })
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody(new AppError('route_not_found', `No route ${req.method} ${req.url.split('?')[0]}.`), req.id))
+  })
+}
+
+/** Response schema shared by every route for its 4xx/5xx answers. */
+export const errorResponseSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        type: { type: 'string' },
+        code: { type: 'string' },
+        message: { type: 'string' },
+        param: { type: 'string' },
+        request_id: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+      required: ['type', 'code', 'message', 'request_id'],
+    },
+  },
+  required: ['error'],
+}

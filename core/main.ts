@@ -1,0 +1,48 @@
+import closeWithGrace from 'close-with-grace'
+import Redis from 'ioredis'
+import pino from 'pino'
+import { appDatabaseUrl, loadConfig } from './config'
+import { createDb } from './db/knex'
+import { migrate } from './db/migrate'
+import { buildApp, REDACT } from './http/app'
+import { startWorker } from './jobs/worker'
+
+/** Entry point: `start` (migrate, then API and worker in one process), `api`, `worker` or `migrate`. */
+async function main(mode: string): Promise<void> {
+  const config = loadConfig()
+  const log = pino({ level: config.LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' } })
+  if (mode === 'start' || mode === 'migrate') {
+    await migrate(config.DATABASE_URL, config.DB_APP_PASSWORD, (m) => log.info(m))
+    if (mode === 'migrate') return
+  }
+  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX })
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
+  const closers: (() => Promise<unknown>)[] = []
+
+  if (mode === 'start' || mode === 'worker') {
+    const worker = await startWorker({ config, db, log })
+    closers.push(() => worker.close())
+  }
+  if (mode === 'start' || mode === 'api') {
+    const app = await buildApp({ config, db, redis })
+    await app.listen({ host: config.HOST, port: config.PORT })
+    closers.unshift(() => app.close()) // stop taking requests first
+  }
+  closers.push(() => db.destroy(), () => redis.quit())
+
+  closeWithGrace({ delay: 15000 }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error')
+    else log.info({ signal }, 'shutting down')
+    for (const close of closers) await close()
+  })
+}
+
+const mode = process.argv[2] ?? 'start'
+if (!['start', 'api', 'worker', 'migrate'].includes(mode)) {
+  console.error(`usage: main.ts start|api|worker|migrate`)
+  process.exit(2)
+}
+main(mode).catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

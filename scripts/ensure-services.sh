@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL (15+) and Redis (7) answer on localhost: starts them when installed but
+# down, installs them from Debian's packages when missing. Used by `npm test`, `npm start` and CI.
+set -euo pipefail
+
+PGHOST_=${PGHOST:-127.0.0.1}
+PGPORT_=${PGPORT:-5432}
+REDIS_HOST_=${REDIS_HOST:-127.0.0.1}
+REDIS_PORT_=${REDIS_PORT:-6379}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_up() { pg_isready -q -h "$PGHOST_" -p "$PGPORT_" 2>/dev/null; }
+redis_up() { [ "$(redis-cli -h "$REDIS_HOST_" -p "$REDIS_PORT_" ping 2>/dev/null)" = "PONG" ]; }
+
+apt_updated=0
+apt_install() {
+  if [ $apt_updated = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! pg_up; then
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    echo "ensure-services: installing PostgreSQL"
+    apt_install postgresql postgresql-client
+  fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    as_root pg_createcluster "$ver" main >/dev/null
+  fi
+  for conf in /etc/postgresql/*/main/pg_hba.conf; do
+    # Local development and CI: trust on loopback, as on the reference machines.
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf"; then
+      as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nlocal all all trust' "$conf"
+    fi
+  done
+  echo "ensure-services: starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  pg_up || { echo "ensure-services: PostgreSQL did not come up" >&2; exit 1; }
+fi
+
+if ! redis_up; then
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "ensure-services: installing Redis"
+    apt_install redis-server
+  fi
+  echo "ensure-services: starting Redis"
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT_" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis_up && break; sleep 1; done
+  redis_up || { echo "ensure-services: Redis did not come up" >&2; exit 1; }
+fi

@@ -1,0 +1,120 @@
+import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../core/http/tx'
+import { platformContext } from '../core/http/auth'
+import { listQueryProperties, listSchema, ListQuery } from '../core/http/pagination'
+import { idPattern } from '../core/ids'
+import { ROLES, Role } from './roles'
+import { createApiKey, createTenant, listApiKeys, revokeApiKey } from './service'
+
+const errors = { '4xx': { $ref: 'Error#' } }
+
+const tenantSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string' },
+    name: { type: 'string' },
+    base_currency: { type: 'string' },
+    timezone: { type: 'string' },
+    sandbox: { type: 'boolean' },
+    test_clock_date: { type: ['string', 'null'] },
+    created: { type: 'string' },
+    api_key: { type: 'string', description: 'Admin API key secret, shown once.' },
+  },
+}
+
+const apiKeySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string' },
+    name: { type: 'string' },
+    role: { type: 'string', enum: [...ROLES] },
+    mode: { type: 'string', enum: ['test', 'live'] },
+    last4: { type: 'string' },
+    created: { type: 'string' },
+    revoked: { type: ['string', 'null'] },
+    secret: { type: 'string', description: 'Shown once, on creation.' },
+  },
+}
+
+export async function tenantRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: { name: string; base_currency: string; timezone?: string; sandbox?: boolean } }>(
+    '/tenants',
+    {
+      config: { auth: 'platform' },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Provision a tenant (platform admin token)',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'base_currency'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            base_currency: { type: 'string', pattern: '^[a-zA-Z]{3}$' },
+            timezone: { type: 'string', maxLength: 64 },
+            sandbox: { type: 'boolean' },
+          },
+        },
+        response: { 201: tenantSchema, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const tenant = await createTenant(app.deps.db, (id) => platformContext(req, id), req.body)
+      reply.code(201)
+      return tenant
+    },
+  )
+
+  app.post<{ Body: { name: string; role: Role; mode?: 'test' | 'live' } }>(
+    '/api-keys',
+    {
+      config: { permission: ['create', 'ApiKey'] },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Create an API key bound to a role; the secret is shown once',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'role'],
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            role: { type: 'string', enum: [...ROLES] },
+            mode: { type: 'string', enum: ['test', 'live'] },
+          },
+        },
+        response: { 201: apiKeySchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createApiKey(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery }>(
+    '/api-keys',
+    {
+      config: { permission: ['read', 'ApiKey'] },
+      schema: {
+        tags: ['tenants'],
+        summary: 'List API keys (never their secrets)',
+        querystring: { type: 'object', additionalProperties: false, properties: listQueryProperties },
+        response: { 200: listSchema(apiKeySchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listApiKeys(trx, ctx, req.query)),
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/api-keys/:id',
+    {
+      config: { permission: ['delete', 'ApiKey'] },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Revoke an API key',
+        params: { type: 'object', properties: { id: { type: 'string', pattern: idPattern('key') } }, required: ['id'] },
+        response: { 200: apiKeySchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => revokeApiKey(trx, ctx, req.params.id)),
+  )
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto'
+import type { Trx } from '../core/db/knex'
+import type { Db } from '../core/db/knex'
+import { withTenant } from '../core/db/tenant'
+import { AppError, notFound } from '../core/errors'
+import { newId, tenantPublicId } from '../core/ids'
+import { assertCurrency } from '../core/money'
+import { recordAudit } from '../core/audit/service'
+import type { RequestContext } from '../core/http/context'
+import { paginate, page } from '../core/http/pagination'
+import { generateSecret, hashSecret } from './keys'
+import type { Role } from './roles'
+
+export interface TenantRow {
+  tenant_id: string
+  name: string
+  base_currency: string
+  timezone: string
+  sandbox: boolean
+  test_clock_date: string | null
+  created_at: Date
+}
+
+const TIMEZONES = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC'])
+
+export function tenantView(t: TenantRow) {
+  return {
+    id: tenantPublicId(t.tenant_id),
+    object: 'tenant' as const,
+    name: t.name,
+    base_currency: t.base_currency,
+    timezone: t.timezone,
+    sandbox: t.sandbox,
+    test_clock_date: t.test_clock_date,
+    created: t.created_at.toISOString(),
+  }
+}
+
+export function apiKeyView(k: { id: string; name: string; role: string; mode: string; last4: string; created_at: Date; revoked_at: Date | null }) {
+  return {
+    id: k.id,
+    object: 'api_key' as const,
+    name: k.name,
+    role: k.role,
+    mode: k.mode,
+    last4: k.last4,
+    created: k.created_at.toISOString(),
+    revoked: k.revoked_at ? k.revoked_at.toISOString() : null,
+  }
+}
+
+/**
+ * Provisions a tenant and its first admin key in one transaction scoped to the new tenant's id, so
+ * the runtime role never needs to see across tenants.
+ */
+export async function createTenant(
+  db: Db,
+  ctxFor: (tenantId: string) => RequestContext,
+  input: { name: string; base_currency: string; timezone?: string; sandbox?: boolean },
+) {
+  const base_currency = assertCurrency(input.base_currency, 'base_currency')
+  const timezone = input.timezone ?? 'UTC'
+  if (!TIMEZONES.has(timezone)) throw new AppError('validation_failed', `Unknown timezone '${timezone}'.`, { param: 'timezone' })
+  const tenantId = randomUUID()
+  const ctx = ctxFor(tenantId)
+  return withTenant(db, tenantId, async (trx) => {
+    const [tenant] = await trx('tenants')
+      .insert({ tenant_id: tenantId, name: input.name, base_currency, timezone, sandbox: input.sandbox ?? false })
+      .returning('*')
+    const key = await insertKey(trx, ctx, { name: 'Admin key', role: 'admin', mode: tenant.sandbox ? 'test' : 'live' })
+    await recordAudit(trx, ctx, { action: 'tenant.created', entity_type: 'tenant', entity_id: tenantPublicId(tenantId), after: tenantView(tenant) })
+    return { ...tenantView(tenant), api_key: key.secret }
+  })
+}
+
+export async function getTenant(trx: Trx, tenantId: string): Promise<TenantRow> {
+  const t = await trx('tenants').where({ tenant_id: tenantId }).first()
+  if (!t) throw notFound('tenant')
+  return t
+}
+
+/** The tenant's accounting "today": its test clock in sandbox mode, else the date in its timezone. */
+export async function tenantToday(trx: Trx, tenantId: string): Promise<string> {
+  const t = await getTenant(trx, tenantId)
+  if (t.sandbox && t.test_clock_date) return t.test_clock_date
+  return new Intl.DateTimeFormat('en-CA', { timeZone: t.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date())
+}
+
+async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode: 'test' | 'live' }) {
+  const secret = generateSecret(ctx.tenantId, input.mode)
+  const [row] = await trx('api_keys')
+    .insert({
+      tenant_id: ctx.tenantId,
+      id: newId('key'),
+      name: input.name,
+      role: input.role,
+      mode: input.mode,
+      secret_hash: hashSecret(secret),
+      last4: secret.slice(-4),
+      created_by: ctx.keyId,
+    })
+    .returning('*')
+  return { row, secret }
+}
+
+export async function createApiKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode?: 'test' | 'live' }) {
+  const tenant = await getTenant(trx, ctx.tenantId)
+  const { row, secret } = await insertKey(trx, ctx, { ...input, mode: input.mode ?? (tenant.sandbox ? 'test' : 'live') })
+  const view = apiKeyView(row)
+  await recordAudit(trx, ctx, { action: 'api_key.created', entity_type: 'api_key', entity_id: row.id, after: view })
+  return { ...view, secret }
+}
+
+export async function listApiKeys(trx: Trx, ctx: RequestContext, q: { limit?: number; starting_after?: string }) {
+  const { rows, has_more } = await paginate<any>(trx('api_keys').where({ tenant_id: ctx.tenantId }), q)
+  return page(rows.map(apiKeyView), has_more)
+}
+
+export async function revokeApiKey(trx: Trx, ctx: RequestContext, id: string) {
+  const key = await trx('api_keys').where({ tenant_id: ctx.tenantId, id }).forUpdate().first()
+  if (!key) throw notFound('api key', id)
+  if (key.revoked_at) throw new AppError('api_key_revoked')
+  const [row] = await trx('api_keys')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({ revoked_at: trx.fn.now(), revoked_by: ctx.keyId })
+    .returning('*')
+  await recordAudit(trx, ctx, { action: 'api_key.revoked', entity_type: 'api_key', entity_id: id, before: apiKeyView(key), after: apiKeyView(row) })
+  return apiKeyView(row)
+}

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { setupTestEnv, PLATFORM_TOKEN } from './helpers/app'
+
+t.test('tenants and api keys', async (t) => {
+  const env = await setupTestEnv(t)
+
+  await t.test('provisioning needs the platform token', async (t) => {
+    const anon = await env.api(null).post('/v1/tenants', { name: 'x', base_currency: 'usd' })
+    t.equal(anon.statusCode, 401)
+    t.equal(anon.body.error.code, 'authentication_required')
+    t.ok(anon.headers['request-id'])
+    const bad = await env.api('not-the-token-at-all').post('/v1/tenants', { name: 'x', base_currency: 'usd' })
+    t.equal(bad.statusCode, 401)
+    t.equal(bad.body.error.code, 'invalid_api_key')
+  })
+
+  await t.test('create tenant returns an admin key once; keys are stored hashed', async (t) => {
+    const res = await env.api(PLATFORM_TOKEN).post('/v1/tenants', { name: 'Shop', base_currency: 'EUR', timezone: 'Europe/Paris' })
+    t.equal(res.statusCode, 201, res.raw)
+    t.match(res.body, { object: 'tenant', name: 'Shop', base_currency: 'eur', timezone: 'Europe/Paris', sandbox: false })
+    t.match(res.body.id, /^ten_[0-9a-f]{32}$/)
+    t.match(res.body.api_key, /^sk_live_/)
+    const rows = await env.admin('api_keys').select('secret_hash')
+    t.notOk(rows.some((r: { secret_hash: string }) => r.secret_hash.includes(res.body.api_key)))
+    const list = await env.api(res.body.api_key).get('/v1/api-keys')
+    t.equal(list.statusCode, 200)
+    t.equal(list.body.data.length, 1)
+    t.equal(list.body.data[0].role, 'admin')
+    t.notOk('secret' in list.body.data[0])
+  })
+
+  await t.test('bad tenant input is refused with 400', async (t) => {
+    for (const body of [
+      { name: 'x', base_currency: 'zzz' },
+      { name: 'x', base_currency: 'usd', timezone: 'Mars/Olympus' },
+      { name: '', base_currency: 'usd' },
+      { name: 'x', base_currency: 'usd', extra: 1 },
+      { name: 5, base_currency: 'usd' },
+    ]) {
+      const res = await env.api(PLATFORM_TOKEN).post('/v1/tenants', body)
+      t.equal(res.statusCode, 400, JSON.stringify(body))
+      t.equal(res.body.error.type, 'invalid_request')
+    }
+  })
+
+  await t.test('keys: create, use, revoke', async (t) => {
+    const tenant = await env.tenant({ sandbox: true })
+    const created = await env.api(tenant.key).post('/v1/api-keys', { name: 'till 1', role: 'cashier' })
+    t.equal(created.statusCode, 201)
+    t.match(created.body.secret, /^sk_test_/)
+    const cashier = created.body.secret
+    const forbidden = await env.api(cashier).get('/v1/api-keys')
+    t.equal(forbidden.statusCode, 403)
+    t.equal(forbidden.body.error.code, 'permission_denied')
+    const cantMint = await env.api(cashier).post('/v1/api-keys', { name: 'x', role: 'admin' })
+    t.equal(cantMint.statusCode, 403)
+
+    const revoked = await env.api(tenant.key).delete(`/v1/api-keys/${created.body.id}`)
+    t.equal(revoked.statusCode, 200)
+    t.ok(revoked.body.revoked)
+    const after = await env.api(cashier).get('/v1/api-keys')
+    t.equal(after.statusCode, 401)
+    t.equal(after.body.error.code, 'invalid_api_key')
+    const again = await env.api(tenant.key).delete(`/v1/api-keys/${created.body.id}`)
+    t.equal(again.statusCode, 409)
+
+    const badRole = await env.api(tenant.key).post('/v1/api-keys', { name: 'x', role: 'root' })
+    t.equal(badRole.statusCode, 400)
+  })
+
+  await t.test('another tenant cannot see or revoke keys', async (t) => {
+    const a = await env.tenant()
+    const b = await env.tenant()
+    const keyA = await env.key(a.key, 'accountant')
+    const res = await env.api(b.key).delete(`/v1/api-keys/${keyA.id}`)
+    t.equal(res.statusCode, 404)
+    t.equal(res.body.error.code, 'resource_missing')
+    const tampered = a.key.slice(0, -2) + (a.key.endsWith('AA') ? 'BB' : 'AA')
+    t.equal((await env.api(tampered).get('/v1/api-keys')).statusCode, 401)
+  })
+})
