@@ -22,3 +22,37 @@ export const amountSchema = { type: 'integer', minimum: 0, maximum: 900719925474
 export const signedAmountSchema = { type: 'integer', minimum: -900719925474099, maximum: 900719925474099 } as const
 export const currencySchema = { type: 'string', pattern: '^[a-zA-Z]{3}$' } as const
 export const dateSchema = { type: 'string', format: 'date' } as const
+
+/** Parses a non-negative decimal string ("55.0", "0.2") into an exact scaled integer. */
+export function parseDecimal(value: string | number, param: string, maxScale = 12): { units: bigint; scale: number } {
+  const s = typeof value === 'number' ? String(value) : value
+  const m = /^(\d{1,15})(?:\.(\d{1,12}))?$/.exec(s)
+  if (!m || (m[2]?.length ?? 0) > maxScale) throw new AppError('validation_failed', `'${param}' must be a non-negative decimal string such as "1.25".`, { param })
+  const frac = m[2] ?? ''
+  return { units: BigInt(m[1] + frac), scale: frac.length }
+}
+
+/** round_half_up(amount × decimal), exact, for integer minor-unit amounts (half away from zero). */
+export function mulRound(amount: number, decimal: string | number, param = 'rate'): number {
+  const { units, scale } = parseDecimal(decimal, param)
+  const product = BigInt(amount) * units
+  const div = 10n ** BigInt(scale)
+  const neg = product < 0n
+  const abs = neg ? -product : product
+  let q = abs / div
+  if ((abs % div) * 2n >= div) q += 1n
+  const result = Number(neg ? -q : q)
+  if (!Number.isSafeInteger(result)) throw new AppError('invalid_amount', 'The amount is too large.', { param })
+  return result
+}
+
+/** Canonical decimal string (trailing zeros trimmed) for storage and display. */
+export function normalizeDecimal(value: string | number, param: string): string {
+  const { units, scale } = parseDecimal(value, param)
+  let s = units.toString().padStart(scale + 1, '0')
+  if (scale > 0) s = `${s.slice(0, -scale)}.${s.slice(-scale)}`.replace(/\.?0+$/, '')
+  return s
+}
+
+/** Decimal schema accepted for rates: a string like "1.25" (numbers are accepted and read exactly as written). */
+export const decimalSchema = { type: ['string', 'number'], pattern: '^\\d{1,15}(\\.\\d{1,12})?$', minimum: 0 } as const

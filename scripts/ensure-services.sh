@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (15+) and Redis (7) answer on localhost: starts them when installed but
 # down, installs them from Debian's packages when missing. Used by `npm test`, `npm start` and CI.
+# SKIP_ENSURE_SERVICES=1 skips it where the services run elsewhere (docker compose, managed hosts).
 set -euo pipefail
+
+if [ "${SKIP_ENSURE_SERVICES:-}" = 1 ]; then exit 0; fi
 
 PGHOST_=${PGHOST:-127.0.0.1}
 PGPORT_=${PGPORT:-5432}

@@ -8,6 +8,7 @@ import { assertCurrency } from '../core/money'
 import { recordAudit } from '../core/audit/service'
 import type { RequestContext } from '../core/http/context'
 import { paginate, page } from '../core/http/pagination'
+import { configurePlugin, DEFAULT_COA_PLUGIN } from '../core/plugins/service'
 import { generateSecret, hashSecret } from './keys'
 import type { Role } from './roles'
 
@@ -68,6 +69,7 @@ export async function createTenant(
       .insert({ tenant_id: tenantId, name: input.name, base_currency, timezone, sandbox: input.sandbox ?? false })
       .returning('*')
     const key = await insertKey(trx, ctx, { name: 'Admin key', role: 'admin', mode: tenant.sandbox ? 'test' : 'live' })
+    await configurePlugin(trx, ctx, DEFAULT_COA_PLUGIN, { enabled: true, config: {} })
     await recordAudit(trx, ctx, { action: 'tenant.created', entity_type: 'tenant', entity_id: tenantPublicId(tenantId), after: tenantView(tenant) })
     return { ...tenantView(tenant), api_key: key.secret }
   })

@@ -1,3 +1,162 @@
 import type { FastifyInstance } from 'fastify'
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, page, type ListQuery } from '../http/pagination'
+import { AppError } from '../errors'
+import { idPattern } from '../ids'
+import { canReadCustomerPii, maskCustomerPii } from '../customers/service'
+import { verifyAuditChain } from './service'
 
-export async function auditRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+
+interface AuditQuery extends ListQuery {
+  entity?: string
+  entity_type?: string
+  actor?: string
+  action?: string
+}
+
+interface AuditRow {
+  seq: number
+  id: string
+  actor: string | null
+  action: string
+  entity_type: string
+  entity_id: string | null
+  before: unknown
+  after: unknown
+  reason: string | null
+  ip: string | null
+  user_agent: string | null
+  request_id: string | null
+  created_at: Date
+  prev_hash: string
+  hash: string
+}
+
+const auditEntrySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string', enum: ['audit_log_entry'] },
+    seq: { type: 'integer', description: 'Position in the tenant hash chain.' },
+    actor: { type: ['string', 'null'], description: 'API key id, or platform/system.' },
+    action: { type: 'string' },
+    entity_type: { type: 'string' },
+    entity: { type: ['string', 'null'] },
+    before: { description: 'Snapshot before the change (customer PII masked for roles without read_pii).' },
+    after: { description: 'Snapshot after the change (customer PII masked for roles without read_pii).' },
+    reason: { type: ['string', 'null'] },
+    ip: { type: ['string', 'null'] },
+    user_agent: { type: ['string', 'null'] },
+    request_id: { type: ['string', 'null'] },
+    created: { type: 'string' },
+    hash: { type: 'string' },
+    prev_hash: { type: 'string' },
+  },
+  required: ['id', 'object', 'seq', 'actor', 'action', 'entity_type', 'entity', 'before', 'after', 'reason', 'ip', 'user_agent', 'request_id', 'created', 'hash', 'prev_hash'],
+}
+
+const verificationSchema = {
+  type: 'object',
+  properties: {
+    ok: { type: 'boolean' },
+    checked: { type: 'integer' },
+    first_invalid_seq: { type: ['integer', 'null'] },
+    problem: { type: ['string', 'null'], enum: ['hash_mismatch', 'broken_link', 'gap', null] },
+  },
+  required: ['ok', 'checked', 'first_invalid_seq', 'problem'],
+}
+
+const filterText = { type: 'string', minLength: 1, maxLength: 200 }
+
+export async function auditRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Querystring: AuditQuery }>(
+    '/audit-log',
+    {
+      config: { permission: ['read', 'AuditLog'] },
+      schema: {
+        tags: ['audit'],
+        summary: 'List audit log entries, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...listQueryProperties,
+            starting_after: { type: 'string', pattern: idPattern('aud') },
+            entity: { ...filterText, description: 'Entity id, e.g. cus_…' },
+            entity_type: filterText,
+            actor: filterText,
+            action: filterText,
+          },
+        },
+        response: { 200: listSchema(auditEntrySchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listAuditLog(trx, ctx, req.query)),
+  )
+
+  app.get(
+    '/audit-log/verify',
+    {
+      config: { permission: ['read', 'AuditLog'] },
+      schema: {
+        tags: ['audit'],
+        summary: "Recompute the tenant's audit hash chain and report the first invalid row",
+        response: { 200: verificationSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => verifyAuditChain(trx, ctx.tenantId)),
+  )
+}
+
+// The read side of the audit log. It sits here rather than in service.ts (the kernel's write side)
+// only to keep ownership of files simple; it is a service function all the same.
+
+/** Audit rows hold unmasked snapshots; a reader without read_pii sees customer PII masked. */
+function auditEntryView(ctx: RequestContext, r: AuditRow) {
+  let { before, after } = r
+  if (r.entity_type === 'customer') {
+    const snapshot = (after ?? before ?? {}) as Record<string, unknown>
+    if (!canReadCustomerPii(ctx, { assigned_to: (snapshot.assigned_to as string | null) ?? null })) {
+      before = before && typeof before === 'object' ? maskCustomerPii(before as Record<string, unknown>) : before
+      after = after && typeof after === 'object' ? maskCustomerPii(after as Record<string, unknown>) : after
+    }
+  }
+  return {
+    id: r.id,
+    object: 'audit_log_entry' as const,
+    seq: r.seq,
+    actor: r.actor,
+    action: r.action,
+    entity_type: r.entity_type,
+    entity: r.entity_id,
+    before,
+    after,
+    reason: r.reason,
+    ip: r.ip,
+    user_agent: r.user_agent,
+    request_id: r.request_id,
+    created: r.created_at.toISOString(),
+    hash: r.hash,
+    prev_hash: r.prev_hash,
+  }
+}
+
+/** Newest first by chain position; the cursor is an entry id, translated to its `seq`. */
+export async function listAuditLog(trx: Trx, ctx: RequestContext, q: AuditQuery) {
+  const limit = q.limit ?? 20
+  const query = trx('audit_log').where({ tenant_id: ctx.tenantId })
+  if (q.entity) query.where('entity_id', q.entity)
+  if (q.entity_type) query.where('entity_type', q.entity_type)
+  if (q.actor) query.where('actor', q.actor)
+  if (q.action) query.where('action', q.action)
+  if (q.starting_after) {
+    const cursor = await trx('audit_log').where({ tenant_id: ctx.tenantId, id: q.starting_after }).first('seq')
+    if (!cursor) throw new AppError('invalid_cursor', undefined, { param: 'starting_after' })
+    query.where('seq', '<', cursor.seq)
+  }
+  const rows: AuditRow[] = await query.orderBy('seq', 'desc').limit(limit + 1)
+  return page(rows.slice(0, limit).map((r) => auditEntryView(ctx, r)), rows.length > limit)
+}

@@ -59,6 +59,8 @@ export async function bootstrapRoles(url: string, appPassword: string): Promise<
     await client.query(`grant usage, create on schema public to ${OWNER_ROLE}`)
     await client.query(`grant usage on schema public to ${APP_ROLE}`)
     await client.query(`revoke create on schema public from public`)
+    // Trusted extension (PG13+): period ranges use an exclusion constraint on (tenant_id, daterange).
+    await client.query(`create extension if not exists btree_gist`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant select, insert, update, delete on tables to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant usage, select on sequences to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant execute on functions to ${APP_ROLE}`)

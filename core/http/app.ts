@@ -1,4 +1,5 @@
-import Fastify, { FastifyInstance } from 'fastify'
+import { createHash } from 'node:crypto'
+import Fastify, { FastifyInstance, FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import rateLimit from '@fastify/rate-limit'
@@ -7,13 +8,27 @@ import type { Config } from '../config'
 import type { Db } from '../db/knex'
 import { newId } from '../ids'
 import { registerAuth } from './auth'
-import { errorResponseSchema, registerErrorHandling } from './errors'
+import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
 import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
 import { auditRoutes } from '../audit/routes'
+import { initPlugins } from '../plugins/registry'
+import { invoiceRoutes } from '../invoices/routes'
+import { paymentRoutes } from '../payments/routes'
+import { allocationRoutes } from '../allocations/routes'
+import { refundRoutes } from '../refunds/routes'
+import { creditNoteRoutes } from '../credit-notes/routes'
+import { writeOffRoutes } from '../write-offs/routes'
+import { adjustmentRoutes } from '../adjustments/routes'
+import { reversalRoutes } from '../reversals/routes'
+import { periodRoutes } from '../periods/routes'
+import { reportRoutes } from '../reports/routes'
+import { saleRoutes } from '../sales/routes'
+import { pluginRoutes } from '../plugins/routes'
+import { ledgerRoutes } from '../ledger/routes'
 
 export interface Deps {
   config: Config
@@ -40,17 +55,32 @@ export const REDACT = [
   '*.PLATFORM_ADMIN_TOKEN',
 ]
 
-export async function buildApp(deps: Omit<Deps, 'metrics'> & { metrics?: Metrics }, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  deps: Omit<Deps, 'metrics'> & { metrics?: Metrics },
+  opts: { logger?: boolean; loggerStream?: NodeJS.WritableStream } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger === false ? false : { level: deps.config.LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' } },
+    logger:
+      opts.logger === false
+        ? false
+        : { level: deps.config.LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' }, ...(opts.loggerStream ? { stream: opts.loggerStream } : {}) },
     bodyLimit: deps.config.BODY_LIMIT_BYTES,
     genReqId: () => newId('req'),
     requestIdHeader: false,
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors raised before routing (a malformed URL) skip the hooks: answer them in the same format.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const appErr = toAppError(err)
+      reply.header('request-id', req.id).code(appErr.status).send(errorBody(appErr, req.id))
+    },
   })
+  initPlugins(deps.config.PLUGIN_PATH, (m) => app.log.warn(m))
   app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics() })
   app.setValidatorCompiler(validatorCompiler)
+  // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
+  // into a confusing validation error instead of 415.
+  app.removeContentTypeParser('text/plain')
   app.addSchema(errorResponseSchema)
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id)
@@ -70,7 +100,13 @@ export async function buildApp(deps: Omit<Deps, 'metrics'> & { metrics?: Metrics
     },
     refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) || `def-${i}` },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
+  // The API documentation is public: its routes (added by the plugin) declare no API-key auth.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, auth: 'none' }
+    })
+    await docs.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
+  })
 
   await app.register(rateLimit, {
     global: true,
@@ -79,8 +115,8 @@ export async function buildApp(deps: Omit<Deps, 'metrics'> & { metrics?: Metrics
     redis: deps.redis,
     nameSpace: 'recv:ratelimit:',
     skipOnError: true,
-    // Per API key (hashed by the limiter's store key), falling back to the client address.
-    keyGenerator: (req) => req.headers.authorization ?? req.ip,
+    // Per API key, falling back to the client address. Hashed: the store key lands in Redis.
+    keyGenerator: (req) => (req.headers.authorization ? createHash('sha256').update(req.headers.authorization).digest('base64url') : req.ip),
     allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     errorResponseBuilder: (_req, context) => ({ statusCode: 429, retryAfter: context.after }),
   })
@@ -92,5 +128,18 @@ export async function buildApp(deps: Omit<Deps, 'metrics'> & { metrics?: Metrics
   await app.register(tenantRoutes, { prefix: '/v1' })
   await app.register(customerRoutes, { prefix: '/v1' })
   await app.register(auditRoutes, { prefix: '/v1' })
+  await app.register(invoiceRoutes, { prefix: '/v1' })
+  await app.register(paymentRoutes, { prefix: '/v1' })
+  await app.register(allocationRoutes, { prefix: '/v1' })
+  await app.register(refundRoutes, { prefix: '/v1' })
+  await app.register(creditNoteRoutes, { prefix: '/v1' })
+  await app.register(writeOffRoutes, { prefix: '/v1' })
+  await app.register(adjustmentRoutes, { prefix: '/v1' })
+  await app.register(reversalRoutes, { prefix: '/v1' })
+  await app.register(periodRoutes, { prefix: '/v1' })
+  await app.register(reportRoutes, { prefix: '/v1' })
+  await app.register(saleRoutes, { prefix: '/v1' })
+  await app.register(pluginRoutes, { prefix: '/v1' })
+  await app.register(ledgerRoutes, { prefix: '/v1' })
   return app
 }

@@ -1,0 +1,429 @@
+import { isDeepStrictEqual } from 'node:util'
+import { subject } from '@casl/ability'
+import type { Knex } from 'knex'
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import type { Action } from '../../tenants/roles'
+import { getTenant } from '../../tenants/service'
+import { AppError, notFound } from '../errors'
+import { newId } from '../ids'
+import { assertCurrency } from '../money'
+import { recordAudit } from '../audit/service'
+import { emitEvent } from '../events/outbox'
+import { paginate, page } from '../http/pagination'
+import type {
+  Address,
+  CreateCustomerInput,
+  CustomerStatus,
+  ListCustomersQuery,
+  Metadata,
+  UpdateCustomerInput,
+} from './schemas'
+
+export interface CustomerRow {
+  tenant_id: string
+  id: string
+  name: string
+  email: string | null
+  phone: string | null
+  tax_id: string | null
+  billing_address: Address | null
+  shipping_address: Address | null
+  currency: string
+  credit_limit: number | null
+  payment_terms_days: number
+  external_id: string | null
+  assigned_to: string | null
+  metadata: Metadata
+  status: CustomerStatus
+  status_before_delete: CustomerStatus | null
+  version: number
+  deleted_at: Date | null
+  deleted_by: string | null
+  delete_reason: string | null
+  created_at: Date
+  updated_at: Date
+}
+
+/** A customer row joined with its cached balance (null columns when no balance row exists). */
+interface CustomerWithBalance extends CustomerRow {
+  pending_balance: number | null
+  advance_balance: number | null
+  current_balance: number | null
+  balance_currency: string | null
+}
+
+const MAX_DUPLICATE_HINTS = 10
+const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata'] as const
+
+// ---- views and masking ------------------------------------------------------------------------
+
+/** The customer's own fields, unmasked and without balance: what audit rows snapshot. */
+function customerFields(row: CustomerRow) {
+  return {
+    id: row.id,
+    object: 'customer' as const,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    tax_id: row.tax_id,
+    billing_address: row.billing_address,
+    shipping_address: row.shipping_address,
+    currency: row.currency,
+    credit_limit: row.credit_limit,
+    payment_terms_days: row.payment_terms_days,
+    external_id: row.external_id,
+    assigned_to: row.assigned_to,
+    metadata: row.metadata,
+    status: row.status,
+    version: row.version,
+    deleted: row.deleted_at !== null,
+    deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
+    delete_reason: row.delete_reason,
+    created: row.created_at.toISOString(),
+    updated: row.updated_at.toISOString(),
+  }
+}
+
+/** The full, unmasked customer object: what events carry. */
+function fullView(row: CustomerWithBalance) {
+  return {
+    ...customerFields(row),
+    balance: {
+      pending_balance: row.pending_balance ?? 0,
+      advance_balance: row.advance_balance ?? 0,
+      current_balance: row.current_balance ?? 0,
+      currency: row.balance_currency ?? row.currency,
+    },
+  }
+}
+
+export type CustomerView = ReturnType<typeof fullView>
+
+/** A customer (row or snapshot) as a CASL subject, so row-level conditions (assigned_to) apply. */
+function asSubject(customer: object) {
+  return subject('Customer', { ...customer } as Record<string, unknown>)
+}
+
+export function canReadCustomerPii(ctx: RequestContext, customer: { assigned_to?: string | null }): boolean {
+  return ctx.ability.can('read_pii', asSubject({ assigned_to: customer.assigned_to ?? null }))
+}
+
+function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@')
+  return at > 0 ? `${email[0]}***${email.slice(at)}` : '***'
+}
+
+function maskTail(value: string): string {
+  // Short values would be revealed whole by their last two characters.
+  return value.length > 4 ? `***${value.slice(-2)}` : '***'
+}
+
+/**
+ * Masks the PII fields present in a customer snapshot (email, phone, tax id, addresses), for a reader
+ * without `read_pii`. Also used on audit before/after snapshots.
+ */
+export function maskCustomerPii<T extends Record<string, unknown>>(snapshot: T): T {
+  const masked: Record<string, unknown> = { ...snapshot }
+  if (typeof masked.email === 'string') masked.email = maskEmail(masked.email)
+  if (typeof masked.phone === 'string') masked.phone = maskTail(masked.phone)
+  if (typeof masked.tax_id === 'string') masked.tax_id = maskTail(masked.tax_id)
+  if ('billing_address' in masked) masked.billing_address = null
+  if ('shipping_address' in masked) masked.shipping_address = null
+  return masked as T
+}
+
+/** The customer object as this reader may see it. */
+function viewFor(ctx: RequestContext, row: CustomerWithBalance): CustomerView {
+  const view = fullView(row)
+  return canReadCustomerPii(ctx, row) ? view : maskCustomerPii(view)
+}
+
+// ---- reads ------------------------------------------------------------------------------------
+
+/**
+ * Row filter for lists, mirroring the row-level rule in tenants/roles.ts: a sales rep reads only the
+ * customers assigned to its key. Lists cannot ask CASL row by row (filtering after LIMIT would break
+ * pagination), so the condition is repeated here in SQL; single rows are checked with the ability.
+ * Queries must alias customers as `c`.
+ */
+export function customerReadScope(ctx: RequestContext): (qb: Knex.QueryBuilder) => void {
+  return (qb) => {
+    if (ctx.role === 'sales_rep') qb.where('c.assigned_to', ctx.keyId ?? '')
+  }
+}
+
+function selectCustomers(trx: Trx, ctx: RequestContext): Knex.QueryBuilder {
+  return trx('customers as c')
+    .leftJoin('customer_balances as b', function () {
+      this.on('b.tenant_id', 'c.tenant_id').andOn('b.customer_id', 'c.id')
+    })
+    .where('c.tenant_id', ctx.tenantId)
+    .select('c.*', 'b.pending_balance', 'b.advance_balance', 'b.current_balance', 'b.currency as balance_currency')
+}
+
+/**
+ * One customer the actor may read. Another tenant's id, a missing id and a row outside the actor's
+ * scope all answer the same 404. `forUpdate` locks the customer row for the rest of the transaction.
+ */
+async function findReadable(trx: Trx, ctx: RequestContext, id: string, opts: { forUpdate?: boolean } = {}): Promise<CustomerWithBalance> {
+  const query = selectCustomers(trx, ctx).where('c.id', id)
+  if (opts.forUpdate) query.forUpdate('c')
+  const row: CustomerWithBalance | undefined = await query.first()
+  if (!row || ctx.ability.cannot('read', asSubject(row))) throw notFound('customer', id, 'id')
+  return row
+}
+
+/** Route permissions check the type; this checks the row, for roles whose rules carry conditions. */
+function assertCan(ctx: RequestContext, action: Action, row: CustomerRow): void {
+  if (ctx.ability.cannot(action, asSubject(row))) {
+    throw new AppError('permission_denied', `The '${ctx.role}' role cannot ${action} this customer.`)
+  }
+}
+
+export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
+  return viewFor(ctx, await findReadable(trx, ctx, id))
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, '\\$&')
+}
+
+export async function listCustomers(trx: Trx, ctx: RequestContext, q: ListCustomersQuery) {
+  const query = selectCustomers(trx, ctx).modify(customerReadScope(ctx))
+  if (q.status) query.where('c.status', q.status)
+  if (!q.include_deleted && q.status !== 'deleted') query.whereNull('c.deleted_at')
+  if (q.q) {
+    const pattern = `%${escapeLike(q.q)}%`
+    // Searching emails the reader cannot see would let it probe them letter by letter.
+    const searchEmail = ctx.ability.can('read_pii', 'Customer')
+    query.where((w) => {
+      w.whereILike('c.name', pattern).orWhereILike('c.external_id', pattern)
+      if (searchEmail) w.orWhereILike('c.email', pattern)
+    })
+  }
+  const { rows, has_more } = await paginate<CustomerWithBalance>(query, q, 'c.id')
+  return page(rows.map((r) => viewFor(ctx, r)), has_more)
+}
+
+/** Existing, non-deleted customers the actor may read that share an email, phone or tax id. */
+async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, input: { email?: string | null; phone?: string | null; tax_id?: string | null }) {
+  const email = input.email?.toLowerCase() ?? null
+  const { phone = null, tax_id = null } = input
+  if (email === null && phone === null && tax_id === null) return []
+  const rows: Pick<CustomerRow, 'id' | 'name' | 'email' | 'phone' | 'tax_id'>[] = await trx('customers as c')
+    .where('c.tenant_id', ctx.tenantId)
+    .whereNull('c.deleted_at')
+    .modify(customerReadScope(ctx))
+    .where((w) => {
+      if (email !== null) w.orWhereRaw('lower(c.email) = ?', [email])
+      if (phone !== null) w.orWhere('c.phone', phone)
+      if (tax_id !== null) w.orWhere('c.tax_id', tax_id)
+    })
+    .orderBy('c.id', 'desc')
+    .limit(MAX_DUPLICATE_HINTS)
+    .select('c.id', 'c.name', 'c.email', 'c.phone', 'c.tax_id')
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    matched_on: [
+      ...(email !== null && r.email?.toLowerCase() === email ? ['email' as const] : []),
+      ...(phone !== null && r.phone === phone ? ['phone' as const] : []),
+      ...(tax_id !== null && r.tax_id === tax_id ? ['tax_id' as const] : []),
+    ],
+  }))
+}
+
+// ---- writes -----------------------------------------------------------------------------------
+
+/** external_id is unique among non-deleted customers of a tenant (partial unique index). */
+async function guardExternalId<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write
+  } catch (err) {
+    const e = err as { code?: string; constraint?: string }
+    if (e.code === '23505' && e.constraint === 'customers_external_id_key') {
+      throw new AppError('duplicate_external_id', undefined, { param: 'external_id' })
+    }
+    throw err
+  }
+}
+
+/** jsonb columns are written as JSON text (pg would turn arrays into Postgres arrays). */
+function toColumns(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...fields }
+  for (const c of JSON_COLUMNS) if (out[c] !== undefined && out[c] !== null) out[c] = JSON.stringify(out[c])
+  return out
+}
+
+async function recordChange(trx: Trx, ctx: RequestContext, action: string, before: CustomerRow | null, after: CustomerRow, reason?: string | null) {
+  await recordAudit(trx, ctx, {
+    action,
+    entity_type: 'customer',
+    entity_id: after.id,
+    before: before ? customerFields(before) : undefined,
+    after: customerFields(after),
+    reason,
+  })
+}
+
+/**
+ * Creates the customer and its zero balance row. A sales rep's new customer is assigned to the rep
+ * unless it says otherwise, so the rep can see what it just created.
+ */
+export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput) {
+  const currency = input.currency === undefined ? (await getTenant(trx, ctx.tenantId)).base_currency : assertCurrency(input.currency)
+  const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.role === 'sales_rep' ? ctx.keyId : null
+  // Looked up before the insert, so the new customer never lists itself.
+  const possible_duplicates = await findPossibleDuplicates(trx, ctx, input)
+  const id = newId('cus')
+  const [row]: CustomerRow[] = await guardExternalId(
+    trx('customers')
+      .insert(
+        toColumns({
+          tenant_id: ctx.tenantId,
+          id,
+          name: input.name,
+          email: input.email ?? null,
+          phone: input.phone ?? null,
+          tax_id: input.tax_id ?? null,
+          billing_address: input.billing_address ?? null,
+          shipping_address: input.shipping_address ?? null,
+          currency,
+          credit_limit: input.credit_limit ?? null,
+          payment_terms_days: input.payment_terms_days ?? 30,
+          external_id: input.external_id ?? null,
+          assigned_to,
+          metadata: input.metadata ?? {},
+        }),
+      )
+      .returning('*'),
+  )
+  const [balance] = await trx('customer_balances').insert({ tenant_id: ctx.tenantId, customer_id: id, currency }).returning('*')
+  const created: CustomerWithBalance = {
+    ...row,
+    pending_balance: balance.pending_balance,
+    advance_balance: balance.advance_balance,
+    current_balance: balance.current_balance,
+    balance_currency: balance.currency,
+  }
+  await recordChange(trx, ctx, 'customer.created', null, row)
+  await emitEvent(trx, ctx, 'customer.created', fullView(created))
+  return { ...viewFor(ctx, created), possible_duplicates }
+}
+
+/**
+ * If-Match precondition: `"3"`, `W/"3"` and `3` name version 3; `*` or no header matches anything;
+ * any other tag was never issued by us and so cannot match.
+ */
+function assertIfMatch(ifMatch: string | undefined, version: number): void {
+  if (ifMatch === undefined || ifMatch.trim() === '*') return
+  const m = /^\s*(?:W\/)?"?(\d{1,10})"?\s*$/.exec(ifMatch)
+  if (!m || Number(m[1]) !== version) {
+    throw new AppError('version_conflict', `If-Match does not match the current version (${version}).`, { param: 'If-Match' })
+  }
+}
+
+/**
+ * Changes the given fields under a row lock. Currency is not updatable (balances and documents are in
+ * it). A PATCH that changes nothing writes nothing and keeps the version.
+ */
+export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, input: UpdateCustomerInput, ifMatch?: string) {
+  const before = await findReadable(trx, ctx, id, { forUpdate: true })
+  assertCan(ctx, 'update', before)
+  if (before.deleted_at) throw new AppError('customer_deleted')
+  assertIfMatch(ifMatch, before.version)
+
+  const changes: Record<string, unknown> = {}
+  for (const [field, value] of Object.entries(input)) {
+    if (!isDeepStrictEqual(before[field as keyof CustomerRow], value)) changes[field] = value
+  }
+  if (Object.keys(changes).length === 0) return viewFor(ctx, before)
+
+  const [updated]: CustomerRow[] = await guardExternalId(
+    trx('customers')
+      .where({ tenant_id: ctx.tenantId, id })
+      .update({ ...toColumns(changes), version: trx.raw('version + 1'), updated_at: trx.fn.now() })
+      .returning('*'),
+  )
+  const after: CustomerWithBalance = { ...before, ...updated }
+  await recordChange(trx, ctx, 'customer.updated', before, after)
+  await emitEvent(trx, ctx, 'customer.updated', fullView(after))
+  if (after.status !== before.status) {
+    if (after.status === 'suspended') await emitEvent(trx, ctx, 'customer.suspended', fullView(after))
+    else if (before.status === 'suspended' && after.status === 'active') await emitEvent(trx, ctx, 'customer.reactivated', fullView(after))
+  }
+  return viewFor(ctx, after)
+}
+
+/**
+ * Refuses to delete a customer that still owes or is owed money. The balance row is locked, so no
+ * posting (which locks it first) can land between this check and the delete; postings must re-check
+ * the customer's status after taking that lock.
+ * The ledger extends this with open documents (invoices with outstanding, unapplied credits, drafts).
+ */
+export async function assertNoOpenDocuments(trx: Trx, ctx: RequestContext, customerId: string): Promise<void> {
+  const balance = await trx('customer_balances')
+    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
+    .forUpdate()
+    .first('pending_balance', 'advance_balance')
+  if (balance && (balance.pending_balance !== 0 || balance.advance_balance !== 0)) {
+    throw new AppError('customer_has_balance', undefined, {
+      details: { pending_balance: balance.pending_balance, advance_balance: balance.advance_balance },
+    })
+  }
+}
+
+/** Soft delete: the row stays (documents reference it), hidden from lists, restorable. */
+export async function deleteCustomer(trx: Trx, ctx: RequestContext, id: string, reason: string) {
+  // Same lock order as the posting engine: the balance row first, then the customer.
+  await trx('customer_balances').where({ tenant_id: ctx.tenantId, customer_id: id }).forUpdate().select('customer_id')
+  const before = await findReadable(trx, ctx, id, { forUpdate: true })
+  assertCan(ctx, 'delete', before)
+  if (before.deleted_at) throw new AppError('customer_deleted')
+  await assertNoOpenDocuments(trx, ctx, id)
+
+  const [updated]: CustomerRow[] = await trx('customers')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({
+      status: 'deleted',
+      status_before_delete: before.status,
+      deleted_at: trx.fn.now(),
+      deleted_by: ctx.keyId ?? ctx.role,
+      delete_reason: reason,
+      version: trx.raw('version + 1'),
+      updated_at: trx.fn.now(),
+    })
+    .returning('*')
+  const after: CustomerWithBalance = { ...before, ...updated }
+  await recordChange(trx, ctx, 'customer.deleted', before, after, reason)
+  await emitEvent(trx, ctx, 'customer.deleted', fullView(after))
+  return viewFor(ctx, after)
+}
+
+/** Undoes a soft delete, back to the status the customer had; its external_id must still be free. */
+export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string, reason: string | null) {
+  const before = await findReadable(trx, ctx, id, { forUpdate: true })
+  assertCan(ctx, 'restore', before)
+  if (!before.deleted_at) throw new AppError('customer_not_deleted')
+
+  const [updated]: CustomerRow[] = await guardExternalId(
+    trx('customers')
+      .where({ tenant_id: ctx.tenantId, id })
+      .update({
+        status: before.status_before_delete ?? 'active',
+        status_before_delete: null,
+        deleted_at: null,
+        deleted_by: null,
+        delete_reason: null,
+        version: trx.raw('version + 1'),
+        updated_at: trx.fn.now(),
+      })
+      .returning('*'),
+  )
+  const after: CustomerWithBalance = { ...before, ...updated }
+  await recordChange(trx, ctx, 'customer.restored', before, after, reason)
+  // The public event list has no customer.restored; a restore is an update to subscribers.
+  await emitEvent(trx, ctx, 'customer.updated', fullView(after))
+  return viewFor(ctx, after)
+}

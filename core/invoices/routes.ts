@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
+import { createInvoice, getInvoice, listInvoices } from './service'
+
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('inv') } } }
+
+export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateInvoiceInput }>(
+    '/invoices',
+    {
+      config: { permission: ['create', 'Invoice'] },
+      schema: { tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createInvoice(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string; status?: string } }>(
+    '/invoices',
+    {
+      config: { permission: ['read', 'Invoice'] },
+      schema: {
+        tags: ['invoices'],
+        summary: 'List invoices',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...listQueryProperties,
+            customer: { type: 'string', pattern: idPattern('cus') },
+            status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void'] },
+          },
+        },
+        response: { 200: listSchema(invoiceSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listInvoices(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/invoices/:id',
+    {
+      config: { permission: ['read', 'Invoice'] },
+      schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
+  )
+}

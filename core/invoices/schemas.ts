@@ -1,0 +1,129 @@
+import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../money'
+import { idPattern } from '../ids'
+
+export const invoiceLineInput = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['description', 'quantity', 'unit_amount'],
+  properties: {
+    description: { type: 'string', minLength: 1, maxLength: 500 },
+    quantity: { type: 'integer', minimum: 1, maximum: 1000000 },
+    unit_amount: amountSchema,
+    tax_rate: { ...decimalSchema, description: 'Decimal string, e.g. "0.2" for 20 %.' },
+    unit_cost: { ...amountSchema, description: 'Cost per unit: posts COGS / Inventory.' },
+    product_ref: { type: 'string', maxLength: 200 },
+  },
+} as const
+
+export const creditOverrideInput = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason'],
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } },
+  description: 'Pass the credit-limit check (roles with the override permission only); audited.',
+} as const
+
+export const createInvoiceBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['customer', 'lines'],
+  properties: {
+    customer: { type: 'string', pattern: idPattern('cus') },
+    currency: currencySchema,
+    issue_date: dateSchema,
+    due_date: dateSchema,
+    payment_terms_days: { type: 'integer', minimum: 0, maximum: 3650 },
+    lines: { type: 'array', minItems: 1, maxItems: 200, items: invoiceLineInput },
+    exchange_rate: decimalSchema,
+    memo: { type: 'string', maxLength: 2000 },
+    credit_override: creditOverrideInput,
+  },
+} as const
+
+export interface InvoiceLineInput {
+  description: string
+  quantity: number
+  unit_amount: number
+  tax_rate?: string | number
+  unit_cost?: number
+  product_ref?: string
+}
+
+export interface CreateInvoiceInput {
+  customer: string
+  currency?: string
+  issue_date?: string
+  due_date?: string
+  payment_terms_days?: number
+  lines: InvoiceLineInput[]
+  exchange_rate?: string | number
+  memo?: string
+  credit_override?: { reason: string }
+}
+
+export const invoiceLineSchema = {
+  type: 'object',
+  properties: {
+    line_no: { type: 'integer' },
+    description: { type: 'string' },
+    product_ref: { type: ['string', 'null'] },
+    quantity: { type: 'integer' },
+    unit_amount: { type: 'integer' },
+    tax_rate: { type: 'string' },
+    unit_cost: { type: ['integer', 'null'] },
+    net_amount: { type: 'integer' },
+    tax_amount: { type: 'integer' },
+    total: { type: 'integer' },
+    returned_quantity: { type: 'integer' },
+  },
+}
+
+export const allocationSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string' },
+    source: { type: 'string' },
+    source_type: { type: 'string' },
+    invoice: { type: 'string' },
+    customer: { type: 'string' },
+    amount: { type: 'integer' },
+    effective_date: { type: 'string' },
+    status: { type: 'string', enum: ['applied', 'reversed'] },
+    journal_entry: { type: ['string', 'null'] },
+    reversed_at: { type: ['string', 'null'] },
+    reverse_reason: { type: ['string', 'null'] },
+    created: { type: 'string' },
+  },
+}
+
+export const invoiceSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { type: 'string' },
+    number: { type: 'string' },
+    kind: { type: 'string', enum: ['invoice', 'debit_note'] },
+    customer: { type: 'string' },
+    currency: { type: 'string' },
+    exchange_rate: { type: 'string' },
+    issue_date: { type: 'string' },
+    due_date: { type: 'string' },
+    subtotal: { type: 'integer' },
+    tax: { type: 'integer' },
+    total: { type: 'integer' },
+    total_base: { type: 'integer' },
+    outstanding: { type: 'integer' },
+    amount_paid: { type: 'integer', description: 'total − outstanding (paid, credited or written off)' },
+    status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void'] },
+    memo: { type: ['string', 'null'] },
+    sale: { type: ['string', 'null'] },
+    journal_entry: { type: 'string' },
+    credit_override_reason: { type: ['string', 'null'] },
+    voided_at: { type: ['string', 'null'] },
+    void_reason: { type: ['string', 'null'] },
+    created: { type: 'string' },
+    lines: { type: 'array', items: invoiceLineSchema },
+    allocations: { type: 'array', items: allocationSchema },
+  },
+}

@@ -1,0 +1,276 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError, notFound } from '../errors'
+import { newId } from '../ids'
+import { mulRound, normalizeDecimal } from '../money'
+import { recordAudit } from '../audit/service'
+import { emitEvent } from '../events/outbox'
+import { paginate, page, ListQuery } from '../http/pagination'
+import { allocationsForInvoice } from '../allocations/service'
+import { checkCredit } from '../ledger/credit'
+import {
+  assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, nextNumber, postEntry, ProposedLine,
+} from '../ledger/engine'
+import type { CreateInvoiceInput } from './schemas'
+
+export interface InvoiceRow {
+  id: string
+  number: string
+  kind: 'invoice' | 'debit_note'
+  customer_id: string
+  currency: string
+  exchange_rate: string
+  issue_date: string
+  due_date: string
+  subtotal: number
+  tax: number
+  total: number
+  total_base: number
+  outstanding: number
+  status: 'open' | 'partially_paid' | 'paid' | 'void'
+  memo: string | null
+  sale_id: string | null
+  journal_entry_id: string
+  credit_override_reason: string | null
+  voided_at: Date | null
+  void_reason: string | null
+  created_at: Date
+}
+
+export interface InvoiceLineRow {
+  line_no: number
+  description: string
+  product_ref: string | null
+  quantity: number
+  unit_amount: number
+  tax_rate: string
+  unit_cost: number | null
+  net_amount: number
+  tax_amount: number
+  returned_quantity: number
+}
+
+export function invoiceStatus(total: number, outstanding: number): InvoiceRow['status'] {
+  if (outstanding === 0) return 'paid'
+  return outstanding < total ? 'partially_paid' : 'open'
+}
+
+export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocations?: unknown[]) {
+  return {
+    id: inv.id,
+    object: 'invoice' as const,
+    number: inv.number,
+    kind: inv.kind,
+    customer: inv.customer_id,
+    currency: inv.currency,
+    exchange_rate: normalizeDecimal(inv.exchange_rate, 'exchange_rate'),
+    issue_date: inv.issue_date,
+    due_date: inv.due_date,
+    subtotal: inv.subtotal,
+    tax: inv.tax,
+    total: inv.total,
+    total_base: inv.total_base,
+    outstanding: inv.outstanding,
+    amount_paid: inv.total - inv.outstanding,
+    status: inv.status,
+    memo: inv.memo,
+    sale: inv.sale_id,
+    journal_entry: inv.journal_entry_id,
+    credit_override_reason: inv.credit_override_reason,
+    voided_at: inv.voided_at ? inv.voided_at.toISOString() : null,
+    void_reason: inv.void_reason,
+    created: inv.created_at.toISOString(),
+    lines: lines.map((l) => ({
+      line_no: l.line_no,
+      description: l.description,
+      product_ref: l.product_ref,
+      quantity: l.quantity,
+      unit_amount: l.unit_amount,
+      tax_rate: normalizeDecimal(l.tax_rate, 'tax_rate'),
+      unit_cost: l.unit_cost,
+      net_amount: l.net_amount,
+      tax_amount: l.tax_amount,
+      total: l.net_amount + l.tax_amount,
+      returned_quantity: l.returned_quantity,
+    })),
+    ...(allocations ? { allocations } : {}),
+  }
+}
+
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`)
+  d.setUTCDate(d.getUTCDate() + days)
+  return d.toISOString().slice(0, 10)
+}
+
+function safe(n: number, param: string): number {
+  if (!Number.isSafeInteger(n)) throw new AppError('invalid_amount', 'The amount is too large.', { param })
+  return n
+}
+
+/** Prices the lines: net = quantity × unit_amount, tax = round_half_up(net × rate), cost = quantity × unit_cost. */
+export function priceLines(lines: CreateInvoiceInput['lines']) {
+  return lines.map((l, i) => {
+    const net = safe(l.quantity * l.unit_amount, `lines.${i}.unit_amount`)
+    const taxRate = normalizeDecimal(l.tax_rate ?? '0', `lines.${i}.tax_rate`)
+    return {
+      line_no: i + 1,
+      description: l.description,
+      product_ref: l.product_ref ?? null,
+      quantity: l.quantity,
+      unit_amount: l.unit_amount,
+      tax_rate: taxRate,
+      unit_cost: l.unit_cost ?? null,
+      net_amount: net,
+      tax_amount: mulRound(net, taxRate, `lines.${i}.tax_rate`),
+      cost: safe(l.quantity * (l.unit_cost ?? 0), `lines.${i}.unit_cost`),
+    }
+  })
+}
+
+/**
+ * Posts an invoice: Dr AR total / Cr Revenue net, Cr Tax payable tax (+ Dr COGS / Cr Inventory
+ * at cost). The customer is locked first; the credit limit is checked under that lock.
+ */
+export async function createInvoice(
+  trx: Trx,
+  ctx: RequestContext,
+  input: CreateInvoiceInput,
+  opts: { saleId?: string; customer?: CustomerState } = {},
+) {
+  const lc = await ledgerContext(trx, ctx)
+  const customer = opts.customer ?? (await lockCustomer(trx, ctx, input.customer))
+  assertCustomerUsable(customer)
+  if (customer.status === 'inactive') throw new AppError('customer_inactive', `Customer '${customer.id}' is inactive.`, { param: 'customer' })
+  const currency = (input.currency ?? customer.currency).toLowerCase()
+  if (currency !== customer.currency) {
+    throw new AppError('currency_mismatch', `The customer is billed in ${customer.currency}, not ${currency}.`, { param: 'currency' })
+  }
+  const rate = documentRate(currency, lc.base_currency, input.exchange_rate === undefined ? undefined : String(input.exchange_rate))
+  const issueDate = input.issue_date ?? lc.today
+  if (input.due_date && input.payment_terms_days !== undefined) {
+    throw new AppError('validation_failed', 'Give due_date or payment_terms_days, not both.', { param: 'due_date' })
+  }
+  const dueDate = input.due_date ?? addDays(issueDate, input.payment_terms_days ?? customer.payment_terms_days)
+  if (dueDate < issueDate) throw new AppError('invalid_date', 'due_date is before issue_date.', { param: 'due_date' })
+
+  const lines = priceLines(input.lines)
+  const subtotal = safe(lines.reduce((s, l) => s + l.net_amount, 0), 'lines')
+  const tax = safe(lines.reduce((s, l) => s + l.tax_amount, 0), 'lines')
+  const cost = safe(lines.reduce((s, l) => s + l.cost, 0), 'lines')
+  const total = safe(subtotal + tax, 'lines')
+  if (total <= 0) throw new AppError('invalid_amount', 'An invoice total must be positive.', { param: 'lines' })
+
+  const id = newId('inv')
+  await checkCredit(trx, ctx, customer, total, input.credit_override, { type: 'invoice', id })
+
+  const proposed: ProposedLine[] = [
+    { role: 'ar', side: 'debit', amount: total, customer_id: customer.id },
+    { role: 'revenue', side: 'credit', amount: subtotal },
+    { role: 'tax', side: 'credit', amount: tax },
+    { role: 'cogs', side: 'debit', amount: cost },
+    { role: 'inventory', side: 'credit', amount: cost },
+  ]
+  const entryId = await postEntry(trx, ctx, {
+    event: 'invoice',
+    source_type: 'invoice',
+    source_id: id,
+    entry_date: issueDate,
+    currency,
+    base_currency: lc.base_currency,
+    exchange_rate: rate,
+    memo: input.memo,
+    lines: proposed,
+  })
+  const totalBase = currency === lc.base_currency ? total : mulRound(total, rate, 'exchange_rate')
+  const number = await nextNumber(trx, ctx, 'invoice', 'INV')
+  const [row] = await trx('invoices')
+    .insert({
+      tenant_id: ctx.tenantId,
+      id,
+      number,
+      kind: 'invoice',
+      customer_id: customer.id,
+      currency,
+      exchange_rate: rate,
+      issue_date: issueDate,
+      due_date: dueDate,
+      subtotal,
+      tax,
+      total,
+      total_base: totalBase,
+      outstanding: total,
+      status: 'open',
+      memo: input.memo ?? null,
+      sale_id: opts.saleId ?? null,
+      journal_entry_id: entryId,
+      credit_override_reason: input.credit_override?.reason ?? null,
+      created_by: ctx.keyId ?? ctx.role,
+    })
+    .returning('*')
+  const lineRows = lines.map(({ cost: _cost, ...l }) => ({ tenant_id: ctx.tenantId, invoice_id: id, ...l }))
+  await trx('invoice_lines').insert(lineRows)
+  await changeBalance(trx, ctx, customer, {
+    pending: total,
+    advance: 0,
+    txn: { type: 'invoice', reference: number, source_type: 'invoice', source_id: id, posting_date: issueDate, journal_entry_id: entryId },
+  })
+  const view = invoiceView(row, lineRows as unknown as InvoiceLineRow[], [])
+  await recordAudit(trx, ctx, { action: 'invoice.created', entity_type: 'invoice', entity_id: id, after: { number, customer: customer.id, total, currency } })
+  await emitEvent(trx, ctx, 'invoice.created', view)
+  return view
+}
+
+export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
+  const row = await trx('invoices').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('invoice', id, param)
+  return row
+}
+
+async function linesOf(trx: Trx, ctx: RequestContext, id: string): Promise<InvoiceLineRow[]> {
+  return trx('invoice_lines').where({ tenant_id: ctx.tenantId, invoice_id: id }).orderBy('line_no')
+}
+
+export async function getInvoice(trx: Trx, ctx: RequestContext, id: string) {
+  const row = await getInvoiceRow(trx, ctx, id)
+  return invoiceView(row, await linesOf(trx, ctx, id), await allocationsForInvoice(trx, ctx, id))
+}
+
+export async function listInvoices(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; status?: string }) {
+  const query = trx('invoices').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.status) query.andWhere({ status: q.status })
+  const { rows, has_more } = await paginate<InvoiceRow>(query, q)
+  const lines: (InvoiceLineRow & { invoice_id: string })[] = rows.length
+    ? await trx('invoice_lines').where({ tenant_id: ctx.tenantId }).whereIn('invoice_id', rows.map((r) => r.id)).orderBy(['invoice_id', 'line_no'])
+    : []
+  return page(rows.map((r) => invoiceView(r, lines.filter((l) => l.invoice_id === r.id))), has_more)
+}
+
+/** Locks invoices in id order (after the customer): the order every posting uses. */
+export async function lockInvoices(trx: Trx, ctx: RequestContext, ids: string[], customerId: string): Promise<Map<string, InvoiceRow>> {
+  const unique = [...new Set(ids)].sort()
+  const rows: InvoiceRow[] = unique.length
+    ? await trx('invoices').where({ tenant_id: ctx.tenantId }).whereIn('id', unique).orderBy('id').forUpdate()
+    : []
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  for (const id of unique) {
+    const inv = byId.get(id)
+    // Another customer's invoice answers like a missing one.
+    if (!inv || inv.customer_id !== customerId) throw notFound('invoice', id, 'invoice')
+  }
+  return byId
+}
+
+/** Changes a locked invoice's outstanding (never below 0 or above total) and derives its status. */
+export async function changeOutstanding(trx: Trx, ctx: RequestContext, inv: InvoiceRow, delta: number): Promise<void> {
+  const outstanding = inv.outstanding + delta
+  if (outstanding < 0) throw new AppError('over_allocation', `The amount exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
+  if (outstanding > inv.total) throw new Error(`invoice ${inv.id} outstanding would exceed its total`)
+  const status = inv.status === 'void' ? 'void' : invoiceStatus(inv.total, outstanding)
+  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ outstanding, status, updated_at: trx.fn.now() })
+  const wasPaid = inv.status === 'paid'
+  inv.outstanding = outstanding
+  inv.status = status
+  if (status === 'paid' && !wasPaid) await emitEvent(trx, ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
+}

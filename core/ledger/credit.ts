@@ -1,0 +1,42 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError } from '../errors'
+import { recordAudit } from '../audit/service'
+import type { CustomerState } from './engine'
+
+/**
+ * Credit limit at invoice and sale time: exposure = current balance + the new document. Above the
+ * limit the document is refused, unless the caller passes `credit_override: {reason}` and its role
+ * holds the override permission; the override is audited with its reason. Suspended customers take
+ * no new credit without an override either.
+ */
+export async function checkCredit(
+  trx: Trx,
+  ctx: RequestContext,
+  customer: CustomerState,
+  amount: number,
+  override: { reason: string } | undefined,
+  document: { type: string; id: string },
+): Promise<void> {
+  if (override && !ctx.ability.can('override_credit', 'Customer')) {
+    throw new AppError('permission_denied', `The '${ctx.role}' role cannot override the credit limit.`, { param: 'credit_override' })
+  }
+  const exposure = customer.current_balance + amount
+  const overLimit = customer.credit_limit !== null && exposure > customer.credit_limit
+  const suspended = customer.status === 'suspended'
+  if (!overLimit && !suspended) return
+  if (!override) {
+    if (suspended) throw new AppError('customer_inactive', `Customer '${customer.id}' is suspended.`, { param: 'customer' })
+    throw new AppError('credit_limit_exceeded', `Exposure ${exposure} would exceed the credit limit ${customer.credit_limit}.`, {
+      param: 'customer',
+      details: { credit_limit: customer.credit_limit, current_balance: customer.current_balance, amount, exposure },
+    })
+  }
+  await recordAudit(trx, ctx, {
+    action: 'credit_limit.overridden',
+    entity_type: document.type,
+    entity_id: document.id,
+    after: { customer: customer.id, credit_limit: customer.credit_limit, exposure, suspended },
+    reason: override.reason,
+  })
+}

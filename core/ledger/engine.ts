@@ -1,0 +1,338 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError, notFound } from '../errors'
+import { newId } from '../ids'
+import { mulRound } from '../money'
+import { pluginRegistry } from '../plugins/registry'
+import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../plugins/contract'
+
+/**
+ * The posting engine: the only code that writes journal entries, the customer sub-ledger and the
+ * cached customer balances. Every document service calls it inside the request's transaction,
+ * after locking the customer (always first) and then the invoices it touches (in id order).
+ */
+
+/** Sub-ledger roles: the core owns their amounts and customer; a mapping may not split them. */
+const CUSTOMER_ROLES: ReadonlySet<LineRole> = new Set(['ar', 'advances'])
+/** Events that settle a receivable: a base-currency residue between rates is realized FX. */
+const SETTLEMENT_EVENTS: ReadonlySet<PostingEventType> = new Set(['payment_applied', 'advance_applied', 'credit_note'])
+const MAX_LINES = 500
+
+export interface CustomerState {
+  id: string
+  name: string
+  currency: string
+  status: string
+  credit_limit: number | null
+  payment_terms_days: number
+  deleted_at: Date | null
+  assigned_to: string | null
+  pending_balance: number
+  advance_balance: number
+  current_balance: number
+  version: number
+}
+
+export interface LedgerContext {
+  base_currency: string
+  today: string
+}
+
+/** Locks the customer's balance row (the first lock of every posting) and returns its state. */
+export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: string, param = 'customer'): Promise<CustomerState> {
+  const row = await trx('customer_balances as b')
+    .join('customers as c', function () {
+      this.on('c.tenant_id', 'b.tenant_id').andOn('c.id', 'b.customer_id')
+    })
+    .where({ 'b.tenant_id': ctx.tenantId, 'b.customer_id': customerId })
+    .forUpdate('b')
+    .first(
+      'c.id', 'c.name', 'c.currency', 'c.status', 'c.credit_limit', 'c.payment_terms_days', 'c.deleted_at', 'c.assigned_to',
+      'b.pending_balance', 'b.advance_balance', 'b.current_balance', 'b.version',
+    )
+  if (!row) throw notFound('customer', customerId, param)
+  return row as CustomerState
+}
+
+/** Refuses documents for a deleted customer. */
+export function assertCustomerUsable(customer: CustomerState): void {
+  if (customer.deleted_at) throw new AppError('customer_deleted', `Customer '${customer.id}' is deleted.`, { param: 'customer' })
+}
+
+/** Tenant base currency and accounting today (test clock in sandbox mode, else the tenant's timezone). */
+export async function ledgerContext(trx: Trx, ctx: RequestContext): Promise<LedgerContext> {
+  const t = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date')
+  if (!t) throw notFound('tenant')
+  const today =
+    t.sandbox && t.test_clock_date
+      ? t.test_clock_date
+      : new Intl.DateTimeFormat('en-CA', { timeZone: t.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date())
+  return { base_currency: t.base_currency, today }
+}
+
+/**
+ * Exchange rate of a document in `currency` against the tenant base currency: 1 for base-currency
+ * documents (a given rate must then be 1), required otherwise.
+ */
+export function documentRate(currency: string, baseCurrency: string, rate: string | undefined): string {
+  if (currency === baseCurrency) {
+    if (rate !== undefined && mulRound(1_000_000, rate, 'exchange_rate') !== 1_000_000) {
+      throw new AppError('validation_failed', 'A base-currency document has exchange_rate 1.', { param: 'exchange_rate' })
+    }
+    return '1'
+  }
+  if (rate === undefined) throw new AppError('exchange_rate_required', undefined, { param: 'exchange_rate' })
+  if (mulRound(1_000_000_000, rate, 'exchange_rate') <= 0) throw new AppError('validation_failed', 'exchange_rate must be positive.', { param: 'exchange_rate' })
+  return rate
+}
+
+export interface ProposedLine {
+  role: LineRole
+  side: 'debit' | 'credit'
+  /** Transaction-currency minor units. */
+  amount: number
+  /** Set for sub-ledger roles (ar, advances). */
+  customer_id?: string
+  /** Base amount when it is fixed by an earlier posting (e.g. the invoice's rate when AR is settled). */
+  base?: number
+}
+
+export interface PostingInput {
+  event: PostingEventType
+  source_type: string
+  source_id: string
+  entry_date: string
+  currency: string
+  base_currency: string
+  exchange_rate: string
+  method?: string
+  memo?: string
+  reverses_entry_id?: string
+  lines: ProposedLine[]
+}
+
+interface FinalLine {
+  role: LineRole
+  side: 'debit' | 'credit'
+  fixed_base?: number
+  account_code: string
+  customer_id: string | null
+  tx_debit: number
+  tx_credit: number
+  debit: number
+  credit: number
+}
+
+function reject(message: string): never {
+  throw new AppError('posting_rejected', message)
+}
+
+/** Asks the tenant's chart-of-accounts plugin for account codes and validates what it returns. */
+function mapLines(coa: { name: string; config: Record<string, unknown> }, input: PostingInput, lines: ProposedLine[], event: PostingEventType): FinalLine[] {
+  const plugin = pluginRegistry().get(coa.name)?.module.chartOfAccounts
+  if (!plugin) reject(`The chart-of-accounts plugin '${coa.name}' is not installed.`)
+  const postingEvent: PostingEvent = {
+    type: event,
+    currency: input.currency,
+    method: input.method,
+    lines: lines.map((l) => Object.freeze({ role: l.role, side: l.side, amount: l.amount })),
+  }
+  let mapping: ReturnType<typeof plugin.map>
+  let known: Set<string>
+  try {
+    mapping = plugin.map(postingEvent, coa.config)
+    known = new Set(plugin.accounts(coa.config).map((a) => a.code))
+  } catch (err) {
+    reject(`The chart-of-accounts plugin '${coa.name}' failed: ${(err as Error)?.message ?? String(err)}`)
+  }
+  if (!mapping || typeof mapping !== 'object') reject(`The chart-of-accounts plugin '${coa.name}' returned no mapping.`)
+  const out: FinalLine[] = []
+  for (const l of lines) {
+    const target = mapping[l.role] as string | SplitLine[] | undefined
+    const parts: SplitLine[] =
+      typeof target === 'string' ? [{ account: target, amount: l.amount }] : Array.isArray(target) ? target : reject(`No account mapped for role '${l.role}' of event '${event}'.`)
+    if (CUSTOMER_ROLES.has(l.role) && (parts.length !== 1 || parts[0].amount !== l.amount)) reject(`The '${l.role}' role cannot be split or changed by a mapping.`)
+    for (const p of parts) {
+      if (typeof p?.account !== 'string' || !known.has(p.account)) reject(`The mapping names an unknown account '${String(p?.account)}' for role '${l.role}'.`)
+      if (!Number.isSafeInteger(p.amount) || p.amount < 0) reject(`The mapping produced a non-integer or negative amount for role '${l.role}'.`)
+      out.push({
+        role: l.role,
+        side: l.side,
+        fixed_base: CUSTOMER_ROLES.has(l.role) ? l.base : undefined,
+        account_code: p.account,
+        customer_id: CUSTOMER_ROLES.has(l.role) ? (l.customer_id ?? reject(`Role '${l.role}' needs a customer.`)) : null,
+        tx_debit: l.side === 'debit' ? p.amount : 0,
+        tx_credit: l.side === 'credit' ? p.amount : 0,
+        debit: 0,
+        credit: 0,
+      })
+    }
+  }
+  return out
+}
+
+/**
+ * Builds and inserts one balanced journal entry. Amounts come from the caller; the tenant's
+ * chart-of-accounts plugin maps roles to accounts; the result is validated (balanced in transaction
+ * currency and in base, known accounts, sub-ledger roles intact) before anything is written, and
+ * the database checks the balance again at commit.
+ */
+export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<string> {
+  const lines = input.lines.filter((l) => l.amount !== 0)
+  if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
+  const { rows } = await trx.raw(
+    `select (select status from accounting_periods where tenant_id = :t and :d::date between start_date and end_date) as period_status,
+            (select json_build_object('name', name, 'config', config) from tenant_plugins
+              where tenant_id = :t and kind = 'chart-of-accounts' and enabled) as coa`,
+    { t: ctx.tenantId, d: input.entry_date },
+  )
+  const { period_status, coa } = rows[0]
+  if (period_status && period_status !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${period_status} period.`, { param: 'posting_date' })
+  if (!coa) reject('The tenant has no active chart-of-accounts plugin.')
+
+  const final = mapLines(coa, input, lines, input.event)
+  const txDebit = final.reduce((s, l) => s + l.tx_debit, 0)
+  const txCredit = final.reduce((s, l) => s + l.tx_credit, 0)
+  if (txDebit !== txCredit) reject(`The posting does not balance: debit ${txDebit}, credit ${txCredit}.`)
+
+  // Base amounts: fixed where a line says so, else round_half_up(amount × rate); any residue is
+  // realized FX on settlements and rounding (onto the largest non-customer line) otherwise.
+  for (const l of final) {
+    const tx = l.tx_debit || l.tx_credit
+    const base = l.fixed_base ?? (input.currency === input.base_currency ? tx : mulRound(tx, input.exchange_rate, 'exchange_rate'))
+    if (l.side === 'debit') l.debit = base
+    else l.credit = base
+  }
+  let residue = final.reduce((s, l) => s + l.debit - l.credit, 0)
+  if (residue !== 0) {
+    if (SETTLEMENT_EVENTS.has(input.event)) {
+      const role: LineRole = residue > 0 ? 'fx_gain' : 'fx_loss'
+      const fx = mapLines(coa, input, [{ role, side: residue > 0 ? 'credit' : 'debit', amount: 0 }], 'fx_difference')
+      for (const l of fx) {
+        if (residue > 0) l.credit = residue
+        else l.debit = -residue
+        final.push(l)
+      }
+      residue = 0
+    } else {
+      const candidates = final.filter((l) => !CUSTOMER_ROLES.has(l.role))
+      if (!candidates.length) reject('The posting does not balance in base currency.')
+      const target = candidates.reduce((a, b) => (a.debit + a.credit >= b.debit + b.credit ? a : b))
+      if (target.credit > 0) target.credit += residue
+      else target.debit -= residue
+      if (target.credit < 0 || target.debit < 0) reject('The posting does not balance in base currency.')
+    }
+  }
+
+  const entryId = newId('je')
+  await trx('journal_entries').insert({
+    tenant_id: ctx.tenantId,
+    id: entryId,
+    entry_date: input.entry_date,
+    event: input.event,
+    source_type: input.source_type,
+    source_id: input.source_id,
+    currency: input.currency,
+    exchange_rate: input.exchange_rate,
+    memo: input.memo ?? null,
+    reverses_entry_id: input.reverses_entry_id ?? null,
+    created_by: ctx.keyId ?? ctx.role,
+  })
+  await trx('journal_lines').insert(
+    final.map((l, i) => ({
+      tenant_id: ctx.tenantId,
+      entry_id: entryId,
+      line_no: i + 1,
+      entry_date: input.entry_date,
+      account_code: l.account_code,
+      role: l.role,
+      customer_id: l.customer_id,
+      currency: input.currency,
+      debit: l.debit,
+      credit: l.credit,
+      tx_debit: l.tx_debit,
+      tx_credit: l.tx_credit,
+    })),
+  )
+  return entryId
+}
+
+export type CustomerTxnType =
+  | 'invoice' | 'payment' | 'refund' | 'credit_note' | 'debit_note' | 'adjustment' | 'write_off' | 'reversal' | 'fx_difference' | 'chargeback' | 'chargeback_reversal'
+
+export interface BalanceChange {
+  /** Change of open-invoice outstanding (AR). */
+  pending: number
+  /** Change of unapplied credit (customer advances). */
+  advance: number
+  /** Sub-ledger row; omitted for movements that leave the current balance unchanged (applications). */
+  txn?: {
+    type: CustomerTxnType
+    reference: string
+    source_type: string
+    source_id: string
+    posting_date: string
+    journal_entry_id: string
+    reverses_id?: string
+    reason?: string | null
+  }
+}
+
+/**
+ * Applies a change to the locked customer's cached balance by atomic increment and appends the
+ * sub-ledger row with balance before/after. Returns the transaction id when one is written.
+ */
+export async function changeBalance(trx: Trx, ctx: RequestContext, customer: CustomerState, change: BalanceChange): Promise<string | null> {
+  const before = customer.current_balance
+  const delta = change.pending - change.advance
+  if (change.pending !== 0 || change.advance !== 0) {
+    if (customer.advance_balance + change.advance < 0) throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
+    await trx('customer_balances')
+      .where({ tenant_id: ctx.tenantId, customer_id: customer.id })
+      .update({
+        pending_balance: trx.raw('pending_balance + ?', [change.pending]),
+        advance_balance: trx.raw('advance_balance + ?', [change.advance]),
+        version: trx.raw('version + 1'),
+        updated_at: trx.fn.now(),
+      })
+    customer.pending_balance += change.pending
+    customer.advance_balance += change.advance
+    customer.current_balance += delta
+    customer.version += 1
+  }
+  if (!change.txn) {
+    if (delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
+    return null
+  }
+  const id = newId('txn')
+  await trx('customer_transactions').insert({
+    tenant_id: ctx.tenantId,
+    id,
+    customer_id: customer.id,
+    type: change.txn.type,
+    amount: delta,
+    currency: customer.currency,
+    balance_before: before,
+    balance_after: before + delta,
+    reference: change.txn.reference,
+    source_type: change.txn.source_type,
+    source_id: change.txn.source_id,
+    posting_date: change.txn.posting_date,
+    reverses_id: change.txn.reverses_id ?? null,
+    actor: ctx.keyId ?? ctx.role,
+    reason: change.txn.reason ?? null,
+    journal_entry_id: change.txn.journal_entry_id,
+  })
+  return id
+}
+
+/** Next per-tenant document number, e.g. INV-000042. Taken late in the transaction: the row is hot. */
+export async function nextNumber(trx: Trx, ctx: RequestContext, kind: string, prefix: string): Promise<string> {
+  const { rows } = await trx.raw(
+    `insert into document_sequences (tenant_id, kind, next_value) values (?, ?, 2)
+     on conflict (tenant_id, kind) do update set next_value = document_sequences.next_value + 1
+     returning next_value - 1 as n`,
+    [ctx.tenantId, kind],
+  )
+  return `${prefix}-${String(rows[0].n).padStart(6, '0')}`
+}

@@ -1,0 +1,80 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError, notFound } from '../errors'
+import { recordAudit } from '../audit/service'
+import { pluginRegistry } from './registry'
+
+export const DEFAULT_COA_PLUGIN = 'coa-standard'
+
+export interface PluginView {
+  name: string
+  object: 'plugin'
+  version: string
+  provides: string[]
+  config_schema: Record<string, unknown>
+  enabled: boolean
+  config: Record<string, unknown> | null
+}
+
+/** Every installed plugin with this tenant's enablement and config. */
+export async function listPlugins(trx: Trx, ctx: RequestContext): Promise<PluginView[]> {
+  const rows: { name: string; enabled: boolean; config: Record<string, unknown> }[] = await trx('tenant_plugins').where({ tenant_id: ctx.tenantId })
+  const byName = new Map(rows.map((r) => [r.name, r]))
+  return [...pluginRegistry().plugins.values()]
+    .sort((a, b) => a.manifest.name.localeCompare(b.manifest.name))
+    .map((p) => ({
+      name: p.manifest.name,
+      object: 'plugin' as const,
+      version: p.manifest.version,
+      provides: p.manifest.provides,
+      config_schema: p.manifest.configSchema,
+      enabled: byName.get(p.manifest.name)?.enabled ?? false,
+      config: byName.get(p.manifest.name)?.config ?? null,
+    }))
+}
+
+/**
+ * Enables (or disables) a plugin for the tenant with a config validated against its schema.
+ * Enabling a chart of accounts makes it the tenant's only active one and adds its accounts.
+ */
+export async function configurePlugin(trx: Trx, ctx: RequestContext, name: string, input: { enabled?: boolean; config?: unknown }): Promise<PluginView> {
+  const registry = pluginRegistry()
+  const plugin = registry.get(name)
+  if (!plugin) throw notFound('plugin', name)
+  const enabled = input.enabled ?? true
+  const checked = registry.validateConfig(name, input.config ?? {})
+  if (!checked.ok) throw new AppError('plugin_invalid', `Invalid config for '${name}': ${checked.errors}`, { param: 'config' })
+  const isCoa = plugin.manifest.provides.includes('chart-of-accounts')
+  const kind = isCoa ? 'chart-of-accounts' : plugin.manifest.provides[0]
+  if (isCoa && !enabled) {
+    throw new AppError('plugin_invalid', 'A tenant always has one active chart of accounts: enable another one instead.', { param: 'enabled' })
+  }
+  const before = await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, name }).first()
+  if (isCoa) {
+    let accounts
+    try {
+      accounts = plugin.module.chartOfAccounts!.accounts(checked.config)
+    } catch (err) {
+      throw new AppError('plugin_invalid', `The plugin '${name}' failed to list its accounts: ${(err as Error).message}`)
+    }
+    if (!Array.isArray(accounts) || !accounts.length) throw new AppError('plugin_invalid', `The plugin '${name}' lists no accounts.`)
+    await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, kind: 'chart-of-accounts' }).whereNot({ name }).update({ enabled: false, updated_at: trx.fn.now() })
+    await trx('accounts')
+      .insert(accounts.map((a) => ({ tenant_id: ctx.tenantId, code: a.code, name: a.name, type: a.type, plugin: name })))
+      .onConflict(['tenant_id', 'code'])
+      .merge(['name', 'type', 'plugin'])
+  }
+  const [row] = await trx('tenant_plugins')
+    .insert({ tenant_id: ctx.tenantId, name, kind, enabled, config: JSON.stringify(checked.config) })
+    .onConflict(['tenant_id', 'name'])
+    .merge({ enabled, config: JSON.stringify(checked.config), updated_at: trx.fn.now() })
+    .returning('*')
+  await recordAudit(trx, ctx, {
+    action: 'plugin.configured',
+    entity_type: 'plugin',
+    entity_id: name,
+    before: before ? { enabled: before.enabled, config: before.config } : null,
+    after: { enabled: row.enabled, config: row.config },
+  })
+  return (await listPlugins(trx, ctx)).find((p) => p.name === name)!
+}
