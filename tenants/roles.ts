@@ -89,3 +89,16 @@ export function defineAbility(role: Role, keyId: string): AppAbility {
   cannot('manage', 'Tenant') // tenants are provisioned with the platform token only
   return build()
 }
+
+const abilityCache = new Map<string, AppAbility>()
+
+/** Memoized `defineAbility`: abilities are pure functions of role and key id. */
+export function abilityFor(role: Role, keyId: string): AppAbility {
+  const k = `${role}:${keyId}`
+  let a = abilityCache.get(k)
+  if (!a) {
+    if (abilityCache.size > 10000) abilityCache.clear()
+    abilityCache.set(k, (a = defineAbility(role, keyId)))
+  }
+  return a
+}

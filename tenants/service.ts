@@ -10,6 +10,7 @@ import type { RequestContext } from '../core/http/context'
 import { paginate, page } from '../core/http/pagination'
 import { configurePlugin, DEFAULT_COA_PLUGIN } from '../core/plugins/service'
 import { generateSecret, hashSecret } from './keys'
+import { evictKey } from './key-cache'
 import type { Role } from './roles'
 
 export interface TenantRow {
@@ -126,6 +127,7 @@ export async function revokeApiKey(trx: Trx, ctx: RequestContext, id: string) {
     .where({ tenant_id: ctx.tenantId, id })
     .update({ revoked_at: trx.fn.now(), revoked_by: ctx.keyId })
     .returning('*')
+  evictKey(key.secret_hash)
   await recordAudit(trx, ctx, { action: 'api_key.revoked', entity_type: 'api_key', entity_id: id, before: apiKeyView(key), after: apiKeyView(row) })
   return apiKeyView(row)
 }

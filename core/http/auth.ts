@@ -2,8 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError } from '../errors'
 import { withTenant } from '../db/tenant'
-import { defineAbility, Role, type Action, type Subject } from '../../tenants/roles'
+import { abilityFor, defineAbility, Role, type Action, type Subject } from '../../tenants/roles'
 import { hashSecret, parseSecret } from '../../tenants/keys'
+import { cacheKey, getCachedKey } from '../../tenants/key-cache'
 import type { RequestContext } from './context'
 
 declare module 'fastify' {
@@ -69,12 +70,17 @@ export function registerAuth(app: FastifyInstance): void {
     const parsed = parseSecret(token)
     if (!parsed) throw new AppError('invalid_api_key')
     const hash = hashSecret(token)
-    const key = await withTenant(app.deps.db, parsed.tenantId, (trx) =>
-      trx('api_keys').where({ tenant_id: parsed.tenantId, secret_hash: hash }).whereNull('revoked_at').first('id', 'role'),
-    )
-    if (!key) throw new AppError('invalid_api_key')
-    const ability = defineAbility(key.role as Role, key.id)
-    req.ctx = { tenantId: parsed.tenantId, keyId: key.id, role: key.role as Role, ability, ...baseContext(req) }
+    let key = getCachedKey(hash)
+    if (!key) {
+      const row = await withTenant(app.deps.db, parsed.tenantId, (trx) =>
+        trx('api_keys').where({ tenant_id: parsed.tenantId, secret_hash: hash }).whereNull('revoked_at').first('id', 'role'),
+      )
+      if (!row) throw new AppError('invalid_api_key')
+      key = { tenantId: parsed.tenantId, keyId: row.id, role: row.role }
+      cacheKey(hash, key)
+    }
+    const ability = abilityFor(key.role as Role, key.keyId)
+    req.ctx = { tenantId: parsed.tenantId, keyId: key.keyId, role: key.role as Role, ability, ...baseContext(req) }
     const [action, subject] = config.permission!
     if (!ability.can(action, subject)) {
       throw new AppError('permission_denied', `The '${key.role}' role cannot ${action} ${subject}.`)

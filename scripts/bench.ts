@@ -1,0 +1,190 @@
+/**
+ * `npm run bench`: posting throughput against the real service on a fresh database, next to the
+ * machine's own pgbench TPC-B figures from the same run.
+ *
+ * 1. starts `core/main.ts api` on a new database (migrations included) and provisions a tenant,
+ *    an API key and 200 customers;
+ * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers;
+ * 3. posts payments to one customer (the hot case: every posting locks the same balance row);
+ * 4. runs pgbench TPC-B-like (scale 10, 32 clients; and scale 1 for the hot case);
+ * 5. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, and checks
+ *    the ledger has no drift afterwards.
+ * Environment: BENCH_SECONDS (default 20), BENCH_CONNECTIONS (64), PGBENCH_SECONDS (20).
+ */
+import { spawn, execFileSync, ChildProcess } from 'node:child_process'
+import path from 'node:path'
+import autocannon from 'autocannon'
+import { appDatabaseUrl, loadConfig } from '../core/config'
+import { createDb } from '../core/db/knex'
+import { withTenant } from '../core/db/tenant'
+import { migrate } from '../core/db/migrate'
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const PGBENCH_SECONDS = Number(process.env.PGBENCH_SECONDS ?? 20)
+const CUSTOMERS = 200
+const PORT = 3917
+const TOKEN = 'bench-platform-admin-token-0123456789'
+const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+function dbUrl(name: string): string {
+  const u = new URL(ADMIN_URL)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+function psql(db: string, sql: string): void {
+  execFileSync('psql', [dbUrl(db), '-v', 'ON_ERROR_STOP=1', '-qc', sql], { stdio: 'inherit' })
+}
+
+async function http(method: string, url: string, key: string, body?: unknown): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${PORT}${url}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const json = await res.json()
+  if (res.status >= 300) throw new Error(`${method} ${url} → ${res.status} ${JSON.stringify(json)}`)
+  return json
+}
+
+async function waitReady(): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${PORT}/ready`)
+      if (r.status === 200) return
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  throw new Error('service did not become ready')
+}
+
+function run(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)))
+  })
+}
+
+function pgbench(scale: number, clients: number): number {
+  const db = `recv_pgbench_s${scale}`
+  execFileSync('dropdb', ['--if-exists', '-h', '127.0.0.1', '-U', 'postgres', db])
+  execFileSync('createdb', ['-h', '127.0.0.1', '-U', 'postgres', db])
+  execFileSync('pgbench', ['-i', '-q', '-s', String(scale), dbUrl(db)], { stdio: 'ignore' })
+  const out = execFileSync('pgbench', ['-c', String(clients), '-j', '2', '-T', String(PGBENCH_SECONDS), dbUrl(db)], { encoding: 'utf8' })
+  execFileSync('dropdb', ['--if-exists', '-h', '127.0.0.1', '-U', 'postgres', db])
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out)
+  if (!m) throw new Error(`cannot read pgbench output:\n${out}`)
+  return Number(m[1])
+}
+
+function summary(name: string, r: autocannon.Result) {
+  const ok = r['2xx']
+  const rate = ok / r.duration
+  console.log(`${name}: ${ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors in ${r.duration.toFixed(1)} s → ${rate.toFixed(0)}/s, latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`)
+  return { rate, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors }
+}
+
+async function main(): Promise<void> {
+  const dbName = `recv_bench_${Date.now()}`
+  const url = dbUrl(dbName)
+  const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
+  await migrate(url, config.DB_APP_PASSWORD)
+  let server: ChildProcess | null = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      PORT: String(PORT),
+      PLATFORM_ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '100000000',
+      DB_POOL_MAX: process.env.BENCH_POOL ?? '24',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  try {
+    await waitReady()
+    const tenant = await http('POST', '/v1/tenants', TOKEN, { name: 'Bench merchant', base_currency: 'usd' })
+    const key = tenant.api_key as string
+    const customers: string[] = []
+    for (let i = 0; i < CUSTOMERS; i++) customers.push((await http('POST', '/v1/customers', key, { name: `Customer ${i}` })).id)
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
+
+    let n = 0
+    const invoices = summary(
+      'invoices',
+      await run({
+        url: `http://127.0.0.1:${PORT}`,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        requests: [
+          {
+            method: 'POST',
+            path: '/v1/invoices',
+            headers,
+            setupRequest: (req) => ({
+              ...req,
+              body: JSON.stringify({
+                customer: customers[n++ % CUSTOMERS],
+                lines: [
+                  { description: 'Espresso', quantity: 2, unit_amount: 350, tax_rate: '0.2' },
+                  { description: 'Croissant', quantity: 1, unit_amount: 280, tax_rate: '0.1', unit_cost: 90 },
+                  { description: 'Delivery', quantity: 1, unit_amount: 500 },
+                ],
+              }),
+            }),
+          },
+        ],
+      }),
+    )
+    const hot = customers[0]
+    const payments = summary(
+      'payments (one customer)',
+      await run({
+        url: `http://127.0.0.1:${PORT}`,
+        connections: CONNECTIONS,
+        duration: SECONDS,
+        requests: [{ method: 'POST', path: '/v1/payments', headers, body: JSON.stringify({ customer: hot, amount: 100, method: 'card' }) }],
+      }),
+    )
+
+    server.kill('SIGTERM')
+    await new Promise((r) => server!.once('exit', r))
+    server = null
+
+    // Drift check straight on the database, as the runtime role inside the tenant transaction.
+    const tenantUuid = String(tenant.id).replace(/^ten_(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5')
+    const db = createDb(appDatabaseUrl(config), { poolMax: 1 })
+    const { checkLedger } = await import('../core/ledger/integrity')
+    const discrepancies = await withTenant(db, tenantUuid, (trx) => checkLedger(trx, tenantUuid))
+    const counts = await withTenant(db, tenantUuid, async (trx) => ({
+      entries: Number((await trx('journal_entries').count('* as n'))[0].n),
+      lines: Number((await trx('journal_lines').count('* as n'))[0].n),
+    }))
+    await db.destroy()
+
+    console.log('pgbench TPC-B-like, scale 10, 32 clients …')
+    const tpcb10 = pgbench(10, 32)
+    console.log('pgbench TPC-B-like, scale 1, 32 clients …')
+    const tpcb1 = pgbench(1, 32)
+
+    console.log('\n== results ==')
+    console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
+    console.log(`payments/s (hot)      ${payments.rate.toFixed(0)}   (p99 ${payments.p99} ms, non-2xx ${payments.non2xx}, errors ${payments.errors})`)
+    console.log(`pgbench tps scale 10  ${tpcb10.toFixed(0)}`)
+    console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)
+    console.log(`ratio invoices / pgbench(s10)   ${(invoices.rate / tpcb10).toFixed(2)}   (bar 0.6, aim 1.0)`)
+    console.log(`ratio payments / pgbench(s1)    ${(payments.rate / tpcb1).toFixed(2)}`)
+    console.log(`ledger: ${counts.entries} entries, ${counts.lines} lines; drift: ${discrepancies.length ? JSON.stringify(discrepancies.slice(0, 5)) : 'none'}`)
+    if (discrepancies.length || invoices.non2xx || payments.non2xx) process.exitCode = 1
+  } finally {
+    if (server) server.kill('SIGTERM')
+    if (!process.env.BENCH_KEEP_DB) psql('postgres', `drop database if exists ${dbName} with (force)`)
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
