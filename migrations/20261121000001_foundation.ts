@@ -92,12 +92,18 @@ export async function up(knex: Knex): Promise<void> {
     )`)
   await tenantRls(knex, 'customer_balances')
 
-  // Audit log: append-only, hash-chained per tenant. The chain position and hashes are assigned by
-  // the insert trigger under a per-tenant transaction lock, so concurrent writers cannot fork it.
+  // Audit log: append-only, hash-chained per tenant. The tenant's chain runs in AUDIT_LANES lanes
+  // (by entity), each a hash chain with contiguous positions, so writers on different entities do
+  // not queue behind one tenant-wide lock until commit; a verifier checks every lane. Positions and
+  // hashes are assigned by the insert trigger under the lane's transaction lock, so concurrent
+  // writers cannot fork a lane.
+  await knex.raw(`create sequence audit_log_seq`)
   await knex.raw(`
     create table audit_log (
       tenant_id uuid not null,
       seq bigint not null,
+      lane smallint not null,
+      lane_seq bigint not null,
       id text not null,
       actor text,
       action text not null,
@@ -113,6 +119,7 @@ export async function up(knex: Knex): Promise<void> {
       prev_hash text not null,
       hash text not null,
       primary key (tenant_id, seq),
+      unique (tenant_id, lane, lane_seq),
       unique (tenant_id, id)
     )`)
   await knex.raw(`create index audit_log_entity_idx on audit_log (tenant_id, entity_id, seq)`)
@@ -121,7 +128,7 @@ export async function up(knex: Knex): Promise<void> {
     create function audit_row_hash(prev_hash text, r audit_log) returns text
     language sql immutable as $$
       select encode(sha256(convert_to(prev_hash || '|' || jsonb_build_array(
-        r.tenant_id, r.seq, r.id, r.actor, r.action, r.entity_type, r.entity_id, r.before, r.after,
+        r.tenant_id, r.seq, r.lane, r.lane_seq, r.id, r.actor, r.action, r.entity_type, r.entity_id, r.before, r.after,
         r.reason, r.ip, r.user_agent, r.request_id,
         to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
       )::text, 'UTF8')), 'hex')
@@ -131,9 +138,12 @@ export async function up(knex: Knex): Promise<void> {
     declare
       last record;
     begin
-      perform pg_advisory_xact_lock(hashtextextended('audit_log:' || new.tenant_id::text, 0));
-      select seq, hash into last from audit_log where tenant_id = new.tenant_id order by seq desc limit 1;
-      new.seq := coalesce(last.seq, 0) + 1;
+      new.lane := abs(hashtext(coalesce(new.entity_id, new.id))) % 16;
+      perform pg_advisory_xact_lock(hashtextextended('audit_log:' || new.tenant_id::text || ':' || new.lane, 0));
+      select lane_seq, hash into last from audit_log
+        where tenant_id = new.tenant_id and lane = new.lane order by lane_seq desc limit 1;
+      new.seq := nextval('audit_log_seq');
+      new.lane_seq := coalesce(last.lane_seq, 0) + 1;
       new.prev_hash := coalesce(last.hash, '');
       new.created_at := clock_timestamp();
       new.hash := audit_row_hash(new.prev_hash, new);

@@ -127,7 +127,8 @@ export async function revokeApiKey(trx: Trx, ctx: RequestContext, id: string) {
     .where({ tenant_id: ctx.tenantId, id })
     .update({ revoked_at: trx.fn.now(), revoked_by: ctx.keyId })
     .returning('*')
-  evictKey(key.secret_hash)
+  // Evict after commit: evicting earlier lets a request re-cache the key before the revoke is visible.
+  void trx.executionPromise.then(() => evictKey(key.secret_hash), () => undefined)
   await recordAudit(trx, ctx, { action: 'api_key.revoked', entity_type: 'api_key', entity_id: id, before: apiKeyView(key), after: apiKeyView(row) })
   return apiKeyView(row)
 }

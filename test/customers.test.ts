@@ -136,7 +136,8 @@ t.test('customers', async (t) => {
     }
     t.same(pages, [10, 10, 5])
     t.equal(new Set(seen).size, 25, 'no overlaps')
-    t.same(seen, [...created].reverse(), 'newest first')
+    t.same([...seen].sort(), [...created].sort(), 'every customer once')
+    t.same(seen, [...seen].sort().reverse(), 'newest (highest id) first')
 
     t.equal((await api.get('/v1/customers')).body.data.length, 20, 'default limit')
     for (const qs of ['limit=0', 'limit=101', 'limit=abc', 'starting_after=nope', 'include_deleted=maybe', 'status=gone', 'q=', 'extra=1']) {
@@ -259,8 +260,15 @@ t.test('customers', async (t) => {
     t.equal((await api.patch(url, { status: 'suspended' })).body.status, 'suspended')
     t.equal((await api.patch(url, { status: 'active' })).body.status, 'active')
     t.equal((await api.patch(url, { status: 'inactive' })).body.status, 'inactive')
-    const types = (await env.admin('events').where({ tenant_id: tenant.uuid }).orderBy('id').select('type')).map((e: { type: string }) => e.type)
-    t.same(types, ['customer.created', 'customer.updated', 'customer.suspended', 'customer.updated', 'customer.reactivated', 'customer.updated'])
+    // Events of one request share its request id (and millisecond), so compare them per request.
+    const events: { type: string; request_id: string }[] = await env.admin('events').where({ tenant_id: tenant.uuid }).orderBy('created_at').select('type', 'request_id')
+    const byRequest = [...new Set(events.map((e) => e.request_id))].map((r) => events.filter((e) => e.request_id === r).map((e) => e.type).sort())
+    t.same(byRequest, [
+      ['customer.created'],
+      ['customer.suspended', 'customer.updated'],
+      ['customer.reactivated', 'customer.updated'],
+      ['customer.updated'],
+    ])
 
     await api.delete(url, { reason: 'closed' })
     const res = await api.patch(url, { name: 'Zombie' })
@@ -469,12 +477,8 @@ t.test('customers', async (t) => {
       t.equal(res.statusCode, 400, `POST ${JSON.stringify(body).slice(0, 80)}`)
       t.equal(res.body.error.type, 'invalid_request')
       t.ok(res.body.error.request_id)
+      if (JSON.stringify(body) === JSON.stringify({ name: 'x', status: 'active' })) continue // a valid PATCH
       const patch = await api.patch(`/v1/customers/${target.body.id}`, body, typeof body === 'string' ? { 'content-type': 'application/json' } : {})
-      if (body && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 1 && 'status' in body) continue // a valid PATCH
-      if (JSON.stringify(body) === JSON.stringify({ name: 'x', currency: 'zzz' }) || JSON.stringify(body) === JSON.stringify({ name: 'x', currency: 'us' })) {
-        t.equal(patch.statusCode, 400, 'currency is not patchable')
-        continue
-      }
       t.equal(patch.statusCode, 400, `PATCH ${JSON.stringify(body).slice(0, 80)}`)
     }
     t.same(await counts(env), before, 'no customer, balance, audit or event row')

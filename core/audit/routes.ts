@@ -19,6 +19,8 @@ interface AuditQuery extends ListQuery {
 
 interface AuditRow {
   seq: number
+  lane: number
+  lane_seq: number
   id: string
   actor: string | null
   action: string
@@ -40,7 +42,9 @@ const auditEntrySchema = {
   properties: {
     id: { type: 'string' },
     object: { type: 'string', enum: ['audit_log_entry'] },
-    seq: { type: 'integer', description: 'Position in the tenant hash chain.' },
+    seq: { type: 'integer', description: 'Position in the tenant audit log (increasing).' },
+    lane: { type: 'integer', description: 'Chain lane (by entity) of the tenant hash chain.' },
+    lane_seq: { type: 'integer', description: 'Contiguous position within the lane; prev_hash is the hash of the previous entry of the lane.' },
     actor: { type: ['string', 'null'], description: 'API key id, or platform/system.' },
     action: { type: 'string' },
     entity_type: { type: 'string' },
@@ -55,7 +59,7 @@ const auditEntrySchema = {
     hash: { type: 'string' },
     prev_hash: { type: 'string' },
   },
-  required: ['id', 'object', 'seq', 'actor', 'action', 'entity_type', 'entity', 'before', 'after', 'reason', 'ip', 'user_agent', 'request_id', 'created', 'hash', 'prev_hash'],
+  required: ['id', 'object', 'seq', 'lane', 'lane_seq', 'actor', 'action', 'entity_type', 'entity', 'before', 'after', 'reason', 'ip', 'user_agent', 'request_id', 'created', 'hash', 'prev_hash'],
 }
 
 const verificationSchema = {
@@ -128,6 +132,8 @@ function auditEntryView(ctx: RequestContext, r: AuditRow) {
     id: r.id,
     object: 'audit_log_entry' as const,
     seq: r.seq,
+    lane: r.lane,
+    lane_seq: r.lane_seq,
     actor: r.actor,
     action: r.action,
     entity_type: r.entity_type,

@@ -15,7 +15,9 @@ export interface AuditEntry {
 export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEntry): Promise<void> {
   await trx('audit_log').insert({
     tenant_id: ctx.tenantId,
-    seq: 0, // assigned by the chain trigger
+    seq: 0, // seq, lane, lane_seq and hashes are assigned by the chain trigger
+    lane: 0,
+    lane_seq: 0,
     id: newId('aud'),
     actor: ctx.keyId ?? ctx.role,
     action: entry.action,
@@ -42,21 +44,22 @@ export interface ChainVerification {
 
 /**
  * Recomputes every hash of the tenant's chain in SQL with the same function the insert trigger
- * uses, and checks each row links to its predecessor without gaps.
+ * uses, and checks each row links to its predecessor in its lane without gaps.
  */
 export async function verifyAuditChain(trx: Trx, tenantId: string): Promise<ChainVerification> {
   const { rows } = await trx.raw(
     `with c as (
-       select a.seq, a.hash, a.prev_hash,
+       select a.seq, a.lane_seq, a.hash, a.prev_hash,
               audit_row_hash(a.prev_hash, a) as expected,
-              lag(a.hash) over (order by a.seq) as prev_row_hash,
-              lag(a.seq) over (order by a.seq) as prev_seq
+              lag(a.hash) over w as prev_row_hash,
+              lag(a.lane_seq) over w as prev_lane_seq
          from audit_log a where a.tenant_id = ?
+       window w as (partition by a.lane order by a.lane_seq)
      )
      select (select count(*) from c)::int as checked,
             (select min(seq) from c where hash <> expected) as bad_hash,
             (select min(seq) from c where prev_hash <> coalesce(prev_row_hash, '')) as bad_link,
-            (select min(seq) from c where seq <> coalesce(prev_seq, 0) + 1) as gap`,
+            (select min(seq) from c where lane_seq <> coalesce(prev_lane_seq, 0) + 1) as gap`,
     [tenantId],
   )
   const r = rows[0]

@@ -16,6 +16,7 @@ import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
 import { auditRoutes } from '../audit/routes'
 import { initPlugins } from '../plugins/registry'
+import { closeNumbering } from '../ledger/numbering'
 import { invoiceRoutes } from '../invoices/routes'
 import { paymentRoutes } from '../payments/routes'
 import { allocationRoutes } from '../allocations/routes'
@@ -86,6 +87,7 @@ export async function buildApp(
     reply.header('request-id', req.id)
   })
   registerErrorHandling(app)
+  app.addHook('onClose', async () => closeNumbering())
 
   await app.register(swagger, {
     openapi: {

@@ -40,18 +40,19 @@ export interface LedgerContext {
 
 /** Locks the customer's balance row (the first lock of every posting) and returns its state. */
 export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: string, param = 'customer'): Promise<CustomerState> {
-  const row = await trx('customer_balances as b')
-    .join('customers as c', function () {
-      this.on('c.tenant_id', 'b.tenant_id').andOn('c.id', 'b.customer_id')
-    })
-    .where({ 'b.tenant_id': ctx.tenantId, 'b.customer_id': customerId })
-    .forUpdate('b')
-    .first(
-      'c.id', 'c.name', 'c.currency', 'c.status', 'c.credit_limit', 'c.payment_terms_days', 'c.deleted_at', 'c.assigned_to',
-      'b.pending_balance', 'b.advance_balance', 'b.current_balance', 'b.version',
-    )
-  if (!row) throw notFound('customer', customerId, param)
-  return row as CustomerState
+  // The balance row is the posting lock; the share lock on the customer row makes a concurrent
+  // soft delete (an UPDATE of customers) and this posting wait for each other, and re-reads the
+  // customer after the wait, so a posting never lands on a customer deleted meanwhile.
+  const { rows } = await trx.raw(
+    `select c.id, c.name, c.currency, c.status, c.credit_limit, c.payment_terms_days, c.deleted_at, c.assigned_to,
+            b.pending_balance, b.advance_balance, b.current_balance, b.version
+       from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
+      where b.tenant_id = ? and b.customer_id = ?
+        for no key update of b for share of c`,
+    [ctx.tenantId, customerId],
+  )
+  if (!rows.length) throw notFound('customer', customerId, param)
+  return rows[0] as CustomerState
 }
 
 /** Refuses documents for a deleted customer. */
@@ -108,6 +109,8 @@ export interface PostingInput {
   method?: string
   memo?: string
   reverses_entry_id?: string
+  /** Book a base residue as realized FX although the event is no settlement (un-applying one). */
+  realizes_fx?: boolean
   lines: ProposedLine[]
 }
 
@@ -205,7 +208,7 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
   }
   let residue = final.reduce((s, l) => s + l.debit - l.credit, 0)
   if (residue !== 0) {
-    if (SETTLEMENT_EVENTS.has(input.event)) {
+    if (SETTLEMENT_EVENTS.has(input.event) || input.realizes_fx) {
       const role: LineRole = residue > 0 ? 'fx_gain' : 'fx_loss'
       const fx = mapLines(coa, input, [{ role, side: residue > 0 ? 'credit' : 'debit', amount: 0 }], 'fx_difference')
       for (const l of fx) {
@@ -326,13 +329,4 @@ export async function changeBalance(trx: Trx, ctx: RequestContext, customer: Cus
   return id
 }
 
-/** Next per-tenant document number, e.g. INV-000042. Taken late in the transaction: the row is hot. */
-export async function nextNumber(trx: Trx, ctx: RequestContext, kind: string, prefix: string): Promise<string> {
-  const { rows } = await trx.raw(
-    `insert into document_sequences (tenant_id, kind, next_value) values (?, ?, 2)
-     on conflict (tenant_id, kind) do update set next_value = document_sequences.next_value + 1
-     returning next_value - 1 as n`,
-    [ctx.tenantId, kind],
-  )
-  return `${prefix}-${String(rows[0].n).padStart(6, '0')}`
-}
+export { nextNumber } from './numbering'
