@@ -1,4 +1,5 @@
 import { envSchema } from 'env-schema'
+import { APP_ROLE } from './db/migration-helpers'
 
 /** Validated environment configuration, with defaults for a local Postgres and Redis. */
 export interface Config {
@@ -8,9 +9,7 @@ export interface Config {
   DATABASE_URL: string
   /** Optional explicit URL for the runtime role; derived from DATABASE_URL when empty. */
   APP_DATABASE_URL: string
-  DB_APP_ROLE: string
   DB_APP_PASSWORD: string
-  DB_OWNER_ROLE: string
   DB_POOL_MAX: number
   REDIS_URL: string
   QUEUE_PREFIX: string
@@ -33,9 +32,7 @@ const schema = {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/receivables' },
     APP_DATABASE_URL: { type: 'string', default: '' },
-    DB_APP_ROLE: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', default: 'recv_app' },
     DB_APP_PASSWORD: { type: 'string', minLength: 1, default: 'recv_app' },
-    DB_OWNER_ROLE: { type: 'string', pattern: '^[a-z_][a-z0-9_]*$', default: 'recv_owner' },
     DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
     QUEUE_PREFIX: { type: 'string', default: '{recv}' },
@@ -64,7 +61,7 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
 export function appDatabaseUrl(config: Config): string {
   if (config.APP_DATABASE_URL) return config.APP_DATABASE_URL
   const url = new URL(config.DATABASE_URL)
-  url.username = config.DB_APP_ROLE
+  url.username = APP_ROLE
   url.password = config.DB_APP_PASSWORD
   return url.toString()
 }

@@ -84,36 +84,45 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`create index journal_lines_customer_idx on journal_lines (tenant_id, customer_id, account_code) where customer_id is not null`)
   await knex.raw(`create index journal_lines_account_idx on journal_lines (tenant_id, account_code, entry_date)`)
 
-  // Every entry balances in base and in transaction currency: checked once per entry at commit.
+  // Every entry balances in base and in transaction currency, checked at commit for each new entry
+  // and for each new line (so lines can neither be left out nor added to an entry of an earlier
+  // transaction). The checks run inside the server: no round trip per posting.
   await knex.raw(`
-    create function journal_entry_balanced() returns trigger language plpgsql as $$
+    create function journal_entry_check(p_tenant uuid, p_entry text) returns void language plpgsql as $$
     declare
       s record;
     begin
       select count(*) as n, coalesce(sum(debit), 0) as d, coalesce(sum(credit), 0) as c,
              coalesce(sum(tx_debit), 0) as td, coalesce(sum(tx_credit), 0) as tc
-        into s from journal_lines where tenant_id = new.tenant_id and entry_id = new.id;
+        into s from journal_lines where tenant_id = p_tenant and entry_id = p_entry;
       if s.n < 2 or s.d <> s.c or s.td <> s.tc then
         raise exception 'posting_rejected: journal entry % does not balance (lines %, debit %, credit %, tx debit %, tx credit %)',
-          new.id, s.n, s.d, s.c, s.td, s.tc using errcode = 'P0001';
+          p_entry, s.n, s.d, s.c, s.td, s.tc using errcode = 'P0001';
       end if;
+    end $$`)
+  await knex.raw(`
+    create function journal_entry_balanced() returns trigger language plpgsql as $$
+    begin
+      perform journal_entry_check(new.tenant_id, new.id);
       return null;
     end $$`)
   await knex.raw(`
     create constraint trigger journal_entry_balanced after insert on journal_entries
       deferrable initially deferred for each row execute function journal_entry_balanced()`)
-  // Lines may only be added to an entry created in the same transaction (whose check is still pending).
   await knex.raw(`
-    create function journal_line_same_transaction() returns trigger language plpgsql as $$
+    create function journal_line_balanced() returns trigger language plpgsql as $$
     begin
       if not exists (select 1 from journal_entries e where e.tenant_id = new.tenant_id and e.id = new.entry_id
                        and e.xmin::text = (pg_current_xact_id()::xid)::text) then
         raise exception 'posting_rejected: lines can only be added to an entry in the transaction that creates it'
           using errcode = 'P0001';
       end if;
-      return new;
+      perform journal_entry_check(new.tenant_id, new.entry_id);
+      return null;
     end $$`)
-  await knex.raw(`create trigger journal_line_same_transaction before insert on journal_lines for each row execute function journal_line_same_transaction()`)
+  await knex.raw(`
+    create constraint trigger journal_line_balanced after insert on journal_lines
+      deferrable initially deferred for each row execute function journal_line_balanced()`)
 
   // No entry dated inside a closed or locked period. FOR SHARE makes a concurrent close wait for
   // this transaction, so a period can never close under an uncommitted posting.

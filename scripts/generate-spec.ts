@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
 import Redis from 'ioredis'
 import { loadConfig } from '../core/config'
 import { createDb } from '../core/db/knex'
@@ -8,11 +9,10 @@ import { buildApp } from '../core/http/app'
 export const SPEC_PATH = path.join(__dirname, '..', 'api-spec', 'openapi.json')
 
 /**
- * The OpenAPI document generated from the route schemas, as checked in (2-space JSON, trailing
- * newline). Needs no running Postgres or Redis: knex connects on the first query and Redis is
- * lazy, and building the spec runs neither. Defaults only, so the environment cannot change it.
+ * Runs `fn` on a ready app that has no live connections: knex connects on the first query and
+ * Redis is lazy, and neither is used. Defaults only, so the environment cannot change the result.
  */
-export async function buildSpec(): Promise<string> {
+export async function withOfflineApp<T>(fn: (app: FastifyInstance) => Promise<T>): Promise<T> {
   const config = loadConfig({ LOG_LEVEL: 'silent' }, {})
   const db = createDb(config.DATABASE_URL)
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true })
@@ -20,7 +20,7 @@ export async function buildSpec(): Promise<string> {
     const app = await buildApp({ config, db, redis }, { logger: false })
     try {
       await app.ready()
-      return `${JSON.stringify(app.swagger(), null, 2)}\n`
+      return await fn(app)
     } finally {
       await app.close()
     }
@@ -28,6 +28,11 @@ export async function buildSpec(): Promise<string> {
     redis.disconnect()
     await db.destroy()
   }
+}
+
+/** The OpenAPI document generated from the route schemas, as checked in (2-space JSON, trailing newline). */
+export function buildSpec(): Promise<string> {
+  return withOfflineApp(async (app) => `${JSON.stringify(app.swagger(), null, 2)}\n`)
 }
 
 if (require.main === module) {

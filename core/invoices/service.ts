@@ -1,3 +1,4 @@
+import type { Knex } from 'knex'
 import type { Trx } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
@@ -184,8 +185,9 @@ export async function createInvoice(
   })
   const totalBase = currency === lc.base_currency ? total : mulRound(total, rate, 'exchange_rate')
   const number = await nextNumber(trx, ctx, 'invoice', 'INV')
-  const [row] = await trx('invoices')
-    .insert({
+  const row = await insertInvoice(
+    trx,
+    {
       tenant_id: ctx.tenantId,
       id,
       number,
@@ -206,19 +208,36 @@ export async function createInvoice(
       journal_entry_id: entryId,
       credit_override_reason: input.credit_override?.reason ?? null,
       created_by: ctx.keyId ?? ctx.role,
-    })
-    .returning('*')
-  const lineRows = lines.map(({ cost: _cost, ...l }) => ({ tenant_id: ctx.tenantId, invoice_id: id, ...l }))
-  await trx('invoice_lines').insert(lineRows)
+    },
+    lines.map(({ cost: _cost, ...l }) => l),
+  )
+  const lineRows = lines.map(({ cost: _cost, ...l }) => l) as unknown as InvoiceLineRow[]
   await changeBalance(trx, ctx, customer, {
     pending: total,
     advance: 0,
     txn: { type: 'invoice', reference: number, source_type: 'invoice', source_id: id, posting_date: issueDate, journal_entry_id: entryId },
   })
-  const view = invoiceView(row, lineRows as unknown as InvoiceLineRow[], [])
+  const view = invoiceView(row, lineRows, [])
   await recordAudit(trx, ctx, { action: 'invoice.created', entity_type: 'invoice', entity_id: id, after: { number, customer: customer.id, total, currency } })
   await emitEvent(trx, ctx, 'invoice.created', view)
   return view
+}
+
+/** Inserts an invoice and its lines in one statement. */
+async function insertInvoice(trx: Trx, invoice: Record<string, unknown>, lines: Omit<InvoiceLineRow, 'returned_quantity'>[]): Promise<InvoiceRow> {
+  const cols = Object.keys(invoice)
+  const { rows } = await trx.raw(
+    `with i as (insert into invoices (${cols.map((c) => `"${c}"`).join(', ')}) values (${cols.map(() => '?').join(', ')}) returning *),
+     l as (
+       insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
+       select i.tenant_id, i.id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
+         from i, jsonb_to_recordset(?::jsonb) as x(line_no smallint, description text, product_ref text, quantity bigint,
+              unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
+     )
+     select * from i`,
+    [...cols.map((c) => invoice[c] as Knex.Value), JSON.stringify(lines)],
+  )
+  return rows[0]
 }
 
 export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
@@ -273,4 +292,63 @@ export async function changeOutstanding(trx: Trx, ctx: RequestContext, inv: Invo
   inv.outstanding = outstanding
   inv.status = status
   if (status === 'paid' && !wasPaid) await emitEvent(trx, ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
+}
+
+/**
+ * Posts a debit note for a positive adjustment (called by core/adjustments): an invoice of kind
+ * `debit_note`, numbered DN-…, one line, no tax: Dr AR / Cr Other income. The caller has locked
+ * the customer. No credit-limit check: it corrects what the customer already owes.
+ */
+export async function createDebitNote(
+  trx: Trx,
+  ctx: RequestContext,
+  customer: CustomerState,
+  input: { amount: number; reason: string; issue_date: string; exchange_rate: string; base_currency: string },
+) {
+  const id = newId('inv')
+  const entryId = await postEntry(trx, ctx, {
+    event: 'adjustment',
+    source_type: 'invoice',
+    source_id: id,
+    entry_date: input.issue_date,
+    currency: customer.currency,
+    base_currency: input.base_currency,
+    exchange_rate: input.exchange_rate,
+    memo: input.reason,
+    lines: [
+      { role: 'ar', side: 'debit', amount: input.amount, customer_id: customer.id },
+      { role: 'other_income', side: 'credit', amount: input.amount },
+    ],
+  })
+  const number = await nextNumber(trx, ctx, 'debit_note', 'DN')
+  const [row] = await trx('invoices')
+    .insert({
+      tenant_id: ctx.tenantId,
+      id,
+      number,
+      kind: 'debit_note',
+      customer_id: customer.id,
+      currency: customer.currency,
+      exchange_rate: input.exchange_rate,
+      issue_date: input.issue_date,
+      due_date: addDays(input.issue_date, customer.payment_terms_days),
+      subtotal: input.amount,
+      tax: 0,
+      total: input.amount,
+      total_base: mulRound(input.amount, input.exchange_rate, 'exchange_rate'),
+      outstanding: input.amount,
+      status: 'open',
+      memo: input.reason,
+      journal_entry_id: entryId,
+      created_by: ctx.keyId ?? ctx.role,
+    })
+    .returning('*')
+  const line = { line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: input.amount, tax_rate: '0', unit_cost: null, net_amount: input.amount, tax_amount: 0 }
+  await trx('invoice_lines').insert({ tenant_id: ctx.tenantId, invoice_id: id, ...line })
+  await changeBalance(trx, ctx, customer, {
+    pending: input.amount,
+    advance: 0,
+    txn: { type: 'debit_note', reference: number, source_type: 'invoice', source_id: id, posting_date: input.issue_date, journal_entry_id: entryId, reason: input.reason },
+  })
+  return invoiceView(row, [{ ...line, returned_quantity: 0 }], [])
 }

@@ -60,15 +60,36 @@ export function assertCustomerUsable(customer: CustomerState): void {
   if (customer.deleted_at) throw new AppError('customer_deleted', `Customer '${customer.id}' is deleted.`, { param: 'customer' })
 }
 
+interface TenantLedgerRow {
+  base_currency: string
+  timezone: string
+  sandbox: boolean
+  test_clock_date: string | null
+}
+
+// Live tenants' ledger settings (base currency and timezone never change after provisioning) are
+// cached per process; sandbox tenants are always read, because their test clock moves.
+const TENANT_TTL_MS = 30_000
+const tenantCache = new Map<string, { row: TenantLedgerRow; expires: number }>()
+const todayFormatters = new Map<string, Intl.DateTimeFormat>()
+
+function todayIn(timezone: string): string {
+  let f = todayFormatters.get(timezone)
+  if (!f) todayFormatters.set(timezone, (f = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' })))
+  return f.format(new Date())
+}
+
 /** Tenant base currency and accounting today (test clock in sandbox mode, else the tenant's timezone). */
 export async function ledgerContext(trx: Trx, ctx: RequestContext): Promise<LedgerContext> {
-  const t = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date')
-  if (!t) throw notFound('tenant')
-  const today =
-    t.sandbox && t.test_clock_date
-      ? t.test_clock_date
-      : new Intl.DateTimeFormat('en-CA', { timeZone: t.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date())
-  return { base_currency: t.base_currency, today }
+  let t = tenantCache.get(ctx.tenantId)
+  if (!t || t.expires < Date.now()) {
+    const row: TenantLedgerRow | undefined = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date')
+    if (!row) throw notFound('tenant')
+    t = { row, expires: Date.now() + TENANT_TTL_MS }
+    if (!row.sandbox) tenantCache.set(ctx.tenantId, t)
+  }
+  const { row } = t
+  return { base_currency: row.base_currency, today: row.sandbox && row.test_clock_date ? row.test_clock_date : todayIn(row.timezone) }
 }
 
 /**
@@ -124,6 +145,26 @@ interface FinalLine {
   tx_credit: number
   debit: number
   credit: number
+}
+
+// The tenant's active chart of accounts, cached briefly per process (a change made through
+// configurePlugin evicts it here at commit; other processes see it within COA_TTL_MS).
+const COA_TTL_MS = 10_000
+const coaCache = new Map<string, { coa: { name: string; config: Record<string, unknown> } | null; expires: number }>()
+
+export function evictChartOfAccounts(tenantId: string): void {
+  coaCache.delete(tenantId)
+}
+
+async function activeChartOfAccounts(trx: Trx, tenantId: string): Promise<{ name: string; config: Record<string, unknown> }> {
+  let c = coaCache.get(tenantId)
+  if (!c || c.expires < Date.now()) {
+    const row = await trx('tenant_plugins').where({ tenant_id: tenantId, kind: 'chart-of-accounts', enabled: true }).first('name', 'config')
+    c = { coa: row ?? null, expires: Date.now() + COA_TTL_MS }
+    coaCache.set(tenantId, c)
+  }
+  if (!c.coa) reject('The tenant has no active chart-of-accounts plugin.')
+  return c.coa
 }
 
 function reject(message: string): never {
@@ -184,14 +225,12 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
   const lines = input.lines.filter((l) => l.amount !== 0)
   if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
   const { rows } = await trx.raw(
-    `select (select status from accounting_periods where tenant_id = :t and :d::date between start_date and end_date) as period_status,
-            (select json_build_object('name', name, 'config', config) from tenant_plugins
-              where tenant_id = :t and kind = 'chart-of-accounts' and enabled) as coa`,
-    { t: ctx.tenantId, d: input.entry_date },
+    `select status from accounting_periods where tenant_id = ? and ?::date between start_date and end_date`,
+    [ctx.tenantId, input.entry_date],
   )
-  const { period_status, coa } = rows[0]
-  if (period_status && period_status !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${period_status} period.`, { param: 'posting_date' })
-  if (!coa) reject('The tenant has no active chart-of-accounts plugin.')
+  const periodStatus: string | undefined = rows[0]?.status
+  if (periodStatus && periodStatus !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${periodStatus} period.`, { param: 'posting_date' })
+  const coa = await activeChartOfAccounts(trx, ctx.tenantId)
 
   const final = mapLines(coa, input, lines, input.event)
   const txDebit = final.reduce((s, l) => s + l.tx_debit, 0)
@@ -227,35 +266,42 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
     }
   }
 
+  // Entry and lines in one statement; the database re-checks the balance and the period at commit.
   const entryId = newId('je')
-  await trx('journal_entries').insert({
-    tenant_id: ctx.tenantId,
-    id: entryId,
-    entry_date: input.entry_date,
-    event: input.event,
-    source_type: input.source_type,
-    source_id: input.source_id,
-    currency: input.currency,
-    exchange_rate: input.exchange_rate,
-    memo: input.memo ?? null,
-    reverses_entry_id: input.reverses_entry_id ?? null,
-    created_by: ctx.keyId ?? ctx.role,
-  })
-  await trx('journal_lines').insert(
-    final.map((l, i) => ({
-      tenant_id: ctx.tenantId,
-      entry_id: entryId,
-      line_no: i + 1,
-      entry_date: input.entry_date,
-      account_code: l.account_code,
-      role: l.role,
-      customer_id: l.customer_id,
+  await trx.raw(
+    `with e as (
+       insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
+       values (:tenant, :id, :date, :event, :source_type, :source_id, :currency, :rate, :memo, :reverses, :actor)
+     )
+     insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
+     select :tenant, :id, l.line_no, :date, l.account_code, l.role, l.customer_id, :currency, l.debit, l.credit, l.tx_debit, l.tx_credit
+       from jsonb_to_recordset(:lines::jsonb) as l(line_no smallint, account_code text, role text, customer_id text,
+            debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)`,
+    {
+      tenant: ctx.tenantId,
+      id: entryId,
+      date: input.entry_date,
+      event: input.event,
+      source_type: input.source_type,
+      source_id: input.source_id,
       currency: input.currency,
-      debit: l.debit,
-      credit: l.credit,
-      tx_debit: l.tx_debit,
-      tx_credit: l.tx_credit,
-    })),
+      rate: input.exchange_rate,
+      memo: input.memo ?? null,
+      reverses: input.reverses_entry_id ?? null,
+      actor: ctx.keyId ?? ctx.role,
+      lines: JSON.stringify(
+        final.map((l, i) => ({
+          line_no: i + 1,
+          account_code: l.account_code,
+          role: l.role,
+          customer_id: l.customer_id,
+          debit: l.debit,
+          credit: l.credit,
+          tx_debit: l.tx_debit,
+          tx_credit: l.tx_credit,
+        })),
+      ),
+    },
   )
   return entryId
 }
@@ -288,44 +334,51 @@ export interface BalanceChange {
 export async function changeBalance(trx: Trx, ctx: RequestContext, customer: CustomerState, change: BalanceChange): Promise<string | null> {
   const before = customer.current_balance
   const delta = change.pending - change.advance
-  if (change.pending !== 0 || change.advance !== 0) {
-    if (customer.advance_balance + change.advance < 0) throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
-    await trx('customer_balances')
-      .where({ tenant_id: ctx.tenantId, customer_id: customer.id })
-      .update({
-        pending_balance: trx.raw('pending_balance + ?', [change.pending]),
-        advance_balance: trx.raw('advance_balance + ?', [change.advance]),
-        version: trx.raw('version + 1'),
-        updated_at: trx.fn.now(),
-      })
+  const moves = change.pending !== 0 || change.advance !== 0
+  if (moves && customer.advance_balance + change.advance < 0) throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
+  if (!change.txn && delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
+  const id = change.txn ? newId('txn') : null
+  const update = `update customer_balances
+       set pending_balance = pending_balance + :pending, advance_balance = advance_balance + :advance,
+           version = version + 1, updated_at = now()
+     where tenant_id = :tenant and customer_id = :customer`
+  const params = { tenant: ctx.tenantId, customer: customer.id, pending: change.pending, advance: change.advance }
+  if (change.txn) {
+    // Balance and sub-ledger row in one statement.
+    const t = change.txn
+    await trx.raw(
+      `${moves ? `with u as (${update}) ` : ''}
+       insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
+         reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
+       values (:tenant, :id, :customer, :type, :amount, :currency, :before, :after, :reference, :source_type, :source_id,
+         :posting_date, :reverses_id, :actor, :reason, :journal_entry_id)`,
+      {
+        ...params,
+        id,
+        type: t.type,
+        amount: delta,
+        currency: customer.currency,
+        before,
+        after: before + delta,
+        reference: t.reference,
+        source_type: t.source_type,
+        source_id: t.source_id,
+        posting_date: t.posting_date,
+        reverses_id: t.reverses_id ?? null,
+        actor: ctx.keyId ?? ctx.role,
+        reason: t.reason ?? null,
+        journal_entry_id: t.journal_entry_id,
+      },
+    )
+  } else if (moves) {
+    await trx.raw(update, params)
+  }
+  if (moves) {
     customer.pending_balance += change.pending
     customer.advance_balance += change.advance
     customer.current_balance += delta
     customer.version += 1
   }
-  if (!change.txn) {
-    if (delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
-    return null
-  }
-  const id = newId('txn')
-  await trx('customer_transactions').insert({
-    tenant_id: ctx.tenantId,
-    id,
-    customer_id: customer.id,
-    type: change.txn.type,
-    amount: delta,
-    currency: customer.currency,
-    balance_before: before,
-    balance_after: before + delta,
-    reference: change.txn.reference,
-    source_type: change.txn.source_type,
-    source_id: change.txn.source_id,
-    posting_date: change.txn.posting_date,
-    reverses_id: change.txn.reverses_id ?? null,
-    actor: ctx.keyId ?? ctx.role,
-    reason: change.txn.reason ?? null,
-    journal_entry_id: change.txn.journal_entry_id,
-  })
   return id
 }
 

@@ -3,6 +3,7 @@ import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
 import { recordAudit } from '../audit/service'
 import { pluginRegistry } from './registry'
+import { evictChartOfAccounts } from '../ledger/engine'
 
 export const DEFAULT_COA_PLUGIN = 'coa-standard'
 
@@ -69,6 +70,7 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
     .onConflict(['tenant_id', 'name'])
     .merge({ enabled, config: JSON.stringify(checked.config), updated_at: trx.fn.now() })
     .returning('*')
+  if (isCoa) void trx.executionPromise.then(() => evictChartOfAccounts(ctx.tenantId), () => undefined)
   await recordAudit(trx, ctx, {
     action: 'plugin.configured',
     entity_type: 'plugin',
