@@ -69,6 +69,7 @@ export async function createTenant(
     const [tenant] = await trx('tenants')
       .insert({ tenant_id: tenantId, name: input.name, base_currency, timezone, sandbox: input.sandbox ?? false })
       .returning('*')
+    await trx('tenant_directory').insert({ tenant_id: tenantId, created_at: tenant.created_at }) // how workers find tenants (ids only)
     const key = await insertKey(trx, ctx, { name: 'Admin key', role: 'admin', mode: tenant.sandbox ? 'test' : 'live' })
     await configurePlugin(trx, ctx, DEFAULT_COA_PLUGIN, { enabled: true, config: {} })
     await recordAudit(trx, ctx, { action: 'tenant.created', entity_type: 'tenant', entity_id: tenantPublicId(tenantId), after: tenantView(tenant) })

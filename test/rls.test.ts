@@ -7,8 +7,12 @@ import { withTenant } from '../core/db/tenant'
 import { newId } from '../core/ids'
 import { setupTestEnv } from './helpers/app'
 
-/** Tables that are not tenant data: knex's own bookkeeping. */
-const EXEMPT = ['knex_migrations', 'knex_migrations_lock']
+/**
+ * Tables that are not tenant data: knex's own bookkeeping, and tenant_directory, which holds only
+ * tenant ids and creation times so workers can find tenants (the runtime role may read and insert
+ * it, never update or delete).
+ */
+const EXEMPT = ['knex_migrations', 'knex_migrations_lock', 'tenant_directory']
 
 /** What `tenantRls()` creates, as PostgreSQL deparses it. */
 const POLICY_EXPR = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)"

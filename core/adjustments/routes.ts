@@ -1,3 +1,43 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { adjustmentSchema, createAdjustmentBody, CreateAdjustmentInput } from './schemas'
+import { createAdjustment, getAdjustment, listAdjustments } from './service'
 
-export async function adjustmentRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('adj') } } }
+
+export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateAdjustmentInput }>(
+    '/adjustments',
+    {
+      config: { permission: ['create', 'Adjustment'] },
+      schema: { tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createAdjustment(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+    '/adjustments',
+    {
+      config: { permission: ['read', 'Adjustment'] },
+      schema: {
+        tags: ['adjustments'],
+        summary: 'List adjustments',
+        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
+        response: { 200: listSchema(adjustmentSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listAdjustments(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/adjustments/:id',
+    {
+      config: { permission: ['read', 'Adjustment'] },
+      schema: { tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: adjustmentSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getAdjustment(trx, ctx, req.params.id)),
+  )
+}

@@ -1,3 +1,48 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { idPattern } from '../ids'
+import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
+import { createAllocation, getAllocation, reverseAllocation } from './service'
 
-export async function allocationRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('alc') } } }
+
+export async function allocationRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateAllocationInput }>(
+    '/allocations',
+    {
+      config: { permission: ['create', 'Allocation'] },
+      schema: {
+        tags: ['allocations'],
+        summary: "Apply a payment's or credit note's unapplied credit to an invoice",
+        body: createAllocationBody,
+        response: { 201: allocationSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createAllocation(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/allocations/:id/reverse',
+    {
+      config: { permission: ['update', 'Allocation'] },
+      schema: {
+        tags: ['allocations'],
+        summary: 'Un-apply one allocation: the invoice reopens and the credit is unapplied again',
+        params: idParams,
+        body: reverseAllocationBody,
+        response: { 200: allocationSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => reverseAllocation(trx, ctx, req.params.id, req.body.reason)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/allocations/:id',
+    {
+      config: { permission: ['read', 'Allocation'] },
+      schema: { tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getAllocation(trx, ctx, req.params.id)),
+  )
+}

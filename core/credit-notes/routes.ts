@@ -1,3 +1,47 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
+import { createCreditNote, getCreditNote, listCreditNotes } from './service'
 
-export async function creditNoteRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cn') } } }
+
+export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateCreditNoteInput }>(
+    '/credit-notes',
+    {
+      config: { permission: ['create', 'CreditNote'] },
+      schema: { tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createCreditNote(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
+    '/credit-notes',
+    {
+      config: { permission: ['read', 'CreditNote'] },
+      schema: {
+        tags: ['credit-notes'],
+        summary: 'List credit notes',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') } },
+        },
+        response: { 200: listSchema(creditNoteSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listCreditNotes(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/credit-notes/:id',
+    {
+      config: { permission: ['read', 'CreditNote'] },
+      schema: { tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),
+  )
+}

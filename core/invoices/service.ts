@@ -321,8 +321,10 @@ export async function createDebitNote(
     ],
   })
   const number = await nextNumber(trx, ctx, 'debit_note', 'DN')
-  const [row] = await trx('invoices')
-    .insert({
+  const line = { line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: input.amount, tax_rate: '0', unit_cost: null, net_amount: input.amount, tax_amount: 0 }
+  const row = await insertInvoice(
+    trx,
+    {
       tenant_id: ctx.tenantId,
       id,
       number,
@@ -341,10 +343,9 @@ export async function createDebitNote(
       memo: input.reason,
       journal_entry_id: entryId,
       created_by: ctx.keyId ?? ctx.role,
-    })
-    .returning('*')
-  const line = { line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: input.amount, tax_rate: '0', unit_cost: null, net_amount: input.amount, tax_amount: 0 }
-  await trx('invoice_lines').insert({ tenant_id: ctx.tenantId, invoice_id: id, ...line })
+    },
+    [line],
+  )
   await changeBalance(trx, ctx, customer, {
     pending: input.amount,
     advance: 0,

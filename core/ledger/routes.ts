@@ -1,3 +1,89 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { dateSchema } from '../money'
+import { accountSchema, ANY_ID, journalEntrySchema, transactionSchema, trialBalanceSchema } from './schemas'
+import { getJournalEntry, listAccounts, listCustomerTransactions, listJournalEntries, trialBalance } from './reads'
 
-export async function ledgerRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+
+export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: { id: string }; Querystring: ListQuery }>(
+    '/customers/:id/transactions',
+    {
+      config: { permission: ['read', 'Transaction'] },
+      schema: {
+        tags: ['ledger'],
+        summary: 'The customer sub-ledger, newest first',
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cus') } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...listQueryProperties, starting_after: { type: 'string', pattern: idPattern('txn') } },
+        },
+        response: { 200: listSchema(transactionSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listCustomerTransactions(trx, ctx, req.params.id, req.query)),
+  )
+
+  app.get<{ Querystring: ListQuery & { source?: string } }>(
+    '/journal-entries',
+    {
+      config: { permission: ['read', 'JournalEntry'] },
+      schema: {
+        tags: ['ledger'],
+        summary: 'List journal entries with their lines, newest first',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            ...listQueryProperties,
+            starting_after: { type: 'string', pattern: idPattern('je') },
+            source: { type: 'string', pattern: ANY_ID, description: 'Only entries posted by this document (invoice, payment, …).' },
+          },
+        },
+        response: { 200: listSchema(journalEntrySchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listJournalEntries(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/journal-entries/:id',
+    {
+      config: { permission: ['read', 'JournalEntry'] },
+      schema: {
+        tags: ['ledger'],
+        summary: 'Retrieve a journal entry with its lines',
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('je') } } },
+        response: { 200: journalEntrySchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getJournalEntry(trx, ctx, req.params.id)),
+  )
+
+  app.get(
+    '/accounts',
+    {
+      config: { permission: ['read', 'Account'] },
+      schema: { tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listAccounts(trx, ctx)),
+  )
+
+  app.get<{ Querystring: { as_of?: string } }>(
+    '/trial-balance',
+    {
+      config: { permission: ['read', 'Report'] },
+      schema: {
+        tags: ['ledger'],
+        summary: 'Trial balance as of a date, aggregated from the journal',
+        querystring: { type: 'object', additionalProperties: false, properties: { as_of: { ...dateSchema, description: 'Default: the tenant’s today.' } } },
+        response: { 200: trialBalanceSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => trialBalance(trx, ctx, req.query)),
+  )
+}

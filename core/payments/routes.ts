@@ -1,3 +1,47 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { createPaymentBody, CreatePaymentInput, paymentSchema } from './schemas'
+import { createPayment, getPayment, listPayments } from './service'
 
-export async function paymentRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('pay') } } }
+
+export async function paymentRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreatePaymentInput }>(
+    '/payments',
+    {
+      config: { permission: ['create', 'Payment'] },
+      schema: { tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createPayment(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+    '/payments',
+    {
+      config: { permission: ['read', 'Payment'] },
+      schema: {
+        tags: ['payments'],
+        summary: 'List payments',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
+        },
+        response: { 200: listSchema(paymentSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listPayments(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/payments/:id',
+    {
+      config: { permission: ['read', 'Payment'] },
+      schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
+  )
+}

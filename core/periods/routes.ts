@@ -1,3 +1,84 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listSchema } from '../http/pagination'
+import { createPeriodBody, CreatePeriodInput, listPeriodsQuery, ListPeriodsQuery, periodParams, periodSchema, reopenPeriodBody } from './schemas'
+import { closePeriod, createPeriod, getPeriod, listPeriods, lockPeriod, reopenPeriod } from './service'
 
-export async function periodRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+
+export async function periodRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreatePeriodInput }>(
+    '/periods',
+    {
+      config: { permission: ['create', 'Period'] },
+      schema: {
+        tags: ['periods'],
+        summary: 'Create an accounting period (a calendar month, quarter or year)',
+        body: createPeriodBody,
+        response: { 201: periodSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createPeriod(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListPeriodsQuery }>(
+    '/periods',
+    {
+      config: { permission: ['read', 'Period'] },
+      schema: { tags: ['periods'], summary: 'List accounting periods', querystring: listPeriodsQuery, response: { 200: listSchema(periodSchema), ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listPeriods(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/periods/:id',
+    {
+      config: { permission: ['read', 'Period'] },
+      schema: { tags: ['periods'], summary: 'Retrieve an accounting period', params: periodParams, response: { 200: periodSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getPeriod(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/periods/:id/close',
+    {
+      config: { permission: ['update', 'Period'] },
+      schema: {
+        tags: ['periods'],
+        summary: 'Close an open period after reconciliation (refused with reconciliation_failed on drift)',
+        params: periodParams,
+        response: { 200: periodSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => closePeriod(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/periods/:id/reopen',
+    {
+      config: { permission: ['reopen', 'Period'] },
+      schema: {
+        tags: ['periods'],
+        summary: 'Reopen a closed period (audited with the reason); a locked period stays locked',
+        params: periodParams,
+        body: reopenPeriodBody,
+        response: { 200: periodSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => reopenPeriod(trx, ctx, req.params.id, req.body.reason)),
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/periods/:id/lock',
+    {
+      config: { permission: ['lock', 'Period'] },
+      schema: {
+        tags: ['periods'],
+        summary: 'Lock a closed period: final',
+        params: periodParams,
+        response: { 200: periodSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => lockPeriod(trx, ctx, req.params.id)),
+  )
+}

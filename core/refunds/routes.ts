@@ -1,3 +1,47 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { createRefundBody, CreateRefundInput, refundSchema } from './schemas'
+import { createRefund, getRefund, listRefunds } from './service'
 
-export async function refundRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('ref') } } }
+
+export async function refundRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateRefundInput }>(
+    '/refunds',
+    {
+      config: { permission: ['create', 'Refund'] },
+      schema: { tags: ['refunds'], summary: 'Refund unapplied credit', body: createRefundBody, response: { 201: refundSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createRefund(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+    '/refunds',
+    {
+      config: { permission: ['read', 'Refund'] },
+      schema: {
+        tags: ['refunds'],
+        summary: 'List refunds',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
+        },
+        response: { 200: listSchema(refundSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listRefunds(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/refunds/:id',
+    {
+      config: { permission: ['read', 'Refund'] },
+      schema: { tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: refundSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getRefund(trx, ctx, req.params.id)),
+  )
+}

@@ -1,3 +1,52 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
+import { cancelSale, createSale, getSale, listSales } from './service'
 
-export async function saleRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('sale') } } }
+
+export async function saleRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateSaleInput }>(
+    '/sales',
+    {
+      config: { permission: ['create', 'Sale'] },
+      schema: { tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createSale(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+    '/sales',
+    {
+      config: { permission: ['read', 'Sale'] },
+      schema: {
+        tags: ['sales'],
+        summary: 'List sales',
+        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
+        response: { 200: listSchema(saleSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listSales(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/sales/:id',
+    {
+      config: { permission: ['read', 'Sale'] },
+      schema: { tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string }; Body: CancelSaleInput }>(
+    '/sales/:id/cancel',
+    {
+      config: { permission: ['update', 'Sale'] },
+      schema: { tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: saleSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => cancelSale(trx, ctx, req.params.id, req.body)),
+  )
+}

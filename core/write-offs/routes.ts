@@ -1,3 +1,47 @@
 import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
+import { idPattern } from '../ids'
+import { createWriteOffBody, CreateWriteOffInput, writeOffSchema } from './schemas'
+import { createWriteOff, getWriteOff, listWriteOffs } from './service'
 
-export async function writeOffRoutes(_app: FastifyInstance): Promise<void> {}
+const errors = { '4xx': { $ref: 'Error#' } }
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('wo') } } }
+
+export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateWriteOffInput }>(
+    '/write-offs',
+    {
+      config: { permission: ['create', 'WriteOff'] },
+      schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', body: createWriteOffBody, response: { 201: writeOffSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createWriteOff(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
+    '/write-offs',
+    {
+      config: { permission: ['read', 'WriteOff'] },
+      schema: {
+        tags: ['write-offs'],
+        summary: 'List write-offs',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') } },
+        },
+        response: { 200: listSchema(writeOffSchema), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listWriteOffs(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/write-offs/:id',
+    {
+      config: { permission: ['read', 'WriteOff'] },
+      schema: { tags: ['write-offs'], summary: 'Get a write-off', params: idParams, response: { 200: writeOffSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getWriteOff(trx, ctx, req.params.id)),
+  )
+}

@@ -1,0 +1,210 @@
+import Queue from 'bull'
+import type { Logger } from 'pino'
+import type { Db, Trx } from '../db/knex'
+import { isUuid, withTenant } from '../db/tenant'
+
+/**
+ * Job types and the producer side of the queues. One Bull queue per job type (never per tenant: a
+ * Bull queue costs about 3 Redis connections per process), created lazily, all under one key
+ * prefix (config QUEUE_PREFIX, a Redis Cluster hash tag). Every job carries its tenant; handlers
+ * touch the database only through `withJobTenant` (or `withTenant` with the job's tenant).
+ *
+ * A module defines its job types at import time and is listed in `core/jobs/registry.ts`, so both
+ * the API (which enqueues) and the worker (which processes) know every type:
+ *
+ *   defineJob<{ runId: string }>('reconciliation', async (data, job) =>
+ *     withJobTenant(job, (trx) => runReconciliation(trx, job.tenantId, data.runId)), { attempts: 3 })
+ *   await enqueue('reconciliation', tenantId, { runId }, { jobId: runId })
+ */
+
+export interface JobContext {
+  tenantId: string
+  /** Bull's job id (tenant-qualified: `<tenant uuid>:<your jobId>` when you gave one). */
+  jobId: string
+  /** Failed attempts before this one (0 on the first run). */
+  attemptsMade: number
+  log: Logger
+}
+
+export type JobHandler<T> = (data: T, job: JobContext) => Promise<unknown>
+
+export interface JobOptions {
+  /** Total attempts before the job lands in the dead-letter (failed) set. Default 5, at most 25. */
+  attempts?: number
+  /**
+   * Delay in ms before retry number `attemptsMade` (1-based) after `err`; may read properties of
+   * the thrown error (e.g. `retryAfterMs`). Default: exponential from 1 s, capped at 5 min.
+   */
+  backoff?: (attemptsMade: number, err: Error) => number
+  /** The attempt fails after this long. Default 5 min, at most 1 h. */
+  timeoutMs?: number
+  /** Jobs of this type run at once per worker process. Default 4, at most 50. */
+  concurrency?: number
+}
+
+export interface JobDefinition {
+  type: string
+  handler: JobHandler<any>
+  attempts: number
+  backoff: (attemptsMade: number, err: Error) => number
+  timeoutMs: number
+  concurrency: number
+}
+
+/** What Bull stores for every job: the tenant travels with the payload. */
+export interface JobEnvelope<T = unknown> {
+  tenantId: string
+  data: T
+  /** Times the job was put back because its tenant was paused or at its concurrency cap. */
+  deferrals?: number
+  /** Failed attempts of the copies it was deferred from. */
+  attemptsUsed?: number
+  /** The job id of the first copy (deferred copies get `<baseId>~<n>`). */
+  baseId?: string
+}
+
+const TYPE_RE = /^[a-z][a-z0-9-]{0,62}$/
+const JOB_ID_RE = /^[\x21-\x7e]{1,200}$/
+export const MAX_ATTEMPTS = 25
+const MAX_TIMEOUT_MS = 60 * 60_000
+const MAX_CONCURRENCY = 50
+/** Completed jobs kept per queue (dashboard, jobId dedupe); failed ones are the dead letters. */
+export const KEEP_COMPLETED = 1000
+export const KEEP_FAILED = 10000
+/** A producer never waits longer than this for Redis. */
+export const ENQUEUE_TIMEOUT_MS = 5000
+
+export const defaultBackoff = (attemptsMade: number): number => Math.min(1000 * 2 ** Math.max(0, attemptsMade - 1), 5 * 60_000)
+
+const definitions = new Map<string, JobDefinition>()
+
+/** Registers the handler of a job type (a queue named `type`). Call once, at module load. */
+export function defineJob<T>(type: string, handler: JobHandler<T>, opts: JobOptions = {}): void {
+  if (!TYPE_RE.test(type)) throw new Error(`defineJob: invalid job type '${type}'`)
+  if (definitions.has(type)) throw new Error(`defineJob: job type '${type}' is already defined`)
+  const attempts = opts.attempts ?? 5
+  const timeoutMs = opts.timeoutMs ?? 5 * 60_000
+  const concurrency = opts.concurrency ?? 4
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) throw new Error(`defineJob: attempts must be 1..${MAX_ATTEMPTS}`)
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) throw new Error(`defineJob: timeoutMs must be 1..${MAX_TIMEOUT_MS}`)
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) throw new Error(`defineJob: concurrency must be 1..${MAX_CONCURRENCY}`)
+  definitions.set(type, { type, handler, attempts, backoff: opts.backoff ?? defaultBackoff, timeoutMs, concurrency })
+}
+
+export function jobDefinition(type: string): JobDefinition {
+  const def = definitions.get(type)
+  if (!def) throw new Error(`unknown job type '${type}' (is its module listed in core/jobs/registry.ts?)`)
+  return def
+}
+
+export function jobTypes(): string[] {
+  return [...definitions.keys()].sort()
+}
+
+interface Runtime {
+  redisUrl: string
+  prefix: string
+  db: Db
+  log: Logger
+}
+
+let runtime: Runtime | null = null
+const producers = new Map<string, Queue.Queue>()
+
+/**
+ * Points the producers (and `withJobTenant`) at Redis and the runtime-role database. Called by the
+ * API (core/jobs/routes.ts) and by startWorker; both pass the same configuration.
+ */
+export function configureJobs(r: Runtime): void {
+  if (runtime && (runtime.redisUrl !== r.redisUrl || runtime.prefix !== r.prefix)) void closeProducers()
+  runtime = r
+}
+
+function requireRuntime(): Runtime {
+  if (!runtime) throw new Error('jobs are not configured (configureJobs)')
+  return runtime
+}
+
+export function queueOptions(prefix: string): Queue.QueueOptions {
+  return { prefix, defaultJobOptions: { removeOnComplete: KEEP_COMPLETED, removeOnFail: KEEP_FAILED } }
+}
+
+/** The producer queue of a job type (created on first use). */
+export function producerQueue(type: string): Queue.Queue {
+  jobDefinition(type)
+  let q = producers.get(type)
+  if (!q) {
+    const { redisUrl, prefix, log } = requireRuntime()
+    q = new Queue(type, redisUrl, queueOptions(prefix))
+    q.on('error', (err) => log.error({ err, queue: type }, 'queue error'))
+    producers.set(type, q)
+  }
+  return q
+}
+
+export async function closeProducers(): Promise<void> {
+  const qs = [...producers.values()]
+  producers.clear()
+  await Promise.all(qs.map((q) => q.close().catch(() => undefined)))
+}
+
+/** Bull job id: qualified by the tenant, so one tenant's ids never collide with another's. */
+export function qualifiedJobId(tenantId: string, jobId: string): string {
+  if (!JOB_ID_RE.test(jobId)) throw new Error(`invalid jobId '${jobId}'`)
+  return `${tenantId}:${jobId}`
+}
+
+export function jobOptions(def: JobDefinition, tenantId: string, opts: { jobId?: string; delayMs?: number; attempts?: number } = {}): Queue.JobOptions {
+  return {
+    ...(opts.jobId !== undefined ? { jobId: qualifiedJobId(tenantId, opts.jobId) } : {}),
+    ...(opts.delayMs ? { delay: Math.max(0, Math.round(opts.delayMs)) } : {}),
+    attempts: opts.attempts ?? def.attempts,
+    backoff: { type: 'job' }, // the worker's strategy calls def.backoff
+    timeout: def.timeoutMs,
+    removeOnComplete: KEEP_COMPLETED,
+    removeOnFail: KEEP_FAILED,
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Adds a job for a tenant. With `jobId`, adding the same id again while the job is still in Redis
+ * (waiting, active, delayed, failed or among the last completed) is a no-op. Not transactional:
+ * call it after the commit that makes the job's work visible, and make the handler idempotent.
+ */
+export async function enqueue<T>(type: string, tenantId: string, data: T, opts: { jobId?: string; delayMs?: number } = {}): Promise<void> {
+  if (!isUuid(tenantId)) throw new Error('enqueue: tenantId must be a uuid')
+  const def = jobDefinition(type)
+  const envelope: JobEnvelope<T> = { tenantId, data }
+  await withTimeout(producerQueue(type).add(envelope, jobOptions(def, tenantId, opts)), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
+}
+
+/** Adds many jobs in one round trip (the outbox relay). */
+export async function enqueueMany<T>(type: string, jobs: { tenantId: string; data: T; jobId?: string }[]): Promise<void> {
+  if (!jobs.length) return
+  const def = jobDefinition(type)
+  const bulk = jobs.map((j) => {
+    if (!isUuid(j.tenantId)) throw new Error('enqueueMany: tenantId must be a uuid')
+    return { data: { tenantId: j.tenantId, data: j.data } as JobEnvelope<T>, opts: jobOptions(def, j.tenantId, { jobId: j.jobId }) }
+  })
+  await withTimeout(producerQueue(type).addBulk(bulk), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
+}
+
+/** Runs `fn` in the job's tenant transaction (the one way a job touches the database). */
+export function withJobTenant<T>(job: Pick<JobContext, 'tenantId'>, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return withTenant(requireRuntime().db, job.tenantId, fn)
+}
+
+/** The runtime-role database the jobs use (for code that iterates tenants, e.g. sweepers). */
+export function jobsDb(): Db {
+  return requireRuntime().db
+}

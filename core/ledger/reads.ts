@@ -1,0 +1,251 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { notFound } from '../errors'
+import { normalizeDecimal } from '../money'
+import { paginate, page, ListQuery } from '../http/pagination'
+import { getCustomer } from '../customers/service'
+import { ledgerContext } from './engine'
+
+/**
+ * Read side of the ledger: the customer sub-ledger, journal entries, the chart of accounts and the
+ * trial balance. GL balances are always aggregated from journal lines, never read from a cache.
+ */
+
+// ---- customer sub-ledger ----------------------------------------------------------------------
+
+export interface CustomerTransactionRow {
+  id: string
+  customer_id: string
+  type: string
+  amount: number
+  currency: string
+  balance_before: number
+  balance_after: number
+  reference: string
+  source_type: string
+  source_id: string
+  posting_date: string
+  reverses_id: string | null
+  actor: string | null
+  reason: string | null
+  journal_entry_id: string
+  created_at: Date
+  /** Σ of the amounts of the rows reversing this one (opposite sign), 0 when none. */
+  reversals_sum: number
+}
+
+export type TransactionStatus = 'posted' | 'reversed' | 'partially_reversed'
+
+/** How much of a row its reversals undid (positive), and the status that follows. */
+export function reversalState(amount: number, reversalsSum: number): { reversed_amount: number; status: TransactionStatus } {
+  const reversed = Math.abs(reversalsSum)
+  if (reversed === 0) return { reversed_amount: 0, status: 'posted' }
+  return { reversed_amount: reversed, status: reversed >= Math.abs(amount) ? 'reversed' : 'partially_reversed' }
+}
+
+export function transactionView(t: CustomerTransactionRow) {
+  return {
+    id: t.id,
+    object: 'customer_transaction' as const,
+    customer: t.customer_id,
+    type: t.type,
+    amount: t.amount,
+    currency: t.currency,
+    balance_before: t.balance_before,
+    balance_after: t.balance_after,
+    reference: t.reference,
+    source: t.source_id,
+    source_type: t.source_type,
+    posting_date: t.posting_date,
+    ...reversalState(t.amount, t.reversals_sum),
+    reverses: t.reverses_id,
+    reason: t.reason,
+    actor: t.actor,
+    journal_entry: t.journal_entry_id,
+    created: t.created_at.toISOString(),
+  }
+}
+
+export type TransactionView = ReturnType<typeof transactionView>
+
+function selectTransactions(trx: Trx, ctx: RequestContext, customerId: string) {
+  return trx('customer_transactions as t')
+    .where({ 't.tenant_id': ctx.tenantId, 't.customer_id': customerId })
+    .select(
+      't.*',
+      trx.raw(
+        `coalesce((select sum(r.amount) from customer_transactions r
+                    where r.tenant_id = t.tenant_id and r.reverses_id = t.id), 0)::bigint as reversals_sum`,
+      ),
+    )
+}
+
+/** The customer's sub-ledger, newest first. 404 for a customer the actor cannot see. */
+export async function listCustomerTransactions(trx: Trx, ctx: RequestContext, customerId: string, q: ListQuery) {
+  await getCustomer(trx, ctx, customerId)
+  const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx, customerId), q, 't.id')
+  return page(rows.map(transactionView), has_more)
+}
+
+/**
+ * The customer's balance before `from` and its sub-ledger rows dated from..to (inclusive), in
+ * posting-date order: what a statement shows.
+ */
+export async function customerLedgerRange(trx: Trx, ctx: RequestContext, customerId: string, from: string, to: string) {
+  const { rows } = await trx.raw(
+    `select coalesce(sum(amount), 0)::bigint as opening from customer_transactions
+      where tenant_id = ? and customer_id = ? and posting_date < ?`,
+    [ctx.tenantId, customerId, from],
+  )
+  const txns: CustomerTransactionRow[] = await selectTransactions(trx, ctx, customerId)
+    .whereBetween('t.posting_date', [from, to])
+    .orderBy([{ column: 't.posting_date' }, { column: 't.id' }])
+  return { opening_balance: rows[0].opening as number, transactions: txns.map(transactionView) }
+}
+
+// ---- journal ----------------------------------------------------------------------------------
+
+interface JournalEntryRow {
+  id: string
+  entry_date: string
+  event: string
+  source_type: string
+  source_id: string
+  currency: string
+  exchange_rate: string
+  memo: string | null
+  reverses_entry_id: string | null
+  created_by: string | null
+  created_at: Date
+}
+
+interface JournalLineRow {
+  entry_id: string
+  line_no: number
+  account_code: string
+  role: string
+  customer_id: string | null
+  currency: string
+  debit: number
+  credit: number
+  tx_debit: number
+  tx_credit: number
+}
+
+function journalEntryView(e: JournalEntryRow, lines: JournalLineRow[]) {
+  return {
+    id: e.id,
+    object: 'journal_entry' as const,
+    entry_date: e.entry_date,
+    event: e.event,
+    source: e.source_id,
+    source_type: e.source_type,
+    currency: e.currency,
+    exchange_rate: normalizeDecimal(e.exchange_rate, 'exchange_rate'),
+    memo: e.memo,
+    reverses: e.reverses_entry_id,
+    created_by: e.created_by,
+    created: e.created_at.toISOString(),
+    lines: lines.map((l) => ({
+      line_no: l.line_no,
+      account: l.account_code,
+      role: l.role,
+      customer: l.customer_id,
+      currency: l.currency,
+      debit: l.debit,
+      credit: l.credit,
+      tx_debit: l.tx_debit,
+      tx_credit: l.tx_credit,
+    })),
+  }
+}
+
+async function withLines(trx: Trx, ctx: RequestContext, entries: JournalEntryRow[]) {
+  const lines: JournalLineRow[] = entries.length
+    ? await trx('journal_lines').where({ tenant_id: ctx.tenantId }).whereIn('entry_id', entries.map((e) => e.id)).orderBy(['entry_id', 'line_no'])
+    : []
+  const byEntry = new Map<string, JournalLineRow[]>()
+  for (const l of lines) byEntry.set(l.entry_id, [...(byEntry.get(l.entry_id) ?? []), l])
+  return entries.map((e) => journalEntryView(e, byEntry.get(e.id) ?? []))
+}
+
+export async function listJournalEntries(trx: Trx, ctx: RequestContext, q: ListQuery & { source?: string }) {
+  const query = trx('journal_entries').where({ tenant_id: ctx.tenantId })
+  if (q.source) query.andWhere({ source_id: q.source })
+  const { rows, has_more } = await paginate<JournalEntryRow>(query, q)
+  return page(await withLines(trx, ctx, rows), has_more)
+}
+
+export async function getJournalEntry(trx: Trx, ctx: RequestContext, id: string) {
+  const row: JournalEntryRow | undefined = await trx('journal_entries').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('journal entry', id, 'id')
+  return (await withLines(trx, ctx, [row]))[0]
+}
+
+// ---- accounts and trial balance ---------------------------------------------------------------
+
+/** The tenant's accounts (every chart it has enabled), flagged when they belong to the active one. */
+export async function listAccounts(trx: Trx, ctx: RequestContext) {
+  const rows: { code: string; name: string; type: string; plugin: string; active: boolean }[] = await trx('accounts as a')
+    .where('a.tenant_id', ctx.tenantId)
+    .select(
+      'a.code', 'a.name', 'a.type', 'a.plugin',
+      trx.raw(`exists (select 1 from tenant_plugins p where p.tenant_id = a.tenant_id and p.name = a.plugin
+                        and p.kind = 'chart-of-accounts' and p.enabled) as active`),
+    )
+    .orderBy('a.code')
+  return page(
+    rows.map((a) => ({ id: a.code, object: 'account' as const, code: a.code, name: a.name, type: a.type, plugin: a.plugin, active: a.active })),
+    false,
+  )
+}
+
+/**
+ * Trial balance as of a date (default: the tenant's today), aggregated from journal lines dated on
+ * or before it: per account in base currency, and per transaction currency.
+ */
+export async function trialBalance(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
+  const lc = await ledgerContext(trx, ctx)
+  const asOf = q.as_of ?? lc.today
+  const { rows } = await trx.raw(
+    `select l.account_code, l.currency, grouping(l.currency) = 1 as base,
+            sum(l.debit)::bigint as debit, sum(l.credit)::bigint as credit,
+            sum(l.tx_debit)::bigint as tx_debit, sum(l.tx_credit)::bigint as tx_credit
+       from journal_lines l
+      where l.tenant_id = ? and l.entry_date <= ?
+      group by grouping sets ((l.account_code), (l.currency, l.account_code))
+      order by l.currency nulls first, l.account_code`,
+    [ctx.tenantId, asOf],
+  )
+  const accounts: { code: string; name: string; type: string }[] = await trx('accounts').where({ tenant_id: ctx.tenantId }).select('code', 'name', 'type')
+  const byCode = new Map(accounts.map((a) => [a.code, a]))
+
+  const baseRows = (rows as any[]).filter((r) => r.base)
+  const lines = baseRows.map((r) => ({
+    account: r.account_code as string,
+    name: byCode.get(r.account_code)?.name ?? null,
+    type: byCode.get(r.account_code)?.type ?? null,
+    debit: r.debit as number,
+    credit: r.credit as number,
+    balance: (r.debit - r.credit) as number,
+  }))
+  const byCurrency = new Map<string, { currency: string; accounts: { account: string; tx_debit: number; tx_credit: number }[]; total_tx_debit: number; total_tx_credit: number }>()
+  for (const r of (rows as any[]).filter((r) => !r.base)) {
+    let c = byCurrency.get(r.currency)
+    if (!c) byCurrency.set(r.currency, (c = { currency: r.currency, accounts: [], total_tx_debit: 0, total_tx_credit: 0 }))
+    c.accounts.push({ account: r.account_code, tx_debit: r.tx_debit, tx_credit: r.tx_credit })
+    c.total_tx_debit += r.tx_debit
+    c.total_tx_credit += r.tx_credit
+  }
+  const totals = { debit: lines.reduce((s, l) => s + l.debit, 0), credit: lines.reduce((s, l) => s + l.credit, 0) }
+  const currencies = [...byCurrency.values()].map((c) => ({ ...c, balanced: c.total_tx_debit === c.total_tx_credit }))
+  return {
+    object: 'trial_balance' as const,
+    as_of: asOf,
+    currency: lc.base_currency,
+    accounts: lines,
+    totals,
+    by_currency: currencies,
+    balanced: totals.debit === totals.credit && currencies.every((c) => c.balanced),
+  }
+}

@@ -1,0 +1,83 @@
+import { dateSchema } from '../money'
+import { idPattern } from '../ids'
+import { transactionSchema } from '../ledger/schemas'
+
+const bucketProperties = {
+  current: { type: 'integer', description: 'dpd ≤ 0' },
+  '1_30': { type: 'integer' },
+  '31_60': { type: 'integer' },
+  '61_90': { type: 'integer' },
+  '90_plus': { type: 'integer', description: 'dpd ≥ 91' },
+} as const
+
+const bucketsSchema = { type: 'object', properties: bucketProperties, required: Object.keys(bucketProperties) } as const
+
+export const agingQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { as_of: { ...dateSchema, description: 'Default: the tenant’s today. Everything dated later is ignored.' } },
+} as const
+
+export const agingSchema = {
+  type: 'object',
+  properties: {
+    object: { type: 'string', enum: ['aging_report'] },
+    as_of: { type: 'string' },
+    currency: { type: 'string', description: 'Tenant base currency. Customer amounts are in each customer’s currency, summed as they are.' },
+    buckets: bucketsSchema,
+    unapplied_credits: { type: 'integer', description: 'Credit not yet applied (positive).' },
+    total: { type: 'integer', description: 'Σ buckets − unapplied_credits: the net receivable.' },
+    customers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          customer: { type: 'string' },
+          name: { type: 'string' },
+          currency: { type: 'string' },
+          buckets: bucketsSchema,
+          ...bucketProperties,
+          unapplied_credits: { type: 'integer' },
+          total: { type: 'integer' },
+        },
+      },
+    },
+  },
+} as const
+
+export const statementQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    from: { ...dateSchema, description: 'Default: the first day of the month of `to`.' },
+    to: { ...dateSchema, description: 'Default: the tenant’s today.' },
+    format: { type: 'string', enum: ['json', 'csv', 'pdf'], default: 'json' },
+  },
+} as const
+
+export const statementParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: idPattern('cus') } },
+} as const
+
+export const statementSchema = {
+  type: 'object',
+  properties: {
+    object: { type: 'string', enum: ['statement'] },
+    customer: { type: 'string' },
+    name: { type: 'string' },
+    currency: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    opening_balance: { type: 'integer', description: 'Balance before `from`.' },
+    closing_balance: { type: 'integer', description: 'Balance at the end of `to`.' },
+    total_debits: { type: 'integer' },
+    total_credits: { type: 'integer' },
+    transactions: {
+      type: 'array',
+      items: { ...transactionSchema, properties: { ...transactionSchema.properties, running_balance: { type: 'integer' } } },
+    },
+  },
+} as const

@@ -1,0 +1,170 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError } from '../errors'
+import { ledgerContext } from '../ledger/engine'
+import { customerLedgerRange } from '../ledger/reads'
+import { getCustomer } from '../customers/service'
+import { agingBucket, AGING_BUCKETS, Buckets, daysBetween, emptyBuckets } from './aging'
+
+/**
+ * Receivables reports. Amounts are each customer's own currency, summed as they are: converting
+ * to the tenant's base currency for mixed-currency tenants is out of scope.
+ */
+
+/**
+ * Open invoice outstanding as of a date, per customer and due date. An invoice issued on or before
+ * `as_of` owes, as of then, its current outstanding with every movement dated after `as_of` undone:
+ * allocations applied after it (+), allocations applied by then but un-applied after it (−),
+ * write-offs after it (+), and reversals after it of the invoice or of its write-offs (their AR
+ * effect, less the allocations they un-applied, which the allocation terms already count).
+ * Assumes credit applied to an invoice (payments and credit notes) is recorded as allocations.
+ */
+async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
+  const { rows } = await trx.raw(
+    `with inv as (
+       select id, customer_id, due_date, outstanding, journal_entry_id
+         from invoices where tenant_id = :t and issue_date <= :d
+     ), alloc_undo as (
+       select a.invoice_id,
+              sum(case when a.effective_date > :d then a.amount else 0 end
+                - case when a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d then a.amount else 0 end) as amount
+         from allocations a
+         left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
+        where a.tenant_id = :t and (a.effective_date > :d or a.status = 'reversed')
+        group by a.invoice_id
+     ), wo_undo as (
+       select invoice_id, sum(amount) as amount from write_offs
+        where tenant_id = :t and write_off_date > :d group by invoice_id
+     ), rev as (
+       select distinct src.invoice_id, r.id as entry_id
+         from (select id as invoice_id, journal_entry_id from inv
+               union all
+               select invoice_id, journal_entry_id from write_offs where tenant_id = :t) src
+         join journal_entries r on r.tenant_id = :t and r.reverses_entry_id = src.journal_entry_id
+        where r.entry_date > :d
+     ), rev_undo as (
+       select rev.invoice_id,
+              sum((select coalesce(sum(l.tx_debit - l.tx_credit), 0) from journal_lines l
+                    where l.tenant_id = :t and l.entry_id = rev.entry_id and l.role = 'ar')
+                - (select coalesce(sum(a.amount), 0) from allocations a
+                    where a.tenant_id = :t and a.reversal_entry_id = rev.entry_id)) as amount
+         from rev group by rev.invoice_id
+     )
+     select inv.customer_id, inv.due_date,
+            sum(inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0))::bigint as amount
+       from inv
+       left join alloc_undo au on au.invoice_id = inv.id
+       left join wo_undo wu on wu.invoice_id = inv.id
+       left join rev_undo ru on ru.invoice_id = inv.id
+      group by inv.customer_id, inv.due_date
+     having sum(inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0)) <> 0`,
+    { t: tenantId, d: asOf },
+  )
+  return rows as { customer_id: string; due_date: string; amount: number }[]
+}
+
+/** Unapplied credit as of a date, per customer: exact from the advances sub-ledger lines. */
+async function unappliedAsOf(trx: Trx, tenantId: string, asOf: string) {
+  const { rows } = await trx.raw(
+    `select customer_id, sum(tx_credit - tx_debit)::bigint as amount
+       from journal_lines
+      where tenant_id = ? and role = 'advances' and customer_id is not null and entry_date <= ?
+      group by customer_id
+     having sum(tx_credit - tx_debit) <> 0`,
+    [tenantId, asOf],
+  )
+  return rows as { customer_id: string; amount: number }[]
+}
+
+interface CustomerAging {
+  customer: string
+  name: string
+  currency: string
+  buckets: Buckets
+  unapplied_credits: number
+  total: number
+}
+
+/**
+ * Aging as of a date (default: the tenant's today): open invoice outstanding by days past due,
+ * unapplied credits on their own line, total = Σ buckets − unapplied credits. Everything dated
+ * after `as_of` is ignored.
+ */
+export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
+  const lc = await ledgerContext(trx, ctx)
+  const asOf = q.as_of ?? lc.today
+  const open = await outstandingAsOf(trx, ctx.tenantId, asOf)
+  const unapplied = await unappliedAsOf(trx, ctx.tenantId, asOf)
+
+  const byCustomer = new Map<string, CustomerAging>()
+  const entry = (id: string) => {
+    let c = byCustomer.get(id)
+    if (!c) byCustomer.set(id, (c = { customer: id, name: '', currency: '', buckets: emptyBuckets(), unapplied_credits: 0, total: 0 }))
+    return c
+  }
+  for (const r of open) entry(r.customer_id).buckets[agingBucket(daysBetween(r.due_date, asOf))] += r.amount
+  for (const r of unapplied) entry(r.customer_id).unapplied_credits += r.amount
+
+  const ids = [...byCustomer.keys()]
+  const names: { id: string; name: string; currency: string }[] = ids.length
+    ? await trx('customers').where({ tenant_id: ctx.tenantId }).whereIn('id', ids).select('id', 'name', 'currency')
+    : []
+  for (const n of names) Object.assign(byCustomer.get(n.id)!, { name: n.name, currency: n.currency })
+
+  const buckets = emptyBuckets()
+  let unappliedCredits = 0
+  const customers = [...byCustomer.values()]
+    .sort((a, b) => a.name.localeCompare(b.name) || a.customer.localeCompare(b.customer))
+    .map((c) => {
+      for (const b of AGING_BUCKETS) buckets[b] += c.buckets[b]
+      unappliedCredits += c.unapplied_credits
+      const total = AGING_BUCKETS.reduce((s, b) => s + c.buckets[b], 0) - c.unapplied_credits
+      // Bucket amounts also flat on the row, for spreadsheet-style consumers.
+      return { ...c, ...c.buckets, total }
+    })
+  return {
+    object: 'aging_report' as const,
+    as_of: asOf,
+    currency: lc.base_currency,
+    buckets,
+    unapplied_credits: unappliedCredits,
+    total: AGING_BUCKETS.reduce((s, b) => s + buckets[b], 0) - unappliedCredits,
+    customers,
+  }
+}
+
+export type AgingReport = Awaited<ReturnType<typeof agingReport>>
+
+function firstOfMonth(date: string): string {
+  return `${date.slice(0, 7)}-01`
+}
+
+/**
+ * A customer statement for from..to (inclusive; default: the current month to date): the balance
+ * before `from`, the sub-ledger rows in the range with a running balance, and the closing balance.
+ */
+export async function customerStatement(trx: Trx, ctx: RequestContext, customerId: string, q: { from?: string; to?: string }) {
+  const customer = await getCustomer(trx, ctx, customerId)
+  const lc = await ledgerContext(trx, ctx)
+  const to = q.to ?? lc.today
+  const from = q.from ?? firstOfMonth(to)
+  if (from > to) throw new AppError('validation_failed', '`from` is after `to`.', { param: 'from' })
+  const { opening_balance, transactions } = await customerLedgerRange(trx, ctx, customerId, from, to)
+  let balance = opening_balance
+  const rows = transactions.map((t) => ({ ...t, running_balance: (balance += t.amount) }))
+  return {
+    object: 'statement' as const,
+    customer: customer.id,
+    name: customer.name,
+    currency: customer.currency,
+    from,
+    to,
+    opening_balance,
+    closing_balance: balance,
+    total_debits: rows.reduce((s, r) => s + Math.max(r.amount, 0), 0),
+    total_credits: rows.reduce((s, r) => s + Math.max(-r.amount, 0), 0),
+    transactions: rows,
+  }
+}
+
+export type Statement = Awaited<ReturnType<typeof customerStatement>>

@@ -1,0 +1,316 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError } from '../errors'
+import { recordAudit } from '../audit/service'
+import { emitEvent } from '../events/outbox'
+import type { LineRole } from '../plugins/contract'
+import {
+  AllocationView, allocationsForInvoice, allocationsForSource, changeUnapplied, lockCreditSource, unapplyAllocation,
+} from '../allocations/service'
+import { changeOutstanding, getInvoice, getInvoiceRow, InvoiceRow, lockInvoices } from '../invoices/service'
+import { getPayment, getPaymentRow, markPaymentVoided } from '../payments/service'
+import { getRefund } from '../refunds/service'
+import { getCreditNote, lockCreditNote, reduceCreditNote } from '../credit-notes/service'
+import { getWriteOffRow } from '../write-offs/service'
+import { changeBalance, CustomerState, LedgerContext, ledgerContext, lockCustomer, postEntry, ProposedLine } from '../ledger/engine'
+import { CustomerTransactionRow, transactionView } from '../ledger/reads'
+import { documentTxn, getTxn } from './transactions'
+
+/**
+ * Reversals: one function reverses any document's sub-ledger row, whole or in part. The entry is
+ * the mirror of what is still open of the original (its lines net of earlier reversals), scaled to
+ * the amount, dated on the action date. A full reversal first un-applies the document's live
+ * allocations and then voids it. What a document lets a reversal take is its own business (an
+ * invoice's outstanding, a payment's or credit note's unapplied amount), described by a loader.
+ */
+
+export interface ReverseInput {
+  /** Omitted: reverse everything that remains (a void). */
+  amount?: number
+  posting_date?: string
+  reason: string
+}
+
+type Side = 'debit' | 'credit'
+
+/** A locked document as a reversal sees it. */
+interface Reversible {
+  voided: boolean
+  /** The most a reversal can take now: outstanding, unapplied amount, or (no limit) Infinity. */
+  available: number
+  /** Side of the mirror entry that hits the customer's sub-ledger. */
+  customer: { role: 'ar' | 'advances'; side: Side }
+  /** Live allocations that a full reversal un-applies first. */
+  allocations: string[]
+  /** A void must take all that remains: an invoice is not voided around its write-offs. */
+  voidNeedsAll?: boolean
+  method?: string
+  /** Announced when a reversal voids the document, with the document as it is then. */
+  voidEvent?: { type: string; view(): Promise<unknown> }
+  /** Moves the document by the reversed amount; `voidReason` when nothing remains. */
+  apply(amount: number, voidReason: string | null): Promise<void>
+}
+
+type Loader = (trx: Trx, ctx: RequestContext, customer: CustomerState, id: string) => Promise<Reversible>
+
+const live = (allocations: AllocationView[]) => allocations.filter((a) => a.status === 'applied').map((a) => a.id)
+
+/**
+ * The invoice void transition. invoices/service.ts has no void function, so this is the one
+ * other writer of `invoices.status`; the row must be locked.
+ */
+async function markInvoiceVoid(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reason: string): Promise<void> {
+  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ status: 'void', voided_at: trx.fn.now(), void_reason: reason, updated_at: trx.fn.now() })
+  inv.status = 'void'
+}
+
+const LOADERS: Record<string, Loader> = {
+  // Invoices and debit notes: AR comes back down; a void reverses what is outstanding.
+  async invoice(trx, ctx, customer, id) {
+    const inv = (await lockInvoices(trx, ctx, [id], customer.id)).get(id)!
+    return {
+      voided: inv.status === 'void',
+      available: inv.outstanding,
+      customer: { role: 'ar', side: 'credit' },
+      allocations: live(await allocationsForInvoice(trx, ctx, id)),
+      voidNeedsAll: true,
+      voidEvent: { type: 'invoice.voided', view: () => getInvoice(trx, ctx, id) },
+      async apply(amount, voidReason) {
+        // Void first: changeOutstanding then keeps the status and does not announce a payment.
+        if (voidReason !== null) await markInvoiceVoid(trx, ctx, inv, voidReason)
+        await changeOutstanding(trx, ctx, inv, -amount)
+      },
+    }
+  },
+  // Payments: the unapplied part goes back out of advances to cash.
+  async payment(trx, ctx, customer, id) {
+    const source = await lockCreditSource(trx, ctx, customer.id, id)
+    const row = await getPaymentRow(trx, ctx, id)
+    return {
+      voided: source.status === 'voided',
+      available: source.unapplied_amount,
+      customer: { role: 'advances', side: 'debit' },
+      allocations: live(await allocationsForSource(trx, ctx, id)),
+      method: row.method,
+      voidEvent: { type: 'payment.voided', view: () => getPayment(trx, ctx, id) },
+      async apply(amount, voidReason) {
+        await changeUnapplied(trx, ctx, source, -amount)
+        if (voidReason !== null) await markPaymentVoided(trx, ctx, source, voidReason)
+      },
+    }
+  },
+  // Credit notes and credit adjustments: the unapplied credit is taken back.
+  async credit_note(trx, ctx, customer, id) {
+    const cn = await lockCreditNote(trx, ctx, id, customer.id)
+    return {
+      voided: cn.status === 'voided',
+      available: cn.unapplied_amount,
+      customer: { role: 'advances', side: 'debit' },
+      allocations: live(await allocationsForSource(trx, ctx, id)),
+      voidEvent: { type: 'credit_note.voided', view: () => getCreditNote(trx, ctx, id) },
+      apply: (amount, voidReason) => reduceCreditNote(trx, ctx, cn, amount, voidReason ?? undefined),
+    }
+  },
+  // Write-offs: the written-off part of the invoice is receivable again.
+  async write_off(trx, ctx, customer, id) {
+    const wo = await getWriteOffRow(trx, ctx, id)
+    const inv = (await lockInvoices(trx, ctx, [wo.invoice_id], customer.id)).get(wo.invoice_id)!
+    return {
+      voided: false,
+      available: inv.total - inv.outstanding,
+      customer: { role: 'ar', side: 'debit' },
+      allocations: [],
+      async apply(amount) {
+        if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`)
+        await changeOutstanding(trx, ctx, inv, amount)
+      },
+    }
+  },
+  // Refunds: the money paid back becomes unapplied credit again (on its source when it had one).
+  async refund(trx, ctx, customer, id) {
+    const refund = await getRefund(trx, ctx, id)
+    const source = refund.source ? await lockCreditSource(trx, ctx, customer.id, refund.source) : null
+    return {
+      voided: false,
+      available: Infinity,
+      customer: { role: 'advances', side: 'credit' },
+      allocations: [],
+      method: refund.method,
+      async apply(amount) {
+        if (source?.status === 'voided') throw new AppError('invalid_state', `The refund's source ${source.id} is voided.`)
+        if (source) await changeUnapplied(trx, ctx, source, amount)
+      },
+    }
+  },
+}
+
+/** round_half_up(value × num / den) for non-negative integers, exact. */
+function scale(value: number, num: number, den: number): number {
+  if (num === den) return value
+  const q = (BigInt(value) * BigInt(num) * 2n + BigInt(den)) / (2n * BigInt(den))
+  return Number(q)
+}
+
+const FX_ROLES: ReadonlySet<string> = new Set(['fx_gain', 'fx_loss'])
+const COST_ROLES: ReadonlySet<string> = new Set(['cogs', 'inventory'])
+
+/**
+ * The mirror of what is still open of `txn`'s entry, scaled to `amount` of `remaining`: per
+ * non-customer role, the original's signed amount net of earlier reversals, sides swapped. The
+ * customer line carries exactly `amount`; a rounding residue goes to the largest line opposite
+ * it (revenue rather than cost). A reversal of everything that remains is therefore exact.
+ */
+async function postMirror(
+  trx: Trx,
+  ctx: RequestContext,
+  lc: LedgerContext,
+  txn: CustomerTransactionRow,
+  doc: Reversible,
+  input: { amount: number; remaining: number; posting_date: string; reason: string; customer_id: string },
+): Promise<string> {
+  const original = await trx('journal_entries').where({ tenant_id: ctx.tenantId, id: txn.journal_entry_id }).first('currency', 'exchange_rate')
+  const priorEntries: string[] = await trx('customer_transactions').where({ tenant_id: ctx.tenantId, reverses_id: txn.id }).pluck('journal_entry_id')
+  const lines: { role: LineRole; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
+    .where({ tenant_id: ctx.tenantId })
+    .whereIn('entry_id', [txn.journal_entry_id, ...priorEntries])
+    .select('role', 'tx_debit', 'tx_credit', 'debit', 'credit')
+  const open = new Map<LineRole, number>()
+  let openArBase = 0
+  for (const l of lines) {
+    if (l.role === 'ar') openArBase += l.debit - l.credit
+    if (l.role === 'ar' || l.role === 'advances' || FX_ROLES.has(l.role)) continue
+    open.set(l.role, (open.get(l.role) ?? 0) + l.tx_debit - l.tx_credit)
+  }
+
+  const { amount, remaining } = input
+  const mirror: ProposedLine[] = []
+  for (const [role, signed] of open) {
+    if (signed !== 0) mirror.push({ role, side: signed > 0 ? 'credit' : 'debit', amount: scale(Math.abs(signed), amount, remaining) })
+  }
+  const customerLine: ProposedLine = {
+    role: doc.customer.role,
+    side: doc.customer.side,
+    amount,
+    customer_id: input.customer_id,
+    base: doc.customer.role === 'ar' ? scale(Math.abs(openArBase), amount, remaining) : undefined,
+  }
+  const debit = [...mirror, customerLine].reduce((s, l) => s + (l.side === 'debit' ? l.amount : 0), 0)
+  const credit = [...mirror, customerLine].reduce((s, l) => s + (l.side === 'credit' ? l.amount : 0), 0)
+  if (debit !== credit) {
+    const opposite = mirror.filter((l) => l.side !== customerLine.side)
+    const candidates = opposite.some((l) => !COST_ROLES.has(l.role)) ? opposite.filter((l) => !COST_ROLES.has(l.role)) : opposite
+    if (!candidates.length) throw new Error(`reversal of ${txn.id}: nothing to balance against`)
+    const target = candidates.reduce((a, b) => (a.amount >= b.amount ? a : b))
+    target.amount += target.side === 'credit' ? debit - credit : credit - debit
+  }
+  return postEntry(trx, ctx, {
+    event: 'reversal',
+    source_type: txn.source_type,
+    source_id: txn.source_id,
+    entry_date: input.posting_date,
+    currency: original.currency,
+    base_currency: lc.base_currency,
+    exchange_rate: original.exchange_rate,
+    method: doc.method,
+    memo: input.reason,
+    reverses_entry_id: txn.journal_entry_id,
+    lines: [customerLine, ...mirror],
+  })
+}
+
+/**
+ * Reverses a sub-ledger row of the locked customer, whole (`amount` omitted: a void) or in part.
+ * The sum of a row's reversals never exceeds its amount (`reversal_exceeds_remaining`); once
+ * nothing remains or its document is void, `already_reversed`; a reversal is never reversed.
+ */
+export async function reverseTransaction(trx: Trx, ctx: RequestContext, customer: CustomerState, txnId: string, input: ReverseInput) {
+  const lc = await ledgerContext(trx, ctx)
+  // Read after the customer lock: the sum of earlier reversals is final for this transaction.
+  const txn = await getTxn(trx, ctx, txnId)
+  if (txn.customer_id !== customer.id) throw new Error(`transaction ${txnId} belongs to another customer`)
+  if (txn.type === 'reversal') throw new AppError('invalid_state', 'A reversal cannot be reversed.', { param: 'id' })
+  const load = LOADERS[txn.source_type]
+  if (!load) throw new AppError('invalid_state', `A '${txn.type}' transaction cannot be reversed here.`, { param: 'id' })
+  const remaining = Math.abs(txn.amount) - Math.abs(txn.reversals_sum)
+  let doc = await load(trx, ctx, customer, txn.source_id)
+  if (doc.voided || remaining <= 0) throw new AppError('already_reversed', `Transaction ${txn.id} is already reversed.`, { param: 'id' })
+
+  const postingDate = input.posting_date ?? lc.today
+  const full = input.amount === undefined
+  if (full && doc.allocations.length) {
+    for (const id of doc.allocations) await unapplyAllocation(trx, ctx, customer, id, { reason: input.reason, posting_date: postingDate })
+    doc = await load(trx, ctx, customer, txn.source_id)
+  }
+  const available = Math.min(doc.available, remaining)
+  const amount = input.amount ?? available
+  if (full && doc.voidNeedsAll && doc.available !== remaining) {
+    throw new AppError('invalid_state', `Only ${doc.available} of the ${remaining} left to reverse is outstanding: reverse its write-offs first.`, { param: 'id' })
+  }
+  if (full && amount === 0) throw new AppError('invalid_state', 'Nothing is left to reverse: the credit was refunded.', { param: 'id' })
+  if (amount > available) {
+    throw new AppError('reversal_exceeds_remaining', `At most ${available} of transaction ${txn.id} can be reversed.`, {
+      param: 'amount',
+      details: { remaining, available, requested: amount },
+    })
+  }
+  const voids = full || amount === remaining
+
+  const entryId = await postMirror(trx, ctx, lc, txn, doc, { amount, remaining, posting_date: postingDate, reason: input.reason, customer_id: customer.id })
+  await doc.apply(amount, voids ? input.reason : null)
+  const signed = doc.customer.side === 'debit' ? amount : -amount
+  const reversalId = await changeBalance(trx, ctx, customer, {
+    pending: doc.customer.role === 'ar' ? signed : 0,
+    advance: doc.customer.role === 'advances' ? -signed : 0,
+    txn: {
+      type: 'reversal',
+      reference: txn.reference,
+      source_type: txn.source_type,
+      source_id: txn.source_id,
+      posting_date: postingDate,
+      journal_entry_id: entryId,
+      reverses_id: txn.id,
+      reason: input.reason,
+    },
+  })
+  const reversal = transactionView(await getTxn(trx, ctx, reversalId!))
+  const reversed = transactionView(await getTxn(trx, ctx, txn.id))
+  await recordAudit(trx, ctx, {
+    action: voids && doc.voidEvent ? doc.voidEvent.type : 'transaction.reversed',
+    entity_type: txn.source_type,
+    entity_id: txn.source_id,
+    before: { transaction: txn.id, remaining },
+    after: { reversal: reversal.id, amount, journal_entry: entryId },
+    reason: input.reason,
+  })
+  await emitEvent(trx, ctx, 'transaction.reversed', { ...reversal, reversed_transaction: reversed })
+  if (voids && doc.voidEvent) await emitEvent(trx, ctx, doc.voidEvent.type, await doc.voidEvent.view())
+  return { ...reversal, reversed_transaction: reversed }
+}
+
+/** POST /v1/transactions/:id/reverse */
+export async function reverseTransactionById(trx: Trx, ctx: RequestContext, txnId: string, input: ReverseInput) {
+  const { customer_id } = await getTxn(trx, ctx, txnId)
+  const customer = await lockCustomer(trx, ctx, customer_id)
+  return reverseTransaction(trx, ctx, customer, txnId, input)
+}
+
+/** Voids a document of the locked customer: the full reversal of its own sub-ledger row. */
+export async function voidDocument(trx: Trx, ctx: RequestContext, customer: CustomerState, documentId: string, input: { posting_date?: string; reason: string }) {
+  const txn = await documentTxn(trx, ctx, documentId)
+  if (!txn) throw new Error(`document ${documentId} has no sub-ledger row`)
+  return reverseTransaction(trx, ctx, customer, txn.id, { posting_date: input.posting_date, reason: input.reason })
+}
+
+/** POST /v1/invoices/:id/void */
+export async function voidInvoice(trx: Trx, ctx: RequestContext, id: string, input: { posting_date?: string; reason: string }) {
+  const customer = await lockCustomer(trx, ctx, (await getInvoiceRow(trx, ctx, id, 'id')).customer_id)
+  await voidDocument(trx, ctx, customer, id, input)
+  return getInvoice(trx, ctx, id)
+}
+
+/** POST /v1/payments/:id/void */
+export async function voidPayment(trx: Trx, ctx: RequestContext, id: string, input: { posting_date?: string; reason: string }) {
+  const customer = await lockCustomer(trx, ctx, (await getPaymentRow(trx, ctx, id, 'id')).customer_id)
+  await voidDocument(trx, ctx, customer, id, input)
+  return getPayment(trx, ctx, id)
+}

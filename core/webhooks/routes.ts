@@ -1,0 +1,131 @@
+import type { FastifyInstance } from 'fastify'
+import { inTenant } from '../http/tx'
+import { listSchema, type ListQuery } from '../http/pagination'
+import {
+  attemptView,
+  createEndpointBody,
+  deletedEndpointView,
+  deliveryParams,
+  deliveryView,
+  endpointParams,
+  endpointView,
+  endpointWithSecretView,
+  listAttemptsQuery,
+  listDeliveriesQuery,
+  listEndpointsQuery,
+  updateEndpointBody,
+  type CreateEndpointInput,
+  type ListDeliveriesQuery,
+  type UpdateEndpointInput,
+} from './schemas'
+import { createEndpoint, deleteEndpoint, getEndpoint, listAttempts, listDeliveries, listEndpoints, rotateSecret, updateEndpoint } from './service'
+
+const errors = { '4xx': { $ref: 'Error#' } }
+const tags = ['webhooks']
+
+export async function webhookRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: CreateEndpointInput }>(
+    '/webhook-endpoints',
+    {
+      config: { permission: ['create', 'WebhookEndpoint'] },
+      schema: {
+        tags,
+        summary: 'Create a webhook endpoint; its whsec_ signing secret is shown once',
+        body: createEndpointBody,
+        response: { 201: endpointWithSecretView, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createEndpoint(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.get<{ Querystring: ListQuery }>(
+    '/webhook-endpoints',
+    {
+      config: { permission: ['read', 'WebhookEndpoint'] },
+      schema: { tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(endpointView), ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listEndpoints(trx, ctx, req.query)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/webhook-endpoints/:id',
+    {
+      config: { permission: ['read', 'WebhookEndpoint'] },
+      schema: { tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: endpointView, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getEndpoint(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: UpdateEndpointInput }>(
+    '/webhook-endpoints/:id',
+    {
+      config: { permission: ['update', 'WebhookEndpoint'] },
+      schema: {
+        tags,
+        summary: 'Change the URL, event filter or description; enable or disable the endpoint',
+        params: endpointParams,
+        body: updateEndpointBody,
+        response: { 200: endpointView, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => updateEndpoint(trx, ctx, req.params.id, req.body)),
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/webhook-endpoints/:id',
+    {
+      config: { permission: ['delete', 'WebhookEndpoint'] },
+      schema: { tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteEndpoint(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/webhook-endpoints/:id/rotate-secret',
+    {
+      config: { permission: ['update', 'WebhookEndpoint'] },
+      // No body needed: a bare POST rotates.
+      preValidation: async (req) => {
+        req.body ??= {}
+      },
+      schema: {
+        tags,
+        summary: 'Issue a new signing secret; the previous one keeps signing for 24 hours',
+        params: endpointParams,
+        body: { type: 'object', additionalProperties: false, properties: {} },
+        response: { 200: endpointWithSecretView, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => rotateSecret(trx, ctx, req.params.id)),
+  )
+
+  app.get<{ Params: { id: string }; Querystring: ListDeliveriesQuery }>(
+    '/webhook-endpoints/:id/deliveries',
+    {
+      config: { permission: ['read', 'WebhookEndpoint'] },
+      schema: {
+        tags,
+        summary: 'The delivery log of an endpoint, newest first, each delivery with its latest attempts',
+        params: endpointParams,
+        querystring: listDeliveriesQuery,
+        response: { 200: listSchema(deliveryView), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listDeliveries(trx, ctx, req.params.id, req.query)),
+  )
+
+  app.get<{ Params: { id: string; delivery: string }; Querystring: ListQuery }>(
+    '/webhook-endpoints/:id/deliveries/:delivery/attempts',
+    {
+      config: { permission: ['read', 'WebhookEndpoint'] },
+      schema: {
+        tags,
+        summary: 'Every attempt of one delivery (status code, duration, error, response excerpt), newest first',
+        params: deliveryParams,
+        querystring: listAttemptsQuery,
+        response: { 200: listSchema(attemptView), ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listAttempts(trx, ctx, req.params.id, req.params.delivery, req.query)),
+  )
+}

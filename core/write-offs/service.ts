@@ -1,0 +1,134 @@
+import type { Trx } from '../db/knex'
+import type { RequestContext } from '../http/context'
+import { AppError, notFound } from '../errors'
+import { newId } from '../ids'
+import { recordAudit } from '../audit/service'
+import { emitEvent } from '../events/outbox'
+import { paginate, page, ListQuery } from '../http/pagination'
+import { changeBalance, CustomerState, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
+import { invoiceBaseShare } from '../allocations/service'
+import { changeOutstanding, getInvoiceRow, lockInvoices } from '../invoices/service'
+import { documentTxn, documentTxnIds } from '../reversals/transactions'
+import type { CreateWriteOffInput } from './schemas'
+
+export interface WriteOffRow {
+  id: string
+  customer_id: string
+  invoice_id: string
+  payment_id: string | null
+  amount: number
+  base_amount: number
+  reason: string
+  write_off_date: string
+  journal_entry_id: string
+  created_at: Date
+}
+
+export function writeOffView(w: WriteOffRow, txnId: string | null) {
+  return {
+    id: w.id,
+    object: 'write_off' as const,
+    customer: w.customer_id,
+    invoice: w.invoice_id,
+    payment: w.payment_id,
+    amount: w.amount,
+    reason: w.reason,
+    posting_date: w.write_off_date,
+    journal_entry: w.journal_entry_id,
+    transaction: txnId,
+    created: w.created_at.toISOString(),
+  }
+}
+
+/**
+ * Writes off part of an invoice of the locked customer: Dr bad_debt / Cr ar at the invoice's AR
+ * base share, outstanding −= amount, a `write_off` sub-ledger row. The one way a write-off posts:
+ * POST /v1/write-offs and a short payment's `write_off` both come here.
+ */
+export async function postWriteOff(
+  trx: Trx,
+  ctx: RequestContext,
+  customer: CustomerState,
+  input: { invoice_id: string; amount: number; reason: string; write_off_date: string; base_currency: string; payment_id?: string | null },
+) {
+  const inv = (await lockInvoices(trx, ctx, [input.invoice_id], customer.id)).get(input.invoice_id)!
+  if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param: 'invoice' })
+  if (input.amount > inv.outstanding) {
+    throw new AppError('write_off_exceeds_outstanding', `The write-off ${input.amount} exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
+  }
+  const id = newId('wo')
+  const base = await invoiceBaseShare(trx, ctx, inv, input.amount)
+  const entryId = await postEntry(trx, ctx, {
+    event: 'write_off',
+    source_type: 'write_off',
+    source_id: id,
+    entry_date: input.write_off_date,
+    currency: inv.currency,
+    base_currency: input.base_currency,
+    exchange_rate: inv.exchange_rate,
+    memo: input.reason,
+    lines: [
+      { role: 'bad_debt', side: 'debit', amount: input.amount },
+      { role: 'ar', side: 'credit', amount: input.amount, customer_id: customer.id, base },
+    ],
+  })
+  const [row] = await trx('write_offs')
+    .insert({
+      tenant_id: ctx.tenantId,
+      id,
+      customer_id: customer.id,
+      invoice_id: inv.id,
+      payment_id: input.payment_id ?? null,
+      amount: input.amount,
+      base_amount: base,
+      reason: input.reason,
+      write_off_date: input.write_off_date,
+      journal_entry_id: entryId,
+      created_by: ctx.keyId ?? ctx.role,
+    })
+    .returning('*')
+  await changeOutstanding(trx, ctx, inv, -input.amount)
+  const txnId = await changeBalance(trx, ctx, customer, {
+    pending: -input.amount,
+    advance: 0,
+    txn: { type: 'write_off', reference: inv.number, source_type: 'write_off', source_id: id, posting_date: input.write_off_date, journal_entry_id: entryId, reason: input.reason },
+  })
+  const view = writeOffView(row, txnId)
+  await recordAudit(trx, ctx, { action: 'write_off.created', entity_type: 'write_off', entity_id: id, after: { invoice: inv.id, amount: input.amount, payment: input.payment_id ?? null }, reason: input.reason })
+  await emitEvent(trx, ctx, 'write_off.created', view)
+  return view
+}
+
+/** POST /v1/write-offs: the invoice's customer is read first so the lock order stays customer → invoice. */
+export async function createWriteOff(trx: Trx, ctx: RequestContext, input: CreateWriteOffInput) {
+  const lc = await ledgerContext(trx, ctx)
+  const { customer_id } = await getInvoiceRow(trx, ctx, input.invoice, 'invoice')
+  const customer = await lockCustomer(trx, ctx, customer_id)
+  return postWriteOff(trx, ctx, customer, {
+    invoice_id: input.invoice,
+    amount: input.amount,
+    reason: input.reason,
+    write_off_date: input.posting_date ?? lc.today,
+    base_currency: lc.base_currency,
+  })
+}
+
+export async function getWriteOffRow(trx: Trx, ctx: RequestContext, id: string): Promise<WriteOffRow> {
+  const row = await trx('write_offs').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('write-off', id)
+  return row
+}
+
+export async function getWriteOff(trx: Trx, ctx: RequestContext, id: string) {
+  const row = await getWriteOffRow(trx, ctx, id)
+  return writeOffView(row, (await documentTxn(trx, ctx, id))?.id ?? null)
+}
+
+export async function listWriteOffs(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
+  const query = trx('write_offs').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.invoice) query.andWhere({ invoice_id: q.invoice })
+  const { rows, has_more } = await paginate<WriteOffRow>(query, q)
+  const txns = await documentTxnIds(trx, ctx, rows.map((r) => r.id))
+  return page(rows.map((r) => writeOffView(r, txns.get(r.id) ?? null)), has_more)
+}

@@ -1,0 +1,218 @@
+import t from 'tap'
+import { ApiClient, setupTestEnv, TestEnv } from './helpers/app'
+import { withTenant } from '../core/db/tenant'
+import { systemContext } from '../core/http/context'
+import { defineAbility } from '../tenants/roles'
+import { newId } from '../core/ids'
+import { applyCredit, invoiceBaseShare } from '../core/allocations/service'
+import { lockInvoices } from '../core/invoices/service'
+import { changeBalance, ledgerContext, lockCustomer, postEntry } from '../core/ledger/engine'
+
+async function counts(env: TestEnv) {
+  const n = async (table: string) => Number((await env.admin(table).count('* as n'))[0].n)
+  return {
+    journal_entries: await n('journal_entries'),
+    customer_transactions: await n('customer_transactions'),
+    allocations: await n('allocations'),
+  }
+}
+
+async function invoice(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
+  const res = await api.post('/v1/invoices', { customer, lines: [{ description: 'Goods', quantity: 1, unit_amount: amount }], ...extra })
+  if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
+  return res.body
+}
+
+async function payment(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
+  const res = await api.post('/v1/payments', { customer, amount, method: 'cash', ...extra })
+  if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
+  return res.body
+}
+
+async function balance(api: ApiClient, customer: string) {
+  const { pending_balance, advance_balance, current_balance } = (await api.get(`/v1/customers/${customer}`)).body.balance
+  return { pending_balance, advance_balance, current_balance }
+}
+
+async function lines(env: TestEnv, entryId: string) {
+  const rows = await env.admin('journal_lines').where({ entry_id: entryId }).orderBy('line_no')
+  return rows.map((l: any) => [l.account_code, l.debit, l.credit, l.tx_debit, l.tx_credit])
+}
+
+const unapplied = async (env: TestEnv, table: string, id: string) => Number((await env.admin(table).where({ id }).first()).unapplied_amount)
+
+t.test('allocations', async (t) => {
+  const env = await setupTestEnv(t)
+  const tenant = await env.tenant({ base_currency: 'usd' })
+  const api = env.api(tenant.key)
+  const customer = async (body: Record<string, unknown> = {}) => (await api.post('/v1/customers', { name: 'Client', ...body })).body.id as string
+
+  await t.test('apply unapplied payment credit later, then un-apply it', async (t) => {
+    const cus = await customer()
+    const pay = await payment(api, cus, 5000)
+    const inv = await invoice(api, cus, 3000)
+    const txnsBefore = (await counts(env)).customer_transactions
+
+    const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 2000 })
+    t.equal(res.statusCode, 201, res.raw)
+    t.match(res.body, { id: /^alc_/, object: 'allocation', source: pay.id, source_type: 'payment', invoice: inv.id, customer: cus, amount: 2000, status: 'applied', reversed_at: null })
+    const entry = await env.admin('journal_entries').where({ id: res.body.journal_entry }).first()
+    t.match(entry, { event: 'advance_applied', source_type: 'allocation', source_id: res.body.id })
+    t.same(await lines(env, res.body.journal_entry), [['2100', 2000, 0, 2000, 0], ['1100', 0, 2000, 0, 2000]])
+    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 3000, current_balance: -2000 })
+    t.equal((await counts(env)).customer_transactions, txnsBefore, 'applying credit leaves the current balance and the sub-ledger alone')
+    t.equal(await unapplied(env, 'payments', pay.id), 3000)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1000, status: 'partially_paid' })
+    t.match((await api.get(`/v1/payments/${pay.id}`)).body, { unapplied_amount: 3000, allocations: [{ id: res.body.id, amount: 2000 }] })
+    t.same((await api.get(`/v1/allocations/${res.body.id}`)).body, res.body)
+
+    const rev = await api.post(`/v1/allocations/${res.body.id}/reverse`, { reason: 'Applied to the wrong invoice' })
+    t.equal(rev.statusCode, 200, rev.raw)
+    t.match(rev.body, { status: 'reversed', reverse_reason: 'Applied to the wrong invoice', reversal_entry: /^je_/ })
+    t.ok(rev.body.reversed_at)
+    t.same(await lines(env, rev.body.reversal_entry), [['1100', 2000, 0, 2000, 0], ['2100', 0, 2000, 0, 2000]])
+    t.same(await balance(api, cus), { pending_balance: 3000, advance_balance: 5000, current_balance: -2000 })
+    t.equal(await unapplied(env, 'payments', pay.id), 5000)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 3000, status: 'open' })
+    t.equal((await env.admin('events').where({ type: 'allocation.reversed' }).whereRaw(`data->'object'->>'id' = ?`, [res.body.id])).length, 1)
+    t.equal((await env.admin('audit_log').where({ action: 'allocation.reversed', entity_id: res.body.id }).first()).reason, 'Applied to the wrong invoice')
+
+    const before = await counts(env)
+    const twice = await api.post(`/v1/allocations/${res.body.id}/reverse`, { reason: 'again' })
+    t.equal(twice.statusCode, 422)
+    t.equal(twice.body.error.code, 'already_reversed')
+    t.same(await counts(env), before)
+  })
+
+  await t.test("un-applying a payment's own allocation frees it as advance", async (t) => {
+    const cus = await customer()
+    const inv = await invoice(api, cus, 1000)
+    const pay = await payment(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
+    const rev = await api.post(`/v1/allocations/${pay.allocations[0].id}/reverse`, { reason: 'Bounced to another invoice' })
+    t.equal(rev.statusCode, 200, rev.raw)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1000, status: 'open' })
+    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 1000, current_balance: 0 })
+    const again = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 1000 })
+    t.equal(again.statusCode, 201, again.raw)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 0, status: 'paid' })
+    t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
+  })
+
+  await t.test('rejections write nothing', async (t) => {
+    const cus = await customer()
+    const other = await customer()
+    const pay = await payment(api, cus, 500)
+    const inv = await invoice(api, cus, 300)
+    const big = await invoice(api, cus, 5000)
+    const voidedInv = await invoice(api, cus, 300)
+    await env.admin('invoices').where({ id: voidedInv.id }).update({ status: 'void' })
+    const voidedPay = await payment(api, cus, 500)
+    await env.admin('payments').where({ id: voidedPay.id }).update({ status: 'voided' })
+    const foreignInv = await invoice(api, other, 300)
+    const otherTenant = await env.tenant()
+    const otherApi = env.api(otherTenant.key)
+    const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
+    const foreignPay = await payment(otherApi, foreignCus, 500)
+
+    const before = await counts(env)
+    const cases: [string, unknown, number, string][] = [
+      ['over the invoice outstanding', { source: pay.id, invoice: inv.id, amount: 301 }, 422, 'over_allocation'],
+      ['over the unapplied credit', { source: pay.id, invoice: big.id, amount: 501 }, 422, 'over_allocation'],
+      ['voided source', { source: voidedPay.id, invoice: inv.id, amount: 100 }, 422, 'invalid_state'],
+      ['void invoice', { source: pay.id, invoice: voidedInv.id, amount: 100 }, 404, 'resource_missing'],
+      ["another customer's invoice", { source: pay.id, invoice: foreignInv.id, amount: 100 }, 404, 'resource_missing'],
+      ["another tenant's payment", { source: foreignPay.id, invoice: inv.id, amount: 100 }, 404, 'resource_missing'],
+      ['missing credit note', { source: 'cn_0000000000aaaaaaaaaaaaaaaa', invoice: inv.id, amount: 100 }, 404, 'resource_missing'],
+      ['not a credit source', { source: inv.id, invoice: inv.id, amount: 100 }, 400, 'validation_failed'],
+      ['zero amount', { source: pay.id, invoice: inv.id, amount: 0 }, 400, 'validation_failed'],
+      ['fractional amount', { source: pay.id, invoice: inv.id, amount: 1.5 }, 400, 'validation_failed'],
+    ]
+    for (const [name, body, status, code] of cases) {
+      const res = await api.post('/v1/allocations', body)
+      t.equal(res.statusCode, status, `${name}: ${res.raw}`)
+      t.equal(res.body.error?.code, code, name)
+    }
+    const noReason = await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', {})
+    t.equal(noReason.statusCode, 400)
+    t.equal((await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', { reason: 'x' })).statusCode, 404)
+    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoice(otherApi, foreignCus, 100)).id, amount: 100 })
+    const beforeForeign = await counts(env)
+    t.equal((await api.post(`/v1/allocations/${foreignAlc.body.id}/reverse`, { reason: 'x' })).statusCode, 404)
+    t.equal((await api.get(`/v1/allocations/${foreignAlc.body.id}`)).statusCode, 404)
+    t.same(await counts(env), beforeForeign)
+    t.equal(before.allocations + 1, beforeForeign.allocations)
+
+    const cashier = await env.key(tenant.key, 'cashier')
+    t.equal((await env.api(cashier.secret).post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 100 })).statusCode, 403)
+    t.equal(await unapplied(env, 'payments', pay.id), 500)
+  })
+
+  await t.test('FX: applying and un-applying foreign credit realizes and reverses FX', async (t) => {
+    const cus = await customer({ currency: 'eur' })
+    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
+    const pay = await payment(api, cus, 10000, { exchange_rate: '1.20' })
+    const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 10000 })
+    t.equal(res.statusCode, 201, res.raw)
+    // Advances leave at the payment's rate, AR at the invoice's: a 1000 gain in base.
+    t.same(await lines(env, res.body.journal_entry), [['2100', 12000, 0, 10000, 0], ['1100', 0, 11000, 0, 10000], ['4950', 0, 1000, 0, 0]])
+    const rev = await api.post(`/v1/allocations/${res.body.id}/reverse`, { reason: 'undo' })
+    t.equal(rev.statusCode, 200, rev.raw)
+    t.same(await lines(env, rev.body.reversal_entry), [['1100', 11000, 0, 10000, 0], ['2100', 0, 12000, 0, 10000], ['6950', 1000, 0, 0, 0]])
+    const { rows } = await env.admin.raw(
+      `select account_code, sum(debit) - sum(credit) as base from journal_lines where customer_id = ? group by account_code order by account_code`,
+      [cus],
+    )
+    t.same(rows.map((r: any) => [r.account_code, Number(r.base)]), [['1100', 11000], ['2100', -12000]], 'AR back at the invoice base, advances at the payment base')
+  })
+
+  await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
+    const cus = await customer()
+    const inv = await invoice(api, cus, 1000)
+    const inv2 = await invoice(api, cus, 1000)
+    const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
+    // What the credit-note module does: its own entry credits AR for the applied part and advances for
+    // the rest, then applyCredit records the allocation.
+    const cnId = newId('cn')
+    const alc = await withTenant(env.db, tenant.uuid, async (trx) => {
+      const lc = await ledgerContext(trx, ctx)
+      const customerState = await lockCustomer(trx, ctx, cus)
+      const locked = (await lockInvoices(trx, ctx, [inv.id], cus)).get(inv.id)!
+      const base = await invoiceBaseShare(trx, ctx, locked, 600)
+      const entryId = await postEntry(trx, ctx, {
+        event: 'credit_note', source_type: 'credit_note', source_id: cnId, entry_date: lc.today, currency: 'usd', base_currency: 'usd', exchange_rate: '1',
+        lines: [
+          { role: 'sales_returns', side: 'debit', amount: 1000 },
+          { role: 'ar', side: 'credit', amount: 600, customer_id: cus, base },
+          { role: 'advances', side: 'credit', amount: 400, customer_id: cus },
+        ],
+      })
+      await trx('credit_notes').insert({
+        tenant_id: tenant.uuid, id: cnId, customer_id: cus, invoice_id: inv.id, currency: 'usd', subtotal: 1000, tax: 0, amount: 1000,
+        unapplied_amount: 1000, reason: 'Damaged', issue_date: lc.today, journal_entry_id: entryId,
+      })
+      await changeBalance(trx, ctx, customerState, {
+        pending: -600, advance: 400,
+        txn: { type: 'credit_note', reference: cnId, source_type: 'credit_note', source_id: cnId, posting_date: lc.today, journal_entry_id: entryId },
+      })
+      return applyCredit(trx, ctx, customerState, {
+        source_type: 'credit_note', source_id: cnId, invoice_id: inv.id, amount: 600, effective_date: lc.today, post: false, journal_entry_id: entryId, base_amount: base,
+      })
+    })
+    t.match(alc, { source: cnId, source_type: 'credit_note', amount: 600, status: 'applied' })
+    t.equal((await env.admin('journal_entries').where({ source_id: alc.id })).length, 0, 'no entry of its own')
+    t.equal(await unapplied(env, 'credit_notes', cnId), 400)
+    t.equal((await api.get(`/v1/invoices/${inv.id}`)).body.outstanding, 400)
+    t.same(await balance(api, cus), { pending_balance: 1400, advance_balance: 400, current_balance: 1000 })
+
+    // The credit note's unapplied part applies later like a payment's.
+    const later = await api.post('/v1/allocations', { source: cnId, invoice: inv2.id, amount: 400 })
+    t.equal(later.statusCode, 201, later.raw)
+    t.equal(await unapplied(env, 'credit_notes', cnId), 0)
+    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 0, current_balance: 1000 })
+    // Un-applying the credit note's part on the first invoice turns it into unapplied credit.
+    const rev = await api.post(`/v1/allocations/${alc.id}/reverse`, { reason: 'Wrong invoice' })
+    t.equal(rev.statusCode, 200, rev.raw)
+    t.equal(await unapplied(env, 'credit_notes', cnId), 600)
+    t.same(await balance(api, cus), { pending_balance: 1600, advance_balance: 600, current_balance: 1000 })
+  })
+})
