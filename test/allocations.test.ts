@@ -119,7 +119,7 @@ t.test('allocations', async (t) => {
       ['over the invoice outstanding', { source: pay.id, invoice: inv.id, amount: 301 }, 422, 'over_allocation'],
       ['over the unapplied credit', { source: pay.id, invoice: big.id, amount: 501 }, 422, 'over_allocation'],
       ['voided source', { source: voidedPay.id, invoice: inv.id, amount: 100 }, 422, 'invalid_state'],
-      ['void invoice', { source: pay.id, invoice: voidedInv.id, amount: 100 }, 404, 'resource_missing'],
+      ['void invoice', { source: pay.id, invoice: voidedInv.id, amount: 100 }, 422, 'invalid_state'],
       ["another customer's invoice", { source: pay.id, invoice: foreignInv.id, amount: 100 }, 404, 'resource_missing'],
       ["another tenant's payment", { source: foreignPay.id, invoice: inv.id, amount: 100 }, 404, 'resource_missing'],
       ['missing credit note', { source: 'cn_0000000000aaaaaaaaaaaaaaaa', invoice: inv.id, amount: 100 }, 404, 'resource_missing'],

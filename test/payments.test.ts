@@ -154,7 +154,7 @@ t.test('payments', async (t) => {
       ['over the payment', pay({ amount: 1500, allocations: [{ invoice: inv.id, amount: 1000 }, { invoice: inv2.id, amount: 501 }] }), 422, 'over_allocation'],
       ['same invoice twice', pay({ allocations: [{ invoice: inv.id, amount: 100 }, { invoice: inv.id, amount: 100 }] }), 400, 'validation_failed'],
       ['allocations and auto_apply', pay({ allocations: [{ invoice: inv.id, amount: 100 }], auto_apply: true }), 400, 'validation_failed'],
-      ['void invoice', pay({ allocations: [{ invoice: voided.id, amount: 100 }] }), 404, 'resource_missing'],
+      ['void invoice', pay({ allocations: [{ invoice: voided.id, amount: 100 }] }), 422, 'invalid_state'],
       ["another customer's invoice", pay({ allocations: [{ invoice: foreignInv.id, amount: 100 }] }), 404, 'resource_missing'],
       ["another tenant's invoice", pay({ allocations: [{ invoice: otherTenantInv.id, amount: 100 }] }), 404, 'resource_missing'],
       ["another tenant's customer", pay({ customer: otherTenantCus }), 404, 'resource_missing'],

@@ -144,9 +144,9 @@ export async function changeUnapplied(trx: Trx, ctx: RequestContext, source: Cre
 
 // ---- Settling invoices ----
 
-/** A void invoice takes no allocation; it answers like a missing one. */
+/** A void invoice takes no allocation (the same answer write-offs and credit notes give). */
 export function assertInvoiceOpen(inv: InvoiceRow, param = 'invoice'): void {
-  if (inv.status === 'void') throw notFound('invoice', inv.id, param)
+  if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param })
 }
 
 /**

@@ -1,26 +1,62 @@
 import Queue from 'bull'
+import type Redis from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from '../config'
 import type { Db } from '../db/knex'
+import { isUuid, withTenant } from '../db/tenant'
+import { jobMetrics } from '../ops/metrics'
+import { startRelay, type Relay, type RelayOptions } from '../events/relay'
+import { cachedJobSettings, getJobSettings } from './controls'
+import { closeProducers, configureJobs, jobDefinition, jobOptions, jobTypes, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
+import { startScheduler, type Scheduler } from './schedules'
+import { acquireSlot, releaseSlot, slotKey } from './slots'
+import './registry'
 
 export interface Worker {
+  /** The heartbeat queue first, then one processing queue per job type. */
   queues: Queue.Queue[]
+  relay: Relay | null
   close(): Promise<void>
 }
 
+export interface WorkerOptions {
+  /** A job's lock; a worker that stops renewing it (killed) loses the job to the stalled check. */
+  lockDurationMs?: number
+  /** How often stalled jobs (lock expired while active) are moved back to waiting. */
+  stalledIntervalMs?: number
+  /** Stalls tolerated before the job is failed (dead-lettered). */
+  maxStalledCount?: number
+  /** close() waits this long for running jobs, then releases them (their locks expire). */
+  closeGraceMs?: number
+  /** Job types to process (default: all defined). */
+  types?: string[]
+  /** Outbox relay settings, or false to run none. */
+  relay?: Partial<RelayOptions> | false
+  /** Keep per-tenant repeatable schedules (default true), checked this often. */
+  schedules?: boolean
+  scheduleCheckMs?: number
+}
+
 export const HEARTBEAT_EVERY_MS = 30000
+const DEFAULTS = { lockDurationMs: 30000, stalledIntervalMs: 30000, maxStalledCount: 1, closeGraceMs: 10000, scheduleCheckMs: 60000 }
+/** A paused tenant's job is put back with growing delays up to this. */
+const PAUSED_MAX_DELAY_MS = 30000
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
 
 /**
- * Starts the job processors. For now: a heartbeat that proves Redis, Bull and Postgres are
- * reachable from the worker. One beat runs at start (so a broken worker shows at boot, not 30 s
- * later), then one every `HEARTBEAT_EVERY_MS` per deployment: the repeatable job is keyed, so
- * replicas share it instead of multiplying it.
+ * Starts the job processors, the outbox relay and the per-tenant schedules. A heartbeat proves
+ * Redis, Bull and Postgres are reachable: one beat runs at start (so a broken worker shows at boot),
+ * then one every `HEARTBEAT_EVERY_MS` per deployment (the repeatable job is keyed, so replicas share
+ * it instead of multiplying it).
  */
-export async function startWorker({ config, db, log }: { config: Config; db: Db; log: Logger }): Promise<Worker> {
-  const heartbeat = new Queue('heartbeat', config.REDIS_URL, {
-    prefix: config.QUEUE_PREFIX,
-    defaultJobOptions: { removeOnComplete: 10, removeOnFail: 50 },
-  })
+export async function startWorker({ config, db, log, options = {} }: { config: Config; db: Db; log: Logger; options?: WorkerOptions }): Promise<Worker> {
+  const opts = { ...DEFAULTS, ...options }
+  configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log })
+
+  const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
   heartbeat.on('failed', (_job, err) => log.error({ err }, 'heartbeat failed'))
   heartbeat.on('error', (err) => log.error({ err }, 'heartbeat queue error'))
   heartbeat
@@ -31,11 +67,106 @@ export async function startWorker({ config, db, log }: { config: Config; db: Db;
     .catch(() => undefined) // resolves at close; a failure is already emitted as 'error' above
   await heartbeat.add({}, { repeat: { every: HEARTBEAT_EVERY_MS }, jobId: 'heartbeat' })
   await heartbeat.add({})
-  log.info('worker started')
+
+  const processing = (opts.types ?? jobTypes()).map((type) => startProcessor(jobDefinition(type)))
+
+  function startProcessor(def: JobDefinition): Queue.Queue {
+    const queue = new Queue(def.type, config.REDIS_URL, {
+      ...queueOptions(config.QUEUE_PREFIX),
+      settings: {
+        lockDuration: opts.lockDurationMs,
+        stalledInterval: opts.stalledIntervalMs,
+        maxStalledCount: opts.maxStalledCount,
+        backoffStrategies: { job: (attemptsMade: number, err: Error) => Math.max(0, Math.round(def.backoff(attemptsMade, err))) },
+      },
+    })
+    queue.on('error', (err) => log.error({ err, queue: def.type }, 'queue error'))
+    queue.on('stalled', (job) => log.warn({ queue: def.type, jobId: job.id }, 'stalled job recovered'))
+    queue.on('failed', (job, err) => {
+      const dead = job.attemptsMade >= (job.opts.attempts ?? 1)
+      jobMetrics.processed.inc({ queue: def.type, outcome: dead ? 'dead_lettered' : 'failed' })
+      log[dead ? 'error' : 'warn']({ err, queue: def.type, jobId: job.id, attemptsMade: job.attemptsMade }, dead ? 'job dead-lettered' : 'job attempt failed')
+    })
+    queue.process(def.concurrency, (job) => runJob(def, queue, job)).catch(() => undefined) // resolves at close
+    return queue
+  }
+
+  async function runJob(def: JobDefinition, queue: Queue.Queue, job: Queue.Job): Promise<unknown> {
+    const envelope = job.data as JobEnvelope
+    if (!envelope || typeof envelope.tenantId !== 'string' || !isUuid(envelope.tenantId)) {
+      job.discard() // no retry can give it a tenant
+      throw new Error('the job carries no tenant')
+    }
+    const { tenantId } = envelope
+    const attemptsUsed = (envelope.attemptsUsed ?? 0) + job.attemptsMade
+    if (attemptsUsed === 0 && job.processedOn) {
+      jobMetrics.wait.observe({ queue: def.type }, Math.max(0, job.processedOn - job.timestamp - (job.opts.delay ?? 0)) / 1000)
+    }
+    const settings = await cachedJobSettings(tenantId, () => withTenant(db, tenantId, (trx) => getJobSettings(trx, tenantId)))
+    if (settings.paused) {
+      const n = envelope.deferrals ?? 0
+      return defer(def, queue, job, Math.min(1000 * 2 ** Math.min(n, 10), PAUSED_MAX_DELAY_MS), 'tenant_paused')
+    }
+    const cap = settings.concurrency ?? Math.max(1, Math.ceil(def.concurrency / 2))
+    const key = slotKey(config.QUEUE_PREFIX, def.type, tenantId)
+    const member = String(job.id)
+    const redis = queue.client as unknown as Redis
+    if (!(await acquireSlot(redis, key, cap, def.timeoutMs + 30000, member))) {
+      return defer(def, queue, job, 100 + Math.floor(Math.random() * 400), 'tenant_at_capacity')
+    }
+    const ctx: JobContext = { tenantId, jobId: member, attemptsMade: attemptsUsed, log: log.child({ queue: def.type, jobId: member, tenantId }) }
+    const end = jobMetrics.duration.startTimer({ queue: def.type })
+    try {
+      const result = await def.handler(envelope.data, ctx)
+      jobMetrics.processed.inc({ queue: def.type, outcome: 'completed' })
+      return result ?? null
+    } finally {
+      end()
+      await releaseSlot(redis, key, member).catch((err) => log.warn({ err, key }, 'releasing a tenant slot failed (it expires with its lease)'))
+    }
+  }
+
+  /**
+   * Puts the job back, delayed, as a new copy (Bull 4 cannot delay an active job without failing
+   * it, which would spend an attempt): the copy carries the attempts already used.
+   */
+  async function defer(def: JobDefinition, queue: Queue.Queue, job: Queue.Job, delayMs: number, reason: string) {
+    const envelope = job.data as JobEnvelope
+    const deferrals = (envelope.deferrals ?? 0) + 1
+    const baseId = envelope.baseId ?? String(job.id)
+    const attemptsUsed = (envelope.attemptsUsed ?? 0) + job.attemptsMade
+    const copy: JobEnvelope = { ...envelope, deferrals, attemptsUsed, baseId }
+    await queue.add(copy, { ...jobOptions(def, envelope.tenantId, { attempts: Math.max(1, def.attempts - attemptsUsed) }), jobId: `${baseId}~${deferrals}`, delay: delayMs })
+    jobMetrics.processed.inc({ queue: def.type, outcome: 'deferred' })
+    return { deferred: reason, delay_ms: delayMs }
+  }
+
+  const relay = opts.relay === false ? null : await startRelay({ config, db, log, options: opts.relay })
+  const scheduler: Scheduler | null = opts.schedules === false ? null : startScheduler({ db, log, prefix: config.QUEUE_PREFIX, checkEveryMs: opts.scheduleCheckMs })
+
+  log.info({ types: processing.map((q) => q.name) }, 'worker started')
+  let closing: Promise<void> | null = null
   return {
-    queues: [heartbeat],
-    async close() {
-      await heartbeat.close()
+    queues: [heartbeat, ...processing],
+    relay,
+    close() {
+      closing ??= (async () => {
+        await relay?.stop()
+        await scheduler?.stop()
+        // Finish running jobs within the grace period; past it, disconnect: the jobs' locks expire
+        // and another worker's stalled check takes them over.
+        await Promise.all(
+          [heartbeat, ...processing].map(async (q) => {
+            const finished = await Promise.race([q.close().then(() => true), sleep(opts.closeGraceMs).then(() => false)])
+            if (!finished) {
+              log.warn({ queue: q.name }, 'jobs still running at shutdown: released to other workers')
+              await q.disconnect().catch(() => undefined)
+            }
+          }),
+        )
+        await closeProducers()
+      })()
+      return closing
     },
   }
 }

@@ -1,0 +1,113 @@
+import type Redis from 'ioredis'
+import type { Logger } from 'pino'
+import type { Db } from '../db/knex'
+import { withTenant } from '../db/tenant'
+import { getTenant } from '../../tenants/service'
+import { jobDefinition, producerQueue, qualifiedJobId, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
+import { tenantsCreatedAfter, type DirectoryRow } from './tenants'
+
+/**
+ * Per-tenant repeatable schedules (Bull repeat with a cron in the tenant's timezone, one job id per
+ * tenant and schedule, so adding it again is a no-op). The scheduler registers them for every tenant
+ * in the directory at start and for new tenants as they appear; a cursor in Redis remembers how far
+ * it got, so when Redis loses its data (the schedules with it) the cursor is gone too and every
+ * tenant's schedules are rebuilt.
+ */
+
+export interface TenantSchedule {
+  name: string
+  type: string
+  cron: string
+  data: unknown
+}
+
+const schedules: TenantSchedule[] = []
+
+/** E.g. defineTenantSchedule({ name: 'nightly-reconciliation', type: 'reconciliation', cron: '0 2 * * *', data: { trigger: 'nightly' } }). */
+export function defineTenantSchedule(s: TenantSchedule): void {
+  if (schedules.some((x) => x.name === s.name)) throw new Error(`schedule '${s.name}' is already defined`)
+  schedules.push(s)
+}
+
+export function tenantSchedules(): readonly TenantSchedule[] {
+  return schedules
+}
+
+/** Adds (idempotently) every schedule of one tenant, in its timezone. */
+export async function ensureTenantSchedules(db: Db, tenantId: string): Promise<void> {
+  if (!schedules.length) return
+  const { timezone } = await withTenant(db, tenantId, (trx) => getTenant(trx, tenantId))
+  for (const s of schedules) {
+    const def = jobDefinition(s.type)
+    const envelope: JobEnvelope = { tenantId, data: s.data }
+    await withTimeout(
+      producerQueue(s.type).add(envelope, {
+        repeat: { cron: s.cron, tz: timezone },
+        jobId: qualifiedJobId(tenantId, s.name),
+        attempts: def.attempts,
+        backoff: { type: 'job' },
+        timeout: def.timeoutMs,
+      }),
+      ENQUEUE_TIMEOUT_MS,
+      `schedule ${s.name}`,
+    )
+  }
+}
+
+export interface Scheduler {
+  /** One pass: rebuild everything if the cursor is gone, else add schedules for new tenants. */
+  check(): Promise<number>
+  stop(): Promise<void>
+}
+
+export function startScheduler({ db, log, prefix, checkEveryMs = 60000 }: { db: Db; log: Logger; prefix: string; checkEveryMs?: number }): Scheduler {
+  const cursorKey = `${prefix}:tenant-schedules:cursor`
+  let stopped = false
+  let running: Promise<number> | null = null
+
+  async function pass(): Promise<number> {
+    if (!schedules.length) return 0
+    const redis = producerQueue(schedules[0].type).client as unknown as Redis
+    const raw = await redis.get(cursorKey)
+    let cursor: DirectoryRow | null = raw ? (JSON.parse(raw) as DirectoryRow) : null
+    if (!cursor) log.info('registering the schedules of every tenant')
+    let added = 0
+    for (;;) {
+      const rows = await tenantsCreatedAfter(db, cursor)
+      if (!rows.length || stopped) return added
+      for (const row of rows) {
+        try {
+          await ensureTenantSchedules(db, row.tenant_id)
+          added++
+        } catch (err) {
+          log.error({ err, tenantId: row.tenant_id }, 'registering tenant schedules failed; retried next pass')
+          return added // the cursor stays before this tenant
+        }
+        cursor = { tenant_id: row.tenant_id, created_at: row.created_at }
+        await redis.set(cursorKey, JSON.stringify(cursor))
+      }
+    }
+  }
+
+  function check(): Promise<number> {
+    running ??= pass().finally(() => {
+      running = null
+    })
+    return running
+  }
+
+  const timer = setInterval(() => {
+    check().catch((err) => log.error({ err }, 'schedule check failed'))
+  }, checkEveryMs)
+  timer.unref()
+  check().catch((err) => log.error({ err }, 'schedule check failed'))
+
+  return {
+    check,
+    async stop() {
+      stopped = true
+      clearInterval(timer)
+      await running?.catch(() => undefined)
+    },
+  }
+}
