@@ -30,6 +30,8 @@ import { reportRoutes } from '../reports/routes'
 import { saleRoutes } from '../sales/routes'
 import { pluginRoutes } from '../plugins/routes'
 import { ledgerRoutes } from '../ledger/routes'
+import { webhookRoutes } from '../webhooks/routes'
+import { eventRoutes } from '../events/routes'
 
 export interface Deps {
   config: Config
@@ -143,5 +145,7 @@ export async function buildApp(
   await app.register(saleRoutes, { prefix: '/v1' })
   await app.register(pluginRoutes, { prefix: '/v1' })
   await app.register(ledgerRoutes, { prefix: '/v1' })
+  await app.register(webhookRoutes, { prefix: '/v1' })
+  await app.register(eventRoutes, { prefix: '/v1' })
   return app
 }

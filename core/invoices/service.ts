@@ -281,6 +281,12 @@ export async function lockInvoices(trx: Trx, ctx: RequestContext, ids: string[],
   return byId
 }
 
+/** Marks a locked invoice void (the reversal of its entry is posted by core/reversals). */
+export async function markInvoiceVoid(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reason: string): Promise<void> {
+  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ status: 'void', voided_at: trx.fn.now(), void_reason: reason, updated_at: trx.fn.now() })
+  inv.status = 'void'
+}
+
 /** Changes a locked invoice's outstanding (never below 0 or above total) and derives its status. */
 export async function changeOutstanding(trx: Trx, ctx: RequestContext, inv: InvoiceRow, delta: number): Promise<void> {
   const outstanding = inv.outstanding + delta

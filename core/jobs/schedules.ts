@@ -4,13 +4,13 @@ import type { Db } from '../db/knex'
 import { withTenant } from '../db/tenant'
 import { getTenant } from '../../tenants/service'
 import { jobDefinition, producerQueue, qualifiedJobId, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
-import { tenantsCreatedAfter, type DirectoryRow } from './tenants'
+import { forEachTenant } from './tenants'
 
 /**
  * Per-tenant repeatable schedules (Bull repeat with a cron in the tenant's timezone, one job id per
  * tenant and schedule, so adding it again is a no-op). The scheduler registers them for every tenant
- * in the directory at start and for new tenants as they appear; a cursor in Redis remembers how far
- * it got, so when Redis loses its data (the schedules with it) the cursor is gone too and every
+ * in the directory at start and for new tenants as they appear; a cursor in Redis remembers when it
+ * last looked, so when Redis loses its data (the schedules with it) the cursor is gone too and every
  * tenant's schedules are rebuilt.
  */
 
@@ -55,10 +55,13 @@ export async function ensureTenantSchedules(db: Db, tenantId: string): Promise<v
 }
 
 export interface Scheduler {
-  /** One pass: rebuild everything if the cursor is gone, else add schedules for new tenants. */
+  /** One pass: every tenant when the cursor is gone, else the tenants created since it. */
   check(): Promise<number>
   stop(): Promise<void>
 }
+
+/** Tenants are looked for this far before the cursor: a createTenant transaction that began earlier may commit later. */
+const LOOKBACK_MS = 10 * 60_000
 
 export function startScheduler({ db, log, prefix, checkEveryMs = 60000 }: { db: Db; log: Logger; prefix: string; checkEveryMs?: number }): Scheduler {
   const cursorKey = `${prefix}:tenant-schedules:cursor`
@@ -68,25 +71,20 @@ export function startScheduler({ db, log, prefix, checkEveryMs = 60000 }: { db: 
   async function pass(): Promise<number> {
     if (!schedules.length) return 0
     const redis = producerQueue(schedules[0].type).client as unknown as Redis
-    const raw = await redis.get(cursorKey)
-    let cursor: DirectoryRow | null = raw ? (JSON.parse(raw) as DirectoryRow) : null
+    const startedAt: Date = (await db.raw('select now() as now')).rows[0].now
+    const cursor = await redis.get(cursorKey)
     if (!cursor) log.info('registering the schedules of every tenant')
-    let added = 0
-    for (;;) {
-      const rows = await tenantsCreatedAfter(db, cursor)
-      if (!rows.length || stopped) return added
-      for (const row of rows) {
-        try {
-          await ensureTenantSchedules(db, row.tenant_id)
-          added++
-        } catch (err) {
-          log.error({ err, tenantId: row.tenant_id }, 'registering tenant schedules failed; retried next pass')
-          return added // the cursor stays before this tenant
-        }
-        cursor = { tenant_id: row.tenant_id, created_at: row.created_at }
-        await redis.set(cursorKey, JSON.stringify(cursor))
-      }
-    }
+    let failed = 0
+    const count = await forEachTenant(db, (tenantId) => ensureTenantSchedules(db, tenantId), {
+      createdSince: cursor ? new Date(Date.parse(cursor) - LOOKBACK_MS) : undefined,
+      stop: () => stopped,
+      onError: (tenantId, err) => {
+        failed++
+        log.error({ err, tenantId }, 'registering tenant schedules failed; retried next pass')
+      },
+    })
+    if (!failed && !stopped) await redis.set(cursorKey, startedAt.toISOString())
+    return count
   }
 
   function check(): Promise<number> {

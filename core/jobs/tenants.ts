@@ -12,17 +12,11 @@ export interface DirectoryRow {
   created_at: Date
 }
 
-/** One page of the directory in tenant id order, after `after`. */
-export async function tenantPage(db: Db, after: string | null, limit = DIRECTORY_PAGE): Promise<DirectoryRow[]> {
-  const q = db('tenant_directory').select('tenant_id', 'created_at').orderBy('tenant_id').limit(Math.min(limit, DIRECTORY_PAGE))
+/** One page of the directory in tenant id order, after `after` (optionally only tenants created since). */
+export async function tenantPage(db: Db, after: string | null, opts: { limit?: number; createdSince?: Date } = {}): Promise<DirectoryRow[]> {
+  const q = db('tenant_directory').select('tenant_id', 'created_at').orderBy('tenant_id').limit(Math.min(opts.limit ?? DIRECTORY_PAGE, DIRECTORY_PAGE))
   if (after) q.where('tenant_id', '>', after)
-  return q
-}
-
-/** Tenants created after (created_at, tenant_id) = `since`, oldest first. */
-export async function tenantsCreatedAfter(db: Db, since: DirectoryRow | null, limit = DIRECTORY_PAGE): Promise<DirectoryRow[]> {
-  const q = db('tenant_directory').select('tenant_id', 'created_at').orderBy([{ column: 'created_at' }, { column: 'tenant_id' }]).limit(Math.min(limit, DIRECTORY_PAGE))
-  if (since) q.whereRaw('(created_at, tenant_id) > (?, ?)', [since.created_at, since.tenant_id])
+  if (opts.createdSince) q.where('created_at', '>', opts.createdSince)
   return q
 }
 
@@ -33,14 +27,14 @@ export async function tenantsCreatedAfter(db: Db, since: DirectoryRow | null, li
 export async function forEachTenant(
   db: Db,
   fn: (tenantId: string) => Promise<void>,
-  opts: { concurrency?: number; onError?: (tenantId: string, err: unknown) => void; stop?: () => boolean } = {},
+  opts: { concurrency?: number; createdSince?: Date; onError?: (tenantId: string, err: unknown) => void; stop?: () => boolean } = {},
 ): Promise<number> {
   const concurrency = Math.max(1, Math.min(opts.concurrency ?? 4, 32))
   let after: string | null = null
   let seen = 0
   for (;;) {
     if (opts.stop?.()) return seen
-    const rows: DirectoryRow[] = await tenantPage(db, after)
+    const rows: DirectoryRow[] = await tenantPage(db, after, { createdSince: opts.createdSince })
     if (!rows.length) return seen
     after = rows[rows.length - 1].tenant_id
     seen += rows.length

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
+import { jobTypes, producerQueue, withTimeout } from '../jobs/queues'
+import { financeFigures, type FinanceFigures } from '../reconciliation/figures'
 
 export interface Metrics {
   registry: Registry
@@ -8,10 +10,62 @@ export interface Metrics {
   instrument(app: FastifyInstance): void
 }
 
+/*
+ * Process-wide metrics, incremented where the work happens (the worker, which in `npm start` shares
+ * the API's process) and registered in every registry createMetrics() makes. /metrics is public and
+ * platform-wide: nothing here is labelled by tenant.
+ */
+
+/** Webhook delivery attempts by outcome (incremented by core/webhooks): the success rate. */
+export const webhookDeliveries = new Counter({
+  name: 'webhook_deliveries_total',
+  help: 'Webhook delivery attempts by outcome',
+  labelNames: ['outcome'] as const,
+  registers: [],
+})
+
+export const jobMetrics = {
+  processed: new Counter({
+    name: 'jobs_processed_total',
+    help: 'Job attempts by queue (job type) and outcome: completed, failed (will retry), dead_lettered, deferred (tenant paused or at its cap)',
+    labelNames: ['queue', 'outcome'] as const,
+    registers: [],
+  }),
+  wait: new Histogram({
+    name: 'job_wait_seconds',
+    help: 'Time from enqueue (or the end of the requested delay) to the first attempt, by queue',
+    labelNames: ['queue'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers: [],
+  }),
+  duration: new Histogram({
+    name: 'job_duration_seconds',
+    help: 'Job attempt duration by queue',
+    labelNames: ['queue'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+    registers: [],
+  }),
+}
+
+export const relayMetrics = {
+  published: new Counter({ name: 'outbox_events_published_total', help: 'Events handed to the dispatch queue by the outbox relay', labelNames: ['kind'] as const, registers: [] }),
+  errors: new Counter({ name: 'outbox_relay_errors_total', help: 'Failed relay turns (retried by the next sweep)', registers: [] }),
+}
+
+const SHARED: Metric<string>[] = [webhookDeliveries, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors]
+
+/** Queue states reported per job type. */
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'paused'] as const
+/** Scrape-time work is bounded: Redis answers within this or the figure is left out. */
+const SCRAPE_TIMEOUT_MS = 2000
+/** Finance figures are recomputed at most this often (one transaction per tenant). */
+const FIGURES_TTL_MS = 60_000
+
 /** One registry per process (or per test app), so metrics never collide between instances. */
 export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  for (const m of SHARED) registry.registerMetric(m)
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration by route and status',
@@ -35,6 +89,86 @@ export function createMetrics(): Metrics {
         httpDuration.observe(labels, reply.elapsedTime / 1000)
         httpRequests.inc(labels)
       })
+      registerQueueGauges(registry, (err) => app.log.warn({ err }, 'queue metrics unavailable'))
+      registerFinanceGauges(registry, app)
     },
   }
+}
+
+/** Depth by state and the age of the oldest waiting job, per job type, asked of Bull at scrape time. */
+function registerQueueGauges(registry: Registry, warn: (err: unknown) => void): void {
+  const depth = new Gauge({ name: 'queue_jobs', help: 'Jobs per queue (job type) and state; failed = the dead letters', labelNames: ['queue', 'state'] as const, registers: [registry] })
+  new Gauge({
+    name: 'queue_oldest_waiting_seconds',
+    help: 'Age of the oldest job waiting in each queue',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset()
+      depth.reset()
+      await Promise.all(
+        jobTypes().map(async (type) => {
+          try {
+            const q = producerQueue(type)
+            const counts = (await withTimeout(q.getJobCounts(), SCRAPE_TIMEOUT_MS, 'getJobCounts')) as unknown as Record<string, number>
+            for (const state of QUEUE_STATES) depth.set({ queue: type, state }, counts[state] ?? 0)
+            const [oldest] = await withTimeout(q.getJobs(['waiting'], 0, 0, true), SCRAPE_TIMEOUT_MS, 'oldest waiting job')
+            this.set({ queue: type }, oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0)
+          } catch (err) {
+            warn(err)
+          }
+        }),
+      )
+    },
+  })
+}
+
+/**
+ * The figures a finance team watches, aggregated over tenants (no tenant is named). Computed in the
+ * background at most every FIGURES_TTL_MS (one transaction per tenant); a scrape waits briefly for
+ * a computation in progress and otherwise reports the last figures.
+ */
+function registerFinanceGauges(registry: Registry, app: FastifyInstance): void {
+  let last: { at: number; figures: FinanceFigures } | null = null
+  let pending: Promise<void> | null = null
+  const figures = async (): Promise<FinanceFigures | null> => {
+    if (!pending && (!last || Date.now() - last.at > FIGURES_TTL_MS)) {
+      pending = financeFigures(app.deps.db)
+        .then((figures) => {
+          last = { at: Date.now(), figures }
+        })
+        .catch((err) => app.log.warn({ err }, 'finance figures unavailable'))
+        .finally(() => {
+          pending = null
+        })
+    }
+    if (pending) await Promise.race([pending, new Promise((r) => setTimeout(r, SCRAPE_TIMEOUT_MS * 2).unref())])
+    return last?.figures ?? null
+  }
+  const gauge = (name: string, help: string, pick: (f: FinanceFigures) => Record<string, number | null>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['stat'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset()
+        const f = await figures()
+        if (!f) return
+        for (const [stat, v] of Object.entries(pick(f))) if (v !== null) this.set({ stat }, v)
+      },
+    })
+  gauge('reconciliation_open_discrepancies', 'Discrepancies of the latest reconciliation run not since repaired or cleared: total over tenants, and tenants affected', (f) => ({
+    total: f.openDiscrepancies,
+    tenants: f.tenantsWithDiscrepancies,
+  }))
+  gauge('reconciliation_seconds_since_last_clean', 'Time since each tenant’s last clean reconciliation: worst tenant (max) and mean; never = tenants without one', (f) => ({
+    max: f.sinceLastClean.max,
+    mean: f.sinceLastClean.mean,
+    never: f.neverClean,
+  }))
+  gauge('receivables_overdue_ratio', 'Share of open receivables past due, across tenants (mean, max)', (f) => ({ mean: f.overdueRatio.mean, max: f.overdueRatio.max }))
+  gauge('receivables_dso_days', 'Days sales outstanding (open receivables / credit sales of the last 90 days × 90), across tenants (mean, max)', (f) => ({ mean: f.dsoDays.mean, max: f.dsoDays.max }))
+  gauge('credit_utilization_ratio', 'Balances of customers with a credit limit / their limits, across tenants (mean, max)', (f) => ({ mean: f.creditUtilization.mean, max: f.creditUtilization.max }))
+  gauge('tenants', 'Tenants the figures cover', (f) => ({ total: f.tenants }))
 }

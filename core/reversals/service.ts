@@ -7,7 +7,7 @@ import type { LineRole } from '../plugins/contract'
 import {
   AllocationView, allocationsForInvoice, allocationsForSource, changeUnapplied, lockCreditSource, unapplyAllocation,
 } from '../allocations/service'
-import { changeOutstanding, getInvoice, getInvoiceRow, InvoiceRow, lockInvoices } from '../invoices/service'
+import { changeOutstanding, getInvoice, getInvoiceRow, InvoiceRow, lockInvoices, markInvoiceVoid } from '../invoices/service'
 import { getPayment, getPaymentRow, markPaymentVoided } from '../payments/service'
 import { getRefund } from '../refunds/service'
 import { getCreditNote, lockCreditNote, reduceCreditNote } from '../credit-notes/service'
@@ -59,11 +59,6 @@ const live = (allocations: AllocationView[]) => allocations.filter((a) => a.stat
  * The invoice void transition. invoices/service.ts has no void function, so this is the one
  * other writer of `invoices.status`; the row must be locked.
  */
-async function markInvoiceVoid(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reason: string): Promise<void> {
-  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ status: 'void', voided_at: trx.fn.now(), void_reason: reason, updated_at: trx.fn.now() })
-  inv.status = 'void'
-}
-
 const LOADERS: Record<string, Loader> = {
   // Invoices and debit notes: AR comes back down; a void reverses what is outstanding.
   async invoice(trx, ctx, customer, id) {

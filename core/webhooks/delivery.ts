@@ -10,7 +10,8 @@ import { page } from '../http/pagination'
 import { abilityFor } from '../../tenants/roles'
 import { EVENT_COLUMNS, eventView, registerEventConsumer, type EventRow } from '../events/consumers'
 import { defineJob, enqueue, jobsDb, type JobContext } from '../jobs/queues'
-import { forEachTenant } from '../jobs/tenants'
+import { defineTenantSchedule } from '../jobs/schedules'
+import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
 import { guardedPost, type PostOutcome } from './ssrf'
 import { deliveryView, endpointView, type DeliveryRow, type EndpointRow } from './service'
@@ -328,14 +329,8 @@ export async function deliverAttempt(db: Db, tenantId: string, deliveryId: strin
     return true
   })
   if (!recorded) return { deliveryId, attempt, status: 'skipped' }
-  onAttempt?.(verdict.status === 'delivered')
+  webhookDeliveries.inc({ outcome: verdict.status === 'delivered' ? 'success' : 'failure' })
   return { deliveryId, attempt, status: verdict.status, statusCode, error }
-}
-
-/** Success/failure hook for metrics (set by the worker). */
-let onAttempt: ((ok: boolean) => void) | null = null
-export function onWebhookAttempt(fn: ((ok: boolean) => void) | null): void {
-  onAttempt = fn
 }
 
 defineJob<{ deliveryId: string; attempt: number }>(
@@ -365,15 +360,8 @@ export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
   return due.length
 }
 
-/** Sweeps every tenant (through the tenant directory); returns how many deliveries were re-enqueued. */
-export async function sweepDueDeliveries(db: Db, onError?: (tenantId: string, err: unknown) => void): Promise<number> {
-  let total = 0
-  await forEachTenant(
-    db,
-    async (tenantId) => {
-      total += await sweepTenant(db, tenantId)
-    },
-    { concurrency: 4, onError },
-  )
-  return total
-}
+export const SWEEP_JOB = 'webhook-sweep'
+defineJob(SWEEP_JOB, async (_data, job: JobContext) => ({ requeued: await sweepTenant(jobsDb(), job.tenantId) }), { attempts: 1, concurrency: 2 })
+// Per tenant, through the scheduler (which finds tenants in the tenant directory and rebuilds the
+// schedules when Redis loses them).
+defineTenantSchedule({ name: 'webhook-sweep', type: SWEEP_JOB, cron: '*/5 * * * *', data: {} })

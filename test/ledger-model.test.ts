@@ -1,0 +1,331 @@
+/**
+ * Model-based property test: random sequences of invoices, sales, payments, allocations,
+ * un-applications, credit notes, refunds, write-offs, voids and period closes, run through HTTP
+ * against a simple in-test model. Each command checks the answer against the model (accepted or
+ * refused, and the amounts applied); after every sequence all invariants hold (checkLedger) and
+ * every cached balance and invoice outstanding equals the model's.
+ */
+import t from 'tap'
+import type { Test } from 'tap'
+import fc from 'fast-check'
+import { setupTestEnv, ApiClient, TestEnv } from './helpers/app'
+import { withTenant } from '../core/db/tenant'
+import { checkLedger } from '../core/ledger/integrity'
+
+interface MInvoice { id: string; customer: number; total: number; outstanding: number; writtenOff: number; void: boolean; due: string; issue: string }
+interface MSource { id: string; type: 'payment' | 'credit_note'; customer: number; unapplied: number; void: boolean }
+interface MAllocation { id: string; source: string; invoice: string; amount: number; live: boolean }
+interface Model {
+  pending: number[]
+  advance: number[]
+  invoices: MInvoice[]
+  sources: MSource[]
+  allocations: MAllocation[]
+  period: 'none' | 'open' | 'closed'
+}
+interface Real { env: TestEnv; api: ApiClient; customers: string[]; periodId: string | null; today: string }
+
+const CUSTOMERS = 2
+const PAST = { start: '2026-01-01', end: '2026-01-31', inside: '2026-01-15' }
+
+function applyAllocation(m: Model, source: MSource, inv: MInvoice, id: string, amount: number) {
+  source.unapplied -= amount
+  inv.outstanding -= amount
+  m.pending[inv.customer] -= amount
+  m.advance[inv.customer] -= amount
+  m.allocations.push({ id, source: source.id, invoice: inv.id, amount, live: true })
+}
+
+function unapply(m: Model, a: MAllocation) {
+  const inv = m.invoices.find((i) => i.id === a.invoice)!
+  const src = m.sources.find((s) => s.id === a.source)!
+  a.live = false
+  inv.outstanding += a.amount
+  src.unapplied += a.amount
+  m.pending[inv.customer] += a.amount
+  m.advance[inv.customer] += a.amount
+}
+
+function expectStatus(t: Test, res: { statusCode: number; raw: string }, ok: boolean, what: string) {
+  const good = ok ? res.statusCode >= 200 && res.statusCode < 300 : res.statusCode >= 400 && res.statusCode < 500
+  if (good) t.pass(`${what}: ${res.statusCode}`)
+  else t.fail(`${what}: expected ${ok ? 'success' : 'a 4xx refusal'}, got ${res.statusCode} ${res.raw}`)
+  if (res.statusCode >= 500) throw new Error(`${what}: ${res.statusCode} ${res.raw}`)
+}
+
+const lines = (amount: number) => [{ description: 'item', quantity: 1, unit_amount: amount }]
+
+function commands(t: Test) {
+  const amount = fc.integer({ min: 1, max: 5000 })
+  const idx = fc.nat({ max: 50 })
+  const cust = fc.nat({ max: CUSTOMERS - 1 })
+
+  class Invoice implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number, readonly amount: number, readonly past: boolean) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const body: Record<string, unknown> = { customer: r.customers[this.c], lines: lines(this.amount) }
+      if (this.past) body.issue_date = PAST.inside
+      const res = await r.api.post('/v1/invoices', body)
+      const ok = !(this.past && m.period === 'closed')
+      expectStatus(t, res, ok, this.toString())
+      if (!ok) {
+        t.equal(res.body.error.code, 'period_closed')
+        return
+      }
+      m.pending[this.c] += this.amount
+      m.invoices.push({ id: res.body.id, customer: this.c, total: this.amount, outstanding: this.amount, writtenOff: 0, void: false, due: res.body.due_date, issue: res.body.issue_date })
+    }
+    toString = () => `invoice(c${this.c}, ${this.amount}${this.past ? ', past' : ''})`
+  }
+
+  class Sale implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number, readonly amount: number, readonly paid: number) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const body: Record<string, unknown> = { customer: r.customers[this.c], lines: lines(this.amount) }
+      if (this.paid > 0) body.payment = { method: 'cash', amount: this.paid }
+      const res = await r.api.post('/v1/sales', body)
+      expectStatus(t, res, true, this.toString())
+      const inv: MInvoice = { id: res.body.invoice.id, customer: this.c, total: this.amount, outstanding: this.amount, writtenOff: 0, void: false, due: res.body.invoice.due_date, issue: res.body.invoice.issue_date }
+      m.invoices.push(inv)
+      m.pending[this.c] += this.amount
+      if (this.paid > 0) {
+        const src: MSource = { id: res.body.payment.id, type: 'payment', customer: this.c, unapplied: this.paid, void: false }
+        m.sources.push(src)
+        m.advance[this.c] += this.paid
+        const applied = Math.min(this.paid, this.amount)
+        t.same(res.body.payment.allocations.map((a: { amount: number }) => a.amount), [applied], 'the till payment pays the sale first')
+        applyAllocation(m, src, inv, res.body.payment.allocations[0].id, applied)
+      }
+    }
+    toString = () => `sale(c${this.c}, ${this.amount}, paid ${this.paid})`
+  }
+
+  class Payment implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number, readonly amount: number, readonly auto: boolean) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const res = await r.api.post('/v1/payments', { customer: r.customers[this.c], amount: this.amount, method: 'card', auto_apply: this.auto })
+      expectStatus(t, res, true, this.toString())
+      const src: MSource = { id: res.body.id, type: 'payment', customer: this.c, unapplied: this.amount, void: false }
+      m.sources.push(src)
+      m.advance[this.c] += this.amount
+      const expected: [string, number][] = []
+      if (this.auto) {
+        let left = this.amount
+        const open = m.invoices
+          .filter((i) => i.customer === this.c && !i.void && i.outstanding > 0)
+          .sort((a, b) => (a.due < b.due ? -1 : a.due > b.due ? 1 : a.issue < b.issue ? -1 : a.issue > b.issue ? 1 : a.id < b.id ? -1 : 1))
+        for (const inv of open) {
+          if (left === 0) break
+          const take = Math.min(left, inv.outstanding)
+          expected.push([inv.id, take])
+          left -= take
+        }
+      }
+      const got = res.body.allocations.map((a: { invoice: string; amount: number }) => [a.invoice, a.amount])
+      t.same(got, expected, 'auto_apply pays oldest due first')
+      for (const [k, a] of res.body.allocations.entries()) {
+        const inv = m.invoices.find((i) => i.id === a.invoice)!
+        applyAllocation(m, src, inv, a.id, expected[k]?.[1] ?? a.amount)
+      }
+    }
+    toString = () => `payment(c${this.c}, ${this.amount}${this.auto ? ', auto' : ''})`
+  }
+
+  class Allocate implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly s: number, readonly i: number, readonly amount: number) {}
+    check = (m: Readonly<Model>) => m.sources.length > 0 && m.invoices.length > 0
+    async run(m: Model, r: Real) {
+      const src = m.sources[this.s % m.sources.length]
+      const inv = m.invoices[this.i % m.invoices.length]
+      const res = await r.api.post('/v1/allocations', { source: src.id, invoice: inv.id, amount: this.amount })
+      const ok = src.customer === inv.customer && !src.void && !inv.void && this.amount <= src.unapplied && this.amount <= inv.outstanding
+      expectStatus(t, res, ok, `${this.toString()} [unapplied ${src.unapplied}, outstanding ${inv.outstanding}]`)
+      if (ok) applyAllocation(m, src, inv, res.body.id, this.amount)
+    }
+    toString = () => `allocate(s${this.s}, i${this.i}, ${this.amount})`
+  }
+
+  class Unapply implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly a: number) {}
+    check = (m: Readonly<Model>) => m.allocations.length > 0
+    async run(m: Model, r: Real) {
+      const a = m.allocations[this.a % m.allocations.length]
+      const res = await r.api.post(`/v1/allocations/${a.id}/reverse`, { reason: 'property' })
+      expectStatus(t, res, a.live, this.toString())
+      if (a.live) unapply(m, a)
+      else t.equal(res.body.error.code, 'already_reversed')
+    }
+    toString = () => `unapply(a${this.a})`
+  }
+
+  class CreditNote implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number, readonly i: number | null, readonly amount: number) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const own = m.invoices.filter((x) => x.customer === this.c)
+      const inv = this.i !== null && own.length ? own[this.i % own.length] : null
+      const res = await r.api.post('/v1/credit-notes', { customer: r.customers[this.c], ...(inv ? { invoice: inv.id } : {}), amount: this.amount, reason: 'property' })
+      const ok = !inv?.void
+      expectStatus(t, res, ok, this.toString())
+      if (!ok) return
+      const src: MSource = { id: res.body.id, type: 'credit_note', customer: this.c, unapplied: this.amount, void: false }
+      m.sources.push(src)
+      m.advance[this.c] += this.amount
+      const applied = inv ? Math.min(this.amount, inv.outstanding) : 0
+      const allocations = res.body.allocations ?? []
+      t.same(allocations.map((a: { amount: number }) => a.amount), applied ? [applied] : [], 'a credit note applies up to the outstanding')
+      if (applied) applyAllocation(m, src, inv!, allocations[0].id, applied)
+    }
+    toString = () => `credit_note(c${this.c}, ${this.i === null ? 'no invoice' : `i${this.i}`}, ${this.amount})`
+  }
+
+  class Refund implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number, readonly amount: number) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const res = await r.api.post('/v1/refunds', { customer: r.customers[this.c], amount: this.amount, method: 'cash', reason: 'property' })
+      const ok = this.amount <= m.advance[this.c]
+      expectStatus(t, res, ok, `${this.toString()} [advance ${m.advance[this.c]}]`)
+      if (!ok) {
+        t.equal(res.body.error.code, 'refund_exceeds_credit')
+        return
+      }
+      m.advance[this.c] -= this.amount
+      let left = this.amount
+      for (const s of m.sources.filter((x) => x.customer === this.c && !x.void && x.unapplied > 0)) {
+        const take = Math.min(left, s.unapplied)
+        s.unapplied -= take
+        left -= take
+      }
+    }
+    toString = () => `refund(c${this.c}, ${this.amount})`
+  }
+
+  class WriteOff implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly i: number, readonly amount: number) {}
+    check = (m: Readonly<Model>) => m.invoices.length > 0
+    async run(m: Model, r: Real) {
+      const inv = m.invoices[this.i % m.invoices.length]
+      const res = await r.api.post('/v1/write-offs', { invoice: inv.id, amount: this.amount, reason: 'property' })
+      const ok = !inv.void && this.amount <= inv.outstanding
+      expectStatus(t, res, ok, `${this.toString()} [outstanding ${inv.outstanding}]`)
+      if (!ok) return
+      inv.outstanding -= this.amount
+      inv.writtenOff += this.amount
+      m.pending[inv.customer] -= this.amount
+    }
+    toString = () => `write_off(i${this.i}, ${this.amount})`
+  }
+
+  class VoidInvoice implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly i: number) {}
+    check = (m: Readonly<Model>) => m.invoices.length > 0
+    async run(m: Model, r: Real) {
+      const inv = m.invoices[this.i % m.invoices.length]
+      const res = await r.api.post(`/v1/invoices/${inv.id}/void`, { reason: 'property' })
+      // A written-off invoice cannot be voided until its write-offs are reversed.
+      const ok = !inv.void && inv.writtenOff === 0
+      expectStatus(t, res, ok, this.toString())
+      if (!ok) return
+      for (const a of m.allocations.filter((x) => x.invoice === inv.id && x.live)) unapply(m, a)
+      m.pending[inv.customer] -= inv.outstanding
+      inv.outstanding = 0
+      inv.void = true
+    }
+    toString = () => `void_invoice(i${this.i})`
+  }
+
+  class VoidPayment implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly s: number) {}
+    check = (m: Readonly<Model>) => m.sources.some((s) => s.type === 'payment')
+    async run(m: Model, r: Real) {
+      const payments = m.sources.filter((s) => s.type === 'payment')
+      const src = payments[this.s % payments.length]
+      const res = await r.api.post(`/v1/payments/${src.id}/void`, { reason: 'property' })
+      expectStatus(t, res, !src.void, this.toString())
+      if (src.void) return
+      for (const a of m.allocations.filter((x) => x.source === src.id && x.live)) unapply(m, a)
+      m.advance[src.customer] -= src.unapplied
+      src.unapplied = 0
+      src.void = true
+    }
+    toString = () => `void_payment(p${this.s})`
+  }
+
+  class TogglePeriod implements fc.AsyncCommand<Model, Real> {
+    check = () => true
+    async run(m: Model, r: Real) {
+      if (m.period === 'none') {
+        const res = await r.api.post('/v1/periods', { start_date: PAST.start, end_date: PAST.end, type: 'monthly' })
+        expectStatus(t, res, true, 'create period')
+        r.periodId = res.body.id
+        m.period = 'open'
+      }
+      if (m.period === 'open') {
+        // Closing first reconciles cached balances with the ledger: it must always pass here.
+        const res = await r.api.post(`/v1/periods/${r.periodId}/close`)
+        expectStatus(t, res, true, 'close period')
+        m.period = 'closed'
+      } else {
+        const res = await r.api.post(`/v1/periods/${r.periodId}/reopen`, { reason: 'property' })
+        expectStatus(t, res, true, 'reopen period')
+        m.period = 'open'
+      }
+    }
+    toString = () => 'toggle_period'
+  }
+
+  return [
+    fc.tuple(cust, amount, fc.boolean()).map(([c, a, p]) => new Invoice(c, a, p)),
+    fc.tuple(cust, amount, fc.oneof(fc.constant(0), amount, fc.integer({ min: 1, max: 8000 }))).map(([c, a, p]) => new Sale(c, a, p)),
+    fc.tuple(cust, amount, fc.boolean()).map(([c, a, auto]) => new Payment(c, a, auto)),
+    fc.tuple(idx, idx, amount).map(([s, i, a]) => new Allocate(s, i, a)),
+    idx.map((a) => new Unapply(a)),
+    fc.tuple(cust, fc.option(idx, { nil: null }), amount).map(([c, i, a]) => new CreditNote(c, i, a)),
+    fc.tuple(cust, amount).map(([c, a]) => new Refund(c, a)),
+    fc.tuple(idx, amount).map(([i, a]) => new WriteOff(i, a)),
+    idx.map((i) => new VoidInvoice(i)),
+    idx.map((s) => new VoidPayment(s)),
+    fc.constant(new TogglePeriod()),
+  ]
+}
+
+t.test('random document sequences keep every invariant and match the model', async (t) => {
+  const env = await setupTestEnv(t)
+  const numRuns = Number(process.env.PROPERTY_RUNS ?? 12)
+  await fc.assert(
+    fc.asyncProperty(fc.commands(commands(t), { maxCommands: 30 }), async (cmds) => {
+      const tenant = await env.tenant()
+      const api = env.api(tenant.key)
+      const customers: string[] = []
+      for (let i = 0; i < CUSTOMERS; i++) customers.push((await api.post('/v1/customers', { name: `c${i}` })).body.id)
+      const model: Model = { pending: [0, 0], advance: [0, 0], invoices: [], sources: [], allocations: [], period: 'none' }
+      const real: Real = { env, api, customers, periodId: null, today: '' }
+      await fc.asyncModelRun(() => ({ model, real }), cmds)
+
+      const discrepancies = await withTenant(env.db, tenant.uuid, (trx) => checkLedger(trx, tenant.uuid))
+      t.same(discrepancies, [], `invariants hold after ${cmds}`)
+      for (let i = 0; i < CUSTOMERS; i++) {
+        const c = (await api.get(`/v1/customers/${customers[i]}`)).body
+        t.same(
+          [c.balance.pending_balance, c.balance.advance_balance],
+          [model.pending[i], model.advance[i]],
+          `customer ${i} balances match the model after ${cmds}`,
+        )
+      }
+      for (const inv of model.invoices) {
+        const got = (await api.get(`/v1/invoices/${inv.id}`)).body
+        const status = inv.void ? 'void' : inv.outstanding === 0 ? 'paid' : inv.outstanding < inv.total ? 'partially_paid' : 'open'
+        t.same([got.outstanding, got.status], [inv.outstanding, status], `invoice ${inv.id} matches the model`)
+      }
+      for (const s of model.sources.filter((x) => x.type === 'payment')) {
+        const got = (await api.get(`/v1/payments/${s.id}`)).body
+        t.equal(got.unapplied_amount, s.unapplied, `payment ${s.id} unapplied matches the model`)
+      }
+    }),
+    { numRuns, endOnFailure: true, seed: process.env.PROPERTY_SEED ? Number(process.env.PROPERTY_SEED) : undefined },
+  )
+})
