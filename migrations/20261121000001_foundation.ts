@@ -92,7 +92,7 @@ export async function up(knex: Knex): Promise<void> {
     )`)
   await tenantRls(knex, 'customer_balances')
 
-  // Audit log: append-only, hash-chained per tenant. The tenant's chain runs in AUDIT_LANES lanes
+  // Audit log: append-only, hash-chained per tenant. The tenant's chain runs in 64 lanes
   // (by entity), each a hash chain with contiguous positions, so writers on different entities do
   // not queue behind one tenant-wide lock until commit; a verifier checks every lane. Positions and
   // hashes are assigned by the insert trigger under the lane's transaction lock, so concurrent
@@ -138,7 +138,10 @@ export async function up(knex: Knex): Promise<void> {
     declare
       last record;
     begin
-      new.lane := abs(hashtext(coalesce(new.entity_id, new.id))) % 16;
+      -- The writer picks the lane (one per transaction, so it takes one lane lock); default by entity.
+      if new.lane is null or new.lane not between 0 and 63 then
+        new.lane := abs(hashtext(coalesce(new.entity_id, new.id))) % 64;
+      end if;
       perform pg_advisory_xact_lock(hashtextextended('audit_log:' || new.tenant_id::text || ':' || new.lane, 0));
       select lane_seq, hash into last from audit_log
         where tenant_id = new.tenant_id and lane = new.lane order by lane_seq desc limit 1;

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import type { Trx } from '../db/knex'
+import { beforeCommit } from '../db/tenant'
 import type { RequestContext } from '../http/context'
 import { newId } from '../ids'
 
@@ -11,12 +13,28 @@ export interface AuditEntry {
   reason?: string | null
 }
 
-/** Appends one audit row in the caller's transaction; the trigger assigns chain position and hash. */
+const AUDIT_LANES = 64
+const pending = new WeakMap<Trx, Record<string, unknown>[]>()
+
+/**
+ * Appends one audit row to the caller's transaction. Rows are written at the end of the
+ * transaction, right before COMMIT (after the ledger's deferred balance checks), all in the lane of
+ * the transaction's first entity, so the lane's chain lock is held only for those inserts and the
+ * commit. The insert trigger assigns positions and hashes.
+ */
 export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEntry): Promise<void> {
-  await trx('audit_log').insert({
+  let rows = pending.get(trx)
+  if (!rows) {
+    pending.set(trx, (rows = []))
+    beforeCommit(trx, async () => {
+      const lane = parseInt(createHash('sha1').update(String(rows![0].entity_id ?? rows![0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
+      await trx.raw('set constraints all immediate')
+      for (const row of rows!) await trx('audit_log').insert({ ...row, lane })
+    })
+  }
+  rows.push({
     tenant_id: ctx.tenantId,
-    seq: 0, // seq, lane, lane_seq and hashes are assigned by the chain trigger
-    lane: 0,
+    seq: 0, // seq, lane_seq and hashes are assigned by the chain trigger
     lane_seq: 0,
     id: newId('aud'),
     actor: ctx.keyId ?? ctx.role,

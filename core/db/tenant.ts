@@ -16,7 +16,10 @@ export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => 
     try {
       return await db.transaction(async (trx) => {
         await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
-        return fn(trx)
+        hooks.set(trx, [])
+        const result = await fn(trx)
+        for (const hook of hooks.get(trx)!) await hook()
+        return result
       })
     } catch (err) {
       const code = (err as { code?: string }).code
@@ -24,6 +27,19 @@ export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => 
       await new Promise((r) => setTimeout(r, randomInt(1, 5 * 2 ** attempt)))
     }
   }
+}
+
+const hooks = new WeakMap<Trx, (() => Promise<void>)[]>()
+
+/**
+ * Runs `hook` at the end of the tenant transaction, after its work and right before COMMIT (in
+ * registration order). Used for writes that take a short tenant-scoped lock, such as the audit
+ * chain, so the lock is held for as little as possible.
+ */
+export function beforeCommit(trx: Trx, hook: () => Promise<void>): void {
+  const list = hooks.get(trx)
+  if (!list) throw new Error('beforeCommit: not inside withTenant')
+  list.push(hook)
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
