@@ -36,7 +36,9 @@ export async function up(knex: Knex): Promise<void> {
   // Outbox: published_at (the relay handed it to Bull), dispatched_at (every consumer ran),
   // publish_count (bounded republishing of events whose dispatch keeps failing).
   await knex.raw(`alter table events add column dispatched_at timestamptz, add column publish_count integer not null default 0`)
-  await knex.raw(`create index events_undispatched_idx on events (tenant_id, created_at) where dispatched_at is null`)
+  // The relay's index: per tenant, the in-flight (published_at set, sorted first) and the backlog
+  // (published_at null, in created_at order), so neither query scans the other.
+  await knex.raw(`create index events_undispatched_idx on events (tenant_id, published_at, created_at) where dispatched_at is null`)
   // Wakes the relay at commit (NOTIFY is delivered only when the inserting transaction commits),
   // once per tenant per statement.
   await knex.raw(`

@@ -15,7 +15,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`create table webhook_endpoints (
     tenant_id uuid not null references tenants (tenant_id),
     id text not null,
-    url text not null check (length(url) between 1 and 2048 and url ~ '^https?://'),
+    url text not null check (length(url) between 1 and 2048 and (url like 'http://%' or url like 'https://%')),
     events text[] not null check (cardinality(events) between 1 and 100),
     description text check (length(description) <= 500),
     status text not null default 'enabled' check (status in ('enabled', 'disabled')),

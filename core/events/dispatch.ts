@@ -1,3 +1,4 @@
+import type { Trx } from '../db/knex'
 import { systemContext } from '../http/context'
 import { abilityFor } from '../../tenants/roles'
 import { defineJob, withJobTenant, type JobContext } from '../jobs/queues'
@@ -20,26 +21,31 @@ export interface DispatchResult {
 
 export async function dispatchEvent(job: Pick<JobContext, 'tenantId' | 'jobId'>, eventId: string): Promise<DispatchResult> {
   const { tenantId } = job
-  const event: (EventRow & { dispatched_at: Date | null }) | undefined = await withJobTenant(job, (trx) =>
-    trx('events').where({ tenant_id: tenantId, id: eventId }).first(...EVENT_COLUMNS, 'dispatched_at'),
-  )
-  if (!event) return { event: eventId, ran: [], skipped: [], missing: true }
   const result: DispatchResult = { event: eventId, ran: [], skipped: [] }
-  if (event.dispatched_at) return result
-  const ctx = systemContext(tenantId, abilityFor('admin', 'system'), event.request_id ?? `job_${job.jobId}`)
-  for (const [name, consume] of eventConsumers()) {
-    const ran = await withJobTenant(job, async (trx) => {
-      const { rows } = await trx.raw(
-        `insert into consumed_events (tenant_id, consumer, event_id) values (?, ?, ?) on conflict do nothing returning event_id`,
-        [tenantId, name, eventId],
-      )
-      if (!rows.length) return false
-      await consume(trx, ctx, event)
-      return true
+  const consumers = [...eventConsumers()]
+  const ctx = (event: EventRow) => systemContext(tenantId, abilityFor('admin', 'system'), event.request_id ?? `job_${job.jobId}`)
+  const markDispatched = (trx: Trx) => trx('events').where({ tenant_id: tenantId, id: eventId }).whereNull('dispatched_at').update({ dispatched_at: trx.fn.now() })
+  let event: (EventRow & { dispatched_at: Date | null }) | undefined
+  // One transaction per consumer; the event is read in the first and marked dispatched in the last.
+  for (let i = 0; i < Math.max(1, consumers.length); i++) {
+    const outcome = await withJobTenant(job, async (trx) => {
+      event ??= await trx('events').where({ tenant_id: tenantId, id: eventId }).first(...EVENT_COLUMNS, 'dispatched_at')
+      if (!event) return 'missing'
+      if (event.dispatched_at) return 'dispatched'
+      let ran: boolean | null = null
+      if (consumers.length) {
+        const [name, consume] = consumers[i]
+        const { rows } = await trx.raw(`insert into consumed_events (tenant_id, consumer, event_id) values (?, ?, ?) on conflict do nothing returning event_id`, [tenantId, name, eventId])
+        ran = rows.length > 0
+        if (ran) await consume(trx, ctx(event), event)
+      }
+      if (i >= consumers.length - 1) await markDispatched(trx)
+      return ran
     })
-    ;(ran ? result.ran : result.skipped).push(name)
+    if (outcome === 'missing') return { ...result, missing: true }
+    if (outcome === 'dispatched') return result
+    if (outcome !== null) (outcome ? result.ran : result.skipped).push(consumers[i][0])
   }
-  await withJobTenant(job, (trx) => trx('events').where({ tenant_id: tenantId, id: eventId }).whereNull('dispatched_at').update({ dispatched_at: trx.fn.now() }))
   return result
 }
 

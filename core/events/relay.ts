@@ -92,7 +92,7 @@ export async function publishTenant(db: Db, tenantId: string, o: RelayOptions): 
           .where({ tenant_id: tenantId })
           .whereNull('dispatched_at')
           .whereNull('published_at')
-          .orderBy([{ column: 'created_at' }, { column: 'id' }])
+          .orderBy('created_at')
           .limit(room)
           .forUpdate()
           .skipLocked()
@@ -120,16 +120,13 @@ export async function publishTenant(db: Db, tenantId: string, o: RelayOptions): 
 /** Whether a tenant has events to publish or republish now (the sweep's probe). */
 async function hasWork(db: Db, tenantId: string, o: RelayOptions): Promise<boolean> {
   return withTenant(db, tenantId, async (trx) => {
-    const row = await trx('events')
-      .where({ tenant_id: tenantId })
-      .whereNull('dispatched_at')
-      .where((q) =>
-        q.whereNull('published_at').orWhere((q2) =>
-          q2.where('published_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [o.republishAfterMs / 1000])).where('publish_count', '<', o.maxPublishes),
-        ),
-      )
+    const undispatched = () => trx('events').where({ tenant_id: tenantId }).whereNull('dispatched_at')
+    if (await undispatched().whereNull('published_at').first(trx.raw('1'))) return true
+    const overdue = await undispatched()
+      .where('published_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [o.republishAfterMs / 1000]))
+      .where('publish_count', '<', o.maxPublishes)
       .first(trx.raw('1'))
-    return !!row
+    return !!overdue
   })
 }
 

@@ -30,6 +30,8 @@ import { reportRoutes } from '../reports/routes'
 import { saleRoutes } from '../sales/routes'
 import { pluginRoutes } from '../plugins/routes'
 import { ledgerRoutes } from '../ledger/routes'
+import { jobRoutes } from '../jobs/routes'
+import { reconciliationRoutes } from '../reconciliation/routes'
 import { webhookRoutes } from '../webhooks/routes'
 import { eventRoutes } from '../events/routes'
 
@@ -145,6 +147,8 @@ export async function buildApp(
   await app.register(saleRoutes, { prefix: '/v1' })
   await app.register(pluginRoutes, { prefix: '/v1' })
   await app.register(ledgerRoutes, { prefix: '/v1' })
+  await app.register(jobRoutes)
+  await app.register(reconciliationRoutes, { prefix: '/v1' })
   await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(eventRoutes, { prefix: '/v1' })
   return app

@@ -105,7 +105,7 @@ interface Runtime {
   redisUrl: string
   prefix: string
   db: Db
-  log: Logger
+  log: { error(obj: object, msg: string): void }
 }
 
 let runtime: Runtime | null = null

@@ -5,3 +5,4 @@
  */
 import '../events/dispatch'
 import '../reconciliation/jobs'
+import '../webhooks/delivery'

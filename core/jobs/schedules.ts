@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { Db } from '../db/knex'
 import { withTenant } from '../db/tenant'
 import { getTenant } from '../../tenants/service'
-import { jobDefinition, producerQueue, qualifiedJobId, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
+import { jobDefinition, producerQueue, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
 import { forEachTenant } from './tenants'
 
 /**
@@ -33,6 +33,11 @@ export function tenantSchedules(): readonly TenantSchedule[] {
   return schedules
 }
 
+/** The schedule's repeat id: no ':' (Bull splits repeat keys on it). */
+export function scheduleId(tenantId: string, name: string): string {
+  return `${tenantId}.${name}`
+}
+
 /** Adds (idempotently) every schedule of one tenant, in its timezone. */
 export async function ensureTenantSchedules(db: Db, tenantId: string): Promise<void> {
   if (!schedules.length) return
@@ -43,7 +48,7 @@ export async function ensureTenantSchedules(db: Db, tenantId: string): Promise<v
     await withTimeout(
       producerQueue(s.type).add(envelope, {
         repeat: { cron: s.cron, tz: timezone },
-        jobId: qualifiedJobId(tenantId, s.name),
+        jobId: scheduleId(tenantId, s.name),
         attempts: def.attempts,
         backoff: { type: 'job' },
         timeout: def.timeoutMs,

@@ -9,13 +9,16 @@ import { startRelay, type Relay, type RelayOptions } from '../events/relay'
 import { cachedJobSettings, getJobSettings } from './controls'
 import { closeProducers, configureJobs, jobDefinition, jobOptions, jobTypes, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
 import { startScheduler, type Scheduler } from './schedules'
+import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
 import './registry'
+import { configureWebhookDelivery } from '../webhooks/delivery'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
   queues: Queue.Queue[]
   relay: Relay | null
+  scheduler: Scheduler | null
   close(): Promise<void>
 }
 
@@ -35,6 +38,9 @@ export interface WorkerOptions {
   /** Keep per-tenant repeatable schedules (default true), checked this often. */
   schedules?: boolean
   scheduleCheckMs?: number
+  /** Run the per-tenant safety-net sweeps (default true); every `sweepEveryMs` instead of their own periods. */
+  sweeps?: boolean
+  sweepEveryMs?: number
 }
 
 export const HEARTBEAT_EVERY_MS = 30000
@@ -55,6 +61,7 @@ function sleep(ms: number): Promise<void> {
 export async function startWorker({ config, db, log, options = {} }: { config: Config; db: Db; log: Logger; options?: WorkerOptions }): Promise<Worker> {
   const opts = { ...DEFAULTS, ...options }
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log })
+  configureWebhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS })
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
   heartbeat.on('failed', (_job, err) => log.error({ err }, 'heartbeat failed'))
@@ -99,7 +106,7 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
     }
     const { tenantId } = envelope
     const attemptsUsed = (envelope.attemptsUsed ?? 0) + job.attemptsMade
-    if (attemptsUsed === 0 && job.processedOn) {
+    if (attemptsUsed === 0 && !envelope.deferrals && job.processedOn) {
       jobMetrics.wait.observe({ queue: def.type }, Math.max(0, job.processedOn - job.timestamp - (job.opts.delay ?? 0)) / 1000)
     }
     const settings = await cachedJobSettings(tenantId, () => withTenant(db, tenantId, (trx) => getJobSettings(trx, tenantId)))
@@ -143,16 +150,19 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
 
   const relay = opts.relay === false ? null : await startRelay({ config, db, log, options: opts.relay })
   const scheduler: Scheduler | null = opts.schedules === false ? null : startScheduler({ db, log, prefix: config.QUEUE_PREFIX, checkEveryMs: opts.scheduleCheckMs })
+  const sweeps = opts.sweeps === false ? null : startSweeps({ db, log, everyMsOverride: opts.sweepEveryMs })
 
   log.info({ types: processing.map((q) => q.name) }, 'worker started')
   let closing: Promise<void> | null = null
   return {
     queues: [heartbeat, ...processing],
     relay,
+    scheduler,
     close() {
       closing ??= (async () => {
         await relay?.stop()
         await scheduler?.stop()
+        await sweeps?.stop()
         // Finish running jobs within the grace period; past it, disconnect: the jobs' locks expire
         // and another worker's stalled check takes them over.
         await Promise.all(
@@ -160,7 +170,7 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
             const finished = await Promise.race([q.close().then(() => true), sleep(opts.closeGraceMs).then(() => false)])
             if (!finished) {
               log.warn({ queue: q.name }, 'jobs still running at shutdown: released to other workers')
-              await q.disconnect().catch(() => undefined)
+              await (q as unknown as { disconnect(): Promise<void> }).disconnect().catch(() => undefined)
             }
           }),
         )

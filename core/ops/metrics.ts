@@ -97,7 +97,43 @@ export function createMetrics(): Metrics {
 
 /** Depth by state and the age of the oldest waiting job, per job type, asked of Bull at scrape time. */
 function registerQueueGauges(registry: Registry, warn: (err: unknown) => void): void {
-  const depth = new Gauge({ name: 'queue_jobs', help: 'Jobs per queue (job type) and state; failed = the dead letters', labelNames: ['queue', 'state'] as const, registers: [registry] })
+  type Snapshot = Map<string, { counts: Record<string, number>; oldestAgeS: number }>
+  // Both gauges read one snapshot per scrape (whichever collects first takes it).
+  let taken: { at: number; snapshot: Promise<Snapshot> } | null = null
+  const snapshot = (): Promise<Snapshot> => {
+    if (!taken || Date.now() - taken.at > 1000) {
+      taken = {
+        at: Date.now(),
+        snapshot: (async () => {
+          const out: Snapshot = new Map()
+          await Promise.all(
+            jobTypes().map(async (type) => {
+              try {
+                const q = producerQueue(type)
+                const counts = (await withTimeout(q.getJobCounts(), SCRAPE_TIMEOUT_MS, 'getJobCounts')) as unknown as Record<string, number>
+                const [oldest] = await withTimeout(q.getJobs(['waiting'], 0, 0, true), SCRAPE_TIMEOUT_MS, 'oldest waiting job')
+                out.set(type, { counts, oldestAgeS: oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0 })
+              } catch (err) {
+                warn(err)
+              }
+            }),
+          )
+          return out
+        })(),
+      }
+    }
+    return taken.snapshot
+  }
+  new Gauge({
+    name: 'queue_jobs',
+    help: 'Jobs per queue (job type) and state; failed = the dead letters',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset()
+      for (const [queue, { counts }] of await snapshot()) for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0)
+    },
+  })
   new Gauge({
     name: 'queue_oldest_waiting_seconds',
     help: 'Age of the oldest job waiting in each queue',
@@ -105,20 +141,7 @@ function registerQueueGauges(registry: Registry, warn: (err: unknown) => void): 
     registers: [registry],
     async collect() {
       this.reset()
-      depth.reset()
-      await Promise.all(
-        jobTypes().map(async (type) => {
-          try {
-            const q = producerQueue(type)
-            const counts = (await withTimeout(q.getJobCounts(), SCRAPE_TIMEOUT_MS, 'getJobCounts')) as unknown as Record<string, number>
-            for (const state of QUEUE_STATES) depth.set({ queue: type, state }, counts[state] ?? 0)
-            const [oldest] = await withTimeout(q.getJobs(['waiting'], 0, 0, true), SCRAPE_TIMEOUT_MS, 'oldest waiting job')
-            this.set({ queue: type }, oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0)
-          } catch (err) {
-            warn(err)
-          }
-        }),
-      )
+      for (const [queue, { oldestAgeS }] of await snapshot()) this.set({ queue }, oldestAgeS)
     },
   })
 }

@@ -10,7 +10,7 @@ import { page } from '../http/pagination'
 import { abilityFor } from '../../tenants/roles'
 import { EVENT_COLUMNS, eventView, registerEventConsumer, type EventRow } from '../events/consumers'
 import { defineJob, enqueue, jobsDb, type JobContext } from '../jobs/queues'
-import { defineTenantSchedule } from '../jobs/schedules'
+import { defineTenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
 import { guardedPost, type PostOutcome } from './ssrf'
@@ -41,7 +41,7 @@ export interface DeliverySettings {
   sweepGraceMs: number
 }
 
-/** ≈ 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts over about a day and a half. */
+/** ≈ 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 8 attempts, the last about 28 h after the first. */
 export const DEFAULT_RETRY_SCHEDULE_MS = [5 * SECOND, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR]
 /** Retry-After beyond this is clamped, so one answer cannot park a delivery for weeks. */
 const MAX_RETRY_AFTER_MS = 24 * HOUR
@@ -240,11 +240,14 @@ export function judge(outcome: PostOutcome, attemptsInCycle: number, schedule: n
   return { status: 'pending', delayMs }
 }
 
+/** Receiver-controlled text as it may be stored: PostgreSQL text refuses NUL, and the column is bounded. */
+const storable = (s: string, max: number) => s.replace(/\u0000/g, '').slice(0, max)
+
 function describe(outcome: PostOutcome): { statusCode: number | null; error: string | null; excerpt: string | null } {
-  if (outcome.kind === 'error') return { statusCode: null, error: `${outcome.code}: ${outcome.message}`.slice(0, 1000), excerpt: null }
+  if (outcome.kind === 'error') return { statusCode: null, error: storable(`${outcome.code}: ${outcome.message}`, 1000), excerpt: null }
   const ok = outcome.status >= 200 && outcome.status < 300
   const error = ok ? null : outcome.status >= 300 && outcome.status < 400 ? `redirect (${outcome.status}) not followed` : `HTTP ${outcome.status}`
-  return { statusCode: outcome.status, error, excerpt: outcome.body.slice(0, RESPONSE_EXCERPT_BYTES) || null }
+  return { statusCode: outcome.status, error, excerpt: storable(outcome.body, RESPONSE_EXCERPT_BYTES) || null }
 }
 
 export interface AttemptResult {
@@ -360,8 +363,5 @@ export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
   return due.length
 }
 
-export const SWEEP_JOB = 'webhook-sweep'
-defineJob(SWEEP_JOB, async (_data, job: JobContext) => ({ requeued: await sweepTenant(jobsDb(), job.tenantId) }), { attempts: 1, concurrency: 2 })
-// Per tenant, through the scheduler (which finds tenants in the tenant directory and rebuilds the
-// schedules when Redis loses them).
-defineTenantSchedule({ name: 'webhook-sweep', type: SWEEP_JOB, cron: '*/5 * * * *', data: {} })
+// Every worker runs it periodically over the tenant directory; the window job id dedupes them.
+defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (tenantId) => void (await sweepTenant(jobsDb(), tenantId)) })

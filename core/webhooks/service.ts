@@ -116,9 +116,11 @@ export function deliveryView(row: DeliveryRow, attempts: AttemptRow[] = []) {
   }
 }
 
-function assertUrl(url: string): void {
-  const problem = urlProblem(url)
+/** The URL in canonical form (lowercase scheme and host), or a 400 saying what is wrong with it. */
+function checkedUrl(raw: string): string {
+  const problem = urlProblem(raw) ?? urlProblem(new URL(raw).href)
   if (problem) throw new AppError('validation_failed', problem, { param: 'url' })
+  return new URL(raw).href
 }
 
 function assertEvents(events: string[]): void {
@@ -134,7 +136,7 @@ async function findEndpoint(trx: Trx, ctx: RequestContext, id: string, opts: { f
 }
 
 export async function createEndpoint(trx: Trx, ctx: RequestContext, input: CreateEndpointInput) {
-  assertUrl(input.url)
+  const url = checkedUrl(input.url)
   assertEvents(input.events)
   // Serializes creations per tenant so concurrent requests cannot pass the limit together.
   await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`webhook_endpoints:${ctx.tenantId}`])
@@ -145,7 +147,7 @@ export async function createEndpoint(trx: Trx, ctx: RequestContext, input: Creat
     .insert({
       tenant_id: ctx.tenantId,
       id: newId('we'),
-      url: input.url,
+      url,
       events: input.events,
       description: input.description ?? null,
       secret,
@@ -168,10 +170,9 @@ export async function getEndpoint(trx: Trx, ctx: RequestContext, id: string) {
 
 export async function updateEndpoint(trx: Trx, ctx: RequestContext, id: string, input: UpdateEndpointInput) {
   const before = await findEndpoint(trx, ctx, id, { forUpdate: true })
-  if (input.url !== undefined) assertUrl(input.url)
   if (input.events !== undefined) assertEvents(input.events)
   const changes: Partial<EndpointRow> = {}
-  if (input.url !== undefined) changes.url = input.url
+  if (input.url !== undefined) changes.url = checkedUrl(input.url)
   if (input.events !== undefined) changes.events = input.events
   if (input.description !== undefined) changes.description = input.description
   if (input.status !== undefined && input.status !== before.status) {

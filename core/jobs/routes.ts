@@ -1,0 +1,228 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { createBullBoard } from '@bull-board/api'
+import { BullAdapter } from '@bull-board/api/bullAdapter'
+import { FastifyAdapter } from '@bull-board/fastify'
+import { withTenant } from '../db/tenant'
+import { AppError, notFound } from '../errors'
+import { platformContext } from '../http/auth'
+import { errorBody } from '../http/errors'
+import { tenantPublicId, tenantUuid } from '../ids'
+import { recordAudit } from '../audit/service'
+import { setJobSettings, type TenantJobSettings } from './controls'
+import { closeProducers, configureJobs, jobTypes, producerQueue, type JobEnvelope } from './queues'
+import './registry'
+
+/**
+ * Platform operators' job controls, behind the platform admin token: the dead letters (jobs that
+ * exhausted their retries: Bull's failed sets) with retry, a tenant's pause switch and concurrency
+ * cap, and the Bull dashboard at /admin/queues. Also points the API's producers at Redis.
+ */
+
+const errors = { '4xx': { $ref: 'Error#' } }
+const tags = ['platform']
+export const DASHBOARD_PATH = '/admin/queues'
+const MAX_DEAD_LETTERS = 100
+
+const deadLetterSchema = {
+  type: 'object',
+  properties: {
+    queue: { type: 'string' },
+    id: { type: 'string' },
+    tenant: { type: ['string', 'null'] },
+    data: {},
+    failed_reason: { type: ['string', 'null'] },
+    attempts_made: { type: 'integer' },
+    created: { type: 'string' },
+    failed: { type: ['string', 'null'] },
+  },
+}
+
+const jobSettingsSchema = {
+  type: 'object',
+  properties: {
+    tenant: { type: 'string' },
+    object: { type: 'string', enum: ['tenant_job_settings'] },
+    paused: { type: 'boolean' },
+    paused_at: { type: ['string', 'null'] },
+    paused_reason: { type: ['string', 'null'] },
+    concurrency: { type: ['integer', 'null'] },
+  },
+}
+
+const tenantParams = { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', pattern: '^ten_[0-9a-f]{32}$' } } }
+
+function settingsView(tenantId: string, s: TenantJobSettings) {
+  return {
+    tenant: tenantPublicId(tenantId),
+    object: 'tenant_job_settings' as const,
+    paused: s.paused,
+    paused_at: s.paused_at ? s.paused_at.toISOString() : null,
+    paused_reason: s.paused_reason,
+    concurrency: s.concurrency,
+  }
+}
+
+function deadLetterView(queue: string, job: import('bull').Job) {
+  const env = job.data as Partial<JobEnvelope>
+  return {
+    queue,
+    id: String(job.id),
+    tenant: typeof env?.tenantId === 'string' ? tenantPublicId(env.tenantId) : null,
+    data: env?.data ?? null,
+    failed_reason: job.failedReason ?? null,
+    attempts_made: job.attemptsMade,
+    created: new Date(job.timestamp).toISOString(),
+    failed: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+  }
+}
+
+export async function jobRoutes(app: FastifyInstance): Promise<void> {
+  configureJobs({ redisUrl: app.deps.config.REDIS_URL, prefix: app.deps.config.QUEUE_PREFIX, db: app.deps.db, log: app.log })
+  app.addHook('onClose', async () => closeProducers())
+
+  app.get<{ Querystring: { queue?: string; limit?: number } }>(
+    '/v1/platform/dead-letters',
+    {
+      config: { auth: 'platform' },
+      schema: {
+        tags,
+        summary: 'Jobs that exhausted their retries, newest first (platform admin token)',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { queue: { type: 'string', maxLength: 63 }, limit: { type: 'integer', minimum: 1, maximum: MAX_DEAD_LETTERS, default: 20 } },
+        },
+        response: { 200: { type: 'object', properties: { object: { type: 'string' }, data: { type: 'array', items: deadLetterSchema }, has_more: { type: 'boolean' } } }, ...errors },
+      },
+    },
+    async (req) => {
+      const limit = req.query.limit ?? 20
+      const types = req.query.queue ? [req.query.queue] : jobTypes()
+      if (req.query.queue && !jobTypes().includes(req.query.queue)) throw new AppError('validation_failed', `Unknown queue '${req.query.queue}'.`, { param: 'queue' })
+      const found = (
+        await Promise.all(types.map(async (type) => (await producerQueue(type).getFailed(0, limit)).filter(Boolean).map((job) => deadLetterView(type, job))))
+      ).flat()
+      found.sort((a, b) => (b.failed ?? '').localeCompare(a.failed ?? ''))
+      return { object: 'list', data: found.slice(0, limit), has_more: found.length > limit }
+    },
+  )
+
+  app.post<{ Params: { queue: string; jobId: string } }>(
+    '/v1/platform/dead-letters/:queue/:jobId/retry',
+    {
+      config: { auth: 'platform' },
+      schema: {
+        tags,
+        summary: 'Retry a dead-lettered job once more (platform admin token)',
+        params: { type: 'object', additionalProperties: false, required: ['queue', 'jobId'], properties: { queue: { type: 'string', maxLength: 63 }, jobId: { type: 'string', maxLength: 300 } } },
+        response: { 200: deadLetterSchema, ...errors },
+      },
+    },
+    async (req) => {
+      const { queue, jobId } = req.params
+      if (!jobTypes().includes(queue)) throw notFound('queue', queue, 'queue')
+      const job = await producerQueue(queue).getJob(jobId)
+      if (!job) throw notFound('dead letter', jobId, 'jobId')
+      if (!(await job.isFailed())) throw new AppError('invalid_state', 'Only a failed (dead-lettered) job can be retried.')
+      await job.retry()
+      req.log.info({ queue, jobId }, 'dead letter retried by the platform operator')
+      return deadLetterView(queue, job)
+    },
+  )
+
+  const tenantOf = (id: string): string => {
+    const uuid = tenantUuid(id)
+    if (!uuid) throw notFound('tenant', id, 'id')
+    return uuid
+  }
+  const changeSettings = async (req: FastifyRequest<{ Params: { id: string } }>, change: Parameters<typeof setJobSettings>[2], action: string) => {
+    const tenantId = tenantOf(req.params.id)
+    const known = await app.deps.db('tenant_directory').where({ tenant_id: tenantId }).first('tenant_id')
+    if (!known) throw notFound('tenant', req.params.id, 'id')
+    return withTenant(app.deps.db, tenantId, async (trx) => {
+      const settings = await setJobSettings(trx, tenantId, change)
+      await recordAudit(trx, platformContext(req, tenantId), { action, entity_type: 'tenant', entity_id: req.params.id, after: settingsView(tenantId, settings), reason: change.reason ?? null })
+      return settingsView(tenantId, settings)
+    })
+  }
+
+  app.post<{ Params: { id: string }; Body: { reason?: string } }>(
+    '/v1/platform/tenants/:id/pause',
+    {
+      config: { auth: 'platform' },
+      preValidation: async (req) => {
+        req.body ??= {}
+      },
+      schema: {
+        tags,
+        summary: "Pause a tenant's jobs: they are delayed until it is resumed, not lost (platform admin token)",
+        params: tenantParams,
+        body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } },
+        response: { 200: jobSettingsSchema, ...errors },
+      },
+    },
+    async (req) => changeSettings(req, { paused: true, reason: req.body.reason ?? null }, 'tenant.jobs_paused'),
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/platform/tenants/:id/resume',
+    {
+      config: { auth: 'platform' },
+      schema: { tags, summary: "Resume a tenant's jobs (platform admin token)", params: tenantParams, response: { 200: jobSettingsSchema, ...errors } },
+    },
+    async (req) => changeSettings(req, { paused: false }, 'tenant.jobs_resumed'),
+  )
+
+  app.post<{ Params: { id: string }; Body: { concurrency: number | null } }>(
+    '/v1/platform/tenants/:id/job-settings',
+    {
+      config: { auth: 'platform' },
+      schema: {
+        tags,
+        summary: "Set a tenant's cap on concurrently running jobs per job type, across workers; null restores the default (platform admin token)",
+        params: tenantParams,
+        body: { type: 'object', additionalProperties: false, required: ['concurrency'], properties: { concurrency: { type: ['integer', 'null'], minimum: 1, maximum: 100 } } },
+        response: { 200: jobSettingsSchema, ...errors },
+      },
+    },
+    async (req) => changeSettings(req, { concurrency: req.body.concurrency }, 'tenant.job_settings_updated'),
+  )
+
+  // The dashboard: its own plugin scope; the key-auth hook skips it and the platform token is
+  // checked here, answering in the API's error format (its plugin has its own error handler).
+  await app.register(async (board) => {
+    // The dashboard's plugins add routes with board.route(); mark each before the key-auth hook's
+    // onRoute check sees it (an onRoute hook here would run after the inherited one).
+    const route = board.route
+    board.route = function (this: FastifyInstance, opts: RouteOptions) {
+      return route.call(this, { ...opts, config: { ...opts.config, auth: 'none' }, schema: { ...opts.schema, hide: true } })
+    } as typeof board.route
+    board.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+      const h = req.headers.authorization
+      const token = h && /^Bearer\s+(\S+)\s*$/i.exec(h)?.[1]
+      if (!token || !sameToken(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) {
+        const err = new AppError(token ? 'invalid_api_key' : 'authentication_required', token ? 'The platform admin token is invalid.' : undefined)
+        return reply.code(err.status).send(errorBody(err, req.id))
+      }
+    })
+    const serverAdapter = new FastifyAdapter()
+    // Queues are handed to the dashboard on its first authorized request: building the app opens
+    // no Redis connection.
+    const { replaceQueues } = createBullBoard({ queues: [], serverAdapter })
+    let shown: import('bull').Queue[] = []
+    board.addHook('preHandler', async () => {
+      const current = jobTypes().map((type) => producerQueue(type))
+      if (current.length !== shown.length || current.some((q, i) => q !== shown[i])) {
+        replaceQueues(current.map((q) => new BullAdapter(q)))
+        shown = current
+      }
+    })
+    serverAdapter.setBasePath(DASHBOARD_PATH)
+    await board.register(serverAdapter.registerPlugin(), { prefix: DASHBOARD_PATH })
+  })
+}
+
+function sameToken(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
+}
