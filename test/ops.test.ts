@@ -135,6 +135,10 @@ t.test('operations', async (t) => {
     t.equal((await get(b.key)).statusCode, 200, 'another key has its own budget')
     const health = await app.inject({ method: 'GET', url: '/health', headers: { authorization: `Bearer ${a.key}` } })
     t.equal(health.statusCode, 200, 'probes are not rate limited')
+    // A bad key is limited as well: the limiter runs before authentication.
+    const bad = 'sk_live_' + 'A'.repeat(64)
+    for (let i = 0; i < 5; i++) t.equal((await get(bad)).statusCode, 401)
+    t.equal((await get(bad)).statusCode, 429, 'requests with an invalid key are rate limited too')
     const stored = await env.redis.keys('recv:ratelimit:*')
     t.notOk(stored.some((k) => k.includes(a.key) || k.includes('sk_')), 'no secret in a Redis key')
   })

@@ -50,14 +50,18 @@ function baseContext(req: FastifyRequest): Pick<RequestContext, 'requestId' | 'i
 export function registerAuth(app: FastifyInstance): void {
   app.decorateRequest('ctx', null as unknown as RequestContext)
 
+  // Added per route (after the rate limiter's own per-route hook), so requests with a bad or
+  // missing key are rate-limited too.
   app.addHook('onRoute', (route) => {
     const mode = route.config?.auth ?? 'key'
     if (mode === 'key' && !route.config?.permission) {
       throw new Error(`route ${route.method} ${route.url} declares no permission`)
     }
+    const existing = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : []
+    route.onRequest = [...existing, authenticate]
   })
 
-  app.addHook('onRequest', async (req) => {
+  async function authenticate(req: FastifyRequest): Promise<void> {
     const config = req.routeOptions.config ?? {}
     const mode = config.auth ?? 'key'
     if (mode === 'none' || req.is404) return
@@ -85,7 +89,7 @@ export function registerAuth(app: FastifyInstance): void {
     if (!ability.can(action, subject)) {
       throw new AppError('permission_denied', `The '${key.role}' role cannot ${action} ${subject}.`)
     }
-  })
+  }
 }
 
 /** Context for platform-token routes that act on a tenant they have just chosen. */
