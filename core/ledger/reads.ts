@@ -68,9 +68,13 @@ export function transactionView(t: CustomerTransactionRow) {
 
 export type TransactionView = ReturnType<typeof transactionView>
 
-function selectTransactions(trx: Trx, ctx: RequestContext, customerId: string) {
+/**
+ * Sub-ledger rows (alias `t`) with `reversals_sum`, the sum of the reversal rows pointing at each:
+ * the table is append-only, so what was reversed is never stored on the row itself.
+ */
+export function selectTransactions(trx: Trx, ctx: RequestContext) {
   return trx('customer_transactions as t')
-    .where({ 't.tenant_id': ctx.tenantId, 't.customer_id': customerId })
+    .where({ 't.tenant_id': ctx.tenantId })
     .select(
       't.*',
       trx.raw(
@@ -83,7 +87,7 @@ function selectTransactions(trx: Trx, ctx: RequestContext, customerId: string) {
 /** The customer's sub-ledger, newest first. 404 for a customer the actor cannot see. */
 export async function listCustomerTransactions(trx: Trx, ctx: RequestContext, customerId: string, q: ListQuery) {
   await getCustomer(trx, ctx, customerId)
-  const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx, customerId), q, 't.id')
+  const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx).where({ 't.customer_id': customerId }), q, 't.id')
   return page(rows.map(transactionView), has_more)
 }
 
@@ -97,7 +101,7 @@ export async function customerLedgerRange(trx: Trx, ctx: RequestContext, custome
       where tenant_id = ? and customer_id = ? and posting_date < ?`,
     [ctx.tenantId, customerId, from],
   )
-  const txns: CustomerTransactionRow[] = await selectTransactions(trx, ctx, customerId)
+  const txns: CustomerTransactionRow[] = await selectTransactions(trx, ctx).where({ 't.customer_id': customerId })
     .whereBetween('t.posting_date', [from, to])
     .orderBy([{ column: 't.posting_date' }, { column: 't.id' }])
   return { opening_balance: rows[0].opening as number, transactions: txns.map(transactionView) }

@@ -55,10 +55,6 @@ type Loader = (trx: Trx, ctx: RequestContext, customer: CustomerState, id: strin
 
 const live = (allocations: AllocationView[]) => allocations.filter((a) => a.status === 'applied').map((a) => a.id)
 
-/**
- * The invoice void transition. invoices/service.ts has no void function, so this is the one
- * other writer of `invoices.status`; the row must be locked.
- */
 const LOADERS: Record<string, Loader> = {
   // Invoices and debit notes: AR comes back down; a void reverses what is outstanding.
   async invoice(trx, ctx, customer, id) {

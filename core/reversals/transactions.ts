@@ -1,7 +1,7 @@
 import type { Trx } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { notFound } from '../errors'
-import type { CustomerTransactionRow } from '../ledger/reads'
+import { selectTransactions, type CustomerTransactionRow } from '../ledger/reads'
 
 /**
  * Sub-ledger lookups for documents and reversals. `customer_transactions` is append-only: what a
@@ -10,7 +10,7 @@ import type { CustomerTransactionRow } from '../ledger/reads'
 
 /** The document's own (non-reversal) sub-ledger row, e.g. the `invoice` row of an invoice. */
 export async function documentTxn(trx: Trx, ctx: RequestContext, sourceId: string): Promise<CustomerTransactionRow | undefined> {
-  return selectTxns(trx, ctx).where({ 't.source_id': sourceId }).whereNot({ 't.type': 'reversal' }).orderBy('t.id').first()
+  return selectTransactions(trx, ctx).where({ 't.source_id': sourceId }).whereNot({ 't.type': 'reversal' }).orderBy('t.id').first()
 }
 
 /** Document id → the id of its own sub-ledger row, for lists. */
@@ -27,19 +27,7 @@ export async function documentTxnIds(trx: Trx, ctx: RequestContext, sourceIds: s
 
 /** One sub-ledger row with the sum of the reversals pointing at it (read it under the customer lock to rely on that sum). */
 export async function getTxn(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerTransactionRow> {
-  const row = await selectTxns(trx, ctx).where({ 't.id': id }).first()
+  const row = await selectTransactions(trx, ctx).where({ 't.id': id }).first()
   if (!row) throw notFound('transaction', id, 'id')
   return row
-}
-
-function selectTxns(trx: Trx, ctx: RequestContext) {
-  return trx('customer_transactions as t')
-    .where({ 't.tenant_id': ctx.tenantId })
-    .select(
-      't.*',
-      trx.raw(
-        `coalesce((select sum(r.amount) from customer_transactions r
-                    where r.tenant_id = t.tenant_id and r.reverses_id = t.id), 0)::bigint as reversals_sum`,
-      ),
-    )
 }
