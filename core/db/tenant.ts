@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto'
-import type { Db, Trx } from './knex'
+import { prepared, type Db, type Trx } from './knex'
 
 const RETRYABLE = new Set(['40001', '40P01'])
 const MAX_ATTEMPTS = 6
@@ -15,7 +15,7 @@ export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => 
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(async (trx) => {
-        await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
+        await prepared(trx, "select set_config('app.tenant_id', ?, true)", [tenantId])
         hooks.set(trx, [])
         const result = await fn(trx)
         for (const hook of hooks.get(trx)!) await hook()

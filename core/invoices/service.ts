@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import type { Trx } from '../db/knex'
+import { prepared, type Trx } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
 import { newId } from '../ids'
@@ -223,10 +223,15 @@ export async function createInvoice(
   return view
 }
 
-/** Inserts an invoice and its lines in one statement. */
+/**
+ * Inserts an invoice and its lines in one statement. A prepared statement: its result columns are
+ * listed, because a cached `select *` fails ("cached plan must not change result type") on every
+ * pooled connection once a migration adds a column to invoices.
+ */
 async function insertInvoice(trx: Trx, invoice: Record<string, unknown>, lines: Omit<InvoiceLineRow, 'returned_quantity'>[]): Promise<InvoiceRow> {
   const cols = Object.keys(invoice)
-  const { rows } = await trx.raw(
+  const { rows } = await prepared(
+    trx,
     `with i as (insert into invoices (${cols.map((c) => `"${c}"`).join(', ')}) values (${cols.map(() => '?').join(', ')}) returning *),
      l as (
        insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
@@ -234,7 +239,9 @@ async function insertInvoice(trx: Trx, invoice: Record<string, unknown>, lines: 
          from i, jsonb_to_recordset(?::jsonb) as x(line_no smallint, description text, product_ref text, quantity bigint,
               unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
      )
-     select * from i`,
+     select id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total, total_base, outstanding,
+            status, memo, sale_id, journal_entry_id, credit_override_reason, voided_at, void_reason, created_at
+       from i`,
     [...cols.map((c) => invoice[c] as Knex.Value), JSON.stringify(lines)],
   )
   return rows[0]

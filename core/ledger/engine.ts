@@ -1,4 +1,4 @@
-import type { Trx } from '../db/knex'
+import { prepared, type Trx } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
 import { newId } from '../ids'
@@ -43,7 +43,8 @@ export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: st
   // The balance row is the posting lock; the share lock on the customer row makes a concurrent
   // soft delete (an UPDATE of customers) and this posting wait for each other, and re-reads the
   // customer after the wait, so a posting never lands on a customer deleted meanwhile.
-  const { rows } = await trx.raw(
+  const { rows } = await prepared(
+    trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.payment_terms_days, c.deleted_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
@@ -224,12 +225,6 @@ function mapLines(coa: { name: string; config: Record<string, unknown> }, input:
 export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<string> {
   const lines = input.lines.filter((l) => l.amount !== 0)
   if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
-  const { rows } = await trx.raw(
-    `select status from accounting_periods where tenant_id = ? and ?::date between start_date and end_date`,
-    [ctx.tenantId, input.entry_date],
-  )
-  const periodStatus: string | undefined = rows[0]?.status
-  if (periodStatus && periodStatus !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${periodStatus} period.`, { param: 'posting_date' })
   const coa = await activeChartOfAccounts(trx, ctx.tenantId)
 
   const final = mapLines(coa, input, lines, input.event)
@@ -266,17 +261,27 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
     }
   }
 
-  // Entry and lines in one statement; the database re-checks the balance and the period at commit.
+  // Period check, entry and lines in one statement (one round trip instead of two): the entry and
+  // its lines are written only when the date falls in no closed or locked period, and the status
+  // found is returned for the error. The insert trigger re-checks the period under FOR SHARE, and
+  // the database re-checks the balance at commit.
   const entryId = newId('je')
-  await trx.raw(
-    `with e as (
+  const { rows } = await prepared(
+    trx,
+    `with p as (
+       select status from accounting_periods where tenant_id = :tenant and cast(:date as date) between start_date and end_date
+     ), e as (
        insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
-       values (:tenant, :id, :date, :event, :source_type, :source_id, :currency, :rate, :memo, :reverses, :actor)
+       select :tenant, :id, :date, :event, :source_type, :source_id, :currency, :rate, :memo, :reverses, :actor
+        where not exists (select 1 from p where status <> 'open')
+       returning id
+     ), l as (
+       insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
+       select :tenant, e.id, l.line_no, :date, l.account_code, l.role, l.customer_id, :currency, l.debit, l.credit, l.tx_debit, l.tx_credit
+         from e, jsonb_to_recordset(:lines::jsonb) as l(line_no smallint, account_code text, role text, customer_id text,
+              debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)
      )
-     insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
-     select :tenant, :id, l.line_no, :date, l.account_code, l.role, l.customer_id, :currency, l.debit, l.credit, l.tx_debit, l.tx_credit
-       from jsonb_to_recordset(:lines::jsonb) as l(line_no smallint, account_code text, role text, customer_id text,
-            debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)`,
+     select (select status from p) as period_status`,
     {
       tenant: ctx.tenantId,
       id: entryId,
@@ -303,6 +308,8 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
       ),
     },
   )
+  const periodStatus: string | null = rows[0].period_status
+  if (periodStatus && periodStatus !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${periodStatus} period.`, { param: 'posting_date' })
   return entryId
 }
 
@@ -346,7 +353,8 @@ export async function changeBalance(trx: Trx, ctx: RequestContext, customer: Cus
   if (change.txn) {
     // Balance and sub-ledger row in one statement.
     const t = change.txn
-    await trx.raw(
+    await prepared(
+      trx,
       `${moves ? `with u as (${update}) ` : ''}
        insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
          reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
