@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ApiClient, setupTestEnv, TestEnv } from './helpers/app'
+import { setupTestEnv, TestEnv } from './helpers/app'
+import { counts, balance, lines, invoiceOf, paymentOf } from './helpers/ledger'
 import { withTenant } from '../core/db/tenant'
 import { systemContext } from '../core/http/context'
 import { defineAbility } from '../tenants/roles'
@@ -8,36 +9,10 @@ import { applyCredit, invoiceBaseShare } from '../core/allocations/service'
 import { lockInvoices } from '../core/invoices/service'
 import { changeBalance, ledgerContext, lockCustomer, postEntry } from '../core/ledger/engine'
 
-async function counts(env: TestEnv) {
-  const n = async (table: string) => Number((await env.admin(table).count('* as n'))[0].n)
-  return {
-    journal_entries: await n('journal_entries'),
-    customer_transactions: await n('customer_transactions'),
-    allocations: await n('allocations'),
-  }
-}
 
-async function invoice(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/invoices', { customer, lines: [{ description: 'Goods', quantity: 1, unit_amount: amount }], ...extra })
-  if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
 
-async function payment(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/payments', { customer, amount, method: 'cash', ...extra })
-  if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
 
-async function balance(api: ApiClient, customer: string) {
-  const { pending_balance, advance_balance, current_balance } = (await api.get(`/v1/customers/${customer}`)).body.balance
-  return { pending_balance, advance_balance, current_balance }
-}
 
-async function lines(env: TestEnv, entryId: string) {
-  const rows = await env.admin('journal_lines').where({ entry_id: entryId }).orderBy('line_no')
-  return rows.map((l: any) => [l.account_code, l.debit, l.credit, l.tx_debit, l.tx_credit])
-}
 
 const unapplied = async (env: TestEnv, table: string, id: string) => Number((await env.admin(table).where({ id }).first()).unapplied_amount)
 
@@ -49,8 +24,8 @@ t.test('allocations', async (t) => {
 
   await t.test('apply unapplied payment credit later, then un-apply it', async (t) => {
     const cus = await customer()
-    const pay = await payment(api, cus, 5000)
-    const inv = await invoice(api, cus, 3000)
+    const pay = await paymentOf(api, cus, 5000)
+    const inv = await invoiceOf(api, cus, 3000)
     const txnsBefore = (await counts(env)).customer_transactions
 
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 2000 })
@@ -58,7 +33,7 @@ t.test('allocations', async (t) => {
     t.match(res.body, { id: /^alc_/, object: 'allocation', source: pay.id, source_type: 'payment', invoice: inv.id, customer: cus, amount: 2000, status: 'applied', reversed_at: null })
     const entry = await env.admin('journal_entries').where({ id: res.body.journal_entry }).first()
     t.match(entry, { event: 'advance_applied', source_type: 'allocation', source_id: res.body.id })
-    t.same(await lines(env, res.body.journal_entry), [['2100', 2000, 0, 2000, 0], ['1100', 0, 2000, 0, 2000]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['2100', 2000, 0, 2000, 0], ['1100', 0, 2000, 0, 2000]])
     t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 3000, current_balance: -2000 })
     t.equal((await counts(env)).customer_transactions, txnsBefore, 'applying credit leaves the current balance and the sub-ledger alone')
     t.equal(await unapplied(env, 'payments', pay.id), 3000)
@@ -70,7 +45,7 @@ t.test('allocations', async (t) => {
     t.equal(rev.statusCode, 200, rev.raw)
     t.match(rev.body, { status: 'reversed', reverse_reason: 'Applied to the wrong invoice', reversal_entry: /^je_/ })
     t.ok(rev.body.reversed_at)
-    t.same(await lines(env, rev.body.reversal_entry), [['1100', 2000, 0, 2000, 0], ['2100', 0, 2000, 0, 2000]])
+    t.same(await lines(env, rev.body.reversal_entry, { tx: true }), [['1100', 2000, 0, 2000, 0], ['2100', 0, 2000, 0, 2000]])
     t.same(await balance(api, cus), { pending_balance: 3000, advance_balance: 5000, current_balance: -2000 })
     t.equal(await unapplied(env, 'payments', pay.id), 5000)
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 3000, status: 'open' })
@@ -86,8 +61,8 @@ t.test('allocations', async (t) => {
 
   await t.test("un-applying a payment's own allocation frees it as advance", async (t) => {
     const cus = await customer()
-    const inv = await invoice(api, cus, 1000)
-    const pay = await payment(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
+    const inv = await invoiceOf(api, cus, 1000)
+    const pay = await paymentOf(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
     const rev = await api.post(`/v1/allocations/${pay.allocations[0].id}/reverse`, { reason: 'Bounced to another invoice' })
     t.equal(rev.statusCode, 200, rev.raw)
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1000, status: 'open' })
@@ -101,18 +76,18 @@ t.test('allocations', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await payment(api, cus, 500)
-    const inv = await invoice(api, cus, 300)
-    const big = await invoice(api, cus, 5000)
-    const voidedInv = await invoice(api, cus, 300)
+    const pay = await paymentOf(api, cus, 500)
+    const inv = await invoiceOf(api, cus, 300)
+    const big = await invoiceOf(api, cus, 5000)
+    const voidedInv = await invoiceOf(api, cus, 300)
     await env.admin('invoices').where({ id: voidedInv.id }).update({ status: 'void' })
-    const voidedPay = await payment(api, cus, 500)
+    const voidedPay = await paymentOf(api, cus, 500)
     await env.admin('payments').where({ id: voidedPay.id }).update({ status: 'voided' })
-    const foreignInv = await invoice(api, other, 300)
+    const foreignInv = await invoiceOf(api, other, 300)
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await payment(otherApi, foreignCus, 500)
+    const foreignPay = await paymentOf(otherApi, foreignCus, 500)
 
     const before = await counts(env)
     const cases: [string, unknown, number, string][] = [
@@ -135,7 +110,7 @@ t.test('allocations', async (t) => {
     const noReason = await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', {})
     t.equal(noReason.statusCode, 400)
     t.equal((await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', { reason: 'x' })).statusCode, 404)
-    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoice(otherApi, foreignCus, 100)).id, amount: 100 })
+    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoiceOf(otherApi, foreignCus, 100)).id, amount: 100 })
     const beforeForeign = await counts(env)
     t.equal((await api.post(`/v1/allocations/${foreignAlc.body.id}/reverse`, { reason: 'x' })).statusCode, 404)
     t.equal((await api.get(`/v1/allocations/${foreignAlc.body.id}`)).statusCode, 404)
@@ -149,15 +124,15 @@ t.test('allocations', async (t) => {
 
   await t.test('FX: applying and un-applying foreign credit realizes and reverses FX', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
-    const pay = await payment(api, cus, 10000, { exchange_rate: '1.20' })
+    const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
+    const pay = await paymentOf(api, cus, 10000, { exchange_rate: '1.20' })
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 10000 })
     t.equal(res.statusCode, 201, res.raw)
     // Advances leave at the payment's rate, AR at the invoice's: a 1000 gain in base.
-    t.same(await lines(env, res.body.journal_entry), [['2100', 12000, 0, 10000, 0], ['1100', 0, 11000, 0, 10000], ['4950', 0, 1000, 0, 0]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['2100', 12000, 0, 10000, 0], ['1100', 0, 11000, 0, 10000], ['4950', 0, 1000, 0, 0]])
     const rev = await api.post(`/v1/allocations/${res.body.id}/reverse`, { reason: 'undo' })
     t.equal(rev.statusCode, 200, rev.raw)
-    t.same(await lines(env, rev.body.reversal_entry), [['1100', 11000, 0, 10000, 0], ['2100', 0, 12000, 0, 10000], ['6950', 1000, 0, 0, 0]])
+    t.same(await lines(env, rev.body.reversal_entry, { tx: true }), [['1100', 11000, 0, 10000, 0], ['2100', 0, 12000, 0, 10000], ['6950', 1000, 0, 0, 0]])
     const { rows } = await env.admin.raw(
       `select account_code, sum(debit) - sum(credit) as base from journal_lines where customer_id = ? group by account_code order by account_code`,
       [cus],
@@ -167,8 +142,8 @@ t.test('allocations', async (t) => {
 
   await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
     const cus = await customer()
-    const inv = await invoice(api, cus, 1000)
-    const inv2 = await invoice(api, cus, 1000)
+    const inv = await invoiceOf(api, cus, 1000)
+    const inv2 = await invoiceOf(api, cus, 1000)
     const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
     // What the credit-note module does: its own entry credits AR for the applied part and advances for
     // the rest, then applyCredit records the allocation.

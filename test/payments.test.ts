@@ -1,34 +1,11 @@
 import t from 'tap'
-import { ApiClient, setupTestEnv, TestEnv } from './helpers/app'
+import { setupTestEnv } from './helpers/app'
+import { counts, balance, lines, invoiceOf } from './helpers/ledger'
 
 /** Rows a payment can write, counted as superuser across all tenants. */
-async function counts(env: TestEnv) {
-  const n = async (table: string) => Number((await env.admin(table).count('* as n'))[0].n)
-  return {
-    journal_entries: await n('journal_entries'),
-    customer_transactions: await n('customer_transactions'),
-    allocations: await n('allocations'),
-    payments: await n('payments'),
-    write_offs: await n('write_offs'),
-  }
-}
 
-async function invoice(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/invoices', { customer, lines: [{ description: 'Goods', quantity: 1, unit_amount: amount }], ...extra })
-  if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
 
-async function balance(api: ApiClient, customer: string) {
-  const res = await api.get(`/v1/customers/${customer}`)
-  const { pending_balance, advance_balance, current_balance } = res.body.balance
-  return { pending_balance, advance_balance, current_balance }
-}
 
-async function lines(env: TestEnv, entryId: string) {
-  const rows = await env.admin('journal_lines').where({ entry_id: entryId }).orderBy('line_no')
-  return rows.map((l: any) => [l.account_code, l.debit, l.credit, l.tx_debit, l.tx_credit])
-}
 
 t.test('payments', async (t) => {
   const env = await setupTestEnv(t)
@@ -51,7 +28,7 @@ t.test('payments', async (t) => {
     })
     const entry = await env.admin('journal_entries').where({ id: res.body.journal_entry }).first()
     t.match(entry, { event: 'payment_unapplied', source_type: 'payment', source_id: res.body.id, entry_date: '2026-11-05' })
-    t.same(await lines(env, res.body.journal_entry), [['1000', 5000, 0, 5000, 0], ['2100', 0, 5000, 0, 5000]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['1000', 5000, 0, 5000, 0], ['2100', 0, 5000, 0, 5000]])
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 5000, current_balance: -5000 })
     const txns = await env.admin('customer_transactions').where({ customer_id: cus })
     t.match(txns, [{ type: 'payment', amount: -5000, balance_before: 0, balance_after: -5000, reference: 'R-1', source_id: res.body.id }])
@@ -61,8 +38,8 @@ t.test('payments', async (t) => {
 
   await t.test('explicit allocations settle invoices; the rest is advance', async (t) => {
     const cus = await customer()
-    const a = await invoice(api, cus, 3000)
-    const b = await invoice(api, cus, 2000)
+    const a = await invoiceOf(api, cus, 3000)
+    const b = await invoiceOf(api, cus, 2000)
     const res = await api.post('/v1/payments', {
       customer: cus, amount: 6000, method: 'card', received_date: '2026-11-10',
       allocations: [{ invoice: b.id, amount: 1500 }, { invoice: a.id, amount: 3000 }],
@@ -75,7 +52,7 @@ t.test('payments', async (t) => {
     ])
     t.equal((await env.admin('journal_entries').where({ id: res.body.journal_entry }).first()).event, 'payment_applied')
     // Card money lands in the bank account.
-    t.same(await lines(env, res.body.journal_entry), [
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [
       ['1010', 6000, 0, 6000, 0], ['1100', 0, 1500, 0, 1500], ['1100', 0, 3000, 0, 3000], ['2100', 0, 1500, 0, 1500],
     ])
     const rows = await env.admin('allocations').where({ source_id: res.body.id }).orderBy('amount')
@@ -95,10 +72,10 @@ t.test('payments', async (t) => {
 
   await t.test('auto_apply pays the oldest due date first, then issue date, then id', async (t) => {
     const cus = await customer()
-    const late = await invoice(api, cus, 1000, { issue_date: '2026-10-01', due_date: '2026-12-31' })
-    const early = await invoice(api, cus, 1000, { issue_date: '2026-10-05', due_date: '2026-11-15' })
-    const sameDueLaterIssue = await invoice(api, cus, 1000, { issue_date: '2026-10-03', due_date: '2026-11-20' })
-    const sameDueEarlierIssue = await invoice(api, cus, 1000, { issue_date: '2026-10-02', due_date: '2026-11-20' })
+    const late = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-01', due_date: '2026-12-31' })
+    const early = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-05', due_date: '2026-11-15' })
+    const sameDueLaterIssue = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-03', due_date: '2026-11-20' })
+    const sameDueEarlierIssue = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-02', due_date: '2026-11-20' })
     const first = await api.post('/v1/payments', { customer: cus, amount: 2500, method: 'bank_transfer', auto_apply: true })
     t.equal(first.statusCode, 201, first.raw)
     t.same(first.body.allocations.map((x: any) => [x.invoice, x.amount]), [[early.id, 1000], [sameDueEarlierIssue.id, 1000], [sameDueLaterIssue.id, 500]])
@@ -116,7 +93,7 @@ t.test('payments', async (t) => {
 
   await t.test('a short payment writes off the rest of its invoice', async (t) => {
     const cus = await customer()
-    const inv = await invoice(api, cus, 10000)
+    const inv = await invoiceOf(api, cus, 10000)
     const res = await api.post('/v1/payments', {
       customer: cus, amount: 9500, method: 'cash', received_date: '2026-11-12',
       allocations: [{ invoice: inv.id, amount: 9500 }], write_off: { amount: 500, reason: 'Short paid, not worth chasing' },
@@ -126,7 +103,7 @@ t.test('payments', async (t) => {
     const wo = await env.admin('write_offs').where({ id: res.body.write_off.id }).first()
     t.match(wo, { payment_id: res.body.id, invoice_id: inv.id, amount: 500, base_amount: 500, reason: 'Short paid, not worth chasing', write_off_date: '2026-11-12' })
     t.equal((await env.admin('journal_entries').where({ id: wo.journal_entry_id }).first()).event, 'write_off')
-    t.same(await lines(env, wo.journal_entry_id), [['6100', 500, 0, 500, 0], ['1100', 0, 500, 0, 500]])
+    t.same(await lines(env, wo.journal_entry_id, { tx: true }), [['6100', 500, 0, 500, 0], ['1100', 0, 500, 0, 500]])
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 0, status: 'paid' })
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
     const txns = await env.admin('customer_transactions').where({ customer_id: cus }).orderBy('id')
@@ -137,15 +114,15 @@ t.test('payments', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const inv = await invoice(api, cus, 1000)
-    const inv2 = await invoice(api, cus, 1000)
-    const voided = await invoice(api, cus, 1000)
+    const inv = await invoiceOf(api, cus, 1000)
+    const inv2 = await invoiceOf(api, cus, 1000)
+    const voided = await invoiceOf(api, cus, 1000)
     await env.admin('invoices').where({ id: voided.id }).update({ status: 'void' })
-    const foreignInv = await invoice(api, other, 1000)
+    const foreignInv = await invoiceOf(api, other, 1000)
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const otherTenantCus = (await otherApi.post('/v1/customers', { name: 'Elsewhere' })).body.id
-    const otherTenantInv = await invoice(otherApi, otherTenantCus, 1000)
+    const otherTenantInv = await invoiceOf(otherApi, otherTenantCus, 1000)
     const pay = (extra: Record<string, unknown>) => ({ customer: cus, amount: 1000, method: 'cash', ...extra })
 
     const before = await counts(env)
@@ -184,7 +161,7 @@ t.test('payments', async (t) => {
 
   await t.test('realized FX: invoice at 1.10, payment at 1.20', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
+    const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
     t.equal(inv.total_base, 11000)
     const noRate = await api.post('/v1/payments', { customer: cus, amount: 10000, method: 'cash' })
     t.equal(noRate.statusCode, 422)
@@ -194,21 +171,21 @@ t.test('payments', async (t) => {
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { currency: 'eur', exchange_rate: '1.2' })
     // Cash at the payment's rate, AR at the invoice's, the difference is an FX gain (no transaction-currency amount).
-    t.same(await lines(env, res.body.journal_entry), [['1000', 12000, 0, 10000, 0], ['1100', 0, 11000, 0, 10000], ['4950', 0, 1000, 0, 0]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['1000', 12000, 0, 10000, 0], ['1100', 0, 11000, 0, 10000], ['4950', 0, 1000, 0, 0]])
     t.match(await env.admin('allocations').where({ source_id: res.body.id }).first(), { amount: 10000, base_amount: 11000 })
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
   })
 
   await t.test('FX over partial payments: the clearing one takes the rest of the invoice base', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoice(api, cus, 999, { exchange_rate: '1.10' })
+    const inv = await invoiceOf(api, cus, 999, { exchange_rate: '1.10' })
     t.equal(inv.total_base, 1099) // round_half_up(1098.9)
     const p1 = await api.post('/v1/payments', { customer: cus, amount: 500, method: 'cash', exchange_rate: '1.20', allocations: [{ invoice: inv.id, amount: 500 }] })
-    t.same(await lines(env, p1.body.journal_entry), [['1000', 600, 0, 500, 0], ['1100', 0, 550, 0, 500], ['4950', 0, 50, 0, 0]])
+    t.same(await lines(env, p1.body.journal_entry, { tx: true }), [['1000', 600, 0, 500, 0], ['1100', 0, 550, 0, 500], ['4950', 0, 50, 0, 0]])
     const p2 = await api.post('/v1/payments', { customer: cus, amount: 600, method: 'cash', exchange_rate: '1', allocations: [{ invoice: inv.id, amount: 499 }] })
     t.equal(p2.statusCode, 201, p2.raw)
     // 1099 − 550 = 549 clears AR in base; cash 600, advances 101 at rate 1; 549 − 499 = 50 is a loss.
-    t.same(await lines(env, p2.body.journal_entry), [['1000', 600, 0, 600, 0], ['1100', 0, 549, 0, 499], ['2100', 0, 101, 0, 101], ['6950', 50, 0, 0, 0]])
+    t.same(await lines(env, p2.body.journal_entry, { tx: true }), [['1000', 600, 0, 600, 0], ['1100', 0, 549, 0, 499], ['2100', 0, 101, 0, 101], ['6950', 50, 0, 0, 0]])
     const ar = await env.admin('journal_lines').where({ customer_id: cus, account_code: '1100' }).select(env.admin.raw('sum(debit) - sum(credit) as base'))
     t.equal(Number(ar[0].base), 0, 'the paid invoice leaves no base in AR')
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 101, current_balance: -101 })
@@ -216,7 +193,7 @@ t.test('payments', async (t) => {
 
   await t.test('FX: the clearing base follows write-offs, their reversals and partial invoice reversals', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoice(api, cus, 1000, { exchange_rate: '1.10' }) // base 1100
+    const inv = await invoiceOf(api, cus, 1000, { exchange_rate: '1.10' }) // base 1100
     const wo = await api.post('/v1/write-offs', { invoice: inv.id, amount: 300, reason: 'Disputed' })
     t.equal(wo.statusCode, 201, wo.raw)
     t.equal((await env.admin('write_offs').where({ id: wo.body.id }).first()).base_amount, 330)
@@ -229,14 +206,14 @@ t.test('payments', async (t) => {
     // AR carries 1100 − 330 + 330 − 110 = 990 for the 900 left; paid at 1.20 (1080): a 90 gain.
     const res = await api.post('/v1/payments', { customer: cus, amount: 900, method: 'cash', exchange_rate: '1.20', allocations: [{ invoice: inv.id, amount: 900 }] })
     t.equal(res.statusCode, 201, res.raw)
-    t.same(await lines(env, res.body.journal_entry), [['1000', 1080, 0, 900, 0], ['1100', 0, 990, 0, 900], ['4950', 0, 90, 0, 0]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['1000', 1080, 0, 900, 0], ['1100', 0, 990, 0, 900], ['4950', 0, 90, 0, 0]])
     const ar = await env.admin('journal_lines').where({ customer_id: cus, account_code: '1100' }).select(env.admin.raw('sum(debit) - sum(credit) as base'))
     t.equal(Number(ar[0].base), 0, 'no base left in AR')
   })
 
   await t.test('a payment void (core/reversals) un-applies its allocations through unapplyAllocation', async (t) => {
     const cus = await customer()
-    const inv = await invoice(api, cus, 1000)
+    const inv = await invoiceOf(api, cus, 1000)
     const pay = await api.post('/v1/payments', { customer: cus, amount: 1500, method: 'cash', allocations: [{ invoice: inv.id, amount: 1000 }] })
     const res = await api.post(`/v1/payments/${pay.body.id}/void`, { reason: 'Cheque bounced' })
     t.equal(res.statusCode, 200, res.raw)

@@ -1,35 +1,15 @@
 import t from 'tap'
-import { ApiClient, setupTestEnv, TestEnv } from './helpers/app'
+import { setupTestEnv, TestEnv } from './helpers/app'
+import { counts, balance, lines, paymentOf } from './helpers/ledger'
 import { withTenant } from '../core/db/tenant'
 import { systemContext } from '../core/http/context'
 import { lockCustomer } from '../core/ledger/engine'
 import { restoreRefundSources } from '../core/refunds/service'
 import { defineAbility } from '../tenants/roles'
 
-async function counts(env: TestEnv) {
-  const n = async (table: string) => Number((await env.admin(table).count('* as n'))[0].n)
-  return {
-    journal_entries: await n('journal_entries'),
-    customer_transactions: await n('customer_transactions'),
-    refunds: await n('refunds'),
-  }
-}
 
-async function payment(api: ApiClient, customer: string, amount: number, extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/payments', { customer, amount, method: 'cash', ...extra })
-  if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
 
-async function balance(api: ApiClient, customer: string) {
-  const { pending_balance, advance_balance, current_balance } = (await api.get(`/v1/customers/${customer}`)).body.balance
-  return { pending_balance, advance_balance, current_balance }
-}
 
-async function lines(env: TestEnv, entryId: string) {
-  const rows = await env.admin('journal_lines').where({ entry_id: entryId }).orderBy('line_no')
-  return rows.map((l: any) => [l.account_code, l.debit, l.credit, l.tx_debit, l.tx_credit])
-}
 
 const unapplied = async (env: TestEnv, id: string) => Number((await env.admin('payments').where({ id }).first()).unapplied_amount)
 
@@ -41,14 +21,14 @@ t.test('refunds', async (t) => {
 
   await t.test('refund advance balance back to the customer', async (t) => {
     const cus = await customer()
-    const pay = await payment(api, cus, 5000)
+    const pay = await paymentOf(api, cus, 5000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 2000, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { id: /^ref_[0-9a-z]{26}$/, object: 'refund', customer: cus, amount: 2000, currency: 'usd', source: null, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
     t.same(res.body.sources, [{ source: pay.id, source_type: 'payment', amount: 2000 }])
     t.equal(await unapplied(env, pay.id), 3000)
     t.match(await env.admin('journal_entries').where({ id: res.body.journal_entry }).first(), { event: 'refund', source_id: res.body.id, entry_date: '2026-11-15' })
-    t.same(await lines(env, res.body.journal_entry), [['2100', 2000, 0, 2000, 0], ['1000', 0, 2000, 0, 2000]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['2100', 2000, 0, 2000, 0], ['1000', 0, 2000, 0, 2000]])
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 3000, current_balance: -3000 })
     t.match(await env.admin('customer_transactions').where({ source_id: res.body.id }).first(), { type: 'refund', amount: 2000, balance_before: -5000, balance_after: -3000, reason: 'Overpaid' })
     t.equal((await env.admin('events').where({ type: 'refund.created' }).whereRaw(`data->'object'->>'id' = ?`, [res.body.id])).length, 1)
@@ -59,15 +39,15 @@ t.test('refunds', async (t) => {
 
   await t.test('a refund from a source takes its unapplied amount; bank methods credit the bank', async (t) => {
     const cus = await customer()
-    const a = await payment(api, cus, 1000)
-    const b = await payment(api, cus, 3000)
+    const a = await paymentOf(api, cus, 1000)
+    const b = await paymentOf(api, cus, 3000)
     const tooMuch = await api.post('/v1/refunds', { customer: cus, amount: 1500, source: a.id, method: 'card', reason: 'x' })
     t.equal(tooMuch.statusCode, 422)
     t.equal(tooMuch.body.error.code, 'refund_exceeds_credit', 'more than the source has, although the customer has enough')
     const res = await api.post('/v1/refunds', { customer: cus, amount: 800, source: a.id, method: 'card', reason: 'Card refund' })
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { source: a.id, source_type: 'payment' })
-    t.same(await lines(env, res.body.journal_entry), [['2100', 800, 0, 800, 0], ['1010', 0, 800, 0, 800]])
+    t.same(await lines(env, res.body.journal_entry, { tx: true }), [['2100', 800, 0, 800, 0], ['1010', 0, 800, 0, 800]])
     t.equal(await unapplied(env, a.id), 200)
     t.equal(await unapplied(env, b.id), 3000)
     t.equal((await api.get(`/v1/payments/${a.id}`)).body.unapplied_amount, 200)
@@ -80,8 +60,8 @@ t.test('refunds', async (t) => {
 
   await t.test('without a source the oldest unapplied credit goes first; a reversal gives it back in that order', async (t) => {
     const cus = await customer()
-    const a = await payment(api, cus, 1000)
-    const b = await payment(api, cus, 3000)
+    const a = await paymentOf(api, cus, 1000)
+    const b = await paymentOf(api, cus, 3000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 1500, method: 'cash', reason: 'Closing the account' })
     t.equal(res.statusCode, 201, res.raw)
     t.same(res.body.sources, [{ source: a.id, source_type: 'payment', amount: 1000 }, { source: b.id, source_type: 'payment', amount: 500 }])
@@ -105,28 +85,28 @@ t.test('refunds', async (t) => {
 
   await t.test('foreign currency: the source rate, or a given one', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const pay = await payment(api, cus, 1000, { exchange_rate: '1.20' })
+    const pay = await paymentOf(api, cus, 1000, { exchange_rate: '1.20' })
     const fromSource = await api.post('/v1/refunds', { customer: cus, amount: 100, source: pay.id, method: 'cash', reason: 'x' })
     t.equal(fromSource.statusCode, 201, fromSource.raw)
     t.match(fromSource.body, { currency: 'eur', exchange_rate: '1.2' })
-    t.same(await lines(env, fromSource.body.journal_entry), [['2100', 120, 0, 100, 0], ['1000', 0, 120, 0, 100]])
+    t.same(await lines(env, fromSource.body.journal_entry, { tx: true }), [['2100', 120, 0, 100, 0], ['1000', 0, 120, 0, 100]])
     const noRate = await api.post('/v1/refunds', { customer: cus, amount: 100, method: 'cash', reason: 'x' })
     t.equal(noRate.body.error?.code, 'exchange_rate_required')
     const given = await api.post('/v1/refunds', { customer: cus, amount: 100, method: 'cash', reason: 'x', exchange_rate: '1.3' })
-    t.same(await lines(env, given.body.journal_entry), [['2100', 130, 0, 100, 0], ['1000', 0, 130, 0, 100]])
+    t.same(await lines(env, given.body.journal_entry, { tx: true }), [['2100', 130, 0, 100, 0], ['1000', 0, 130, 0, 100]])
   })
 
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await payment(api, cus, 1000)
-    const otherPay = await payment(api, other, 1000)
-    const voided = await payment(api, cus, 500)
+    const pay = await paymentOf(api, cus, 1000)
+    const otherPay = await paymentOf(api, other, 1000)
+    const voided = await paymentOf(api, cus, 500)
     await env.admin('payments').where({ id: voided.id }).update({ status: 'voided' })
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await payment(otherApi, foreignCus, 1000)
+    const foreignPay = await paymentOf(otherApi, foreignCus, 1000)
     const empty = await customer()
 
     const before = await counts(env)

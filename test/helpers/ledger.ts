@@ -23,10 +23,10 @@ export async function balance(api: ApiClient, customer: string) {
   return { pending_balance, advance_balance, current_balance }
 }
 
-/** [account, debit, credit] per line of an entry (base amounts). */
-export async function lines(env: TestEnv, entryId: string) {
+/** [account, debit, credit] per line of an entry (base amounts), plus [tx_debit, tx_credit] with `tx`. */
+export async function lines(env: TestEnv, entryId: string, opts: { tx?: boolean } = {}) {
   const rows = await env.admin('journal_lines').where({ entry_id: entryId }).orderBy('line_no')
-  return rows.map((l: any) => [l.account_code, l.debit, l.credit])
+  return rows.map((l: any) => (opts.tx ? [l.account_code, l.debit, l.credit, l.tx_debit, l.tx_credit] : [l.account_code, l.debit, l.credit]))
 }
 
 /** Asserts the entry balances in base and transaction currency and returns its lines. */
@@ -58,6 +58,20 @@ export async function invoice(api: ApiClient, customerId: string, lineItems: Rec
 
 export async function payment(api: ApiClient, customerId: string, amount: number, allocations: { invoice: string; amount: number }[] = [], extra: Record<string, unknown> = {}) {
   const res = await api.post('/v1/payments', { customer: customerId, amount, method: 'cash', ...(allocations.length ? { allocations } : {}), ...extra })
+  if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
+  return res.body
+}
+
+/** A one-line invoice of `amount` (today's date unless `extra` says otherwise). */
+export async function invoiceOf(api: ApiClient, customerId: string, amount: number, extra: Record<string, unknown> = {}) {
+  const res = await api.post('/v1/invoices', { customer: customerId, lines: [{ description: 'Goods', quantity: 1, unit_amount: amount }], ...extra })
+  if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
+  return res.body
+}
+
+/** A cash payment of `amount`; `extra` may add allocations, auto_apply, a method… */
+export async function paymentOf(api: ApiClient, customerId: string, amount: number, extra: Record<string, unknown> = {}) {
+  const res = await api.post('/v1/payments', { customer: customerId, amount, method: 'cash', ...extra })
   if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
   return res.body
 }
