@@ -43,6 +43,24 @@ t.test('invoices', async (t) => {
     t.equal(audit[0].reason, 'VIP')
   })
 
+  await t.test('temporary credit-limit increase, until its expiry date', async (t) => {
+    const c = await api.post('/v1/customers', { name: 'Temp', credit_limit: 1000 })
+    const big = { customer: c.body.id, lines: [{ description: 'x', quantity: 1, unit_amount: 1500 }] }
+    t.equal((await api.post('/v1/invoices', big)).body.error.code, 'credit_limit_exceeded')
+    const half = await api.patch(`/v1/customers/${c.body.id}`, { temporary_credit_limit: 2000 })
+    t.equal(half.statusCode, 400, 'the limit needs its expiry date')
+    const set = await api.patch(`/v1/customers/${c.body.id}`, { temporary_credit_limit: 2000, temporary_credit_limit_expires_on: '2099-12-31' })
+    t.equal(set.statusCode, 200, set.raw)
+    t.match(set.body, { credit_limit: 1000, temporary_credit_limit: 2000, temporary_credit_limit_expires_on: '2099-12-31' })
+    t.equal((await api.post('/v1/invoices', big)).statusCode, 201, 'the increase applies before it expires')
+    // Once expired (yesterday), the base limit is back: exposure 1500 + 1 > 1000.
+    await env.admin('customers').where({ id: c.body.id }).update({ temporary_credit_limit_expires_on: '2020-01-01' })
+    const after = await api.post('/v1/invoices', { customer: c.body.id, lines: [{ description: 'x', quantity: 1, unit_amount: 1 }] })
+    t.equal(after.statusCode, 422)
+    t.equal(after.body.error.code, 'credit_limit_exceeded')
+    t.equal(after.body.error.details.credit_limit, 1000)
+  })
+
   await t.test('bad input writes nothing', async (t) => {
     const before = (await env.admin('journal_entries').count('* as n'))[0].n
     for (const body of [

@@ -30,6 +30,8 @@ interface EditableFields {
   billing_address?: Address | null
   shipping_address?: Address | null
   credit_limit?: number | null
+  temporary_credit_limit?: number | null
+  temporary_credit_limit_expires_on?: string | null
   payment_terms_days?: number
   external_id?: string | null
   assigned_to?: string | null
@@ -84,6 +86,12 @@ const editableProperties = {
   billing_address: addressInput,
   shipping_address: addressInput,
   credit_limit: { ...amountSchema, type: ['integer', 'null'], description: 'Minor units of the customer currency; null means no limit.' },
+  temporary_credit_limit: {
+    ...amountSchema,
+    type: ['integer', 'null'],
+    description: 'A temporary increase: the limit in force until temporary_credit_limit_expires_on (inclusive) when higher than credit_limit. Set both or neither.',
+  },
+  temporary_credit_limit_expires_on: { type: ['string', 'null'], format: 'date', description: 'Last day the temporary limit applies.' },
   payment_terms_days: { type: 'integer', minimum: 0, maximum: 3650 },
   external_id: nullableText(255),
   assigned_to: { type: ['string', 'null'], pattern: idPattern('key'), description: 'API key id of the sales rep who owns the account.' },
@@ -174,6 +182,8 @@ const customerViewProperties = {
   shipping_address: { ...addressView, description: 'null for roles without read_pii.' },
   currency: { type: 'string' },
   credit_limit: { type: ['integer', 'null'] },
+  temporary_credit_limit: { type: ['integer', 'null'] },
+  temporary_credit_limit_expires_on: nullableString,
   payment_terms_days: { type: 'integer' },
   external_id: nullableString,
   assigned_to: nullableString,

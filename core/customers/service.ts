@@ -31,6 +31,8 @@ export interface CustomerRow {
   shipping_address: Address | null
   currency: string
   credit_limit: number | null
+  temporary_credit_limit: number | null
+  temporary_credit_limit_expires_on: string | null
   payment_terms_days: number
   external_id: string | null
   assigned_to: string | null
@@ -71,6 +73,8 @@ function customerFields(row: CustomerRow) {
     shipping_address: row.shipping_address,
     currency: row.currency,
     credit_limit: row.credit_limit,
+    temporary_credit_limit: row.temporary_credit_limit,
+    temporary_credit_limit_expires_on: row.temporary_credit_limit_expires_on,
     payment_terms_days: row.payment_terms_days,
     external_id: row.external_id,
     assigned_to: row.assigned_to,
@@ -250,6 +254,15 @@ async function guardExternalId<T>(write: Promise<T>): Promise<T> {
 }
 
 /** jsonb columns are written as JSON text (pg would turn arrays into Postgres arrays). */
+/** A temporary credit limit needs its expiry date and the other way round. */
+function assertTemporaryLimitPair(c: Pick<CustomerRow, 'temporary_credit_limit' | 'temporary_credit_limit_expires_on'>): void {
+  if ((c.temporary_credit_limit ?? null) === null !== ((c.temporary_credit_limit_expires_on ?? null) === null)) {
+    throw new AppError('validation_failed', 'Set temporary_credit_limit and temporary_credit_limit_expires_on together (or both to null).', {
+      param: 'temporary_credit_limit_expires_on',
+    })
+  }
+}
+
 function toColumns(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...fields }
   for (const c of JSON_COLUMNS) if (out[c] !== undefined && out[c] !== null) out[c] = JSON.stringify(out[c])
@@ -273,6 +286,7 @@ async function recordChange(trx: Trx, ctx: RequestContext, action: string, befor
  */
 export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput) {
   const currency = input.currency === undefined ? (await getTenant(trx, ctx.tenantId)).base_currency : assertCurrency(input.currency)
+  assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
   const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.role === 'sales_rep' ? ctx.keyId : null
   // Looked up before the insert, so the new customer never lists itself.
   const possible_duplicates = await findPossibleDuplicates(trx, ctx, input)
@@ -291,6 +305,8 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
           shipping_address: input.shipping_address ?? null,
           currency,
           credit_limit: input.credit_limit ?? null,
+          temporary_credit_limit: input.temporary_credit_limit ?? null,
+          temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null,
           payment_terms_days: input.payment_terms_days ?? 30,
           external_id: input.external_id ?? null,
           assigned_to,
@@ -339,6 +355,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
     if (!isDeepStrictEqual(before[field as keyof CustomerRow], value)) changes[field] = value
   }
   if (Object.keys(changes).length === 0) return viewFor(ctx, before)
+  assertTemporaryLimitPair({ ...before, ...changes } as CustomerRow)
 
   const [updated]: CustomerRow[] = await guardExternalId(
     trx('customers')

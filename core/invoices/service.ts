@@ -163,7 +163,7 @@ export async function createInvoice(
   if (total <= 0) throw new AppError('invalid_amount', 'An invoice total must be positive.', { param: 'lines' })
 
   const id = newId('inv')
-  await checkCredit(trx, ctx, customer, total, input.credit_override, { type: 'invoice', id })
+  await checkCredit(trx, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today)
 
   const proposed: ProposedLine[] = [
     { role: 'ar', side: 'debit', amount: total, customer_id: customer.id },

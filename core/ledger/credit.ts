@@ -5,6 +5,17 @@ import { recordAudit } from '../audit/service'
 import type { CustomerState } from './engine'
 
 /**
+ * The limit in force on `today`: a temporary increase until its expiry date (inclusive), else the
+ * customer's credit limit; null means no limit.
+ */
+export function effectiveCreditLimit(customer: CustomerState, today: string): number | null {
+  if (customer.credit_limit === null) return null
+  const temporary = customer.temporary_credit_limit
+  const active = temporary !== null && customer.temporary_credit_limit_expires_on !== null && today <= customer.temporary_credit_limit_expires_on
+  return active ? Math.max(customer.credit_limit, temporary) : customer.credit_limit
+}
+
+/**
  * Credit limit at invoice and sale time: exposure = current balance + the new document. Above the
  * limit the document is refused, unless the caller passes `credit_override: {reason}` and its role
  * holds the override permission; the override is audited with its reason. Suspended customers take
@@ -17,26 +28,28 @@ export async function checkCredit(
   amount: number,
   override: { reason: string } | undefined,
   document: { type: string; id: string },
+  today: string,
 ): Promise<void> {
   if (override && !ctx.ability.can('override_credit', 'Customer')) {
     throw new AppError('permission_denied', `The '${ctx.role}' role cannot override the credit limit.`, { param: 'credit_override' })
   }
   const exposure = customer.current_balance + amount
-  const overLimit = customer.credit_limit !== null && exposure > customer.credit_limit
+  const limit = effectiveCreditLimit(customer, today)
+  const overLimit = limit !== null && exposure > limit
   const suspended = customer.status === 'suspended'
   if (!overLimit && !suspended) return
   if (!override) {
     if (suspended) throw new AppError('customer_inactive', `Customer '${customer.id}' is suspended.`, { param: 'customer' })
-    throw new AppError('credit_limit_exceeded', `Exposure ${exposure} would exceed the credit limit ${customer.credit_limit}.`, {
+    throw new AppError('credit_limit_exceeded', `Exposure ${exposure} would exceed the credit limit ${limit}.`, {
       param: 'customer',
-      details: { credit_limit: customer.credit_limit, current_balance: customer.current_balance, amount, exposure },
+      details: { credit_limit: limit, current_balance: customer.current_balance, amount, exposure },
     })
   }
   await recordAudit(trx, ctx, {
     action: 'credit_limit.overridden',
     entity_type: document.type,
     entity_id: document.id,
-    after: { customer: customer.id, credit_limit: customer.credit_limit, exposure, suspended },
+    after: { customer: customer.id, credit_limit: limit, exposure, suspended },
     reason: override.reason,
   })
 }

@@ -24,6 +24,8 @@ export interface CustomerState {
   currency: string
   status: string
   credit_limit: number | null
+  temporary_credit_limit: number | null
+  temporary_credit_limit_expires_on: string | null
   payment_terms_days: number
   deleted_at: Date | null
   assigned_to: string | null
@@ -45,7 +47,8 @@ export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: st
   // customer after the wait, so a posting never lands on a customer deleted meanwhile.
   const { rows } = await prepared(
     trx,
-    `select c.id, c.name, c.currency, c.status, c.credit_limit, c.payment_terms_days, c.deleted_at, c.assigned_to,
+    `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
+            c.payment_terms_days, c.deleted_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
       where b.tenant_id = ? and b.customer_id = ?
