@@ -86,7 +86,7 @@ export function defineAbility(role: Role, keyId: string): AppAbility {
       can('read', ['Customer', 'AuditLog', 'Event', 'Reconciliation', 'Plugin', 'WebhookEndpoint', 'ApiKey', ...LEDGER_READS])
       break
   }
-  cannot('manage', 'Tenant') // tenants are provisioned with the platform token only
+  cannot('create', 'Tenant') // tenants are provisioned with the platform token only
   return build()
 }
 

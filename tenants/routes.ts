@@ -4,7 +4,7 @@ import { platformContext } from '../core/http/auth'
 import { listQueryProperties, listSchema, ListQuery } from '../core/http/pagination'
 import { idPattern } from '../core/ids'
 import { ROLES, Role } from './roles'
-import { createApiKey, createTenant, listApiKeys, revokeApiKey } from './service'
+import { advanceTestClock, createApiKey, createTenant, getTestClock, listApiKeys, revokeApiKey } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -116,5 +116,33 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => revokeApiKey(trx, ctx, req.params.id)),
+  )
+
+  const testClockSchema = {
+    type: 'object',
+    properties: { object: { type: 'string' }, sandbox: { type: 'boolean' }, date: { type: 'string', description: "The tenant's accounting today." } },
+  }
+
+  app.get(
+    '/test-clock',
+    {
+      config: { permission: ['read', 'Tenant'] },
+      schema: { tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getTestClock(trx, ctx)),
+  )
+
+  app.post<{ Body: { date: string } }>(
+    '/test-clock/advance',
+    {
+      config: { permission: ['update', 'Tenant'] },
+      schema: {
+        tags: ['tenants'],
+        summary: 'Move a sandbox tenant’s test clock forward',
+        body: { type: 'object', additionalProperties: false, required: ['date'], properties: { date: { type: 'string', format: 'date' } } },
+        response: { 200: testClockSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => advanceTestClock(trx, ctx, req.body.date)),
   )
 }

@@ -90,6 +90,27 @@ export async function tenantToday(trx: Trx, tenantId: string): Promise<string> {
   return new Intl.DateTimeFormat('en-CA', { timeZone: t.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date())
 }
 
+/** The tenant's accounting date, and whether it runs on a test clock (sandbox tenants). */
+export async function getTestClock(trx: Trx, ctx: RequestContext) {
+  const t = await getTenant(trx, ctx.tenantId)
+  return { object: 'test_clock' as const, sandbox: t.sandbox, date: await tenantToday(trx, ctx.tenantId) }
+}
+
+/**
+ * Moves a sandbox tenant's test clock forward to `date`, so time-driven behaviour (due dates,
+ * aging, schedules) can be exercised. Live tenants have no test clock; a clock never goes back.
+ */
+export async function advanceTestClock(trx: Trx, ctx: RequestContext, date: string) {
+  const t = await trx('tenants').where({ tenant_id: ctx.tenantId }).forUpdate().first()
+  if (!t) throw notFound('tenant')
+  if (!t.sandbox) throw new AppError('invalid_state', 'Only sandbox tenants have a test clock.')
+  const today = await tenantToday(trx, ctx.tenantId)
+  if (date < today) throw new AppError('invalid_state', `A test clock only moves forward (it reads ${today}).`, { param: 'date' })
+  await trx('tenants').where({ tenant_id: ctx.tenantId }).update({ test_clock_date: date })
+  await recordAudit(trx, ctx, { action: 'test_clock.advanced', entity_type: 'tenant', entity_id: tenantPublicId(ctx.tenantId), before: { date: today }, after: { date } })
+  return { object: 'test_clock' as const, sandbox: true, date }
+}
+
 async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode: 'test' | 'live' }) {
   const secret = generateSecret(ctx.tenantId, input.mode)
   const [row] = await trx('api_keys')

@@ -68,6 +68,28 @@ t.test('tenants and api keys', async (t) => {
     t.equal(badRole.statusCode, 400)
   })
 
+  await t.test('sandbox test clock: moves forward, drives default dates', async (t) => {
+    const sandbox = await env.tenant({ sandbox: true })
+    const api = env.api(sandbox.key)
+    const now = await api.get('/v1/test-clock')
+    t.equal(now.statusCode, 200, now.raw)
+    t.equal(now.body.sandbox, true)
+    const moved = await api.post('/v1/test-clock/advance', { date: '2099-03-01' })
+    t.equal(moved.statusCode, 200, moved.raw)
+    t.equal(moved.body.date, '2099-03-01')
+    const cus = await api.post('/v1/customers', { name: 'Clocked' })
+    const inv = await api.post('/v1/invoices', { customer: cus.body.id, lines: [{ description: 'x', quantity: 1, unit_amount: 100 }] })
+    t.match(inv.body, { issue_date: '2099-03-01', due_date: '2099-03-31' }, 'documents default to the test clock')
+    const back = await api.post('/v1/test-clock/advance', { date: '2099-02-01' })
+    t.equal(back.statusCode, 422, 'a test clock never goes back')
+    t.equal(back.body.error.code, 'invalid_state')
+    const live = await env.tenant()
+    t.equal((await env.api(live.key).post('/v1/test-clock/advance', { date: '2099-03-01' })).body.error?.code, 'invalid_state', 'live tenants have no test clock')
+    const accountant = await env.key(sandbox.key, 'accountant')
+    t.equal((await env.api(accountant.secret).post('/v1/test-clock/advance', { date: '2099-04-01' })).statusCode, 403)
+    t.equal((await env.admin('audit_log').where({ action: 'test_clock.advanced' })).length, 1)
+  })
+
   await t.test('another tenant cannot see or revoke keys', async (t) => {
     const a = await env.tenant()
     const b = await env.tenant()
