@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Trx } from '../core/db/knex'
 import type { Db } from '../core/db/knex'
-import { withTenant } from '../core/db/tenant'
+import { afterCommit, withTenant } from '../core/db/tenant'
 import { AppError, notFound } from '../core/errors'
 import { newId, tenantPublicId } from '../core/ids'
 import { assertCurrency } from '../core/money'
@@ -150,7 +150,7 @@ export async function revokeApiKey(trx: Trx, ctx: RequestContext, id: string) {
     .update({ revoked_at: trx.fn.now(), revoked_by: ctx.keyId })
     .returning('*')
   // Evict after commit: evicting earlier lets a request re-cache the key before the revoke is visible.
-  void trx.executionPromise.then(() => evictKey(key.secret_hash), () => undefined)
+  afterCommit(trx, () => evictKey(key.secret_hash))
   await recordAudit(trx, ctx, { action: 'api_key.revoked', entity_type: 'api_key', entity_id: id, before: apiKeyView(key), after: apiKeyView(row) })
   return apiKeyView(row)
 }

@@ -42,6 +42,15 @@ export function beforeCommit(trx: Trx, hook: () => Promise<void>): void {
   list.push(hook)
 }
 
+/**
+ * Runs `fn` once the transaction has committed (never when it rolls back): for side effects outside
+ * the database, such as evicting a cache or enqueueing a job for rows the transaction wrote.
+ * Failures are swallowed: the effect must be one a sweep or a TTL can make good.
+ */
+export function afterCommit(trx: Trx, fn: () => unknown): void {
+  void trx.executionPromise.then(fn, () => undefined).catch(() => undefined)
+}
+
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export function isUuid(s: string): boolean {
   return UUID_RE.test(s)

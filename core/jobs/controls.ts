@@ -1,3 +1,4 @@
+import { afterCommit } from '../db/tenant'
 import type { Trx } from '../db/knex'
 
 /**
@@ -51,6 +52,6 @@ export async function setJobSettings(
   if (change.concurrency !== undefined) values.concurrency = change.concurrency
   await trx('tenant_job_settings').insert(values).onConflict('tenant_id').merge()
   // This process sees the change at once; other workers within the cache TTL.
-  void trx.executionPromise.then(() => evictJobSettings(tenantId), () => undefined)
+  afterCommit(trx, () => evictJobSettings(tenantId))
   return getJobSettings(trx, tenantId)
 }

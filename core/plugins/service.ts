@@ -1,3 +1,4 @@
+import { afterCommit } from '../db/tenant'
 import type { Trx } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
@@ -70,7 +71,7 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
     .onConflict(['tenant_id', 'name'])
     .merge({ enabled, config: JSON.stringify(checked.config), updated_at: trx.fn.now() })
     .returning('*')
-  if (isCoa) void trx.executionPromise.then(() => evictChartOfAccounts(ctx.tenantId), () => undefined)
+  if (isCoa) afterCommit(trx, () => evictChartOfAccounts(ctx.tenantId))
   await recordAudit(trx, ctx, {
     action: 'plugin.configured',
     entity_type: 'plugin',

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto'
 import type { Db, Trx } from '../db/knex'
-import { withTenant } from '../db/tenant'
+import { afterCommit, withTenant } from '../db/tenant'
 import type { RequestContext } from '../http/context'
 import { systemContext } from '../http/context'
 import { AppError, notFound } from '../errors'
@@ -82,10 +82,6 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   return Math.min(Math.max(0, at - now), MAX_RETRY_AFTER_MS)
 }
 
-function afterCommit(trx: Trx, fn: () => Promise<void>): void {
-  void trx.executionPromise.then(fn, () => undefined).catch(() => undefined)
-}
-
 function jobCtx(tenantId: string, requestId: string): RequestContext {
   return systemContext(tenantId, abilityFor('admin', 'system'), requestId)
 }
@@ -97,6 +93,18 @@ async function schedule(tenantId: string, deliveryId: string, attempt: number, d
 
 // ---- fan-out: event → deliveries --------------------------------------------------------------
 
+/** Pending delivery rows, due now, of `event` to each endpoint. */
+function newDeliveries(trx: Trx, ctx: RequestContext, endpoints: { id: string }[], event: { id: string; type: string }) {
+  return endpoints.map((e) => ({
+    tenant_id: ctx.tenantId,
+    id: newId('whd'),
+    endpoint_id: e.id,
+    event_id: event.id,
+    event_type: event.type,
+    next_attempt_at: trx.fn.now(),
+  }))
+}
+
 /** One pending delivery per enabled endpoint subscribed to the event (once: unique per endpoint and event). */
 export async function createDeliveries(trx: Trx, ctx: RequestContext, event: EventRow): Promise<DeliveryRow[]> {
   const endpoints: { id: string }[] = await trx('webhook_endpoints')
@@ -107,14 +115,7 @@ export async function createDeliveries(trx: Trx, ctx: RequestContext, event: Eve
   if (!endpoints.length) return []
   const rows: DeliveryRow[] = await trx('webhook_deliveries')
     .insert(
-      endpoints.map((e) => ({
-        tenant_id: ctx.tenantId,
-        id: newId('whd'),
-        endpoint_id: e.id,
-        event_id: event.id,
-        event_type: event.type,
-        next_attempt_at: trx.fn.now(),
-      })),
+      newDeliveries(trx, ctx, endpoints, event),
     )
     .onConflict(['tenant_id', 'endpoint_id', 'event_id'])
     .ignore()
@@ -153,14 +154,7 @@ export async function redeliverEvent(trx: Trx, ctx: RequestContext, eventId: str
   if (!endpoints.length) return page([], false)
   const rows: DeliveryRow[] = await trx('webhook_deliveries')
     .insert(
-      endpoints.map((e) => ({
-        tenant_id: ctx.tenantId,
-        id: newId('whd'),
-        endpoint_id: e.id,
-        event_id: event.id,
-        event_type: event.type,
-        next_attempt_at: trx.fn.now(),
-      })),
+      newDeliveries(trx, ctx, endpoints, event),
     )
     .onConflict(['tenant_id', 'endpoint_id', 'event_id'])
     .merge({
