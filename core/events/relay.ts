@@ -4,7 +4,7 @@ import { appDatabaseUrl, type Config } from '../config'
 import type { Db, Trx } from '../db/knex'
 import { isUuid, withTenant } from '../db/tenant'
 import { getJobSettings } from '../jobs/controls'
-import { enqueueMany } from '../jobs/queues'
+import { enqueueMany, forgetFinishedJobs } from '../jobs/queues'
 import { forEachTenant } from '../jobs/tenants'
 import { relayMetrics } from '../ops/metrics'
 import { EVENT_DISPATCH } from './dispatch'
@@ -100,6 +100,8 @@ export async function publishTenant(db: Db, tenantId: string, o: RelayOptions): 
       : []
     const ids = [...overdue, ...fresh].map((e) => e.id)
     if (ids.length) {
+      // An overdue event whose dispatch job failed for good would otherwise never be re-added.
+      await forgetFinishedJobs(EVENT_DISPATCH, tenantId, overdue.map((e) => e.id))
       await enqueueMany(EVENT_DISPATCH, ids.map((id) => ({ tenantId, data: { eventId: id }, jobId: id })))
       await trx('events')
         .where({ tenant_id: tenantId })

@@ -199,6 +199,18 @@ export async function enqueueMany<T>(type: string, jobs: { tenantId: string; dat
   await withTimeout(producerQueue(type).addBulk(bulk), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
 }
 
+/**
+ * Removes finished (completed or failed) jobs with these ids, so the same ids can be enqueued again:
+ * Bull ignores an add whose job id still exists, even when that job has already failed.
+ */
+export async function forgetFinishedJobs(type: string, tenantId: string, jobIds: string[]): Promise<void> {
+  const queue = producerQueue(type)
+  for (const id of jobIds) {
+    const job = await queue.getJob(qualifiedJobId(tenantId, id))
+    if (job && ((await job.isFailed()) || (await job.isCompleted()))) await job.remove()
+  }
+}
+
 /** Runs `fn` in the job's tenant transaction (the one way a job touches the database). */
 export function withJobTenant<T>(job: Pick<JobContext, 'tenantId'>, fn: (trx: Trx) => Promise<T>): Promise<T> {
   return withTenant(requireRuntime().db, job.tenantId, fn)
