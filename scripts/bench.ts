@@ -9,7 +9,8 @@
  * 4. runs pgbench TPC-B-like (scale 10, 32 clients; and scale 1 for the hot case);
  * 5. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, and checks
  *    the ledger has no drift afterwards.
- * Environment: BENCH_SECONDS (default 20), BENCH_CONNECTIONS (64), PGBENCH_SECONDS (20).
+ * Environment: BENCH_SECONDS (default 20), BENCH_CONNECTIONS (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
+ * (extra node flags for the service, e.g. `--cpu-prof`).
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   const url = dbUrl(dbName)
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
-  let server: ChildProcess | null = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
+  let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
     env: {
       ...process.env,
       DATABASE_URL: url,

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import type { Knex } from 'knex'
 import { prepared, type Trx } from '../db/knex'
 import { beforeCommit } from '../db/tenant'
 import type { RequestContext } from '../http/context'
@@ -31,33 +30,30 @@ export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEnt
     pending.set(trx, (rows = []))
     beforeCommit(trx, async () => {
       const lane = parseInt(createHash('sha1').update(String(rows![0].entity_id ?? rows![0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
-      for (const row of rows!) {
-        await prepared(
-          trx,
-          `insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
-           values (:tenant_id, :seq, :lane, :lane_seq, :id, :actor, :action, :entity_type, :entity_id, :before, :after, :reason, :ip, :user_agent, :request_id, :prev_hash, :hash)`,
-          { ...row, lane } as Record<string, Knex.Value>,
-        )
-      }
+      // One statement for all of the transaction's rows; the chain trigger runs per row, in order.
+      await prepared(
+        trx,
+        `insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
+         select a.tenant_id, 0, :lane, 0, a.id, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after, a.reason, a.ip, a.user_agent, a.request_id, '', ''
+           from jsonb_to_recordset(:rows::jsonb) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
+                before jsonb, after jsonb, reason text, ip text, user_agent text, request_id text)`,
+        { lane, rows: JSON.stringify(rows) },
+      )
     })
   }
   rows.push({
     tenant_id: ctx.tenantId,
-    seq: 0, // seq, lane_seq and hashes are assigned by the chain trigger
-    lane_seq: 0,
     id: newId('aud'),
     actor: ctx.keyId ?? ctx.role,
     action: entry.action,
     entity_type: entry.entity_type,
     entity_id: entry.entity_id,
-    before: entry.before === undefined ? null : JSON.stringify(entry.before),
-    after: entry.after === undefined ? null : JSON.stringify(entry.after),
+    before: entry.before === undefined ? null : entry.before,
+    after: entry.after === undefined ? null : entry.after,
     reason: entry.reason ?? null,
     ip: ctx.ip,
     user_agent: ctx.userAgent,
     request_id: ctx.requestId,
-    prev_hash: '',
-    hash: '',
   })
 }
 

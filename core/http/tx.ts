@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { prepared, type Trx } from '../db/knex'
 import { withTenant } from '../db/tenant'
-import type { Trx } from '../db/knex'
 import { AppError } from '../errors'
 import type { RequestContext } from './context'
 
@@ -18,19 +18,107 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null'
 }
 
-function requestHash(req: FastifyRequest): string {
-  return createHash('sha256')
+/** A POST's Idempotency-Key with what identifies its request (Stripe semantics). */
+export interface IdempotentRequest {
+  key: string
+  hash: string
+  method: string
+  path: string
+}
+
+/** The request's idempotency claim, or null when it carries no key (or is no POST). */
+export function idempotentRequest(req: FastifyRequest): IdempotentRequest | null {
+  const key = req.method === 'POST' ? req.ctx.idempotencyKey : null
+  if (key === null) return null
+  if (!IDEMPOTENCY_KEY_RE.test(key)) throw new AppError('invalid_idempotency_key', undefined, { param: 'Idempotency-Key' })
+  const hash = createHash('sha256')
     .update(`${req.method} ${req.url}\n${canonical(req.body ?? null)}`)
     .digest('hex')
+  return { key, hash, method: req.method, path: req.url.slice(0, 2000) }
+}
+
+/** What a request answers: a new or replayed response. */
+export interface Answer<T> {
+  replayed: boolean
+  status: number
+  body: T
+}
+
+/**
+ * Claims the keys of several requests of one tenant in the caller's transaction. Each key is taken
+ * with a transaction-level advisory lock (a key in flight elsewhere, or twice in this set, answers
+ * 409 `idempotency_key_in_use`); a stored, unexpired response is replayed (422
+ * `idempotency_key_reused` for a different body); an expired one is deleted. Returns, per request,
+ * null when it is new and must run, else its answer or error.
+ */
+export async function claimIdempotencyKeys(trx: Trx, tenantId: string, claims: (IdempotentRequest | null)[]): Promise<(Answer<unknown> | AppError | null)[]> {
+  const keys = [...new Set(claims.flatMap((c) => (c ? [c.key] : [])))]
+  if (!keys.length) return claims.map(() => null)
+  const { rows: locks } = await prepared(
+    trx,
+    `select k as key, pg_try_advisory_xact_lock(hashtextextended('idem:' || ? || ':' || k, 0)) as ok from unnest(?::text[]) k`,
+    [tenantId, keys],
+  )
+  const locked = new Set<string>(locks.filter((r: { ok: boolean }) => r.ok).map((r: { key: string }) => r.key))
+  const { rows: stored } = await prepared(
+    trx,
+    `select key, request_hash, status_code, response_body, expires_at < now() as expired
+       from idempotency_keys where tenant_id = ? and key = any(?::text[])`,
+    [tenantId, [...locked]],
+  )
+  const found = new Map(stored.map((r: { key: string }) => [r.key, r]))
+  const expired = stored.filter((r: { expired: boolean }) => r.expired).map((r: { key: string }) => r.key)
+  if (expired.length) await prepared(trx, `delete from idempotency_keys where tenant_id = ? and key = any(?::text[])`, [tenantId, expired])
+  const seen = new Set<string>()
+  return claims.map((c) => {
+    if (!c) return null
+    if (!locked.has(c.key) || seen.has(c.key)) return new AppError('idempotency_key_in_use')
+    seen.add(c.key)
+    const existing = found.get(c.key) as { request_hash: string; status_code: number; response_body: unknown; expired: boolean } | undefined
+    if (!existing || existing.expired) return null
+    if (existing.request_hash !== c.hash) return new AppError('idempotency_key_reused', undefined, { param: 'Idempotency-Key' })
+    return { replayed: true, status: existing.status_code, body: existing.response_body }
+  })
+}
+
+/** Stores new responses under their keys, in the transaction of their effect. */
+export async function storeIdempotentResponses(trx: Trx, tenantId: string, ttlHours: number, items: { claim: IdempotentRequest; answer: Answer<unknown> }[]): Promise<void> {
+  if (!items.length) return
+  await prepared(
+    trx,
+    `insert into idempotency_keys (tenant_id, key, request_hash, method, path, status_code, response_body, expires_at)
+     select ?, x.key, x.request_hash, x.method, x.path, x.status_code, x.response_body, now() + make_interval(hours => ?)
+       from jsonb_to_recordset(?::jsonb) as x(key text, request_hash text, method text, path text, status_code int, response_body jsonb)`,
+    [
+      tenantId,
+      ttlHours,
+      JSON.stringify(
+        items.map(({ claim, answer }) => ({
+          key: claim.key,
+          request_hash: claim.hash,
+          method: claim.method,
+          path: claim.path,
+          status_code: answer.status,
+          response_body: answer.body ?? null,
+        })),
+      ),
+    ],
+  )
+}
+
+/** Sends an answer's status (and the replay header). */
+export function answer<T>(reply: FastifyReply, a: Answer<T>): T {
+  if (a.replayed) reply.header('idempotent-replayed', 'true')
+  reply.code(a.status)
+  return a.body
 }
 
 /**
  * Runs one service call in the request's tenant transaction and sets the status. For a POST with
- * `Idempotency-Key` (Stripe semantics) the key is claimed with a transaction-level advisory lock
- * (a second request while the first is in flight gets 409), a stored response is replayed with
- * `Idempotent-Replayed: true`, a different body gets 422, and a new response is stored in the same
- * transaction as its effect, so one key can never yield two effects. Failed requests store nothing:
- * they wrote nothing, so a retry is safe.
+ * `Idempotency-Key` (Stripe semantics, see claimIdempotencyKeys) a stored response is replayed with
+ * `Idempotent-Replayed: true`, and a new response is stored in the same transaction as its effect,
+ * so one key can never yield two effects. Failed requests store nothing: they wrote nothing, so a
+ * retry is safe.
  */
 export async function inTenant<T>(
   req: FastifyRequest,
@@ -40,41 +128,17 @@ export async function inTenant<T>(
 ): Promise<T> {
   const ctx = req.ctx
   const status = opts.status ?? 200
-  const key = req.method === 'POST' ? ctx.idempotencyKey : null
-  const db = req.server.deps.db
-  if (key === null) {
-    const result = await withTenant(db, ctx.tenantId, (trx) => fn(trx, ctx))
-    reply.code(status)
-    return result
-  }
-  if (!IDEMPOTENCY_KEY_RE.test(key)) throw new AppError('invalid_idempotency_key', undefined, { param: 'Idempotency-Key' })
-  const hash = requestHash(req)
+  const claim = idempotentRequest(req)
   const ttlHours = req.server.deps.config.IDEMPOTENCY_TTL_HOURS
-  const outcome = await withTenant(db, ctx.tenantId, async (trx) => {
-    const { rows } = await trx.raw('select pg_try_advisory_xact_lock(hashtextextended(?, 0)) as ok', [`idem:${ctx.tenantId}:${key}`])
-    if (!rows[0].ok) throw new AppError('idempotency_key_in_use')
-    const existing = await trx('idempotency_keys')
-      .where({ tenant_id: ctx.tenantId, key })
-      .first('request_hash', 'status_code', 'response_body', trx.raw('expires_at < now() as expired'))
-    if (existing && !existing.expired) {
-      if (existing.request_hash !== hash) throw new AppError('idempotency_key_reused', undefined, { param: 'Idempotency-Key' })
-      return { replayed: true, status: existing.status_code as number, body: existing.response_body as T }
+  const outcome = await withTenant(req.server.deps.db, ctx.tenantId, async (trx): Promise<Answer<T>> => {
+    if (claim) {
+      const [prior] = await claimIdempotencyKeys(trx, ctx.tenantId, [claim])
+      if (prior instanceof AppError) throw prior
+      if (prior) return prior as Answer<T>
     }
-    if (existing) await trx('idempotency_keys').where({ tenant_id: ctx.tenantId, key }).delete()
-    const body = await fn(trx, ctx)
-    await trx('idempotency_keys').insert({
-      tenant_id: ctx.tenantId,
-      key,
-      request_hash: hash,
-      method: req.method,
-      path: req.url.slice(0, 2000),
-      status_code: status,
-      response_body: JSON.stringify(body ?? null),
-      expires_at: trx.raw(`now() + make_interval(hours => ?)`, [ttlHours]),
-    })
-    return { replayed: false, status, body }
+    const a = { replayed: false, status, body: await fn(trx, ctx) }
+    if (claim) await storeIdempotentResponses(trx, ctx.tenantId, ttlHours, [{ claim, answer: a }])
+    return a
   })
-  if (outcome.replayed) reply.header('idempotent-replayed', 'true')
-  reply.code(outcome.status)
-  return outcome.body
+  return answer(reply, outcome)
 }

@@ -1,21 +1,25 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { batchedInTenant } from '../http/batch'
 import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
 import { idPattern } from '../ids'
 import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
-import { createInvoice, getInvoice, listInvoices } from './service'
+import { createInvoices, getInvoice, listInvoices } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('inv') } } }
 
 export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent invoice requests of a tenant post together (core/http/batch.ts).
+  const postInvoice = batchedInTenant(createInvoices, { status: 201 })
+
   app.post<{ Body: CreateInvoiceInput }>(
     '/invoices',
     {
       config: { permission: ['create', 'Invoice'] },
       schema: { tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createInvoice(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postInvoice(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string; status?: string } }>(

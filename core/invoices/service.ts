@@ -5,12 +5,13 @@ import { AppError, notFound } from '../errors'
 import { newId } from '../ids'
 import { mulRound, normalizeDecimal } from '../money'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../events/outbox'
+import { emitEvent, emitEvents } from '../events/outbox'
 import { paginate, page, ListQuery } from '../http/pagination'
 import { allocationsForInvoice } from '../allocations/service'
 import { checkCredit } from '../ledger/credit'
 import {
-  assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, nextNumber, postEntry, ProposedLine,
+  assertCustomerUsable, buildEntry, BuiltEntry, changeBalance, closedPeriodDates, CustomerState, documentRate, insertEntries, LedgerContext,
+  ledgerContext, lockCustomer, lockCustomers, nextNumber, postEntry, stageBalanceChange, StagedBalanceChange, writeBalanceChanges,
 } from '../ledger/engine'
 import type { CreateInvoiceInput } from './schemas'
 
@@ -129,18 +130,52 @@ export function priceLines(lines: CreateInvoiceInput['lines']) {
   })
 }
 
+/** An invoice validated and posted in memory (entry, rows, balance change), ready to write. */
+interface InvoicePlan {
+  ctx: RequestContext
+  entry: BuiltEntry
+  invoice: InvoiceInsert
+  lines: Omit<InvoiceLineRow, 'returned_quantity'>[]
+  balance: StagedBalanceChange
+}
+
+/** Columns every invoice insert sets (the rest take their defaults). */
+interface InvoiceInsert {
+  id: string
+  number: string
+  kind: 'invoice' | 'debit_note'
+  customer_id: string
+  currency: string
+  exchange_rate: string
+  issue_date: string
+  due_date: string
+  subtotal: number
+  tax: number
+  total: number
+  total_base: number
+  memo: string | null
+  sale_id: string | null
+  journal_entry_id: string
+  credit_override_reason: string | null
+  created_by: string
+}
+
 /**
- * Posts an invoice: Dr AR total / Cr Revenue net, Cr Tax payable tax (+ Dr COGS / Cr Inventory
- * at cost). The customer is locked first; the credit limit is checked under that lock.
+ * Validates one invoice against the locked customer and builds everything it writes:
+ * Dr AR total / Cr Revenue net, Cr Tax payable tax (+ Dr COGS / Cr Inventory at cost). Every check
+ * (including the credit limit, last) runs before anything is recorded, so a refused invoice leaves
+ * nothing behind; an accepted one is applied to the in-memory customer state, so the next invoice
+ * of the same customer in a batch is checked against it. `closedPeriods` (date → status) lets a
+ * batch answer `period_closed` per invoice; without it the entry insert checks the period.
  */
-export async function createInvoice(
+async function planInvoice(
   trx: Trx,
   ctx: RequestContext,
+  lc: LedgerContext,
+  customer: CustomerState,
   input: CreateInvoiceInput,
-  opts: { saleId?: string; customer?: CustomerState } = {},
-) {
-  const lc = await ledgerContext(trx, ctx)
-  const customer = opts.customer ?? (await lockCustomer(trx, ctx, input.customer))
+  opts: { saleId?: string; closedPeriods?: Map<string, string> } = {},
+): Promise<InvoicePlan> {
   assertCustomerUsable(customer)
   if (customer.status === 'inactive') throw new AppError('customer_inactive', `Customer '${customer.id}' is inactive.`, { param: 'customer' })
   const currency = (input.currency ?? customer.currency).toLowerCase()
@@ -154,6 +189,8 @@ export async function createInvoice(
   }
   const dueDate = input.due_date ?? addDays(issueDate, input.payment_terms_days ?? customer.payment_terms_days)
   if (dueDate < issueDate) throw new AppError('invalid_date', 'due_date is before issue_date.', { param: 'due_date' })
+  const closed = opts.closedPeriods?.get(issueDate)
+  if (closed) throw new AppError('period_closed', `${issueDate} falls in a ${closed} period.`, { param: 'posting_date' })
 
   const lines = priceLines(input.lines)
   const subtotal = safe(lines.reduce((s, l) => s + l.net_amount, 0), 'lines')
@@ -163,16 +200,7 @@ export async function createInvoice(
   if (total <= 0) throw new AppError('invalid_amount', 'An invoice total must be positive.', { param: 'lines' })
 
   const id = newId('inv')
-  await checkCredit(trx, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today)
-
-  const proposed: ProposedLine[] = [
-    { role: 'ar', side: 'debit', amount: total, customer_id: customer.id },
-    { role: 'revenue', side: 'credit', amount: subtotal },
-    { role: 'tax', side: 'credit', amount: tax },
-    { role: 'cogs', side: 'debit', amount: cost },
-    { role: 'inventory', side: 'credit', amount: cost },
-  ]
-  const entryId = await postEntry(trx, ctx, {
+  const entry = await buildEntry(trx, ctx, {
     event: 'invoice',
     source_type: 'invoice',
     source_id: id,
@@ -181,14 +209,26 @@ export async function createInvoice(
     base_currency: lc.base_currency,
     exchange_rate: rate,
     memo: input.memo,
-    lines: proposed,
+    lines: [
+      { role: 'ar', side: 'debit', amount: total, customer_id: customer.id },
+      { role: 'revenue', side: 'credit', amount: subtotal },
+      { role: 'tax', side: 'credit', amount: tax },
+      { role: 'cogs', side: 'debit', amount: cost },
+      { role: 'inventory', side: 'credit', amount: cost },
+    ],
   })
-  const totalBase = currency === lc.base_currency ? total : mulRound(total, rate, 'exchange_rate')
+  await checkCredit(trx, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today)
+
   const number = await nextNumber(trx, ctx, 'invoice', 'INV')
-  const row = await insertInvoice(
-    trx,
-    {
-      tenant_id: ctx.tenantId,
+  const balance = stageBalanceChange(ctx, customer, {
+    pending: total,
+    advance: 0,
+    txn: { type: 'invoice', reference: number, source_type: 'invoice', source_id: id, posting_date: issueDate, journal_entry_id: entry.id },
+  })
+  return {
+    ctx,
+    entry,
+    invoice: {
       id,
       number,
       kind: 'invoice',
@@ -200,51 +240,114 @@ export async function createInvoice(
       subtotal,
       tax,
       total,
-      total_base: totalBase,
-      outstanding: total,
-      status: 'open',
+      total_base: currency === lc.base_currency ? total : mulRound(total, rate, 'exchange_rate'),
       memo: input.memo ?? null,
       sale_id: opts.saleId ?? null,
-      journal_entry_id: entryId,
+      journal_entry_id: entry.id,
       credit_override_reason: input.credit_override?.reason ?? null,
       created_by: ctx.keyId ?? ctx.role,
     },
-    lines.map(({ cost: _cost, ...l }) => l),
-  )
-  const lineRows = lines.map(({ cost: _cost, ...l }) => l) as unknown as InvoiceLineRow[]
-  await changeBalance(trx, ctx, customer, {
-    pending: total,
-    advance: 0,
-    txn: { type: 'invoice', reference: number, source_type: 'invoice', source_id: id, posting_date: issueDate, journal_entry_id: entryId },
-  })
-  const view = invoiceView(row, lineRows, [])
-  await recordAudit(trx, ctx, { action: 'invoice.created', entity_type: 'invoice', entity_id: id, after: { number, customer: customer.id, total, currency } })
-  await emitEvent(trx, ctx, 'invoice.created', view)
+    lines: lines.map(({ cost: _cost, ...l }) => l),
+    balance,
+  }
+}
+
+/**
+ * Writes planned invoices of one tenant with one statement per table (entries and lines, invoices
+ * and lines, balances and sub-ledger, events) plus their audit rows at commit, and returns their views.
+ */
+async function writeInvoices(trx: Trx, plans: InvoicePlan[]) {
+  if (!plans.length) return []
+  const ctx = plans[0].ctx
+  await insertEntries(trx, ctx, plans.map((p) => p.entry))
+  const rows = await insertInvoices(trx, ctx, plans.map((p) => ({ invoice: p.invoice, lines: p.lines })))
+  await writeBalanceChanges(trx, ctx, plans.map((p) => p.balance))
+  const views = plans.map((p, i) => invoiceView(rows[i], p.lines.map((l) => ({ ...l, returned_quantity: 0 })), []))
+  for (const p of plans) {
+    const { id, number, customer_id, total, currency } = p.invoice
+    await recordAudit(trx, p.ctx, { action: 'invoice.created', entity_type: 'invoice', entity_id: id, after: { number, customer: customer_id, total, currency } })
+  }
+  await emitEvents(trx, plans.map((p, i) => ({ ctx: p.ctx, type: 'invoice.created', object: views[i] })))
+  return views
+}
+
+/** Posts one invoice (see planInvoice). The customer is locked first, unless the caller has locked it. */
+export async function createInvoice(
+  trx: Trx,
+  ctx: RequestContext,
+  input: CreateInvoiceInput,
+  opts: { saleId?: string; customer?: CustomerState } = {},
+) {
+  const lc = await ledgerContext(trx, ctx)
+  const customer = opts.customer ?? (await lockCustomer(trx, ctx, input.customer))
+  const [view] = await writeInvoices(trx, [await planInvoice(trx, ctx, lc, customer, input, { saleId: opts.saleId })])
   return view
 }
 
 /**
- * Inserts an invoice and its lines in one statement. A prepared statement: its result columns are
- * listed, because a cached `select *` fails ("cached plan must not change result type") on every
- * pooled connection once a migration adds a column to invoices.
+ * Posts a batch of invoices of one tenant in the caller's transaction (POST /v1/invoices requests
+ * gathered by core/http/batch.ts): their customers are locked together in id order, each invoice
+ * is checked as createInvoice would and answers its own error, and the accepted ones are written
+ * together. Returns a view or an AppError per input, in order.
  */
-async function insertInvoice(trx: Trx, invoice: Record<string, unknown>, lines: Omit<InvoiceLineRow, 'returned_quantity'>[]): Promise<InvoiceRow> {
-  const cols = Object.keys(invoice)
+export async function createInvoices(trx: Trx, items: { ctx: RequestContext; input: CreateInvoiceInput }[]) {
+  const lc = await ledgerContext(trx, items[0].ctx)
+  const customers = await lockCustomers(trx, items[0].ctx, items.map((i) => i.input.customer))
+  // Alone, the entry insert checks the period; in a batch each invoice must answer for itself.
+  const closedPeriods = items.length > 1 ? await closedPeriodDates(trx, items[0].ctx, items.map((i) => i.input.issue_date ?? lc.today)) : undefined
+  const outcomes: (ReturnType<typeof invoiceView> | AppError)[] = []
+  const plans: InvoicePlan[] = []
+  const planned: number[] = []
+  for (const [n, { ctx, input }] of items.entries()) {
+    try {
+      const customer = customers.get(input.customer)
+      if (!customer) throw notFound('customer', input.customer, 'customer')
+      plans.push(await planInvoice(trx, ctx, lc, customer, input, { closedPeriods }))
+      planned.push(n)
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err
+      outcomes[n] = err
+    }
+  }
+  const views = await writeInvoices(trx, plans)
+  planned.forEach((n, i) => (outcomes[n] = views[i]))
+  return outcomes
+}
+
+/**
+ * Inserts invoices and their lines in one statement. A prepared statement: its result columns are
+ * listed, because a cached `select *` fails ("cached plan must not change result type") on every
+ * pooled connection once a migration adds a column to invoices. Returns the rows in input order.
+ */
+async function insertInvoices(trx: Trx, ctx: RequestContext, items: { invoice: InvoiceInsert; lines: Omit<InvoiceLineRow, 'returned_quantity'>[] }[]): Promise<InvoiceRow[]> {
   const { rows } = await prepared(
     trx,
-    `with i as (insert into invoices (${cols.map((c) => `"${c}"`).join(', ')}) values (${cols.map(() => '?').join(', ')}) returning *),
-     l as (
+    `with i as (
+       insert into invoices (tenant_id, id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total,
+         total_base, outstanding, status, memo, sale_id, journal_entry_id, credit_override_reason, created_by)
+       select :tenant, x.id, x.number, x.kind, x.customer_id, x.currency, x.exchange_rate, x.issue_date, x.due_date, x.subtotal, x.tax, x.total,
+              x.total_base, x.total, 'open', x.memo, x.sale_id, x.journal_entry_id, x.credit_override_reason, x.created_by
+         from jsonb_to_recordset(:invoices::jsonb) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
+              issue_date date, due_date date, subtotal bigint, tax bigint, total bigint, total_base bigint, memo text, sale_id text,
+              journal_entry_id text, credit_override_reason text, created_by text)
+       returning id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total, total_base, outstanding,
+                 status, memo, sale_id, journal_entry_id, credit_override_reason, voided_at, void_reason, created_at
+     ), l as (
        insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
-       select i.tenant_id, i.id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
-         from i, jsonb_to_recordset(?::jsonb) as x(line_no smallint, description text, product_ref text, quantity bigint,
+       select :tenant, x.invoice_id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
+         from jsonb_to_recordset(:lines::jsonb) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
               unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
+         join i on i.id = x.invoice_id
      )
-     select id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total, total_base, outstanding,
-            status, memo, sale_id, journal_entry_id, credit_override_reason, voided_at, void_reason, created_at
-       from i`,
-    [...cols.map((c) => invoice[c] as Knex.Value), JSON.stringify(lines)],
+     select * from i`,
+    {
+      tenant: ctx.tenantId,
+      invoices: JSON.stringify(items.map((i) => i.invoice)),
+      lines: JSON.stringify(items.flatMap((i) => i.lines.map((l) => ({ invoice_id: i.invoice.id, ...l })))),
+    },
   )
-  return rows[0]
+  const byId = new Map((rows as InvoiceRow[]).map((r) => [r.id, r]))
+  return items.map((i) => byId.get(i.invoice.id)!)
 }
 
 export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
@@ -335,30 +438,30 @@ export async function createDebitNote(
   })
   const number = await nextNumber(trx, ctx, 'debit_note', 'DN')
   const line = { line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: input.amount, tax_rate: '0', unit_cost: null, net_amount: input.amount, tax_amount: 0 }
-  const row = await insertInvoice(
-    trx,
+  const [row] = await insertInvoices(trx, ctx, [
     {
-      tenant_id: ctx.tenantId,
-      id,
-      number,
-      kind: 'debit_note',
-      customer_id: customer.id,
-      currency: customer.currency,
-      exchange_rate: input.exchange_rate,
-      issue_date: input.issue_date,
-      due_date: addDays(input.issue_date, customer.payment_terms_days),
-      subtotal: input.amount,
-      tax: 0,
-      total: input.amount,
-      total_base: mulRound(input.amount, input.exchange_rate, 'exchange_rate'),
-      outstanding: input.amount,
-      status: 'open',
-      memo: input.reason,
-      journal_entry_id: entryId,
-      created_by: ctx.keyId ?? ctx.role,
+      invoice: {
+        id,
+        number,
+        kind: 'debit_note',
+        customer_id: customer.id,
+        currency: customer.currency,
+        exchange_rate: input.exchange_rate,
+        issue_date: input.issue_date,
+        due_date: addDays(input.issue_date, customer.payment_terms_days),
+        subtotal: input.amount,
+        tax: 0,
+        total: input.amount,
+        total_base: mulRound(input.amount, input.exchange_rate, 'exchange_rate'),
+        memo: input.reason,
+        sale_id: null,
+        journal_entry_id: entryId,
+        credit_override_reason: null,
+        created_by: ctx.keyId ?? ctx.role,
+      },
+      lines: [line],
     },
-    [line],
-  )
+  ])
   await changeBalance(trx, ctx, customer, {
     pending: input.amount,
     advance: 0,

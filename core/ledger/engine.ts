@@ -42,6 +42,17 @@ export interface LedgerContext {
 
 /** Locks the customer's balance row (the first lock of every posting) and returns its state. */
 export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: string, param = 'customer'): Promise<CustomerState> {
+  const customer = (await lockCustomers(trx, ctx, [customerId])).get(customerId)
+  if (!customer) throw notFound('customer', customerId, param)
+  return customer
+}
+
+/**
+ * Locks several customers' balance rows in id order (the order every batch uses, so two batches
+ * cannot deadlock, and a single posting locks only one) and returns the states found; a missing or
+ * another tenant's customer is simply absent from the map.
+ */
+export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: string[]): Promise<Map<string, CustomerState>> {
   // The balance row is the posting lock; the share lock on the customer row makes a concurrent
   // soft delete (an UPDATE of customers) and this posting wait for each other, and re-reads the
   // customer after the wait, so a posting never lands on a customer deleted meanwhile.
@@ -51,12 +62,12 @@ export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: st
             c.payment_terms_days, c.deleted_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
-      where b.tenant_id = ? and b.customer_id = ?
+      where b.tenant_id = ? and b.customer_id = any(?::text[])
+      order by b.customer_id
         for no key update of b for share of c`,
-    [ctx.tenantId, customerId],
+    [ctx.tenantId, [...new Set(customerIds)].sort()],
   )
-  if (!rows.length) throw notFound('customer', customerId, param)
-  return rows[0] as CustomerState
+  return new Map((rows as CustomerState[]).map((r) => [r.id, r]))
 }
 
 /** Refuses documents for a deleted customer. */
@@ -219,13 +230,20 @@ function mapLines(coa: { name: string; config: Record<string, unknown> }, input:
   return out
 }
 
+/** A journal entry built and validated in memory, ready to insert. */
+export interface BuiltEntry {
+  id: string
+  input: PostingInput
+  actor: string
+  lines: FinalLine[]
+}
+
 /**
- * Builds and inserts one balanced journal entry. Amounts come from the caller; the tenant's
+ * Builds one balanced journal entry in memory: amounts come from the caller; the tenant's
  * chart-of-accounts plugin maps roles to accounts; the result is validated (balanced in transaction
- * currency and in base, known accounts, sub-ledger roles intact) before anything is written, and
- * the database checks the balance again at commit.
+ * currency and in base, known accounts, sub-ledger roles intact). Writes nothing.
  */
-export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<string> {
+export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<BuiltEntry> {
   const lines = input.lines.filter((l) => l.amount !== 0)
   if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
   const coa = await activeChartOfAccounts(trx, ctx.tenantId)
@@ -263,57 +281,97 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
       if (target.credit < 0 || target.debit < 0) reject('The posting does not balance in base currency.')
     }
   }
+  return { id: newId('je'), input, actor: ctx.keyId ?? ctx.role, lines: final }
+}
 
-  // Period check, entry and lines in one statement (one round trip instead of two): the entry and
-  // its lines are written only when the date falls in no closed or locked period, and the status
-  // found is returned for the error. The insert trigger re-checks the period under FOR SHARE, and
-  // the database re-checks the balance at commit.
-  const entryId = newId('je')
+/**
+ * Inserts built entries and all their lines in one statement, only when no entry date falls in a
+ * closed or locked period (one round trip for the check and the writes); otherwise writes nothing
+ * and throws `period_closed`. The insert trigger re-checks the period under FOR SHARE, and the
+ * database re-checks every balance at commit.
+ */
+export async function insertEntries(trx: Trx, ctx: RequestContext, entries: BuiltEntry[]): Promise<void> {
+  if (!entries.length) return
   const { rows } = await prepared(
     trx,
-    `with p as (
-       select status from accounting_periods where tenant_id = :tenant and cast(:date as date) between start_date and end_date
+    `with x as (
+       select * from jsonb_to_recordset(:entries::jsonb) as x(id text, entry_date date, event text, source_type text, source_id text,
+         currency text, exchange_rate numeric, memo text, reverses_entry_id text, created_by text)
+     ), p as (
+       select d.entry_date, ap.status
+         from (select distinct entry_date from x) d
+         join accounting_periods ap on ap.tenant_id = :tenant and d.entry_date between ap.start_date and ap.end_date
+        where ap.status <> 'open'
      ), e as (
        insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
-       select :tenant, :id, :date, :event, :source_type, :source_id, :currency, :rate, :memo, :reverses, :actor
-        where not exists (select 1 from p where status <> 'open')
-       returning id
+       select :tenant, x.id, x.entry_date, x.event, x.source_type, x.source_id, x.currency, x.exchange_rate, x.memo, x.reverses_entry_id, x.created_by
+         from x where not exists (select 1 from p)
+       returning id, entry_date, currency
      ), l as (
        insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
-       select :tenant, e.id, l.line_no, :date, l.account_code, l.role, l.customer_id, :currency, l.debit, l.credit, l.tx_debit, l.tx_credit
-         from e, jsonb_to_recordset(:lines::jsonb) as l(line_no smallint, account_code text, role text, customer_id text,
+       select :tenant, e.id, l.line_no, e.entry_date, l.account_code, l.role, l.customer_id, e.currency, l.debit, l.credit, l.tx_debit, l.tx_credit
+         from jsonb_to_recordset(:lines::jsonb) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
               debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)
+         join e on e.id = l.entry_id
      )
-     select (select status from p) as period_status`,
+     select to_char(entry_date, 'YYYY-MM-DD') as entry_date, status from p order by entry_date limit 1`,
     {
       tenant: ctx.tenantId,
-      id: entryId,
-      date: input.entry_date,
-      event: input.event,
-      source_type: input.source_type,
-      source_id: input.source_id,
-      currency: input.currency,
-      rate: input.exchange_rate,
-      memo: input.memo ?? null,
-      reverses: input.reverses_entry_id ?? null,
-      actor: ctx.keyId ?? ctx.role,
-      lines: JSON.stringify(
-        final.map((l, i) => ({
-          line_no: i + 1,
-          account_code: l.account_code,
-          role: l.role,
-          customer_id: l.customer_id,
-          debit: l.debit,
-          credit: l.credit,
-          tx_debit: l.tx_debit,
-          tx_credit: l.tx_credit,
+      entries: JSON.stringify(
+        entries.map(({ id, input, actor }) => ({
+          id,
+          entry_date: input.entry_date,
+          event: input.event,
+          source_type: input.source_type,
+          source_id: input.source_id,
+          currency: input.currency,
+          exchange_rate: input.exchange_rate,
+          memo: input.memo ?? null,
+          reverses_entry_id: input.reverses_entry_id ?? null,
+          created_by: actor,
         })),
+      ),
+      lines: JSON.stringify(
+        entries.flatMap(({ id, lines }) =>
+          lines.map((l, i) => ({
+            entry_id: id,
+            line_no: i + 1,
+            account_code: l.account_code,
+            role: l.role,
+            customer_id: l.customer_id,
+            debit: l.debit,
+            credit: l.credit,
+            tx_debit: l.tx_debit,
+            tx_credit: l.tx_credit,
+          })),
+        ),
       ),
     },
   )
-  const periodStatus: string | null = rows[0].period_status
-  if (periodStatus && periodStatus !== 'open') throw new AppError('period_closed', `${input.entry_date} falls in a ${periodStatus} period.`, { param: 'posting_date' })
-  return entryId
+  if (rows.length) throw new AppError('period_closed', `${rows[0].entry_date} falls in a ${rows[0].status} period.`, { param: 'posting_date' })
+}
+
+/** Builds and inserts one balanced journal entry (see buildEntry and insertEntries); returns its id. */
+export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<string> {
+  const entry = await buildEntry(trx, ctx, input)
+  await insertEntries(trx, ctx, [entry])
+  return entry.id
+}
+
+/**
+ * The closed or locked periods among `dates` (date → status), for a batch that must answer
+ * `period_closed` per document before it writes.
+ */
+export async function closedPeriodDates(trx: Trx, ctx: RequestContext, dates: string[]): Promise<Map<string, string>> {
+  const { rows } = await prepared(
+    trx,
+    `select to_char(d, 'YYYY-MM-DD') as date, ap.status
+       from unnest(?::date[]) d
+       join accounting_periods ap on ap.tenant_id = ? and d between ap.start_date and ap.end_date
+      where ap.status <> 'open'`,
+    [[...new Set(dates)], ctx.tenantId],
+  )
+  return new Map(rows.map((r: { date: string; status: string }) => [r.date, r.status]))
 }
 
 export type CustomerTxnType =
@@ -337,40 +395,36 @@ export interface BalanceChange {
   }
 }
 
+/** A balance change applied to the in-memory customer state, waiting to be written. */
+export interface StagedBalanceChange {
+  customer_id: string
+  pending: number
+  advance: number
+  txn: Record<string, unknown> | null
+}
+
 /**
- * Applies a change to the locked customer's cached balance by atomic increment and appends the
- * sub-ledger row with balance before/after. Returns the transaction id when one is written.
+ * Checks a change against the locked customer's state, applies it to that state (so a later change
+ * of the same customer in the same transaction sees it) and returns what writeBalanceChanges
+ * writes: the increments and the sub-ledger row with balance before/after. Writes nothing.
  */
-export async function changeBalance(trx: Trx, ctx: RequestContext, customer: CustomerState, change: BalanceChange): Promise<string | null> {
+export function stageBalanceChange(ctx: RequestContext, customer: CustomerState, change: BalanceChange): StagedBalanceChange {
   const before = customer.current_balance
   const delta = change.pending - change.advance
-  const moves = change.pending !== 0 || change.advance !== 0
-  if (moves && customer.advance_balance + change.advance < 0) throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
+  if ((change.pending !== 0 || change.advance !== 0) && customer.advance_balance + change.advance < 0) {
+    throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
+  }
   if (!change.txn && delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
-  const id = change.txn ? newId('txn') : null
-  const update = `update customer_balances
-       set pending_balance = pending_balance + :pending, advance_balance = advance_balance + :advance,
-           version = version + 1, updated_at = now()
-     where tenant_id = :tenant and customer_id = :customer`
-  const params = { tenant: ctx.tenantId, customer: customer.id, pending: change.pending, advance: change.advance }
-  if (change.txn) {
-    // Balance and sub-ledger row in one statement.
-    const t = change.txn
-    await prepared(
-      trx,
-      `${moves ? `with u as (${update}) ` : ''}
-       insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
-         reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
-       values (:tenant, :id, :customer, :type, :amount, :currency, :before, :after, :reference, :source_type, :source_id,
-         :posting_date, :reverses_id, :actor, :reason, :journal_entry_id)`,
-      {
-        ...params,
-        id,
+  const t = change.txn
+  const txn = t
+    ? {
+        id: newId('txn'),
+        customer_id: customer.id,
         type: t.type,
         amount: delta,
         currency: customer.currency,
-        before,
-        after: before + delta,
+        balance_before: before,
+        balance_after: before + delta,
         reference: t.reference,
         source_type: t.source_type,
         source_id: t.source_id,
@@ -379,18 +433,59 @@ export async function changeBalance(trx: Trx, ctx: RequestContext, customer: Cus
         actor: ctx.keyId ?? ctx.role,
         reason: t.reason ?? null,
         journal_entry_id: t.journal_entry_id,
-      },
-    )
-  } else if (moves) {
-    await trx.raw(update, params)
+      }
+    : null
+  customer.pending_balance += change.pending
+  customer.advance_balance += change.advance
+  customer.current_balance += delta
+  if (change.pending !== 0 || change.advance !== 0) customer.version += 1
+  return { customer_id: customer.id, pending: change.pending, advance: change.advance, txn }
+}
+
+/**
+ * Writes staged changes in one statement: one atomic increment per customer (summed) and the
+ * sub-ledger rows in staging order.
+ */
+export async function writeBalanceChanges(trx: Trx, ctx: RequestContext, staged: StagedBalanceChange[]): Promise<void> {
+  const sums = new Map<string, { customer_id: string; pending: number; advance: number; n: number }>()
+  for (const s of staged) {
+    if (s.pending === 0 && s.advance === 0) continue
+    const sum = sums.get(s.customer_id) ?? { customer_id: s.customer_id, pending: 0, advance: 0, n: 0 }
+    sum.pending += s.pending
+    sum.advance += s.advance
+    sum.n += 1
+    sums.set(s.customer_id, sum)
   }
-  if (moves) {
-    customer.pending_balance += change.pending
-    customer.advance_balance += change.advance
-    customer.current_balance += delta
-    customer.version += 1
-  }
-  return id
+  const txns = staged.flatMap((s) => (s.txn ? [s.txn] : []))
+  if (!sums.size && !txns.length) return
+  await prepared(
+    trx,
+    `with u as (
+       update customer_balances b
+          set pending_balance = b.pending_balance + x.pending, advance_balance = b.advance_balance + x.advance,
+              version = b.version + x.n, updated_at = now()
+         from jsonb_to_recordset(:changes::jsonb) as x(customer_id text, pending bigint, advance bigint, n int)
+        where b.tenant_id = :tenant and b.customer_id = x.customer_id
+     )
+     insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
+       reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
+     select :tenant, t.id, t.customer_id, t.type, t.amount, t.currency, t.balance_before, t.balance_after, t.reference, t.source_type,
+            t.source_id, t.posting_date, t.reverses_id, t.actor, t.reason, t.journal_entry_id
+       from jsonb_to_recordset(:txns::jsonb) as t(id text, customer_id text, type text, amount bigint, currency text,
+            balance_before bigint, balance_after bigint, reference text, source_type text, source_id text, posting_date date,
+            reverses_id text, actor text, reason text, journal_entry_id text)`,
+    { tenant: ctx.tenantId, changes: JSON.stringify([...sums.values()]), txns: JSON.stringify(txns) },
+  )
+}
+
+/**
+ * Applies a change to the locked customer's cached balance by atomic increment and appends the
+ * sub-ledger row with balance before/after. Returns the transaction id when one is written.
+ */
+export async function changeBalance(trx: Trx, ctx: RequestContext, customer: CustomerState, change: BalanceChange): Promise<string | null> {
+  const staged = stageBalanceChange(ctx, customer, change)
+  await writeBalanceChanges(trx, ctx, [staged])
+  return (staged.txn?.id as string | undefined) ?? null
 }
 
 export { nextNumber } from './numbering'

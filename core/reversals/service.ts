@@ -164,6 +164,7 @@ async function postMirror(
   const lines: { role: LineRole; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
     .where({ tenant_id: ctx.tenantId })
     .whereIn('entry_id', [txn.journal_entry_id, ...priorEntries])
+    .orderBy(['entry_id', 'line_no'])
     .select('role', 'tx_debit', 'tx_credit', 'debit', 'credit')
   const open = new Map<LineRole, number>()
   let openArBase = 0

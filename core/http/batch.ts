@@ -1,0 +1,113 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Db, Trx } from '../db/knex'
+import { withTenant } from '../db/tenant'
+import { AppError } from '../errors'
+import type { RequestContext } from './context'
+import { answer, Answer, claimIdempotencyKeys, idempotentRequest, IdempotentRequest, storeIdempotentResponses } from './tx'
+
+/**
+ * Group posting: concurrent requests of one tenant to the same route run in one transaction.
+ *
+ * A posting costs a handful of statements and a commit; most of that is per statement and per
+ * commit, not per row. Requests that arrive while a tenant's batch is in flight wait for the next
+ * one, which then runs them all with one statement per table and one commit (the way Postgres
+ * groups commits), so a busy tenant pays per batch what a quiet one pays per request. A request is
+ * answered only after its batch has committed, so every acknowledged posting is durable.
+ *
+ * `run` gets the requests' contexts and bodies and returns, per request, its result or the
+ * AppError it answers; refused requests must write nothing (run checks everything before it
+ * writes). When the batch fails as a whole (a database error, a race with a period close, a
+ * deadlock retried to the end), nothing of it was written and each request runs again alone, so
+ * each gets exactly the answer it would have had on its own. Idempotency keys behave as in
+ * inTenant: claimed together, replayed or refused per request, stored with the batch.
+ */
+export type BatchRun<I, O> = (trx: Trx, items: { ctx: RequestContext; input: I }[]) => Promise<(O | AppError)[]>
+
+interface Pending<I> {
+  ctx: RequestContext
+  input: I
+  claim: IdempotentRequest | null
+  resolve: (a: Answer<unknown>) => void
+  reject: (err: unknown) => void
+}
+
+interface TenantQueue<I> {
+  queue: Pending<I>[]
+  running: number
+}
+
+export interface BatchOptions {
+  /** Status of a new response. */
+  status: number
+  /** Most requests in one transaction. */
+  maxBatch?: number
+  /** Batches of one tenant in flight at once (per process). */
+  concurrency?: number
+}
+
+export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions) {
+  const maxBatch = opts.maxBatch ?? 64
+  const concurrency = opts.concurrency ?? 2
+  // Per database (one per app instance), per tenant.
+  const queues = new WeakMap<Db, Map<string, TenantQueue<I>>>()
+
+  async function runGroup(db: Db, ttlHours: number, tenantId: string, group: Pending<I>[]): Promise<void> {
+    let answers: (Answer<unknown> | AppError)[]
+    try {
+      answers = await withTenant(db, tenantId, async (trx) => {
+        const out = await claimIdempotencyKeys(trx, tenantId, group.map((p) => p.claim))
+        const fresh = group.flatMap((p, i) => (out[i] === null ? [i] : []))
+        const results = fresh.length ? await run(trx, fresh.map((i) => ({ ctx: group[i].ctx, input: group[i].input }))) : []
+        const store: { claim: IdempotentRequest; answer: Answer<unknown> }[] = []
+        fresh.forEach((i, n) => {
+          const r = results[n]
+          if (r instanceof AppError) out[i] = r
+          else {
+            const a = { replayed: false, status: opts.status, body: r }
+            out[i] = a
+            if (group[i].claim) store.push({ claim: group[i].claim!, answer: a })
+          }
+        })
+        await storeIdempotentResponses(trx, tenantId, ttlHours, store)
+        return out as (Answer<unknown> | AppError)[]
+      })
+    } catch (err) {
+      if (group.length === 1) return group[0].reject(err)
+      await Promise.all(group.map((p) => runGroup(db, ttlHours, tenantId, [p])))
+      return
+    }
+    group.forEach((p, i) => {
+      const a = answers[i]
+      if (a instanceof AppError) p.reject(a)
+      else p.resolve(a)
+    })
+  }
+
+  async function drain(db: Db, ttlHours: number, tenantId: string, tenants: Map<string, TenantQueue<I>>, t: TenantQueue<I>): Promise<void> {
+    try {
+      while (t.queue.length) await runGroup(db, ttlHours, tenantId, t.queue.splice(0, maxBatch))
+    } finally {
+      t.running--
+      if (!t.running && !t.queue.length && tenants.get(tenantId) === t) tenants.delete(tenantId)
+    }
+  }
+
+  return async function submit(req: FastifyRequest, reply: FastifyReply, input: I): Promise<O> {
+    const claim = idempotentRequest(req)
+    const db = req.server.deps.db
+    const ttlHours = req.server.deps.config.IDEMPOTENCY_TTL_HOURS
+    const tenantId = req.ctx.tenantId
+    let tenants = queues.get(db)
+    if (!tenants) queues.set(db, (tenants = new Map()))
+    let t = tenants.get(tenantId)
+    if (!t) tenants.set(tenantId, (t = { queue: [], running: 0 }))
+    const result = new Promise<Answer<unknown>>((resolve, reject) => t!.queue.push({ ctx: req.ctx, input, claim, resolve, reject }))
+    if (t.running < concurrency) {
+      t.running++
+      // On the next turn of the event loop, so requests read in this turn join the batch.
+      const queue = t
+      setImmediate(() => void drain(db, ttlHours, tenantId, tenants!, queue))
+    }
+    return answer(reply, (await result) as Answer<O>)
+  }
+}
