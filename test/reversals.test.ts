@@ -164,7 +164,7 @@ t.test('reversals', async (t) => {
     const other = await env.tenant()
     const before = await counts(env)
     const closed = await reverse(txn.id, { reason: 'back-dated', posting_date: '2026-10-15' })
-    t.equal(closed.statusCode, 422)
+    t.equal(closed.statusCode, 422, closed.raw)
     t.equal(closed.body.error.code, 'period_closed')
     t.equal((await reverse('txn_0000000000aaaaaaaaaaaaaaaa', { reason: 'x' })).statusCode, 404)
     t.equal((await reverse(txn.id, { reason: 'x', amount: 0 })).statusCode, 400)

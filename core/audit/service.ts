@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { prepared, type Trx } from '../db/knex'
+import { runWrites, type Trx, type Write } from '../db/knex'
 import { beforeCommit } from '../db/tenant'
 import type { RequestContext } from '../http/context'
 import { newId } from '../ids'
@@ -14,34 +14,30 @@ export interface AuditEntry {
 }
 
 const AUDIT_LANES = 64
-const pending = new WeakMap<Trx, Record<string, unknown>[]>()
+
+interface PendingAudit {
+  rows: Record<string, unknown>[]
+  /** Chosen at the transaction's first audit write; every later row goes to the same lane. */
+  lane: number | null
+}
+
+const pending = new WeakMap<Trx, PendingAudit>()
 
 /**
  * Appends one audit row to the caller's transaction. Rows are written at the end of the
- * transaction, right before COMMIT, all in the lane of the transaction's first entity, so the lane's
- * chain lock is held only for those inserts and the commit. The ledger's deferred balance check
- * (one indexed query per journal entry) runs inside that window at COMMIT: forcing it earlier with
- * `set constraints all immediate` cost a round trip on every posting to save far less lane time.
- * The insert trigger assigns positions and hashes.
+ * transaction, right before COMMIT (or with its last statement, see auditWrites), all in the lane
+ * of the transaction's first entity, so the lane's chain lock is held only for those inserts and
+ * the commit. The ledger's deferred balance check (one indexed query per journal entry) runs inside
+ * that window at COMMIT: forcing it earlier with `set constraints all immediate` cost a round trip
+ * on every posting to save far less lane time. The insert trigger assigns positions and hashes.
  */
 export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEntry): Promise<void> {
-  let rows = pending.get(trx)
-  if (!rows) {
-    pending.set(trx, (rows = []))
-    beforeCommit(trx, async () => {
-      const lane = parseInt(createHash('sha1').update(String(rows![0].entity_id ?? rows![0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
-      // One statement for all of the transaction's rows; the chain trigger runs per row, in order.
-      await prepared(
-        trx,
-        `insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
-         select a.tenant_id, 0, :lane, 0, a.id, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after, a.reason, a.ip, a.user_agent, a.request_id, '', ''
-           from jsonb_to_recordset(:rows::jsonb) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
-                before jsonb, after jsonb, reason text, ip text, user_agent text, request_id text)`,
-        { lane, rows: JSON.stringify(rows) },
-      )
-    })
+  let p = pending.get(trx)
+  if (!p) {
+    pending.set(trx, (p = { rows: [], lane: null }))
+    beforeCommit(trx, () => runWrites(trx, [auditWrites(trx)]))
   }
-  rows.push({
+  p.rows.push({
     tenant_id: ctx.tenantId,
     id: newId('aud'),
     actor: ctx.keyId ?? ctx.role,
@@ -55,6 +51,28 @@ export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEnt
     user_agent: ctx.userAgent,
     request_id: ctx.requestId,
   })
+}
+
+/**
+ * Takes the audit rows recorded so far in the transaction as a write for runWrites, so a posting
+ * whose last statement writes everything can write them with it instead of in one more round trip
+ * at commit. Rows recorded later are written at commit, in the same lane.
+ */
+export function auditWrites(trx: Trx): Write | null {
+  const p = pending.get(trx)
+  if (!p || !p.rows.length) return null
+  const rows = p.rows.splice(0)
+  p.lane ??= parseInt(createHash('sha1').update(String(rows[0].entity_id ?? rows[0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
+  // The chain trigger runs per row, in order.
+  return {
+    ctes: `aud_i as (
+       insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
+       select a.tenant_id, 0, :aud_lane, 0, a.id, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after, a.reason, a.ip, a.user_agent, a.request_id, '', ''
+         from jsonb_to_recordset(:aud_rows::jsonb) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
+              before jsonb, after jsonb, reason text, ip text, user_agent text, request_id text)
+     )`,
+    bindings: { aud_lane: p.lane, aud_rows: JSON.stringify(rows) },
+  }
 }
 
 export interface ChainVerification {

@@ -48,3 +48,31 @@ export function prepared(db: Knex | Trx, sql: string, bindings: readonly Knex.Ra
   if (!name) statementNames.set(sql, (name = `q_${createHash('sha1').update(sql).digest('hex')}`))
   return db.raw(sql, bindings as Knex.ValueDict).options({ name })
 }
+
+/**
+ * A set of writes to run as common table expressions of one statement: `ctes` is
+ * `name as (insert …), name2 as (…)` with named bindings (`:name`). Names of CTEs and bindings are
+ * prefixed by the module that owns the table, so writes of several modules can share a statement.
+ */
+export interface Write {
+  ctes: string
+  bindings: Record<string, Knex.Value>
+}
+
+/**
+ * Runs writes of several modules in one statement (one round trip, one prepared statement per
+ * combination). Data-modifying CTEs all run to completion, in one snapshot: a write may read
+ * another's RETURNING rows, never its effects on the table.
+ */
+export async function runWrites(trx: Trx, writes: (Write | null)[]): Promise<void> {
+  const parts = writes.filter((w): w is Write => w !== null)
+  if (!parts.length) return
+  const bindings: Record<string, Knex.Value> = {}
+  for (const w of parts) {
+    for (const [k, v] of Object.entries(w.bindings)) {
+      if (k in bindings && bindings[k] !== v) throw new Error(`runWrites: binding :${k} given twice`)
+      bindings[k] = v
+    }
+  }
+  await prepared(trx, `with ${parts.map((w) => w.ctes).join(',\n')}\nselect 1`, bindings)
+}

@@ -1,4 +1,4 @@
-import { prepared, type Trx } from '../db/knex'
+import { runWrites, type Trx, type Write } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { newId } from '../ids'
 
@@ -13,9 +13,9 @@ export async function emitEvent(trx: Trx, ctx: RequestContext, type: string, obj
   return (await emitEvents(trx, [{ ctx, type, object }]))[0]
 }
 
-/** Writes several events of one tenant in one statement (in order); returns their ids. */
-export async function emitEvents(trx: Trx, events: OutboxEvent[]): Promise<string[]> {
-  if (!events.length) return []
+/** The writes of several events of one tenant, for runWrites, with their new ids (in order). */
+export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: string[] } {
+  if (!events.length) return { write: null, ids: [] }
   const rows = events.map((e) => ({
     id: newId('evt'),
     type: e.type,
@@ -23,12 +23,22 @@ export async function emitEvents(trx: Trx, events: OutboxEvent[]): Promise<strin
     request_id: e.ctx.requestId,
     idempotency_key: e.ctx.idempotencyKey,
   }))
-  await prepared(
-    trx,
-    `insert into events (tenant_id, id, type, data, request_id, idempotency_key)
-     select ?, e.id, e.type, e.data, e.request_id, e.idempotency_key
-       from jsonb_to_recordset(?::jsonb) as e(id text, type text, data jsonb, request_id text, idempotency_key text)`,
-    [events[0].ctx.tenantId, JSON.stringify(rows)],
-  )
-  return rows.map((r) => r.id)
+  return {
+    ids: rows.map((r) => r.id),
+    write: {
+      ctes: `evt_i as (
+         insert into events (tenant_id, id, type, data, request_id, idempotency_key)
+         select :tenant, e.id, e.type, e.data, e.request_id, e.idempotency_key
+           from jsonb_to_recordset(:evt_rows::jsonb) as e(id text, type text, data jsonb, request_id text, idempotency_key text)
+       )`,
+      bindings: { tenant: events[0].ctx.tenantId, evt_rows: JSON.stringify(rows) },
+    },
+  }
+}
+
+/** Writes several events of one tenant in one statement (in order); returns their ids. */
+export async function emitEvents(trx: Trx, events: OutboxEvent[]): Promise<string[]> {
+  const { write, ids } = eventWrites(events)
+  await runWrites(trx, [write])
+  return ids
 }

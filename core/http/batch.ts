@@ -36,23 +36,34 @@ interface TenantQueue<I> {
   running: number
 }
 
-export interface BatchOptions {
+export interface BatchOptions<I> {
   /** Status of a new response. */
   status: number
   /** Most requests in one transaction. */
   maxBatch?: number
-  /** Batches of one tenant in flight at once (per process). */
-  concurrency?: number
+  /**
+   * Batches of one tenant in flight at once (per process). Requests are split among them by
+   * `partition` (e.g. the customer), so concurrent batches do not wait on each other's locks.
+   */
+  lanes?: number
+  partition: (input: I) => string
 }
 
-export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions) {
-  const maxBatch = opts.maxBatch ?? 64
-  const concurrency = opts.concurrency ?? 2
+function lane(key: string, lanes: number): number {
+  let h = 0
+  for (let i = 0; i < key.length; i++) h = (h * 31 + key.charCodeAt(i)) | 0
+  return (h >>> 0) % lanes
+}
+
+export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>) {
+  const maxBatch = Number(process.env.XB_MAX ?? opts.maxBatch ?? 64)
+  const lanes = Number(process.env.XB_CONC ?? opts.lanes ?? 4)
   // Per database (one per app instance), per tenant.
   const queues = new WeakMap<Db, Map<string, TenantQueue<I>>>()
 
   async function runGroup(db: Db, ttlHours: number, tenantId: string, group: Pending<I>[]): Promise<void> {
     let answers: (Answer<unknown> | AppError)[]
+    const t0 = performance.now()
     try {
       answers = await withTenant(db, tenantId, async (trx) => {
         const out = await claimIdempotencyKeys(trx, tenantId, group.map((p) => p.claim))
@@ -76,6 +87,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions) {
       await Promise.all(group.map((p) => runGroup(db, ttlHours, tenantId, [p])))
       return
     }
+    if (process.env.XB_DEBUG) (globalThis as any).__xb = [...((globalThis as any).__xb ?? []), [group.length, performance.now() - t0]]
     group.forEach((p, i) => {
       const a = answers[i]
       if (a instanceof AppError) p.reject(a)
@@ -83,12 +95,12 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions) {
     })
   }
 
-  async function drain(db: Db, ttlHours: number, tenantId: string, tenants: Map<string, TenantQueue<I>>, t: TenantQueue<I>): Promise<void> {
+  async function drain(db: Db, ttlHours: number, tenantId: string, queueKey: string, tenants: Map<string, TenantQueue<I>>, t: TenantQueue<I>): Promise<void> {
     try {
       while (t.queue.length) await runGroup(db, ttlHours, tenantId, t.queue.splice(0, maxBatch))
     } finally {
       t.running--
-      if (!t.running && !t.queue.length && tenants.get(tenantId) === t) tenants.delete(tenantId)
+      if (!t.running && !t.queue.length && tenants.get(queueKey) === t) tenants.delete(queueKey)
     }
   }
 
@@ -97,16 +109,17 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions) {
     const db = req.server.deps.db
     const ttlHours = req.server.deps.config.IDEMPOTENCY_TTL_HOURS
     const tenantId = req.ctx.tenantId
+    const queueKey = `${tenantId}:${lane(opts.partition(input), lanes)}`
     let tenants = queues.get(db)
     if (!tenants) queues.set(db, (tenants = new Map()))
-    let t = tenants.get(tenantId)
-    if (!t) tenants.set(tenantId, (t = { queue: [], running: 0 }))
+    let t = tenants.get(queueKey)
+    if (!t) tenants.set(queueKey, (t = { queue: [], running: 0 }))
     const result = new Promise<Answer<unknown>>((resolve, reject) => t!.queue.push({ ctx: req.ctx, input, claim, resolve, reject }))
-    if (t.running < concurrency) {
+    if (!t.running) {
       t.running++
       // On the next turn of the event loop, so requests read in this turn join the batch.
       const queue = t
-      setImmediate(() => void drain(db, ttlHours, tenantId, tenants!, queue))
+      setImmediate(() => void drain(db, ttlHours, tenantId, queueKey, tenants!, queue))
     }
     return answer(reply, (await result) as Answer<O>)
   }

@@ -31,9 +31,12 @@ export function toAppError(err: unknown): AppError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'Content-Length does not match the body.')
     case 'P0001': {
-      // Database-enforced business rules raise their catalogue code as the message.
-      const code = (e.message ?? '').split(':')[0].trim() as ErrorCode
-      if (code in CATALOG) return new AppError(code, (e as { detail?: string }).detail || undefined)
+      // Database-enforced business rules raise their catalogue code as the message (knex puts the
+      // statement in front of it: "<sql> - period_closed: …").
+      const message = e.message ?? ''
+      const at = message.lastIndexOf(' - ')
+      const code = (at < 0 ? message : message.slice(at + 3)).split(':')[0].trim() as ErrorCode
+      if (code in CATALOG) return new AppError(code, (e as { detail?: string }).detail || undefined, { param: code === 'period_closed' ? 'posting_date' : undefined })
       break
     }
   }

@@ -1,17 +1,17 @@
 import type { Knex } from 'knex'
-import { prepared, type Trx } from '../db/knex'
+import { runWrites, type Trx, type Write } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
 import { newId } from '../ids'
 import { mulRound, normalizeDecimal } from '../money'
-import { recordAudit } from '../audit/service'
-import { emitEvent, emitEvents } from '../events/outbox'
+import { auditWrites, recordAudit } from '../audit/service'
+import { emitEvent, eventWrites } from '../events/outbox'
 import { paginate, page, ListQuery } from '../http/pagination'
 import { allocationsForInvoice } from '../allocations/service'
 import { checkCredit } from '../ledger/credit'
 import {
-  assertCustomerUsable, buildEntry, BuiltEntry, changeBalance, closedPeriodDates, CustomerState, documentRate, insertEntries, LedgerContext,
-  ledgerContext, lockCustomer, lockCustomers, nextNumber, postEntry, stageBalanceChange, StagedBalanceChange, writeBalanceChanges,
+  assertCustomerUsable, balanceWrites, buildEntry, BuiltEntry, changeBalance, CustomerState, documentRate, entryWrites, LedgerContext,
+  ledgerContext, lockCustomers, nextNumber, postEntry, stageBalanceChange, StagedBalanceChange,
 } from '../ledger/engine'
 import type { CreateInvoiceInput } from './schemas'
 
@@ -253,21 +253,26 @@ async function planInvoice(
 }
 
 /**
- * Writes planned invoices of one tenant with one statement per table (entries and lines, invoices
- * and lines, balances and sub-ledger, events) plus their audit rows at commit, and returns their views.
+ * Writes planned invoices of one tenant, all in one statement: entries and lines, invoices and
+ * lines, balances and sub-ledger rows, events, and the transaction's audit rows so far. Returns
+ * their views.
  */
-async function writeInvoices(trx: Trx, plans: InvoicePlan[]) {
+async function writeInvoices(trx: Trx, customerOf: (id: string) => CustomerState, plans: InvoicePlan[]) {
   if (!plans.length) return []
   const ctx = plans[0].ctx
-  await insertEntries(trx, ctx, plans.map((p) => p.entry))
-  const rows = await insertInvoices(trx, ctx, plans.map((p) => ({ invoice: p.invoice, lines: p.lines })))
-  await writeBalanceChanges(trx, ctx, plans.map((p) => p.balance))
+  const rows = plans.map((p) => invoiceRow(p.invoice, customerOf(p.invoice.customer_id).locked_at))
   const views = plans.map((p, i) => invoiceView(rows[i], p.lines.map((l) => ({ ...l, returned_quantity: 0 })), []))
   for (const p of plans) {
     const { id, number, customer_id, total, currency } = p.invoice
     await recordAudit(trx, p.ctx, { action: 'invoice.created', entity_type: 'invoice', entity_id: id, after: { number, customer: customer_id, total, currency } })
   }
-  await emitEvents(trx, plans.map((p, i) => ({ ctx: p.ctx, type: 'invoice.created', object: views[i] })))
+  await runWrites(trx, [
+    entryWrites(ctx, plans.map((p) => p.entry)),
+    invoiceWrites(ctx, plans),
+    balanceWrites(ctx, plans.map((p) => p.balance)),
+    eventWrites(plans.map((p, i) => ({ ctx: p.ctx, type: 'invoice.created', object: views[i] }))).write,
+    auditWrites(trx),
+  ])
   return views
 }
 
@@ -279,8 +284,16 @@ export async function createInvoice(
   opts: { saleId?: string; customer?: CustomerState } = {},
 ) {
   const lc = await ledgerContext(trx, ctx)
-  const customer = opts.customer ?? (await lockCustomer(trx, ctx, input.customer))
-  const [view] = await writeInvoices(trx, [await planInvoice(trx, ctx, lc, customer, input, { saleId: opts.saleId })])
+  let customer = opts.customer
+  let closedPeriods: Map<string, string> | undefined
+  if (!customer) {
+    const locked = await lockCustomers(trx, ctx, [input.customer], [input.issue_date ?? lc.today])
+    customer = locked.customers.get(input.customer)
+    if (!customer) throw notFound('customer', input.customer, 'customer')
+    closedPeriods = locked.closedPeriods
+  }
+  const plan = await planInvoice(trx, ctx, lc, customer, input, { saleId: opts.saleId, closedPeriods })
+  const [view] = await writeInvoices(trx, () => customer, [plan])
   return view
 }
 
@@ -292,9 +305,12 @@ export async function createInvoice(
  */
 export async function createInvoices(trx: Trx, items: { ctx: RequestContext; input: CreateInvoiceInput }[]) {
   const lc = await ledgerContext(trx, items[0].ctx)
-  const customers = await lockCustomers(trx, items[0].ctx, items.map((i) => i.input.customer))
-  // Alone, the entry insert checks the period; in a batch each invoice must answer for itself.
-  const closedPeriods = items.length > 1 ? await closedPeriodDates(trx, items[0].ctx, items.map((i) => i.input.issue_date ?? lc.today)) : undefined
+  const { customers, closedPeriods } = await lockCustomers(
+    trx,
+    items[0].ctx,
+    items.map((i) => i.input.customer),
+    items.map((i) => i.input.issue_date ?? lc.today),
+  )
   const outcomes: (ReturnType<typeof invoiceView> | AppError)[] = []
   const plans: InvoicePlan[] = []
   const planned: number[] = []
@@ -309,45 +325,42 @@ export async function createInvoices(trx: Trx, items: { ctx: RequestContext; inp
       outcomes[n] = err
     }
   }
-  const views = await writeInvoices(trx, plans)
+  const views = await writeInvoices(trx, (id) => customers.get(id)!, plans)
   planned.forEach((n, i) => (outcomes[n] = views[i]))
   return outcomes
 }
 
-/**
- * Inserts invoices and their lines in one statement. A prepared statement: its result columns are
- * listed, because a cached `select *` fails ("cached plan must not change result type") on every
- * pooled connection once a migration adds a column to invoices. Returns the rows in input order.
- */
-async function insertInvoices(trx: Trx, ctx: RequestContext, items: { invoice: InvoiceInsert; lines: Omit<InvoiceLineRow, 'returned_quantity'>[] }[]): Promise<InvoiceRow[]> {
-  const { rows } = await prepared(
-    trx,
-    `with i as (
+/** The row an invoice insert writes, as read back (created in the transaction that locked its customer). */
+function invoiceRow(i: InvoiceInsert, createdAt: Date): InvoiceRow {
+  const { created_by: _by, ...cols } = i
+  return { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
+}
+
+/** The writes of invoices and their lines, for runWrites. */
+function invoiceWrites(ctx: RequestContext, items: { invoice: InvoiceInsert; lines: Omit<InvoiceLineRow, 'returned_quantity'>[] }[]): Write {
+  return {
+    ctes: `inv_i as (
        insert into invoices (tenant_id, id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total,
          total_base, outstanding, status, memo, sale_id, journal_entry_id, credit_override_reason, created_by)
        select :tenant, x.id, x.number, x.kind, x.customer_id, x.currency, x.exchange_rate, x.issue_date, x.due_date, x.subtotal, x.tax, x.total,
               x.total_base, x.total, 'open', x.memo, x.sale_id, x.journal_entry_id, x.credit_override_reason, x.created_by
-         from jsonb_to_recordset(:invoices::jsonb) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
+         from jsonb_to_recordset(:inv_rows::jsonb) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
               issue_date date, due_date date, subtotal bigint, tax bigint, total bigint, total_base bigint, memo text, sale_id text,
               journal_entry_id text, credit_override_reason text, created_by text)
-       returning id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total, total_base, outstanding,
-                 status, memo, sale_id, journal_entry_id, credit_override_reason, voided_at, void_reason, created_at
-     ), l as (
+       returning id
+     ), inv_l as (
        insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
        select :tenant, x.invoice_id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
-         from jsonb_to_recordset(:lines::jsonb) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
+         from jsonb_to_recordset(:inv_lines::jsonb) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
               unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
-         join i on i.id = x.invoice_id
-     )
-     select * from i`,
-    {
+         join inv_i i on i.id = x.invoice_id
+     )`,
+    bindings: {
       tenant: ctx.tenantId,
-      invoices: JSON.stringify(items.map((i) => i.invoice)),
-      lines: JSON.stringify(items.flatMap((i) => i.lines.map((l) => ({ invoice_id: i.invoice.id, ...l })))),
+      inv_rows: JSON.stringify(items.map((i) => i.invoice)),
+      inv_lines: JSON.stringify(items.flatMap((i) => i.lines.map((l) => ({ invoice_id: i.invoice.id, ...l })))),
     },
-  )
-  const byId = new Map((rows as InvoiceRow[]).map((r) => [r.id, r]))
-  return items.map((i) => byId.get(i.invoice.id)!)
+  }
 }
 
 export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
@@ -438,9 +451,7 @@ export async function createDebitNote(
   })
   const number = await nextNumber(trx, ctx, 'debit_note', 'DN')
   const line = { line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: input.amount, tax_rate: '0', unit_cost: null, net_amount: input.amount, tax_amount: 0 }
-  const [row] = await insertInvoices(trx, ctx, [
-    {
-      invoice: {
+  const invoice: InvoiceInsert = {
         id,
         number,
         kind: 'debit_note',
@@ -458,10 +469,9 @@ export async function createDebitNote(
         journal_entry_id: entryId,
         credit_override_reason: null,
         created_by: ctx.keyId ?? ctx.role,
-      },
-      lines: [line],
-    },
-  ])
+  }
+  await runWrites(trx, [invoiceWrites(ctx, [{ invoice, lines: [line] }])])
+  const row = invoiceRow(invoice, customer.locked_at)
   await changeBalance(trx, ctx, customer, {
     pending: input.amount,
     advance: 0,

@@ -1,4 +1,4 @@
-import { prepared, type Trx } from '../db/knex'
+import { prepared, runWrites, type Trx, type Write } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
 import { newId } from '../ids'
@@ -33,6 +33,8 @@ export interface CustomerState {
   advance_balance: number
   current_balance: number
   version: number
+  /** The locking transaction's timestamp (now()): what its rows' created_at defaults to. */
+  locked_at: Date
 }
 
 export interface LedgerContext {
@@ -42,7 +44,7 @@ export interface LedgerContext {
 
 /** Locks the customer's balance row (the first lock of every posting) and returns its state. */
 export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: string, param = 'customer'): Promise<CustomerState> {
-  const customer = (await lockCustomers(trx, ctx, [customerId])).get(customerId)
+  const customer = (await lockCustomers(trx, ctx, [customerId])).customers.get(customerId)
   if (!customer) throw notFound('customer', customerId, param)
   return customer
 }
@@ -50,9 +52,16 @@ export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: st
 /**
  * Locks several customers' balance rows in id order (the order every batch uses, so two batches
  * cannot deadlock, and a single posting locks only one) and returns the states found; a missing or
- * another tenant's customer is simply absent from the map.
+ * another tenant's customer is simply absent from the map. In the same round trip it reads which
+ * of `dates` fall in a closed or locked period (date → status), so each document can answer
+ * `period_closed` before anything is written.
  */
-export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: string[]): Promise<Map<string, CustomerState>> {
+export async function lockCustomers(
+  trx: Trx,
+  ctx: RequestContext,
+  customerIds: string[],
+  dates: string[] = [],
+): Promise<{ customers: Map<string, CustomerState>; closedPeriods: Map<string, string> }> {
   // The balance row is the posting lock; the share lock on the customer row makes a concurrent
   // soft delete (an UPDATE of customers) and this posting wait for each other, and re-reads the
   // customer after the wait, so a posting never lands on a customer deleted meanwhile.
@@ -60,14 +69,20 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
     trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
             c.payment_terms_days, c.deleted_at, c.assigned_to,
-            b.pending_balance, b.advance_balance, b.current_balance, b.version
+            b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at,
+            (select jsonb_object_agg(to_char(d, 'YYYY-MM-DD'), ap.status)
+               from unnest(:dates::date[]) d
+               join accounting_periods ap on ap.tenant_id = :tenant and d between ap.start_date and ap.end_date
+              where ap.status <> 'open') as closed_periods
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
-      where b.tenant_id = ? and b.customer_id = any(?::text[])
+      where b.tenant_id = :tenant and b.customer_id = any(:ids::text[])
       order by b.customer_id
         for no key update of b for share of c`,
-    [ctx.tenantId, [...new Set(customerIds)].sort()],
+    { tenant: ctx.tenantId, ids: [...new Set(customerIds)].sort(), dates: [...new Set(dates)] },
   )
-  return new Map((rows as CustomerState[]).map((r) => [r.id, r]))
+  const customers = new Map<string, CustomerState>()
+  for (const { closed_periods: _c, ...r } of rows) customers.set(r.id, r as CustomerState)
+  return { customers, closedPeriods: new Map(Object.entries((rows[0]?.closed_periods ?? {}) as Record<string, string>)) }
 }
 
 /** Refuses documents for a deleted customer. */
@@ -285,39 +300,29 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
 }
 
 /**
- * Inserts built entries and all their lines in one statement, only when no entry date falls in a
- * closed or locked period (one round trip for the check and the writes); otherwise writes nothing
- * and throws `period_closed`. The insert trigger re-checks the period under FOR SHARE, and the
- * database re-checks every balance at commit.
+ * The writes of built entries and all their lines, for runWrites. The insert trigger refuses an
+ * entry dated in a closed or locked period (under FOR SHARE, so a close waits for the posting),
+ * and the database checks every balance at commit.
  */
-export async function insertEntries(trx: Trx, ctx: RequestContext, entries: BuiltEntry[]): Promise<void> {
-  if (!entries.length) return
-  const { rows } = await prepared(
-    trx,
-    `with x as (
-       select * from jsonb_to_recordset(:entries::jsonb) as x(id text, entry_date date, event text, source_type text, source_id text,
-         currency text, exchange_rate numeric, memo text, reverses_entry_id text, created_by text)
-     ), p as (
-       select d.entry_date, ap.status
-         from (select distinct entry_date from x) d
-         join accounting_periods ap on ap.tenant_id = :tenant and d.entry_date between ap.start_date and ap.end_date
-        where ap.status <> 'open'
-     ), e as (
+export function entryWrites(ctx: RequestContext, entries: BuiltEntry[]): Write | null {
+  if (!entries.length) return null
+  return {
+    ctes: `je_e as (
        insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
        select :tenant, x.id, x.entry_date, x.event, x.source_type, x.source_id, x.currency, x.exchange_rate, x.memo, x.reverses_entry_id, x.created_by
-         from x where not exists (select 1 from p)
+         from jsonb_to_recordset(:je_entries::jsonb) as x(id text, entry_date date, event text, source_type text, source_id text,
+              currency text, exchange_rate numeric, memo text, reverses_entry_id text, created_by text)
        returning id, entry_date, currency
-     ), l as (
+     ), je_l as (
        insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
        select :tenant, e.id, l.line_no, e.entry_date, l.account_code, l.role, l.customer_id, e.currency, l.debit, l.credit, l.tx_debit, l.tx_credit
-         from jsonb_to_recordset(:lines::jsonb) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
+         from jsonb_to_recordset(:je_lines::jsonb) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
               debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)
-         join e on e.id = l.entry_id
-     )
-     select to_char(entry_date, 'YYYY-MM-DD') as entry_date, status from p order by entry_date limit 1`,
-    {
+         join je_e e on e.id = l.entry_id
+     )`,
+    bindings: {
       tenant: ctx.tenantId,
-      entries: JSON.stringify(
+      je_entries: JSON.stringify(
         entries.map(({ id, input, actor }) => ({
           id,
           entry_date: input.entry_date,
@@ -331,7 +336,7 @@ export async function insertEntries(trx: Trx, ctx: RequestContext, entries: Buil
           created_by: actor,
         })),
       ),
-      lines: JSON.stringify(
+      je_lines: JSON.stringify(
         entries.flatMap(({ id, lines }) =>
           lines.map((l, i) => ({
             entry_id: id,
@@ -347,8 +352,12 @@ export async function insertEntries(trx: Trx, ctx: RequestContext, entries: Buil
         ),
       ),
     },
-  )
-  if (rows.length) throw new AppError('period_closed', `${rows[0].entry_date} falls in a ${rows[0].status} period.`, { param: 'posting_date' })
+  }
+}
+
+/** Inserts built entries and their lines in one statement (see entryWrites). */
+export async function insertEntries(trx: Trx, ctx: RequestContext, entries: BuiltEntry[]): Promise<void> {
+  await runWrites(trx, [entryWrites(ctx, entries)])
 }
 
 /** Builds and inserts one balanced journal entry (see buildEntry and insertEntries); returns its id. */
@@ -356,22 +365,6 @@ export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInp
   const entry = await buildEntry(trx, ctx, input)
   await insertEntries(trx, ctx, [entry])
   return entry.id
-}
-
-/**
- * The closed or locked periods among `dates` (date → status), for a batch that must answer
- * `period_closed` per document before it writes.
- */
-export async function closedPeriodDates(trx: Trx, ctx: RequestContext, dates: string[]): Promise<Map<string, string>> {
-  const { rows } = await prepared(
-    trx,
-    `select to_char(d, 'YYYY-MM-DD') as date, ap.status
-       from unnest(?::date[]) d
-       join accounting_periods ap on ap.tenant_id = ? and d between ap.start_date and ap.end_date
-      where ap.status <> 'open'`,
-    [[...new Set(dates)], ctx.tenantId],
-  )
-  return new Map(rows.map((r: { date: string; status: string }) => [r.date, r.status]))
 }
 
 export type CustomerTxnType =
@@ -443,10 +436,10 @@ export function stageBalanceChange(ctx: RequestContext, customer: CustomerState,
 }
 
 /**
- * Writes staged changes in one statement: one atomic increment per customer (summed) and the
- * sub-ledger rows in staging order.
+ * The writes of staged changes, for runWrites: one atomic increment per customer (summed) and the
+ * sub-ledger rows.
  */
-export async function writeBalanceChanges(trx: Trx, ctx: RequestContext, staged: StagedBalanceChange[]): Promise<void> {
+export function balanceWrites(ctx: RequestContext, staged: StagedBalanceChange[]): Write | null {
   const sums = new Map<string, { customer_id: string; pending: number; advance: number; n: number }>()
   for (const s of staged) {
     if (s.pending === 0 && s.advance === 0) continue
@@ -457,25 +450,30 @@ export async function writeBalanceChanges(trx: Trx, ctx: RequestContext, staged:
     sums.set(s.customer_id, sum)
   }
   const txns = staged.flatMap((s) => (s.txn ? [s.txn] : []))
-  if (!sums.size && !txns.length) return
-  await prepared(
-    trx,
-    `with u as (
+  if (!sums.size && !txns.length) return null
+  return {
+    ctes: `bal_u as (
        update customer_balances b
           set pending_balance = b.pending_balance + x.pending, advance_balance = b.advance_balance + x.advance,
               version = b.version + x.n, updated_at = now()
-         from jsonb_to_recordset(:changes::jsonb) as x(customer_id text, pending bigint, advance bigint, n int)
+         from jsonb_to_recordset(:bal_changes::jsonb) as x(customer_id text, pending bigint, advance bigint, n int)
         where b.tenant_id = :tenant and b.customer_id = x.customer_id
-     )
-     insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
-       reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
-     select :tenant, t.id, t.customer_id, t.type, t.amount, t.currency, t.balance_before, t.balance_after, t.reference, t.source_type,
-            t.source_id, t.posting_date, t.reverses_id, t.actor, t.reason, t.journal_entry_id
-       from jsonb_to_recordset(:txns::jsonb) as t(id text, customer_id text, type text, amount bigint, currency text,
-            balance_before bigint, balance_after bigint, reference text, source_type text, source_id text, posting_date date,
-            reverses_id text, actor text, reason text, journal_entry_id text)`,
-    { tenant: ctx.tenantId, changes: JSON.stringify([...sums.values()]), txns: JSON.stringify(txns) },
-  )
+     ), bal_t as (
+       insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
+         reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
+       select :tenant, t.id, t.customer_id, t.type, t.amount, t.currency, t.balance_before, t.balance_after, t.reference, t.source_type,
+              t.source_id, t.posting_date, t.reverses_id, t.actor, t.reason, t.journal_entry_id
+         from jsonb_to_recordset(:bal_txns::jsonb) as t(id text, customer_id text, type text, amount bigint, currency text,
+              balance_before bigint, balance_after bigint, reference text, source_type text, source_id text, posting_date date,
+              reverses_id text, actor text, reason text, journal_entry_id text)
+     )`,
+    bindings: { tenant: ctx.tenantId, bal_changes: JSON.stringify([...sums.values()]), bal_txns: JSON.stringify(txns) },
+  }
+}
+
+/** Writes staged changes in one statement (see balanceWrites). */
+export async function writeBalanceChanges(trx: Trx, ctx: RequestContext, staged: StagedBalanceChange[]): Promise<void> {
+  await runWrites(trx, [balanceWrites(ctx, staged)])
 }
 
 /**
