@@ -14,6 +14,7 @@
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
+import { readdirSync, readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { appDatabaseUrl, loadConfig } from '../core/config'
 import { createDb } from '../core/db/knex'
@@ -80,6 +81,35 @@ function pgbench(scale: number, clients: number): number {
   return Number(m[1])
 }
 
+/**
+ * CPU seconds used so far by the service process and by all PostgreSQL server processes (Linux
+ * /proc; zeros elsewhere), to report where the CPU of a posting goes.
+ */
+function cpuSeconds(servicePid: number | undefined): { service: number; postgres: number } {
+  const out = { service: 0, postgres: 0 }
+  const tick = 100 // USER_HZ
+  let pids: string[]
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+  } catch {
+    return out
+  }
+  for (const pid of pids) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    } catch {
+      continue
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const cpu = (Number(f[11]) + Number(f[12])) / tick
+    if (Number(pid) === servicePid) out.service += cpu
+    else if (comm === 'postgres') out.postgres += cpu
+  }
+  return out
+}
+
 function summary(name: string, r: autocannon.Result) {
   const ok = r['2xx']
   const rate = ok / r.duration
@@ -92,6 +122,7 @@ async function main(): Promise<void> {
   const url = dbUrl(dbName)
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
+  if (process.env.XB_PRE_SQL) psql(dbName, process.env.XB_PRE_SQL)
   let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
     env: {
       ...process.env,
@@ -113,6 +144,7 @@ async function main(): Promise<void> {
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
 
     let n = 0
+    const cpuBefore = cpuSeconds(server.pid)
     const invoices = summary(
       'invoices',
       await run({
@@ -139,6 +171,9 @@ async function main(): Promise<void> {
         ],
       }),
     )
+    const cpuAfter = cpuSeconds(server.pid)
+    const invoiceCount = invoices.rate * SECONDS
+    const perInvoice = (k: 'service' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
     const payments = summary(
       'payments (one customer)',
@@ -172,6 +207,7 @@ async function main(): Promise<void> {
 
     console.log('\n== results ==')
     console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
+    console.log(`CPU per invoice       service ${perInvoice('service')} µs, postgres ${perInvoice('postgres')} µs`)
     console.log(`payments/s (hot)      ${payments.rate.toFixed(0)}   (p99 ${payments.p99} ms, non-2xx ${payments.non2xx}, errors ${payments.errors})`)
     console.log(`pgbench tps scale 10  ${tpcb10.toFixed(0)}`)
     console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)

@@ -25,6 +25,8 @@ interface Block {
   end: number
   size: number
   reservedAt: number
+  /** The next block, reserved ahead while this one is used up. */
+  following: Promise<Block | null> | null
 }
 
 const blocks = new Map<string, Block>()
@@ -48,9 +50,8 @@ export async function closeNumbering(): Promise<void> {
   await Promise.all(dbs.map((db) => db.destroy()))
 }
 
-async function reserve(trx: Trx, tenantId: string, kind: string, key: string): Promise<void> {
-  const prev = blocks.get(key)
-  const size = prev && Date.now() - prev.reservedAt < GROW_WITHIN_MS ? Math.min(prev.size * 2, MAX_BLOCK) : 1
+/** Reserves a block of `size` numbers in a short autonomous transaction. */
+async function reserveBlock(trx: Trx, tenantId: string, kind: string, size: number): Promise<Block> {
   const end = await withTenant(reserverFor(trx), tenantId, async (r) => {
     await r.raw('set local synchronous_commit = off')
     const { rows } = await r.raw(
@@ -61,7 +62,13 @@ async function reserve(trx: Trx, tenantId: string, kind: string, key: string): P
     )
     return Number(rows[0].next_value)
   })
-  blocks.set(key, { next: end - size, end, size, reservedAt: Date.now() })
+  return { next: end - size, end, size, reservedAt: Date.now(), following: null }
+}
+
+async function reserve(trx: Trx, tenantId: string, kind: string, key: string): Promise<void> {
+  const prev = blocks.get(key)
+  const size = prev && Date.now() - prev.reservedAt < GROW_WITHIN_MS ? Math.min(prev.size * 2, MAX_BLOCK) : 1
+  blocks.set(key, await reserveBlock(trx, tenantId, kind, size))
 }
 
 /** Next number of a per-tenant series, formatted `${prefix}-000042`. */
@@ -69,7 +76,20 @@ export async function nextNumber(trx: Trx, ctx: RequestContext, kind: string, pr
   const key = `${ctx.tenantId}:${kind}`
   for (;;) {
     const b = blocks.get(key)
-    if (b && b.next < b.end) return `${prefix}-${String(b.next++).padStart(6, '0')}`
+    if (b && b.next < b.end) {
+      const n = b.next++
+      // A busy series fetches its next block when half of this one is used, so postings do not
+      // wait for the reservation's round trip. Best effort: a failed prefetch is retried on demand.
+      if (b.size > 1 && b.end - b.next === b.size >> 1 && !b.following && !inflight.has(key)) {
+        b.following = reserveBlock(trx, ctx.tenantId, kind, b.size).catch(() => null)
+      }
+      return `${prefix}-${String(n).padStart(6, '0')}`
+    }
+    const following = b?.following ? await b.following : null
+    if (following && blocks.get(key) === b) {
+      blocks.set(key, following)
+      continue
+    }
     let p = inflight.get(key)
     if (!p) {
       p = reserve(trx, ctx.tenantId, kind, key).finally(() => inflight.delete(key))
