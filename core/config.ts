@@ -21,6 +21,10 @@ export interface Config {
   RATE_LIMIT_MAX: number
   RATE_LIMIT_WINDOW_MS: number
   IDEMPOTENCY_TTL_HOURS: number
+  /** Most requests of one tenant posted in one transaction (core/http/batch.ts); 1 turns batching off. */
+  POSTING_BATCH_MAX: number
+  /** Batches of one tenant in flight at once per process, split by customer. */
+  POSTING_BATCH_LANES: number
 }
 
 const schema = {
@@ -44,6 +48,8 @@ const schema = {
     RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 6000 },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000 },
     IDEMPOTENCY_TTL_HOURS: { type: 'integer', minimum: 24, default: 48 },
+    POSTING_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 64 },
+    POSTING_BATCH_LANES: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
   },
 }
 

@@ -122,7 +122,6 @@ async function main(): Promise<void> {
   const url = dbUrl(dbName)
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
-  if (process.env.XB_PRE_SQL) psql(dbName, process.env.XB_PRE_SQL)
   let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
     env: {
       ...process.env,

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Db, Trx } from '../db/knex'
 import { withTenant } from '../db/tenant'
+import type { Config } from '../config'
 import { AppError } from '../errors'
 import type { RequestContext } from './context'
 import { answer, Answer, claimIdempotencyKeys, idempotentRequest, IdempotentRequest, storeIdempotentResponses } from './tx'
@@ -39,14 +40,19 @@ interface TenantQueue<I> {
 export interface BatchOptions<I> {
   /** Status of a new response. */
   status: number
-  /** Most requests in one transaction. */
-  maxBatch?: number
   /**
-   * Batches of one tenant in flight at once (per process). Requests are split among them by
-   * `partition` (e.g. the customer), so concurrent batches do not wait on each other's locks.
+   * Requests are split by `partition` (e.g. the customer) among POSTING_BATCH_LANES queues per
+   * tenant, each with one batch in flight, so concurrent batches do not wait on each other's locks.
    */
-  lanes?: number
   partition: (input: I) => string
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/
+
+function rolledBack(err: unknown): boolean {
+  if (err instanceof AppError) return true
+  const code = (err as { code?: unknown })?.code
+  return typeof code === 'string' && SQLSTATE.test(code)
 }
 
 function lane(key: string, lanes: number): number {
@@ -56,14 +62,11 @@ function lane(key: string, lanes: number): number {
 }
 
 export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>) {
-  const maxBatch = Number(process.env.XB_MAX ?? opts.maxBatch ?? 64)
-  const lanes = Number(process.env.XB_CONC ?? opts.lanes ?? 4)
   // Per database (one per app instance), per tenant.
   const queues = new WeakMap<Db, Map<string, TenantQueue<I>>>()
 
   async function runGroup(db: Db, ttlHours: number, tenantId: string, group: Pending<I>[]): Promise<void> {
     let answers: (Answer<unknown> | AppError)[]
-    const t0 = performance.now()
     try {
       answers = await withTenant(db, tenantId, async (trx) => {
         const out = await claimIdempotencyKeys(trx, tenantId, group.map((p) => p.claim))
@@ -83,11 +86,13 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
         return out as (Answer<unknown> | AppError)[]
       })
     } catch (err) {
-      if (group.length === 1) return group[0].reject(err)
+      // Rerun alone only what surely wrote nothing: an error of ours or one Postgres answered (the
+      // transaction rolled back). A lost connection may have lost the answer to a COMMIT that
+      // succeeded, so those requests fail as a single one would, and the client retries with its key.
+      if (group.length === 1 || !rolledBack(err)) return group.forEach((p) => p.reject(err))
       await Promise.all(group.map((p) => runGroup(db, ttlHours, tenantId, [p])))
       return
     }
-    if (process.env.XB_DEBUG) (globalThis as any).__xb = [...((globalThis as any).__xb ?? []), [group.length, performance.now() - t0]]
     group.forEach((p, i) => {
       const a = answers[i]
       if (a instanceof AppError) p.reject(a)
@@ -95,9 +100,16 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
     })
   }
 
-  async function drain(db: Db, ttlHours: number, tenantId: string, queueKey: string, tenants: Map<string, TenantQueue<I>>, t: TenantQueue<I>): Promise<void> {
+  async function drain(
+    db: Db,
+    config: Config,
+    tenantId: string,
+    queueKey: string,
+    tenants: Map<string, TenantQueue<I>>,
+    t: TenantQueue<I>,
+  ): Promise<void> {
     try {
-      while (t.queue.length) await runGroup(db, ttlHours, tenantId, t.queue.splice(0, maxBatch))
+      while (t.queue.length) await runGroup(db, config.IDEMPOTENCY_TTL_HOURS, tenantId, t.queue.splice(0, config.POSTING_BATCH_MAX))
     } finally {
       t.running--
       if (!t.running && !t.queue.length && tenants.get(queueKey) === t) tenants.delete(queueKey)
@@ -106,10 +118,9 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
 
   return async function submit(req: FastifyRequest, reply: FastifyReply, input: I): Promise<O> {
     const claim = idempotentRequest(req)
-    const db = req.server.deps.db
-    const ttlHours = req.server.deps.config.IDEMPOTENCY_TTL_HOURS
+    const { db, config } = req.server.deps
     const tenantId = req.ctx.tenantId
-    const queueKey = `${tenantId}:${lane(opts.partition(input), lanes)}`
+    const queueKey = `${tenantId}:${lane(opts.partition(input), config.POSTING_BATCH_LANES)}`
     let tenants = queues.get(db)
     if (!tenants) queues.set(db, (tenants = new Map()))
     let t = tenants.get(queueKey)
@@ -119,7 +130,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
       t.running++
       // On the next turn of the event loop, so requests read in this turn join the batch.
       const queue = t
-      setImmediate(() => void drain(db, ttlHours, tenantId, queueKey, tenants!, queue))
+      setImmediate(() => void drain(db, config, tenantId, queueKey, tenants!, queue))
     }
     return answer(reply, (await result) as Answer<O>)
   }
