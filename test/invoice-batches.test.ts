@@ -97,10 +97,14 @@ t.test('invoice batches', async (t) => {
     const tenant = await env.tenant()
     const api = env.api(tenant.key)
     const cus = await Promise.all([customer(api), customer(api)])
-    // A database failure only one invoice triggers, raised while the batch writes.
+    // A database failure only one invoice triggers, raised while the batch writes. The sequence
+    // (not rolled back) counts the rows the trigger saw: more than 12 means a batch ran and reran.
+    await env.admin.raw(`create sequence if not exists test_explode_seen`)
+    await env.admin.raw(`grant usage on sequence test_explode_seen to recv_app`)
     await env.admin.raw(`
       create or replace function test_explode() returns trigger language plpgsql as $$
       begin
+        perform nextval('test_explode_seen');
         if new.memo = 'explode' then raise exception 'boom' using errcode = 'XX001'; end if;
         return new;
       end $$`)
@@ -111,6 +115,8 @@ t.test('invoice batches', async (t) => {
     const results = await Promise.all(bodies.map((b) => api.post('/v1/invoices', b)))
     results.forEach((r, i) => t.equal(r.statusCode, i === 5 ? 500 : 201, r.raw))
     const after = await counts(env)
+    const seen = Number((await env.admin.raw(`select last_value from test_explode_seen`)).rows[0].last_value)
+    t.ok(seen > 12, `the batch failed and its requests ran again alone (${seen} rows seen)`)
     t.equal(after.invoices - before.invoices, 11, 'eleven invoices, each once')
     t.equal(after.journal_entries - before.journal_entries, 11)
     t.equal(after.events - before.events, 11)
