@@ -1,4 +1,3 @@
-import type { Knex } from 'knex'
 import { runWrites, type Trx, type Write } from '../db/knex'
 import type { RequestContext } from '../http/context'
 import { AppError, notFound } from '../errors'
@@ -140,25 +139,7 @@ interface InvoicePlan {
 }
 
 /** Columns every invoice insert sets (the rest take their defaults). */
-interface InvoiceInsert {
-  id: string
-  number: string
-  kind: 'invoice' | 'debit_note'
-  customer_id: string
-  currency: string
-  exchange_rate: string
-  issue_date: string
-  due_date: string
-  subtotal: number
-  tax: number
-  total: number
-  total_base: number
-  memo: string | null
-  sale_id: string | null
-  journal_entry_id: string
-  credit_override_reason: string | null
-  created_by: string
-}
+type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at'> & { created_by: string }
 
 /**
  * Validates one invoice against the locked customer and builds everything it writes:
