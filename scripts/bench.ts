@@ -110,6 +110,11 @@ function cpuSeconds(servicePid: number | undefined): { service: number; postgres
   return out
 }
 
+/** Sessions (connections) Postgres has opened on `db` so far: a pool that churns shows here. */
+function sessions(db: string): number {
+  return Number(execFileSync('psql', [dbUrl('postgres'), '-Atc', `select sessions from pg_stat_database where datname = '${db}'`], { encoding: 'utf8' }).trim())
+}
+
 function summary(name: string, r: autocannon.Result) {
   const ok = r['2xx']
   const rate = ok / r.duration
@@ -144,6 +149,7 @@ async function main(): Promise<void> {
 
     let n = 0
     const cpuBefore = cpuSeconds(server.pid)
+    const sessionsBefore = sessions(dbName)
     const invoices = summary(
       'invoices',
       await run({
@@ -171,6 +177,8 @@ async function main(): Promise<void> {
       }),
     )
     const cpuAfter = cpuSeconds(server.pid)
+    await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
+    const sessionsOpened = sessions(dbName) - sessionsBefore
     const invoiceCount = invoices.rate * SECONDS
     const perInvoice = (k: 'service' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
 
     console.log('\n== results ==')
     console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
-    console.log(`CPU per invoice       service ${perInvoice('service')} µs, postgres ${perInvoice('postgres')} µs`)
+    console.log(`CPU per invoice       service ${perInvoice('service')} µs, postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened)`)
     console.log(`payments/s (hot)      ${payments.rate.toFixed(0)}   (p99 ${payments.p99} ms, non-2xx ${payments.non2xx}, errors ${payments.errors})`)
     console.log(`pgbench tps scale 10  ${tpcb10.toFixed(0)}`)
     console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)

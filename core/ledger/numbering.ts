@@ -34,11 +34,13 @@ const inflight = new Map<string, Promise<void>>()
 const reservers = new Map<object, Knex>()
 
 function reserverFor(trx: Trx): Knex {
-  const client = trx.client as unknown as { config: Knex.Config }
-  let db = reservers.get(client)
+  // Keyed by the knex config: each transaction has its own client object, the config is shared.
+  const { config } = trx.client as unknown as { config: Knex.Config }
+  let db = reservers.get(config)
   if (!db) {
-    db = knexFactory({ client: 'pg', connection: client.config.connection, pool: { min: 0, max: 2, idleTimeoutMillis: 1000 } })
-    reservers.set(client, db)
+    // Kept open while a tenant posts: opening a connection costs more than a whole reservation.
+    db = knexFactory({ client: 'pg', connection: config.connection, pool: { min: 0, max: 2, idleTimeoutMillis: 60_000 } })
+    reservers.set(config, db)
   }
   return db
 }
