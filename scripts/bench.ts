@@ -10,7 +10,8 @@
  * 5. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, and checks
  *    the ledger has no drift afterwards.
  * Environment: BENCH_SECONDS (default 20), BENCH_CONNECTIONS (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
- * (extra node flags for the service, e.g. `--cpu-prof`).
+ * (extra node flags for the service, e.g. `--cpu-prof`), BENCH_SQL (SQL run on the new database after migrations, as
+ * the admin role: for experiments such as dropping a trigger to see what it costs).
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
   const url = dbUrl(dbName)
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
+  if (process.env.BENCH_SQL) psql(dbName, process.env.BENCH_SQL)
   let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
     env: {
       ...process.env,

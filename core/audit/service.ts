@@ -68,7 +68,7 @@ export function auditWrites(trx: Trx): Write | null {
     ctes: `aud_i as (
        insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
        select a.tenant_id, 0, :aud_lane, 0, a.id, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after, a.reason, a.ip, a.user_agent, a.request_id, '', ''
-         from jsonb_to_recordset(:aud_rows::jsonb) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
+         from json_to_recordset(:aud_rows::json) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
               before jsonb, after jsonb, reason text, ip text, user_agent text, request_id text)
      )`,
     bindings: { aud_lane: p.lane, aud_rows: JSON.stringify(rows) },

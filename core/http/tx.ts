@@ -88,7 +88,7 @@ export async function storeIdempotentResponses(trx: Trx, tenantId: string, ttlHo
     trx,
     `insert into idempotency_keys (tenant_id, key, request_hash, method, path, status_code, response_body, expires_at)
      select ?, x.key, x.request_hash, x.method, x.path, x.status_code, x.response_body, now() + make_interval(hours => ?)
-       from jsonb_to_recordset(?::jsonb) as x(key text, request_hash text, method text, path text, status_code int, response_body jsonb)`,
+       from json_to_recordset(?::json) as x(key text, request_hash text, method text, path text, status_code int, response_body jsonb)`,
     [
       tenantId,
       ttlHours,

@@ -325,14 +325,14 @@ function invoiceWrites(ctx: RequestContext, items: { invoice: InvoiceInsert; lin
          total_base, outstanding, status, memo, sale_id, journal_entry_id, credit_override_reason, created_by)
        select :tenant, x.id, x.number, x.kind, x.customer_id, x.currency, x.exchange_rate, x.issue_date, x.due_date, x.subtotal, x.tax, x.total,
               x.total_base, x.total, 'open', x.memo, x.sale_id, x.journal_entry_id, x.credit_override_reason, x.created_by
-         from jsonb_to_recordset(:inv_rows::jsonb) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
+         from json_to_recordset(:inv_rows::json) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
               issue_date date, due_date date, subtotal bigint, tax bigint, total bigint, total_base bigint, memo text, sale_id text,
               journal_entry_id text, credit_override_reason text, created_by text)
        returning id
      ), inv_l as (
        insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
        select :tenant, x.invoice_id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
-         from jsonb_to_recordset(:inv_lines::jsonb) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
+         from json_to_recordset(:inv_lines::json) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
               unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
          join inv_i i on i.id = x.invoice_id
      )`,

@@ -310,13 +310,13 @@ export function entryWrites(ctx: RequestContext, entries: BuiltEntry[]): Write |
     ctes: `je_e as (
        insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
        select :tenant, x.id, x.entry_date, x.event, x.source_type, x.source_id, x.currency, x.exchange_rate, x.memo, x.reverses_entry_id, x.created_by
-         from jsonb_to_recordset(:je_entries::jsonb) as x(id text, entry_date date, event text, source_type text, source_id text,
+         from json_to_recordset(:je_entries::json) as x(id text, entry_date date, event text, source_type text, source_id text,
               currency text, exchange_rate numeric, memo text, reverses_entry_id text, created_by text)
        returning id, entry_date, currency
      ), je_l as (
        insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
        select :tenant, e.id, l.line_no, e.entry_date, l.account_code, l.role, l.customer_id, e.currency, l.debit, l.credit, l.tx_debit, l.tx_credit
-         from jsonb_to_recordset(:je_lines::jsonb) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
+         from json_to_recordset(:je_lines::json) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
               debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)
          join je_e e on e.id = l.entry_id
      )`,
@@ -456,14 +456,14 @@ export function balanceWrites(ctx: RequestContext, staged: StagedBalanceChange[]
        update customer_balances b
           set pending_balance = b.pending_balance + x.pending, advance_balance = b.advance_balance + x.advance,
               version = b.version + x.n, updated_at = now()
-         from jsonb_to_recordset(:bal_changes::jsonb) as x(customer_id text, pending bigint, advance bigint, n int)
+         from json_to_recordset(:bal_changes::json) as x(customer_id text, pending bigint, advance bigint, n int)
         where b.tenant_id = :tenant and b.customer_id = x.customer_id
      ), bal_t as (
        insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
          reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
        select :tenant, t.id, t.customer_id, t.type, t.amount, t.currency, t.balance_before, t.balance_after, t.reference, t.source_type,
               t.source_id, t.posting_date, t.reverses_id, t.actor, t.reason, t.journal_entry_id
-         from jsonb_to_recordset(:bal_txns::jsonb) as t(id text, customer_id text, type text, amount bigint, currency text,
+         from json_to_recordset(:bal_txns::json) as t(id text, customer_id text, type text, amount bigint, currency text,
               balance_before bigint, balance_after bigint, reference text, source_type text, source_id text, posting_date date,
               reverses_id text, actor text, reason text, journal_entry_id text)
      )`,

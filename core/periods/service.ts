@@ -10,7 +10,7 @@ import type { CreatePeriodInput, ListPeriodsQuery, PeriodStatus, PeriodType } fr
 
 /**
  * Accounting periods: open → closed → locked. The database refuses any journal entry dated inside
- * a closed or locked period (trigger `journal_entry_open_period`, which takes the period row FOR
+ * a closed or locked period (statement trigger `journal_entries_open_period`, which takes the period rows FOR
  * SHARE); close and lock take it FOR UPDATE, so they wait for postings in flight.
  */
 
