@@ -86,8 +86,8 @@ function pgbench(scale: number, clients: number): number {
  * CPU seconds used so far by the service process and by all PostgreSQL server processes (Linux
  * /proc; zeros elsewhere), to report where the CPU of a posting goes.
  */
-function cpuSeconds(servicePid: number | undefined): { service: number; postgres: number } {
-  const out = { service: 0, postgres: 0 }
+function cpuSeconds(servicePid: number | undefined): { service: number; serviceKernel: number; postgres: number } {
+  const out = { service: 0, serviceKernel: 0, postgres: 0 }
   const tick = 100 // USER_HZ
   let pids: string[]
   try {
@@ -105,7 +105,10 @@ function cpuSeconds(servicePid: number | undefined): { service: number; postgres
     const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     const cpu = (Number(f[11]) + Number(f[12])) / tick
-    if (Number(pid) === servicePid) out.service += cpu
+    if (Number(pid) === servicePid) {
+      out.service += cpu
+      out.serviceKernel += Number(f[12]) / tick
+    }
     else if (comm === 'postgres') out.postgres += cpu
   }
   return out
@@ -182,7 +185,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
     const sessionsOpened = sessions(dbName) - sessionsBefore
     const invoiceCount = invoices.rate * SECONDS
-    const perInvoice = (k: 'service' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
+    const perInvoice = (k: 'service' | 'serviceKernel' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
     const payments = summary(
       'payments (one customer)',
@@ -216,7 +219,7 @@ async function main(): Promise<void> {
 
     console.log('\n== results ==')
     console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
-    console.log(`CPU per invoice       service ${perInvoice('service')} µs, postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened)`)
+    console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened)`)
     console.log(`payments/s (hot)      ${payments.rate.toFixed(0)}   (p99 ${payments.p99} ms, non-2xx ${payments.non2xx}, errors ${payments.errors})`)
     console.log(`pgbench tps scale 10  ${tpcb10.toFixed(0)}`)
     console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)

@@ -29,7 +29,7 @@ export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: 
       ctes: `evt_i as (
          insert into events (tenant_id, id, type, data, request_id, idempotency_key)
          select :tenant, e.id, e.type, e.data, e.request_id, e.idempotency_key
-           from json_to_recordset(:evt_rows::json) as e(id text, type text, data jsonb, request_id text, idempotency_key text)
+           from json_to_recordset(:evt_rows::json) as e(id text, type text, data json, request_id text, idempotency_key text)
        )`,
       bindings: { tenant: events[0].ctx.tenantId, evt_rows: JSON.stringify(rows) },
     },
