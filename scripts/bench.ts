@@ -197,6 +197,8 @@ async function main(): Promise<void> {
       }),
     )
 
+    // autocannon hangs up at the deadline; let the requests it left queued finish before stopping.
+    await new Promise((r) => setTimeout(r, 2000))
     server.kill('SIGTERM')
     await new Promise((r) => server!.once('exit', r))
     server = null
