@@ -1,9 +1,9 @@
 import closeWithGrace from 'close-with-grace'
 import Redis from 'ioredis'
 import pino from 'pino'
-import { appDatabaseUrl, loadConfig } from './config'
-import { createDb } from './db/knex'
-import { migrate } from './db/migrate'
+import { appDatabaseUrl, loadConfig } from './kernel/config'
+import { createDb } from './kernel/db/knex'
+import { migrate } from './kernel/db/migrate'
 import { buildApp, REDACT } from './http/app'
 import { startWorker } from './jobs/worker'
 

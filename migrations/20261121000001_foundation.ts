@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { APP_ROLE, appendOnly, tenantRls } from '../core/db/migration-helpers'
+import { APP_ROLE, appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`revoke insert, update, delete, truncate on knex_migrations, knex_migrations_lock from ${APP_ROLE}`)

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { appendOnly, tenantRls } from '../core/db/migration-helpers'
+import { appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 /**
  * The double-entry ledger: chart of accounts, journal (append-only, balanced at commit, never in a

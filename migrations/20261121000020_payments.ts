@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { appendOnly, tenantRls } from '../core/db/migration-helpers'
+import { appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 /**
  * Which payments and credit notes each refund drew its credit from: the named source, or the oldest

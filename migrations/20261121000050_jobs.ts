@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { APP_ROLE, appendOnly, tenantRls } from '../core/db/migration-helpers'
+import { APP_ROLE, appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 /**
  * Background work: the tenant directory (how workers find tenants under RLS), per-tenant job

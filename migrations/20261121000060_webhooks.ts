@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { appendOnly, tenantRls } from '../core/db/migration-helpers'
+import { appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 /**
  * Webhook endpoints, one delivery per (endpoint, event) and the log of every attempt.

@@ -17,10 +17,10 @@ import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { readdirSync, readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
-import { appDatabaseUrl, loadConfig } from '../core/config'
-import { createDb } from '../core/db/knex'
-import { withTenant } from '../core/db/tenant'
-import { migrate } from '../core/db/migrate'
+import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
+import { createDb } from '../core/kernel/db/knex'
+import { withTenant } from '../core/kernel/db/tenant'
+import { migrate } from '../core/kernel/db/migrate'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)

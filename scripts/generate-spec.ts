@@ -2,8 +2,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import Redis from 'ioredis'
-import { loadConfig } from '../core/config'
-import { createDb } from '../core/db/knex'
+import { loadConfig } from '../core/kernel/config'
+import { createDb } from '../core/kernel/db/knex'
 import { buildApp } from '../core/http/app'
 
 export const SPEC_PATH = path.join(__dirname, '..', 'api-spec', 'openapi.json')

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../core/http/tx'
 import { platformContext } from '../core/http/auth'
-import { listQueryProperties, listSchema, ListQuery } from '../core/http/pagination'
-import { idPattern } from '../core/ids'
-import { ROLES, Role } from './roles'
+import { listQueryProperties, listSchema, ListQuery } from '../core/kernel/pagination'
+import { idPattern } from '../core/kernel/ids'
+import { ROLES, Role } from '../core/kernel/permissions'
 import { advanceTestClock, createApiKey, createTenant, getTestClock, listApiKeys, revokeApiKey } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }

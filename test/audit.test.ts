@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
-import { withTenant } from '../core/db/tenant'
+import { withTenant } from '../core/kernel/db/tenant'
 
 /** The newest audit row of an entity, with the id of the transaction that wrote it. */
 async function lastAudit(env: TestEnv, entityId: string) {

@@ -1,8 +1,8 @@
 import pino from 'pino'
 import t from 'tap'
-import { withTenant } from '../core/db/tenant'
+import { withTenant } from '../core/kernel/db/tenant'
 import { registerEventConsumer } from '../core/events/consumers'
-import { newId } from '../core/ids'
+import { newId } from '../core/kernel/ids'
 import { startWorker } from '../core/jobs/worker'
 import { setupTestEnv } from './helpers/app'
 

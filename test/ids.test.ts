@@ -1,5 +1,5 @@
 import t from 'tap'
-import { idPattern, newId } from '../core/ids'
+import { idPattern, newId } from '../core/kernel/ids'
 
 t.test('ids made one after another sort in that order, even within one millisecond', async (t) => {
   const ids = Array.from({ length: 5000 }, () => newId('txn'))

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { withTenant } from '../core/db/tenant'
+import { withTenant } from '../core/kernel/db/tenant'
 import { checkLedger } from '../core/ledger/integrity'
-import { newId } from '../core/ids'
+import { newId } from '../core/kernel/ids'
 
 t.test('checkLedger', async (t) => {
   const env = await setupTestEnv(t)

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { withTenant } from '../core/db/tenant'
-import { newId } from '../core/ids'
-import type { Trx } from '../core/db/knex'
+import { withTenant } from '../core/kernel/db/tenant'
+import { newId } from '../core/kernel/ids'
+import type { Trx } from '../core/kernel/db/knex'
 
 // The database refuses a bad journal whatever the code does: these go straight to the tables as the
 // runtime role, inside the tenant transaction, bypassing the posting engine.

@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import fc from 'fast-check'
 import { setupTestEnv, ApiClient, TestEnv } from './helpers/app'
-import { withTenant } from '../core/db/tenant'
+import { withTenant } from '../core/kernel/db/tenant'
 import { checkLedger } from '../core/ledger/integrity'
 
 interface MInvoice { id: string; customer: number; total: number; outstanding: number; writtenOff: number; void: boolean; due: string; issue: string }

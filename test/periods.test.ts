@@ -1,8 +1,8 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { withTenant } from '../core/db/tenant'
-import { newId } from '../core/ids'
-import { periodEnd } from '../core/periods/service'
+import { withTenant } from '../core/kernel/db/tenant'
+import { newId } from '../core/kernel/ids'
+import { periodEnd } from '../core/ledger/periods'
 
 t.test('periodEnd: calendar month, quarter and year', async (t) => {
   t.equal(periodEnd('monthly', '2026-01-01'), '2026-01-31')

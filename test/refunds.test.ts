@@ -1,11 +1,11 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
 import { counts, balance, lines, paymentOf } from './helpers/ledger'
-import { withTenant } from '../core/db/tenant'
-import { systemContext } from '../core/http/context'
+import { withTenant } from '../core/kernel/db/tenant'
+import { systemContext } from '../core/kernel/context'
 import { lockCustomer } from '../core/ledger/engine'
 import { restoreRefundSources } from '../core/refunds/service'
-import { defineAbility } from '../tenants/roles'
+import { defineAbility } from '../core/kernel/permissions'
 
 
 

@@ -1,10 +1,10 @@
 import t from 'tap'
 import type { Knex } from 'knex'
-import { appDatabaseUrl } from '../core/config'
-import { createDb } from '../core/db/knex'
-import { APP_ROLE } from '../core/db/migration-helpers'
-import { withTenant } from '../core/db/tenant'
-import { newId } from '../core/ids'
+import { appDatabaseUrl } from '../core/kernel/config'
+import { createDb } from '../core/kernel/db/knex'
+import { APP_ROLE } from '../core/kernel/db/migration-helpers'
+import { withTenant } from '../core/kernel/db/tenant'
+import { newId } from '../core/kernel/ids'
 import { setupTestEnv } from './helpers/app'
 
 /**

@@ -1,5 +1,5 @@
-import { dateSchema, decimalSchema, signedAmountSchema } from '../money'
-import { idPattern } from '../ids'
+import { dateSchema, decimalSchema, signedAmountSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 
 export const createAdjustmentBody = {
   type: 'object',

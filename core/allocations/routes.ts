@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { idPattern } from '../ids'
+import { idPattern } from '../kernel/ids'
 import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
 import { createAllocation, getAllocation, reverseAllocation } from './service'
 

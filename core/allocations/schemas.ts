@@ -1,4 +1,4 @@
-import { idPattern } from '../ids'
+import { idPattern } from '../kernel/ids'
 import { allocationSchema as invoiceAllocationSchema } from '../invoices/schemas'
 
 /** The allocation object, with the entry that un-applied it. */

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { runWrites, type Trx, type Write } from '../db/knex'
-import { beforeCommit } from '../db/tenant'
-import type { RequestContext } from '../http/context'
-import { newId } from '../ids'
+import { runWrites, type Trx, type Write } from '../kernel/db/knex'
+import { beforeCommit } from '../kernel/db/tenant'
+import type { RequestContext } from '../kernel/context'
+import { newId } from '../kernel/ids'
 
 export interface AuditEntry {
   action: string // e.g. customer.created, api_key.revoked, period.reopened

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
-import { idPattern } from '../ids'
+import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { idPattern } from '../kernel/ids'
 import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
 import { createCreditNote, getCreditNote, listCreditNotes } from './service'
 

@@ -1,5 +1,5 @@
-import { amountSchema, dateSchema, decimalSchema } from '../money'
-import { idPattern } from '../ids'
+import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
 
 export const createCreditNoteBody = {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listSchema } from '../http/pagination'
+import { listSchema } from '../kernel/pagination'
 import {
   createCustomerBody,
   createdCustomerView,

@@ -1,6 +1,6 @@
-import { idPattern } from '../ids'
-import { amountSchema, currencySchema } from '../money'
-import { listQueryProperties, type ListQuery } from '../http/pagination'
+import { idPattern } from '../kernel/ids'
+import { amountSchema, currencySchema } from '../kernel/money'
+import { listQueryProperties, type ListQuery } from '../kernel/pagination'
 
 export const CUSTOMER_STATUSES = ['active', 'suspended', 'inactive', 'deleted'] as const
 /** `deleted` is reached only through DELETE and left only through restore. */

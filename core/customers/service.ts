@@ -1,16 +1,16 @@
 import { isDeepStrictEqual } from 'node:util'
 import { subject } from '@casl/ability'
 import type { Knex } from 'knex'
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import type { Action } from '../../tenants/roles'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import type { Action } from '../kernel/permissions'
 import { getTenant } from '../../tenants/service'
-import { AppError, notFound } from '../errors'
-import { newId } from '../ids'
-import { assertCurrency } from '../money'
+import { AppError, notFound } from '../kernel/errors'
+import { newId } from '../kernel/ids'
+import { assertCurrency } from '../kernel/money'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../events/outbox'
-import { paginate, page } from '../http/pagination'
+import { emitEvent } from '../outbox/outbox'
+import { paginate, page } from '../kernel/pagination'
 import type {
   Address,
   CreateCustomerInput,
@@ -146,7 +146,7 @@ function viewFor(ctx: RequestContext, row: CustomerWithBalance): CustomerView {
 // ---- reads ------------------------------------------------------------------------------------
 
 /**
- * Row filter for lists, mirroring the row-level rule in tenants/roles.ts: a sales rep reads only the
+ * Row filter for lists, mirroring the row-level rule in core/kernel/permissions.ts: a sales rep reads only the
  * customers assigned to its key. Lists cannot ask CASL row by row (filtering after LIMIT would break
  * pagination), so the condition is repeated here in SQL; single rows are checked with the ability.
  * Queries must alias customers as `c`.

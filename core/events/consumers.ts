@@ -1,5 +1,5 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
 
 /**
  * Consumers of domain events. The dispatcher (core/events/dispatch.ts) runs every registered

@@ -1,6 +1,6 @@
-import type { Trx } from '../db/knex'
-import { systemContext } from '../http/context'
-import { abilityFor } from '../../tenants/roles'
+import type { Trx } from '../kernel/db/knex'
+import { systemContext } from '../kernel/context'
+import { abilityFor } from '../kernel/permissions'
 import { defineJob, withJobTenant, type JobContext } from '../jobs/queues'
 import { EVENT_COLUMNS, eventConsumers, type EventRow } from './consumers'
 

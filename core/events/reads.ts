@@ -1,8 +1,8 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { notFound } from '../errors'
-import { tenantPublicId } from '../ids'
-import { paginate, page, type ListQuery } from '../http/pagination'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
+import { tenantPublicId } from '../kernel/ids'
+import { paginate, page, type ListQuery } from '../kernel/pagination'
 import { canReadCustomerPii, maskCustomerPii } from '../customers/service'
 import { EVENT_COLUMNS, eventView, type EventRow } from './consumers'
 

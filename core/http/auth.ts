@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AppError } from '../errors'
-import { withTenant } from '../db/tenant'
-import { abilityFor, defineAbility, Role, type Action, type Subject } from '../../tenants/roles'
+import { AppError } from '../kernel/errors'
+import { withTenant } from '../kernel/db/tenant'
+import { abilityFor, defineAbility, Role, type Action, type Subject } from '../kernel/permissions'
 import { hashSecret, parseSecret } from '../../tenants/keys'
 import { cacheKey, getCachedKey } from '../../tenants/key-cache'
-import type { RequestContext } from './context'
+import type { RequestContext } from '../kernel/context'
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Db, Trx } from '../db/knex'
-import { withTenant } from '../db/tenant'
-import type { Config } from '../config'
-import { AppError } from '../errors'
-import type { RequestContext } from './context'
+import type { Db, Trx } from '../kernel/db/knex'
+import { withTenant } from '../kernel/db/tenant'
+import type { Config } from '../kernel/config'
+import { AppError } from '../kernel/errors'
+import type { RequestContext } from '../kernel/context'
 import { answer, Answer, claimIdempotencyKeys, idempotentRequest, IdempotentRequest, storeIdempotentResponses } from './tx'
 
 /**

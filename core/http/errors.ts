@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError, CATALOG, ErrorCode } from '../errors'
+import { AppError, CATALOG, ErrorCode } from '../kernel/errors'
 
 export interface ErrorBody {
   error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }

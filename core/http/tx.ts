@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { prepared, type Trx } from '../db/knex'
-import { withTenant } from '../db/tenant'
-import { AppError } from '../errors'
-import type { RequestContext } from './context'
+import { prepared, type Trx } from '../kernel/db/knex'
+import { withTenant } from '../kernel/db/tenant'
+import { AppError } from '../kernel/errors'
+import type { RequestContext } from '../kernel/context'
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/
 

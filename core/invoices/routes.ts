@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { batchedInTenant } from '../http/batch'
-import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
-import { idPattern } from '../ids'
+import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { idPattern } from '../kernel/ids'
 import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
 import { createInvoices, getInvoice, listInvoices } from './service'
 

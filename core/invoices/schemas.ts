@@ -1,5 +1,5 @@
-import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../money'
-import { idPattern } from '../ids'
+import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 
 export const invoiceLineInput = {
   type: 'object',

@@ -1,5 +1,5 @@
-import { afterCommit } from '../db/tenant'
-import type { Trx } from '../db/knex'
+import { afterCommit } from '../kernel/db/tenant'
+import type { Trx } from '../kernel/db/knex'
 
 /**
  * Per-tenant job controls: a pause switch (the tenant's jobs are put back, delayed, until it is

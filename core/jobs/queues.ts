@@ -1,7 +1,7 @@
 import Queue from 'bull'
 import type { Logger } from 'pino'
-import type { Db, Trx } from '../db/knex'
-import { isUuid, withTenant } from '../db/tenant'
+import type { Db, Trx } from '../kernel/db/knex'
+import { isUuid, withTenant } from '../kernel/db/tenant'
 
 /**
  * Job types and the producer side of the queues. One Bull queue per job type (never per tenant: a

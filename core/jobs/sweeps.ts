@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { Db } from '../db/knex'
+import type { Db } from '../kernel/db/knex'
 import { forEachTenant } from './tenants'
 
 /**

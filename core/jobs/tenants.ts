@@ -1,4 +1,4 @@
-import type { Db } from '../db/knex'
+import type { Db } from '../kernel/db/knex'
 
 /**
  * The tenant directory (ids only, no RLS): how background work finds tenants, since the runtime

@@ -1,6 +1,6 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { AppError } from '../errors'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError } from '../kernel/errors'
 import { recordAudit } from '../audit/service'
 import type { CustomerState } from './engine'
 

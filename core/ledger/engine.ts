@@ -1,10 +1,10 @@
-import { prepared, runWrites, type Trx, type Write } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { AppError, notFound } from '../errors'
-import { newId } from '../ids'
-import { mulRound } from '../money'
-import { pluginRegistry } from '../plugins/registry'
-import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../plugins/contract'
+import { prepared, runWrites, type Trx, type Write } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError, notFound } from '../kernel/errors'
+import { newId } from '../kernel/ids'
+import { mulRound } from '../kernel/money'
+import { pluginRegistry } from '../kernel/plugins/registry'
+import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../kernel/plugins/contract'
 
 /**
  * The posting engine: the only code that writes journal entries, the customer sub-ledger and the

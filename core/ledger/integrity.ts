@@ -1,4 +1,4 @@
-import type { Trx } from '../db/knex'
+import type { Trx } from '../kernel/db/knex'
 
 /**
  * Ledger integrity: invariants 1–5 of README.md, checked set-based (one statement per invariant,

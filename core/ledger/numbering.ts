@@ -1,7 +1,7 @@
 import knexFactory, { Knex } from 'knex'
-import type { Trx } from '../db/knex'
-import { withTenant } from '../db/tenant'
-import type { RequestContext } from '../http/context'
+import type { Trx } from '../kernel/db/knex'
+import { withTenant } from '../kernel/db/tenant'
+import type { RequestContext } from '../kernel/context'
 
 /**
  * Per-tenant document numbers (INV-000042) without a tenant-wide lock held until commit.

@@ -1,8 +1,8 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { notFound } from '../errors'
-import { normalizeDecimal } from '../money'
-import { paginate, page, ListQuery } from '../http/pagination'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
+import { normalizeDecimal } from '../kernel/money'
+import { paginate, page, ListQuery } from '../kernel/pagination'
 import { getCustomer } from '../customers/service'
 import { ledgerContext } from './engine'
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
-import { idPattern } from '../ids'
-import { dateSchema } from '../money'
+import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { idPattern } from '../kernel/ids'
+import { dateSchema } from '../kernel/money'
 import { accountSchema, ANY_ID, journalEntrySchema, transactionSchema, trialBalanceSchema } from './schemas'
 import { getJournalEntry, listAccounts, listCustomerTransactions, listJournalEntries, trialBalance } from './reads'
 

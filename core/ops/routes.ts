@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { pendingMigrations } from '../db/migrate'
+import { pendingMigrations } from '../kernel/db/migrate'
 
 export async function opsRoutes(app: FastifyInstance): Promise<void> {
   app.get('/health', { config: { auth: 'none', rateLimit: false }, schema: { hide: true } }, async () => ({ status: 'ok' }))

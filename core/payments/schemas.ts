@@ -1,5 +1,5 @@
-import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../money'
-import { idPattern } from '../ids'
+import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
 
 export const PAYMENT_METHODS = ['cash', 'card', 'bank_transfer', 'check', 'other'] as const

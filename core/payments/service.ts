@@ -1,11 +1,11 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { AppError, notFound } from '../errors'
-import { newId } from '../ids'
-import { assertCurrency, normalizeDecimal } from '../money'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError, notFound } from '../kernel/errors'
+import { newId } from '../kernel/ids'
+import { assertCurrency, normalizeDecimal } from '../kernel/money'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../events/outbox'
-import { paginate, page, ListQuery } from '../http/pagination'
+import { emitEvent } from '../outbox/outbox'
+import { paginate, page, ListQuery } from '../kernel/pagination'
 import {
   allocationsForSources, AllocationView, applyCredit, assertInvoiceOpen, CreditSource, invoiceBaseShares,
 } from '../allocations/service'

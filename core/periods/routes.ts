@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listSchema } from '../http/pagination'
+import { listSchema } from '../kernel/pagination'
 import { createPeriodBody, CreatePeriodInput, listPeriodsQuery, ListPeriodsQuery, periodParams, periodSchema, reopenPeriodBody } from './schemas'
-import { closePeriod, createPeriod, getPeriod, listPeriods, lockPeriod, reopenPeriod } from './service'
+import { closePeriod, createPeriod, getPeriod, listPeriods, lockPeriod, reopenPeriod } from '../ledger/periods'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 

@@ -1,6 +1,6 @@
-import { dateSchema } from '../money'
-import { idPattern } from '../ids'
-import { listQueryProperties, type ListQuery } from '../http/pagination'
+import { dateSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
+import { listQueryProperties, type ListQuery } from '../kernel/pagination'
 
 export const PERIOD_TYPES = ['monthly', 'quarterly', 'yearly'] as const
 export type PeriodType = (typeof PERIOD_TYPES)[number]

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listSchema, page } from '../http/pagination'
+import { listSchema, page } from '../kernel/pagination'
 import { configurePlugin, listPlugins } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }

@@ -1,5 +1,5 @@
-import type { Db, Trx } from '../db/knex'
-import { withTenant } from '../db/tenant'
+import type { Db, Trx } from '../kernel/db/knex'
+import { withTenant } from '../kernel/db/tenant'
 import { forEachTenant } from '../jobs/tenants'
 import { tenantToday } from '../../tenants/service'
 

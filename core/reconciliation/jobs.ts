@@ -1,5 +1,5 @@
-import { systemContext } from '../http/context'
-import { abilityFor } from '../../tenants/roles'
+import { systemContext } from '../kernel/context'
+import { abilityFor } from '../kernel/permissions'
 import { defineJob, enqueue, jobDefinition, withJobTenant, type JobContext } from '../jobs/queues'
 import { defineTenantSchedule } from '../jobs/schedules'
 import { defineTenantSweep } from '../jobs/sweeps'

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listSchema } from '../http/pagination'
+import { listSchema } from '../kernel/pagination'
 import { enqueueRun } from './jobs'
 import { createRunBody, listRunsQuery, repairBody, repairResultSchema, runParams, runSchema, type ListRunsQuery } from './schemas'
 import { getRun, listRuns, repairRun, requestRun } from './service'

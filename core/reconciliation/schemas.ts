@@ -1,5 +1,5 @@
-import { idPattern } from '../ids'
-import { listQueryProperties, type ListQuery } from '../http/pagination'
+import { idPattern } from '../kernel/ids'
+import { listQueryProperties, type ListQuery } from '../kernel/pagination'
 
 export const RUN_STATUSES = ['queued', 'running', 'completed', 'failed'] as const
 export type RunStatus = (typeof RUN_STATUSES)[number]

@@ -1,5 +1,5 @@
-import { dateSchema, decimalSchema } from '../money'
-import { idPattern } from '../ids'
+import { dateSchema, decimalSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 import { methodSchema, PaymentMethod, positiveAmountSchema, reasonSchema } from '../payments/schemas'
 
 export const createRefundBody = {

@@ -1,5 +1,5 @@
-import { dateSchema } from '../money'
-import { idPattern } from '../ids'
+import { dateSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 import { transactionSchema } from '../ledger/schemas'
 
 const bucketProperties = {

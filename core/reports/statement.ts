@@ -1,6 +1,6 @@
 import { stringify } from 'csv-stringify/sync'
 import PDFDocument from 'pdfkit'
-import { currencyExponent } from '../money'
+import { currencyExponent } from '../kernel/money'
 import type { Statement } from './service'
 
 /** Renders a customer statement for people: amounts as decimals in the customer's currency. */

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { idPattern } from '../ids'
+import { idPattern } from '../kernel/ids'
 import { invoiceSchema } from '../invoices/schemas'
 import { paymentSchema } from '../payments/schemas'
 import { reversalSchema, reverseTransactionBody, ReverseTransactionInput, voidBody, VoidInput } from './schemas'

@@ -1,4 +1,4 @@
-import { amountSchema, dateSchema } from '../money'
+import { amountSchema, dateSchema } from '../kernel/money'
 import { transactionSchema } from '../ledger/schemas'
 
 const reason = { type: 'string', minLength: 1, maxLength: 500 } as const

@@ -1,9 +1,9 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { AppError } from '../errors'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError } from '../kernel/errors'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../events/outbox'
-import type { LineRole } from '../plugins/contract'
+import { emitEvent } from '../outbox/outbox'
+import type { LineRole } from '../kernel/plugins/contract'
 import {
   AllocationView, allocationsForInvoice, allocationsForSource, changeUnapplied, lockCreditSource, unapplyAllocation,
 } from '../allocations/service'

@@ -1,6 +1,6 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { notFound } from '../errors'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
 import { selectTransactions, type CustomerTransactionRow } from '../ledger/reads'
 
 /**

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../http/pagination'
-import { idPattern } from '../ids'
+import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { idPattern } from '../kernel/ids'
 import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
 import { cancelSale, createSale, getSale, listSales } from './service'
 

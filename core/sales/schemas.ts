@@ -1,5 +1,5 @@
-import { dateSchema, decimalSchema } from '../money'
-import { idPattern } from '../ids'
+import { dateSchema, decimalSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 import { creditOverrideInput, invoiceLineInput, invoiceSchema, InvoiceLineInput } from '../invoices/schemas'
 import { methodSchema, PaymentMethod, paymentSchema, positiveAmountSchema } from '../payments/schemas'
 

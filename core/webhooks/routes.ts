@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listSchema, type ListQuery } from '../http/pagination'
+import { listSchema, type ListQuery } from '../kernel/pagination'
 import {
   attemptView,
   createEndpointBody,

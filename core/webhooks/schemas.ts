@@ -1,5 +1,5 @@
-import { idPattern } from '../ids'
-import { listQueryProperties, type ListQuery } from '../http/pagination'
+import { idPattern } from '../kernel/ids'
+import { listQueryProperties, type ListQuery } from '../kernel/pagination'
 import { MAX_URL_LENGTH } from './ssrf'
 
 /** Every event type the platform emits (API.md, Events and webhooks); endpoints subscribe to these or '*'. */

@@ -1,5 +1,5 @@
-import { amountSchema, dateSchema } from '../money'
-import { idPattern } from '../ids'
+import { amountSchema, dateSchema } from '../kernel/money'
+import { idPattern } from '../kernel/ids'
 
 export const createWriteOffBody = {
   type: 'object',

@@ -1,4 +1,4 @@
-import type { Account, AccountMapping, ChartOfAccountsPlugin, PostingEvent } from '../../core/plugins/contract'
+import type { Account, AccountMapping, ChartOfAccountsPlugin, PostingEvent } from '../../core/kernel/plugins/contract'
 
 /** The default chart of accounts: the posting rules of ARCHITECTURE.md section 6. */
 interface Config {

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
-import { migrate, MIGRATIONS_DIR } from '../../core/db/migrate'
+import { migrate, MIGRATIONS_DIR } from '../../core/kernel/db/migrate'
 
 export const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const APP_PASSWORD = 'recv_app'
@@ -20,7 +20,7 @@ function templateName(): string {
     h.update(f)
     h.update(fs.readFileSync(path.join(MIGRATIONS_DIR, f)))
   }
-  for (const f of ['migrate.ts', 'migration-helpers.ts']) h.update(fs.readFileSync(path.join(__dirname, '../../core/db', f)))
+  for (const f of ['migrate.ts', 'migration-helpers.ts']) h.update(fs.readFileSync(path.join(__dirname, '../../core/kernel/db', f)))
   return `recv_tpl_${h.digest('hex').slice(0, 16)}`
 }
 

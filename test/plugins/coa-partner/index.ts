@@ -1,4 +1,4 @@
-import type { Account, AccountMapping, ChartOfAccountsPlugin, PostingEvent } from '../../../core/plugins/contract'
+import type { Account, AccountMapping, ChartOfAccountsPlugin, PostingEvent } from '../../../core/kernel/plugins/contract'
 
 /** A partner chart with its own codes that splits revenue between products and services. */
 interface Config {

@@ -1,4 +1,4 @@
-import type { ChartOfAccountsPlugin } from '../../../core/plugins/contract'
+import type { ChartOfAccountsPlugin } from '../../../core/kernel/plugins/contract'
 import { ACCOUNTS } from '../coa-partner'
 
 /** Broken on purpose: lists its accounts but every mapping throws. */

@@ -1,4 +1,4 @@
-import type { ChartOfAccountsPlugin } from '../../../core/plugins/contract'
+import type { ChartOfAccountsPlugin } from '../../../core/kernel/plugins/contract'
 import { ACCOUNTS, chartOfAccounts as partner } from '../coa-partner'
 
 /** Broken on purpose: splits revenue into parts that add up to one unit more than the revenue. */

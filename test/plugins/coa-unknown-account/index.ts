@@ -1,4 +1,4 @@
-import type { ChartOfAccountsPlugin } from '../../../core/plugins/contract'
+import type { ChartOfAccountsPlugin } from '../../../core/kernel/plugins/contract'
 import { ACCOUNTS, chartOfAccounts as partner } from '../coa-partner'
 
 /** Broken on purpose: maps revenue to a code its accounts() does not list. */

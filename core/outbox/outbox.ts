@@ -1,6 +1,6 @@
-import { runWrites, type Trx, type Write } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { newId } from '../ids'
+import { runWrites, type Trx, type Write } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { newId } from '../kernel/ids'
 
 export interface OutboxEvent {
   ctx: RequestContext

@@ -3,7 +3,7 @@ import path from 'node:path'
 import Ajv from 'ajv'
 import { LoadedPlugin, PLUGIN_KINDS, PluginManifest, PluginModule, SUPPORTED_API_VERSIONS } from './contract'
 
-export const BUILTIN_PLUGIN_DIR = path.join(__dirname, '..', '..', 'plugins')
+export const BUILTIN_PLUGIN_DIR = path.join(__dirname, '..', '..', '..', 'plugins')
 
 const manifestSchema = {
   type: 'object',

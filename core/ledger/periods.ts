@@ -1,12 +1,12 @@
-import type { Trx } from '../db/knex'
-import type { RequestContext } from '../http/context'
-import { AppError, notFound } from '../errors'
-import { newId } from '../ids'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError, notFound } from '../kernel/errors'
+import { newId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../events/outbox'
-import { paginate, page } from '../http/pagination'
-import { checkLedger } from '../ledger/integrity'
-import type { CreatePeriodInput, ListPeriodsQuery, PeriodStatus, PeriodType } from './schemas'
+import { emitEvent } from '../outbox/outbox'
+import { paginate, page } from '../kernel/pagination'
+import { checkLedger } from './integrity'
+import type { CreatePeriodInput, ListPeriodsQuery, PeriodStatus, PeriodType } from '../periods/schemas'
 
 /**
  * Accounting periods: open → closed → locked. The database refuses any journal entry dated inside

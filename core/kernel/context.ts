@@ -1,4 +1,4 @@
-import type { AppAbility, Role } from '../../tenants/roles'
+import type { AppAbility, Role } from './permissions'
 
 /** Who is acting and from where: passed to every service function that writes, with the trx. */
 export interface RequestContext {

@@ -3,7 +3,7 @@ import pg from 'pg'
 import { createDb } from './knex'
 import { APP_ROLE, OWNER_ROLE } from './migration-helpers'
 
-export const MIGRATIONS_DIR = path.join(__dirname, '..', '..', 'migrations')
+export const MIGRATIONS_DIR = path.join(__dirname, '..', '..', '..', 'migrations')
 
 function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`
