@@ -5,6 +5,7 @@ import { afterCommit, withTenant } from '../core/kernel/db/tenant'
 import { AppError, notFound } from '../core/kernel/errors'
 import { newId, tenantPublicId } from '../core/kernel/ids'
 import { assertCurrency } from '../core/kernel/money'
+import { accountingToday } from '../core/kernel/dates'
 import { recordAudit } from '../core/audit/service'
 import type { RequestContext } from '../core/kernel/context'
 import { paginate, page } from '../core/kernel/pagination'
@@ -85,9 +86,7 @@ export async function getTenant(trx: Trx, tenantId: string): Promise<TenantRow> 
 
 /** The tenant's accounting "today": its test clock in sandbox mode, else the date in its timezone. */
 export async function tenantToday(trx: Trx, tenantId: string): Promise<string> {
-  const t = await getTenant(trx, tenantId)
-  if (t.sandbox && t.test_clock_date) return t.test_clock_date
-  return new Intl.DateTimeFormat('en-CA', { timeZone: t.timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date())
+  return accountingToday(await getTenant(trx, tenantId))
 }
 
 /** The tenant's accounting date, and whether it runs on a test clock (sandbox tenants). */

@@ -5,8 +5,9 @@ import { withTenant } from '../core/kernel/db/tenant'
 import { systemContext } from '../core/kernel/context'
 import { defineAbility } from '../core/kernel/permissions'
 import { newId } from '../core/kernel/ids'
-import { applyCredit, invoiceBaseShare } from '../core/allocations/service'
-import { lockInvoices } from '../core/invoices/service'
+import { applyCredit } from '../core/workflows/apply-credit'
+import { invoiceBaseShare } from '../core/views/settlement'
+import { lockInvoices } from '../core/invoices/model'
 import { changeBalance, ledgerContext, lockCustomer, postEntry } from '../core/ledger/engine'
 
 

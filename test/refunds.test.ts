@@ -4,7 +4,7 @@ import { counts, balance, lines, paymentOf } from './helpers/ledger'
 import { withTenant } from '../core/kernel/db/tenant'
 import { systemContext } from '../core/kernel/context'
 import { lockCustomer } from '../core/ledger/engine'
-import { restoreRefundSources } from '../core/refunds/service'
+import { restoreRefundSources } from '../core/workflows/refund'
 import { defineAbility } from '../core/kernel/permissions'
 
 

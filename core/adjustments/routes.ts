@@ -3,7 +3,8 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { adjustmentSchema, createAdjustmentBody, CreateAdjustmentInput } from './schemas'
-import { createAdjustment, getAdjustment, listAdjustments } from './service'
+import { getAdjustment, listAdjustments } from './model'
+import { createAdjustment } from '../workflows/adjust'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('adj') } } }

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
-import { createAllocation, getAllocation, reverseAllocation } from './service'
+import { getAllocation } from './model'
+import { createAllocation } from '../workflows/apply-credit'
+import { reverseAllocation } from '../workflows/unapply'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('alc') } } }

@@ -5,7 +5,7 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, page, type ListQuery } from '../kernel/pagination'
 import { AppError } from '../kernel/errors'
 import { idPattern } from '../kernel/ids'
-import { canReadCustomerPii, maskCustomerPii } from '../customers/service'
+import { canReadCustomerPii, maskCustomerPii } from '../kernel/permissions'
 import { verifyAuditChain } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }

@@ -3,7 +3,8 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
-import { createCreditNote, getCreditNote, listCreditNotes } from './service'
+import { getCreditNote, listCreditNotes } from '../views/documents'
+import { createCreditNote } from '../workflows/credit-note'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cn') } } }

@@ -1,10 +1,11 @@
 import { isDeepStrictEqual } from 'node:util'
-import { subject } from '@casl/ability'
 import type { Knex } from 'knex'
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import type { Action } from '../kernel/permissions'
-import { getTenant } from '../../tenants/service'
+import { asCustomerSubject as asSubject, canReadCustomerPii, maskCustomerPii, type Action } from '../kernel/permissions'
+import { ledgerContext } from '../ledger/engine'
+import { listCustomerTransactions } from '../ledger/reads'
+import type { ListQuery } from '../kernel/pagination'
 import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
@@ -104,39 +105,6 @@ function fullView(row: CustomerWithBalance) {
 
 export type CustomerView = ReturnType<typeof fullView>
 
-/** A customer (row or snapshot) as a CASL subject, so row-level conditions (assigned_to) apply. */
-function asSubject(customer: object) {
-  return subject('Customer', { ...customer } as Record<string, unknown>)
-}
-
-export function canReadCustomerPii(ctx: RequestContext, customer: { assigned_to?: string | null }): boolean {
-  return ctx.ability.can('read_pii', asSubject({ assigned_to: customer.assigned_to ?? null }))
-}
-
-function maskEmail(email: string): string {
-  const at = email.lastIndexOf('@')
-  return at > 0 ? `${email[0]}***${email.slice(at)}` : '***'
-}
-
-function maskTail(value: string): string {
-  // Short values would be revealed whole by their last two characters.
-  return value.length > 4 ? `***${value.slice(-2)}` : '***'
-}
-
-/**
- * Masks the PII fields present in a customer snapshot (email, phone, tax id, addresses), for a reader
- * without `read_pii`. Also used on audit before/after snapshots.
- */
-export function maskCustomerPii<T extends Record<string, unknown>>(snapshot: T): T {
-  const masked: Record<string, unknown> = { ...snapshot }
-  if (typeof masked.email === 'string') masked.email = maskEmail(masked.email)
-  if (typeof masked.phone === 'string') masked.phone = maskTail(masked.phone)
-  if (typeof masked.tax_id === 'string') masked.tax_id = maskTail(masked.tax_id)
-  if ('billing_address' in masked) masked.billing_address = null
-  if ('shipping_address' in masked) masked.shipping_address = null
-  return masked as T
-}
-
 /** The customer object as this reader may see it. */
 function viewFor(ctx: RequestContext, row: CustomerWithBalance): CustomerView {
   const view = fullView(row)
@@ -187,6 +155,12 @@ function assertCan(ctx: RequestContext, action: Action, row: CustomerRow): void 
 
 export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
   return viewFor(ctx, await findReadable(trx, ctx, id))
+}
+
+/** The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. */
+export async function customerTransactions(trx: Trx, ctx: RequestContext, id: string, q: ListQuery) {
+  await findReadable(trx, ctx, id)
+  return listCustomerTransactions(trx, ctx, id, q)
 }
 
 function escapeLike(s: string): string {
@@ -285,7 +259,7 @@ async function recordChange(trx: Trx, ctx: RequestContext, action: string, befor
  * unless it says otherwise, so the rep can see what it just created.
  */
 export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput) {
-  const currency = input.currency === undefined ? (await getTenant(trx, ctx.tenantId)).base_currency : assertCurrency(input.currency)
+  const currency = input.currency === undefined ? (await ledgerContext(trx, ctx)).base_currency : assertCurrency(input.currency)
   assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
   const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.role === 'sales_rep' ? ctx.keyId : null
   // Looked up before the insert, so the new customer never lists itself.

@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
 import { paginate, page, type ListQuery } from '../kernel/pagination'
-import { canReadCustomerPii, maskCustomerPii } from '../customers/service'
+import { canReadCustomerPii, maskCustomerPii } from '../kernel/permissions'
 import { EVENT_COLUMNS, eventView, type EventRow } from './consumers'
 
 export interface ListEventsQuery extends ListQuery {

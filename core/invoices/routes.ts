@@ -4,7 +4,11 @@ import { batchedInTenant } from '../http/batch'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
-import { createInvoices, getInvoice, listInvoices } from './service'
+import { listInvoices } from './model'
+import { getInvoice } from '../views/documents'
+import { createInvoices } from '../workflows/post-invoices'
+import { voidInvoice } from '../workflows/void'
+import { voidBody, type VoidInput } from '../reversals/schemas'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('inv') } } }
@@ -51,5 +55,14 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string }; Body: VoidInput }>(
+    '/invoices/:id/void',
+    {
+      config: { permission: ['update', 'Invoice'] },
+      schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => voidInvoice(trx, ctx, req.params.id, req.body)),
   )
 }

@@ -1,4 +1,4 @@
-import { AbilityBuilder, createMongoAbility, MongoAbility } from '@casl/ability'
+import { AbilityBuilder, createMongoAbility, MongoAbility, subject } from '@casl/ability'
 
 export const ROLES = ['admin', 'accountant', 'manager', 'cashier', 'credit_manager', 'sales_rep', 'compliance', 'auditor'] as const
 export type Role = (typeof ROLES)[number]
@@ -101,4 +101,39 @@ export function abilityFor(role: Role, keyId: string): AppAbility {
     abilityCache.set(k, (a = defineAbility(role, keyId)))
   }
   return a
+}
+
+// ---- customer rows and PII ----------------------------------------------------------------------
+
+/** A customer (row or snapshot) as a CASL subject, so row-level conditions (assigned_to) apply. */
+export function asCustomerSubject(customer: object) {
+  return subject('Customer', { ...customer } as Record<string, unknown>)
+}
+
+export function canReadCustomerPii(ctx: { ability: AppAbility }, customer: { assigned_to?: string | null }): boolean {
+  return ctx.ability.can('read_pii', asCustomerSubject({ assigned_to: customer.assigned_to ?? null }))
+}
+
+function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@')
+  return at > 0 ? `${email[0]}***${email.slice(at)}` : '***'
+}
+
+function maskTail(value: string): string {
+  // Short values would be revealed whole by their last two characters.
+  return value.length > 4 ? `***${value.slice(-2)}` : '***'
+}
+
+/**
+ * Masks the PII fields present in a customer snapshot (email, phone, tax id, addresses), for a reader
+ * without `read_pii`. Also used on audit before/after snapshots.
+ */
+export function maskCustomerPii<T extends Record<string, unknown>>(snapshot: T): T {
+  const masked: Record<string, unknown> = { ...snapshot }
+  if (typeof masked.email === 'string') masked.email = maskEmail(masked.email)
+  if (typeof masked.phone === 'string') masked.phone = maskTail(masked.phone)
+  if (typeof masked.tax_id === 'string') masked.tax_id = maskTail(masked.tax_id)
+  if ('billing_address' in masked) masked.billing_address = null
+  if ('shipping_address' in masked) masked.shipping_address = null
+  return masked as T
 }

@@ -3,6 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { mulRound } from '../kernel/money'
+import { accountingToday } from '../kernel/dates'
 import { pluginRegistry } from '../kernel/plugins/registry'
 import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../kernel/plugins/contract'
 
@@ -101,16 +102,9 @@ interface TenantLedgerRow {
 // cached per process; sandbox tenants are always read, because their test clock moves.
 const TENANT_TTL_MS = 30_000
 const tenantCache = new Map<string, { row: TenantLedgerRow; expires: number }>()
-const todayFormatters = new Map<string, Intl.DateTimeFormat>()
-
-function todayIn(timezone: string): string {
-  let f = todayFormatters.get(timezone)
-  if (!f) todayFormatters.set(timezone, (f = new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' })))
-  return f.format(new Date())
-}
 
 /** Tenant base currency and accounting today (test clock in sandbox mode, else the tenant's timezone). */
-export async function ledgerContext(trx: Trx, ctx: RequestContext): Promise<LedgerContext> {
+export async function ledgerContext(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<LedgerContext> {
   let t = tenantCache.get(ctx.tenantId)
   if (!t || t.expires < Date.now()) {
     const row: TenantLedgerRow | undefined = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date')
@@ -119,7 +113,7 @@ export async function ledgerContext(trx: Trx, ctx: RequestContext): Promise<Ledg
     if (!row.sandbox) tenantCache.set(ctx.tenantId, t)
   }
   const { row } = t
-  return { base_currency: row.base_currency, today: row.sandbox && row.test_clock_date ? row.test_clock_date : todayIn(row.timezone) }
+  return { base_currency: row.base_currency, today: accountingToday(row) }
 }
 
 /**

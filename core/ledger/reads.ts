@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, page, ListQuery } from '../kernel/pagination'
-import { getCustomer } from '../customers/service'
+import type { LineRole } from '../kernel/plugins/contract'
 import { ledgerContext } from './engine'
 
 /**
@@ -84,9 +84,8 @@ export function selectTransactions(trx: Trx, ctx: RequestContext) {
     )
 }
 
-/** The customer's sub-ledger, newest first. 404 for a customer the actor cannot see. */
+/** The customer's sub-ledger, newest first (the caller checks the actor may see the customer). */
 export async function listCustomerTransactions(trx: Trx, ctx: RequestContext, customerId: string, q: ListQuery) {
-  await getCustomer(trx, ctx, customerId)
   const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx).where({ 't.customer_id': customerId }), q, 't.id')
   return page(rows.map(transactionView), has_more)
 }
@@ -105,6 +104,61 @@ export async function customerLedgerRange(trx: Trx, ctx: RequestContext, custome
     .whereBetween('t.posting_date', [from, to])
     .orderBy([{ column: 't.posting_date' }, { column: 't.id' }])
   return { opening_balance: rows[0].opening as number, transactions: txns.map(transactionView) }
+}
+
+/**
+ * Sub-ledger lookups for documents and reversals. `customer_transactions` is append-only: what a
+ * reversal undid is never stored on the row it reverses, it is the sum of the rows pointing at it.
+ */
+
+/** The document's own (non-reversal) sub-ledger row, e.g. the `invoice` row of an invoice. */
+export async function documentTxn(trx: Trx, ctx: RequestContext, sourceId: string): Promise<CustomerTransactionRow | undefined> {
+  return selectTransactions(trx, ctx).where({ 't.source_id': sourceId }).whereNot({ 't.type': 'reversal' }).orderBy('t.id').first()
+}
+
+/** Document id → the id of its own sub-ledger row, for lists. */
+export async function documentTxnIds(trx: Trx, ctx: RequestContext, sourceIds: string[]): Promise<Map<string, string>> {
+  if (!sourceIds.length) return new Map()
+  const rows: { id: string; source_id: string }[] = await trx('customer_transactions')
+    .where({ tenant_id: ctx.tenantId })
+    .whereIn('source_id', sourceIds)
+    .whereNot({ type: 'reversal' })
+    .orderBy('id', 'desc')
+    .select('id', 'source_id')
+  return new Map(rows.map((r) => [r.source_id, r.id]))
+}
+
+/** One sub-ledger row with the sum of the reversals pointing at it (read it under the customer lock to rely on that sum). */
+export async function getTxn(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerTransactionRow> {
+  const row = await selectTransactions(trx, ctx).where({ 't.id': id }).first()
+  if (!row) throw notFound('transaction', id, 'id')
+  return row
+}
+
+/** How much of a document's own sub-ledger row (of `type`) its reversals have undone (positive). */
+export async function reversedOfDocument(trx: Trx, ctx: RequestContext, sourceId: string, type: string): Promise<number> {
+  const { rows } = await trx.raw(
+    `select coalesce(-sum(r.amount), 0)::bigint as n
+       from customer_transactions t join customer_transactions r on r.tenant_id = t.tenant_id and r.reverses_id = t.id
+      where t.tenant_id = ? and t.source_id = ? and t.type = ?`,
+    [ctx.tenantId, sourceId, type],
+  )
+  return Number(rows[0].n)
+}
+
+/**
+ * A sub-ledger row's journal entry (currency and rate) with the lines of that entry and of every
+ * entry that has reversed part of it since: what is still open of it, line role by line role.
+ */
+export async function entryWithReversals(trx: Trx, ctx: RequestContext, txn: Pick<CustomerTransactionRow, 'id' | 'journal_entry_id'>) {
+  const original: { currency: string; exchange_rate: string } = await trx('journal_entries').where({ tenant_id: ctx.tenantId, id: txn.journal_entry_id }).first('currency', 'exchange_rate')
+  const priorEntries: string[] = await trx('customer_transactions').where({ tenant_id: ctx.tenantId, reverses_id: txn.id }).pluck('journal_entry_id')
+  const lines: { role: LineRole; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
+    .where({ tenant_id: ctx.tenantId })
+    .whereIn('entry_id', [txn.journal_entry_id, ...priorEntries])
+    .orderBy(['entry_id', 'line_no'])
+    .select('role', 'tx_debit', 'tx_credit', 'debit', 'credit')
+  return { original, lines }
 }
 
 // ---- journal ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { dateSchema } from '../kernel/money'
 import { accountSchema, ANY_ID, journalEntrySchema, transactionSchema, trialBalanceSchema } from './schemas'
-import { getJournalEntry, listAccounts, listCustomerTransactions, listJournalEntries, trialBalance } from './reads'
+import { getJournalEntry, listAccounts, listJournalEntries, trialBalance } from './reads'
+import { customerTransactions } from '../customers/service'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -25,7 +26,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(transactionSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listCustomerTransactions(trx, ctx, req.params.id, req.query)),
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => customerTransactions(trx, ctx, req.params.id, req.query)),
   )
 
   app.get<{ Querystring: ListQuery & { source?: string } }>(

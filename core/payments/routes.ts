@@ -3,7 +3,10 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createPaymentBody, CreatePaymentInput, paymentSchema } from './schemas'
-import { createPayment, getPayment, listPayments } from './service'
+import { getPayment, listPayments } from '../views/documents'
+import { createPayment } from '../workflows/record-payment'
+import { voidPayment } from '../workflows/void'
+import { voidBody, type VoidInput } from '../reversals/schemas'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('pay') } } }
@@ -43,5 +46,14 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Params: { id: string }; Body: VoidInput }>(
+    '/payments/:id/void',
+    {
+      config: { permission: ['update', 'Payment'] },
+      schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: paymentSchema, ...errors } },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => voidPayment(trx, ctx, req.params.id, req.body)),
   )
 }

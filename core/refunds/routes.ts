@@ -3,7 +3,8 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createRefundBody, CreateRefundInput, refundSchema } from './schemas'
-import { createRefund, getRefund, listRefunds } from './service'
+import { getRefund, listRefunds } from './model'
+import { createRefund } from '../workflows/refund'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('ref') } } }

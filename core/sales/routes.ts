@@ -3,7 +3,9 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
-import { cancelSale, createSale, getSale, listSales } from './service'
+import { getSale, listSales } from '../views/documents'
+import { createSale } from '../workflows/sale'
+import { cancelSale } from '../workflows/cancel-sale'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('sale') } } }

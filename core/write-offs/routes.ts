@@ -3,7 +3,8 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createWriteOffBody, CreateWriteOffInput, writeOffSchema } from './schemas'
-import { createWriteOff, getWriteOff, listWriteOffs } from './service'
+import { getWriteOff, listWriteOffs } from './model'
+import { createWriteOff } from '../workflows/write-off'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('wo') } } }

@@ -1,75 +1,27 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { AppError, notFound } from '../kernel/errors'
+import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { assertCurrency, normalizeDecimal } from '../kernel/money'
+import { assertCurrency } from '../kernel/money'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
-import { paginate, page, ListQuery } from '../kernel/pagination'
-import {
-  allocationsForSources, AllocationView, applyCredit, assertInvoiceOpen, CreditSource, invoiceBaseShares,
-} from '../allocations/service'
-import { InvoiceRow, lockInvoices } from '../invoices/service'
-import { postWriteOff } from '../write-offs/service'
 import {
   assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, postEntry, ProposedLine,
 } from '../ledger/engine'
-import { CreatePaymentInput, MAX_PAYMENT_ALLOCATIONS, PaymentMethod } from './schemas'
+import type { AllocationView } from '../allocations/model'
+import { assertInvoiceOpen, lockInvoices, openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
+import { insertPayment, paymentView } from '../payments/model'
+import { CreatePaymentInput, MAX_PAYMENT_ALLOCATIONS } from '../payments/schemas'
+import type { PaymentView } from '../views/documents'
+import { invoiceBaseShares } from '../views/settlement'
+import { applyCredit } from './apply-credit'
+import { postWriteOff } from './write-off'
 
 /**
- * A payment row. `unapplied_amount` is always amount − its live allocations − refunds drawn from it
- * (refund_sources) − what a partial reversal took (0 once voided): the part of the payment that
- * sits in the customer's advance balance, which is the sum over payments and credit notes.
+ * Workflow: record a payment. Lock the customer, then the invoices it settles (explicit or
+ * auto-applied, id order); check every allocation and the write-off; post one entry; record the
+ * allocations it settled and the write-off of a short payment.
  */
-export interface PaymentRow {
-  id: string
-  customer_id: string
-  amount: number
-  currency: string
-  exchange_rate: string
-  received_date: string
-  method: PaymentMethod
-  reference: string | null
-  unapplied_amount: number
-  status: 'succeeded' | 'voided'
-  sale_id: string | null
-  journal_entry_id: string
-  voided_at: Date | null
-  void_reason: string | null
-  created_at: Date
-}
-
-interface WriteOffRef {
-  id: string
-  amount: number
-  invoice: string
-  reason: string
-}
-
-export function paymentView(p: PaymentRow, allocations: AllocationView[], writeOff: WriteOffRef | null) {
-  return {
-    id: p.id,
-    object: 'payment' as const,
-    customer: p.customer_id,
-    amount: p.amount,
-    currency: p.currency,
-    exchange_rate: normalizeDecimal(p.exchange_rate, 'exchange_rate'),
-    received_date: p.received_date,
-    method: p.method,
-    reference: p.reference,
-    unapplied_amount: p.unapplied_amount,
-    status: p.status,
-    sale: p.sale_id,
-    allocations,
-    write_off: writeOff,
-    journal_entry: p.journal_entry_id,
-    voided_at: p.voided_at ? p.voided_at.toISOString() : null,
-    void_reason: p.void_reason,
-    created: p.created_at.toISOString(),
-  }
-}
-
-export type PaymentView = ReturnType<typeof paymentView>
 
 interface Settlement {
   inv: InvoiceRow
@@ -96,13 +48,7 @@ function assertAllocationShape(input: CreatePaymentInput): void {
  * out. Read under the customer lock, which every change to the customer's invoices holds.
  */
 async function autoApplyPlan(trx: Trx, ctx: RequestContext, customerId: string, amount: number) {
-  const open: { id: string; outstanding: number }[] = await trx('invoices')
-    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
-    .where('outstanding', '>', 0)
-    .whereNot('status', 'void')
-    .orderBy(['due_date', 'issue_date', 'id'])
-    .limit(MAX_PAYMENT_ALLOCATIONS)
-    .select('id', 'outstanding')
+  const open = await openInvoicesOldestFirst(trx, ctx, customerId, MAX_PAYMENT_ALLOCATIONS)
   const plan: { invoice: string; amount: number }[] = []
   let left = amount
   for (const inv of open) {
@@ -209,24 +155,19 @@ export async function createPayment(
       { role: 'advances', side: 'credit', amount: input.amount - applied, customer_id: customer.id },
     ],
   })
-  const [row]: PaymentRow[] = await trx('payments')
-    .insert({
-      tenant_id: ctx.tenantId,
-      id,
-      customer_id: customer.id,
-      amount: input.amount,
-      currency,
-      exchange_rate: rate,
-      received_date: receivedDate,
-      method: input.method,
-      reference: input.reference ?? null,
-      unapplied_amount: input.amount, // the allocations below take the applied part out
-      status: 'succeeded',
-      sale_id: opts.saleId ?? null,
-      journal_entry_id: entryId,
-      created_by: ctx.keyId ?? ctx.role,
-    })
-    .returning('*')
+  const row = await insertPayment(trx, ctx, {
+    id,
+    customer_id: customer.id,
+    amount: input.amount,
+    currency,
+    exchange_rate: rate,
+    received_date: receivedDate,
+    method: input.method,
+    reference: input.reference ?? null,
+    unapplied_amount: input.amount, // the allocations below take the applied part out
+    sale_id: opts.saleId ?? null,
+    journal_entry_id: entryId,
+  })
   await changeBalance(trx, ctx, customer, {
     pending: -applied,
     advance: input.amount - applied,
@@ -254,46 +195,3 @@ export async function createPayment(
   return view
 }
 
-async function writeOffsOf(trx: Trx, ctx: RequestContext, paymentIds: string[]): Promise<Map<string, WriteOffRef>> {
-  const rows = paymentIds.length
-    ? await trx('write_offs').where({ tenant_id: ctx.tenantId }).whereIn('payment_id', paymentIds).select('id', 'amount', 'invoice_id', 'reason', 'payment_id')
-    : []
-  return new Map(rows.map((r: { payment_id: string; id: string; amount: number; invoice_id: string; reason: string }) => [r.payment_id, { id: r.id, amount: r.amount, invoice: r.invoice_id, reason: r.reason }]))
-}
-
-async function viewsOf(trx: Trx, ctx: RequestContext, rows: PaymentRow[]): Promise<PaymentView[]> {
-  const ids = rows.map((r) => r.id)
-  const allocations = await allocationsForSources(trx, ctx, ids)
-  const writeOffs = await writeOffsOf(trx, ctx, ids)
-  return rows.map((r) => paymentView(r, allocations.get(r.id) ?? [], writeOffs.get(r.id) ?? null))
-}
-
-export async function getPaymentRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<PaymentRow> {
-  const row = await trx('payments').where({ tenant_id: ctx.tenantId, id }).first()
-  if (!row) throw notFound('payment', id, param)
-  return row
-}
-
-export async function getPayment(trx: Trx, ctx: RequestContext, id: string): Promise<PaymentView> {
-  return (await viewsOf(trx, ctx, [await getPaymentRow(trx, ctx, id)]))[0]
-}
-
-export async function listPayments(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
-  const query = trx('payments').where({ tenant_id: ctx.tenantId })
-  if (q.customer) query.andWhere({ customer_id: q.customer })
-  const { rows, has_more } = await paginate<PaymentRow>(query, q)
-  return page(await viewsOf(trx, ctx, rows), has_more)
-}
-
-/**
- * For a payment void (core/reversals): marks the locked payment voided once its allocations are
- * un-applied and its remaining unapplied amount has been taken out of advances by the void's entry.
- */
-export async function markPaymentVoided(trx: Trx, ctx: RequestContext, payment: CreditSource, reason: string): Promise<void> {
-  if (payment.type !== 'payment') throw new Error(`${payment.id} is not a payment`)
-  await trx('payments')
-    .where({ tenant_id: ctx.tenantId, id: payment.id })
-    .update({ status: 'voided', unapplied_amount: 0, voided_at: trx.fn.now(), void_reason: reason })
-  payment.status = 'voided'
-  payment.unapplied_amount = 0
-}

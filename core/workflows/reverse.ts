@@ -1,20 +1,20 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
+import type { LineRole } from '../kernel/plugins/contract'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
-import type { LineRole } from '../kernel/plugins/contract'
-import {
-  AllocationView, allocationsForInvoice, allocationsForSource, changeUnapplied, lockCreditSource, unapplyAllocation,
-} from '../allocations/service'
-import { changeOutstanding, getInvoice, getInvoiceRow, InvoiceRow, lockInvoices, markInvoiceVoid } from '../invoices/service'
-import { getPayment, getPaymentRow, markPaymentVoided } from '../payments/service'
-import { getRefund } from '../refunds/service'
-import { getCreditNote, lockCreditNote, reduceCreditNote } from '../credit-notes/service'
-import { getWriteOffRow } from '../write-offs/service'
 import { changeBalance, CustomerState, LedgerContext, ledgerContext, lockCustomer, postEntry, ProposedLine } from '../ledger/engine'
-import { CustomerTransactionRow, transactionView } from '../ledger/reads'
-import { documentTxn, getTxn } from './transactions'
+import { CustomerTransactionRow, entryWithReversals, getTxn, transactionView } from '../ledger/reads'
+import { liveAllocationIds } from '../allocations/model'
+import { changeOutstanding, changeReturnedQuantities, lockInvoices, markInvoiceVoid } from '../invoices/model'
+import { getPaymentRow, markPaymentVoided } from '../payments/model'
+import { getRefund } from '../refunds/model'
+import { lockCreditNote, reduceCreditNote } from '../credit-notes/model'
+import { getWriteOffRow } from '../write-offs/model'
+import { getCreditNote, getInvoice, getPayment } from '../views/documents'
+import { changeUnapplied, lockCreditSource } from './steps/credit-sources'
+import { unapplyAllocation } from './unapply'
 
 /**
  * Reversals: one function reverses any document's sub-ledger row, whole or in part. The entry is
@@ -53,8 +53,6 @@ interface Reversible {
 
 type Loader = (trx: Trx, ctx: RequestContext, customer: CustomerState, id: string) => Promise<Reversible>
 
-const live = (allocations: AllocationView[]) => allocations.filter((a) => a.status === 'applied').map((a) => a.id)
-
 const LOADERS: Record<string, Loader> = {
   // Invoices and debit notes: AR comes back down; a void reverses what is outstanding.
   async invoice(trx, ctx, customer, id) {
@@ -63,7 +61,7 @@ const LOADERS: Record<string, Loader> = {
       voided: inv.status === 'void',
       available: inv.outstanding,
       customer: { role: 'ar', side: 'credit' },
-      allocations: live(await allocationsForInvoice(trx, ctx, id)),
+      allocations: await liveAllocationIds(trx, ctx, { invoice_id: id }),
       voidNeedsAll: true,
       voidEvent: { type: 'invoice.voided', view: () => getInvoice(trx, ctx, id) },
       async apply(amount, voidReason) {
@@ -81,12 +79,16 @@ const LOADERS: Record<string, Loader> = {
       voided: source.status === 'voided',
       available: source.unapplied_amount,
       customer: { role: 'advances', side: 'debit' },
-      allocations: live(await allocationsForSource(trx, ctx, id)),
+      allocations: await liveAllocationIds(trx, ctx, { source_id: id }),
       method: row.method,
       voidEvent: { type: 'payment.voided', view: () => getPayment(trx, ctx, id) },
       async apply(amount, voidReason) {
         await changeUnapplied(trx, ctx, source, -amount)
-        if (voidReason !== null) await markPaymentVoided(trx, ctx, source, voidReason)
+        if (voidReason !== null) {
+          await markPaymentVoided(trx, ctx, source.id, voidReason)
+          source.status = 'voided'
+          source.unapplied_amount = 0
+        }
       },
     }
   },
@@ -97,9 +99,15 @@ const LOADERS: Record<string, Loader> = {
       voided: cn.status === 'voided',
       available: cn.unapplied_amount,
       customer: { role: 'advances', side: 'debit' },
-      allocations: live(await allocationsForSource(trx, ctx, id)),
+      allocations: await liveAllocationIds(trx, ctx, { source_id: id }),
       voidEvent: { type: 'credit_note.voided', view: () => getCreditNote(trx, ctx, id) },
-      apply: (amount, voidReason) => reduceCreditNote(trx, ctx, cn, amount, voidReason ?? undefined),
+      async apply(amount, voidReason) {
+        const returned = await reduceCreditNote(trx, ctx, cn, amount, voidReason ?? undefined)
+        // Voiding a return puts the quantities back on the invoice lines.
+        if (cn.invoice_id && returned.length) {
+          await changeReturnedQuantities(trx, ctx, cn.invoice_id, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, quantity: -l.quantity })))
+        }
+      },
     }
   },
   // Write-offs: the written-off part of the invoice is receivable again.
@@ -159,13 +167,7 @@ async function postMirror(
   doc: Reversible,
   input: { amount: number; remaining: number; posting_date: string; reason: string; customer_id: string },
 ): Promise<string> {
-  const original = await trx('journal_entries').where({ tenant_id: ctx.tenantId, id: txn.journal_entry_id }).first('currency', 'exchange_rate')
-  const priorEntries: string[] = await trx('customer_transactions').where({ tenant_id: ctx.tenantId, reverses_id: txn.id }).pluck('journal_entry_id')
-  const lines: { role: LineRole; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
-    .where({ tenant_id: ctx.tenantId })
-    .whereIn('entry_id', [txn.journal_entry_id, ...priorEntries])
-    .orderBy(['entry_id', 'line_no'])
-    .select('role', 'tx_debit', 'tx_credit', 'debit', 'credit')
+  const { original, lines } = await entryWithReversals(trx, ctx, txn)
   const open = new Map<LineRole, number>()
   let openArBase = 0
   for (const l of lines) {
@@ -286,23 +288,3 @@ export async function reverseTransactionById(trx: Trx, ctx: RequestContext, txnI
   return reverseTransaction(trx, ctx, customer, txnId, input)
 }
 
-/** Voids a document of the locked customer: the full reversal of its own sub-ledger row. */
-export async function voidDocument(trx: Trx, ctx: RequestContext, customer: CustomerState, documentId: string, input: { posting_date?: string; reason: string }) {
-  const txn = await documentTxn(trx, ctx, documentId)
-  if (!txn) throw new Error(`document ${documentId} has no sub-ledger row`)
-  return reverseTransaction(trx, ctx, customer, txn.id, { posting_date: input.posting_date, reason: input.reason })
-}
-
-/** POST /v1/invoices/:id/void */
-export async function voidInvoice(trx: Trx, ctx: RequestContext, id: string, input: { posting_date?: string; reason: string }) {
-  const customer = await lockCustomer(trx, ctx, (await getInvoiceRow(trx, ctx, id, 'id')).customer_id)
-  await voidDocument(trx, ctx, customer, id, input)
-  return getInvoice(trx, ctx, id)
-}
-
-/** POST /v1/payments/:id/void */
-export async function voidPayment(trx: Trx, ctx: RequestContext, id: string, input: { posting_date?: string; reason: string }) {
-  const customer = await lockCustomer(trx, ctx, (await getPaymentRow(trx, ctx, id, 'id')).customer_id)
-  await voidDocument(trx, ctx, customer, id, input)
-  return getPayment(trx, ctx, id)
-}

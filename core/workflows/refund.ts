@@ -1,54 +1,20 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { AppError, notFound } from '../kernel/errors'
+import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { normalizeDecimal } from '../kernel/money'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
-import { paginate, page, ListQuery } from '../kernel/pagination'
-import { assertSourceLive, changeUnapplied, CreditSource, CreditSourceType, lockCreditSource } from '../allocations/service'
 import { assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
-import type { CreateRefundInput } from './schemas'
+import { reversedOfDocument } from '../ledger/reads'
+import { insertRefund, refundParts, refundView } from '../refunds/model'
+import type { CreateRefundInput } from '../refunds/schemas'
+import { assertSourceLive, changeUnapplied, CreditSource, lockCreditSource, sourcesWithCredit } from './steps/credit-sources'
 
-export interface RefundRow {
-  id: string
-  customer_id: string
-  amount: number
-  currency: string
-  exchange_rate: string
-  source_type: CreditSourceType | null
-  source_id: string | null
-  method: string
-  reason: string
-  refund_date: string
-  journal_entry_id: string
-  created_at: Date
-}
-
-export interface RefundPart {
-  source: string
-  source_type: CreditSourceType
-  amount: number
-}
-
-export function refundView(r: RefundRow, sources: RefundPart[]) {
-  return {
-    id: r.id,
-    object: 'refund' as const,
-    customer: r.customer_id,
-    amount: r.amount,
-    currency: r.currency,
-    exchange_rate: normalizeDecimal(r.exchange_rate, 'exchange_rate'),
-    source: r.source_id,
-    source_type: r.source_type,
-    sources,
-    method: r.method,
-    reason: r.reason,
-    refund_date: r.refund_date,
-    journal_entry: r.journal_entry_id,
-    created: r.created_at.toISOString(),
-  }
-}
+/**
+ * Workflow: pay unapplied credit back (Dr advances / Cr cash), drawn from a named source or from
+ * the customer's oldest payments and credit notes; and, for a refund's reversal, give the credit
+ * back to those sources.
+ */
 
 /** Most sources one refund draws from when none is named. */
 const MAX_REFUND_SOURCES = 100
@@ -69,17 +35,9 @@ async function drawCredit(trx: Trx, ctx: RequestContext, customer: CustomerState
   if (amount > customer.advance_balance) {
     throw new AppError('refund_exceeds_credit', `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, { param: 'amount' })
   }
-  const { rows } = await trx.raw(
-    `select id from (
-       select id, created_at from payments where tenant_id = :t and customer_id = :c and status <> 'voided' and unapplied_amount > 0
-       union all
-       select id, created_at from credit_notes where tenant_id = :t and customer_id = :c and status <> 'voided' and unapplied_amount > 0
-     ) s order by created_at, id limit :n`,
-    { t: ctx.tenantId, c: customer.id, n: MAX_REFUND_SOURCES },
-  )
   const parts: { source: CreditSource; amount: number }[] = []
   let left = amount
-  for (const { id } of rows as { id: string }[]) {
+  for (const id of await sourcesWithCredit(trx, ctx, customer.id, MAX_REFUND_SOURCES)) {
     if (left === 0) break
     const source = await lockCreditSource(trx, ctx, customer.id, id)
     const take = Math.min(left, source.unapplied_amount)
@@ -120,9 +78,11 @@ export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateR
       { role: 'cash', side: 'credit', amount: input.amount },
     ],
   })
-  const [row] = await trx('refunds')
-    .insert({
-      tenant_id: ctx.tenantId,
+  const sources = parts.map((p) => ({ source: p.source.id, source_type: p.source.type, amount: p.amount }))
+  const row = await insertRefund(
+    trx,
+    ctx,
+    {
       id,
       customer_id: customer.id,
       amount: input.amount,
@@ -134,11 +94,9 @@ export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateR
       reason: input.reason,
       refund_date: refundDate,
       journal_entry_id: entryId,
-      created_by: ctx.keyId ?? ctx.role,
-    })
-    .returning('*')
-  const sources = parts.map((p) => ({ source: p.source.id, source_type: p.source.type, amount: p.amount }))
-  await trx('refund_sources').insert(sources.map((p, i) => ({ tenant_id: ctx.tenantId, refund_id: id, line_no: i + 1, source_type: p.source_type, source_id: p.source, amount: p.amount })))
+    },
+    sources,
+  )
   for (const p of parts) await changeUnapplied(trx, ctx, p.source, -p.amount)
   await changeBalance(trx, ctx, customer, {
     pending: 0,
@@ -165,8 +123,8 @@ export async function restoreRefundSources(
   amount: number,
   alreadyRestored?: number,
 ): Promise<void> {
-  const parts = (await partsOf(trx, ctx, [refundId])).get(refundId)!
-  let skip = alreadyRestored ?? (await refundReversed(trx, ctx, refundId))
+  const parts = (await refundParts(trx, ctx, [refundId])).get(refundId)!
+  let skip = alreadyRestored ?? (await reversedOfDocument(trx, ctx, refundId, 'refund'))
   let left = amount
   for (const p of parts) {
     const give = Math.min(left, Math.max(0, p.amount - skip))
@@ -178,37 +136,4 @@ export async function restoreRefundSources(
     left -= give
   }
   if (left > 0) throw new Error(`refund ${refundId}: ${left} more restored than was drawn`)
-}
-
-async function refundReversed(trx: Trx, ctx: RequestContext, refundId: string): Promise<number> {
-  const { rows } = await trx.raw(
-    `select coalesce(-sum(r.amount), 0)::bigint as n
-       from customer_transactions t join customer_transactions r on r.tenant_id = t.tenant_id and r.reverses_id = t.id
-      where t.tenant_id = ? and t.source_id = ? and t.type = 'refund'`,
-    [ctx.tenantId, refundId],
-  )
-  return Number(rows[0].n)
-}
-
-async function partsOf(trx: Trx, ctx: RequestContext, refundIds: string[]): Promise<Map<string, RefundPart[]>> {
-  const rows: { refund_id: string; source_id: string; source_type: CreditSourceType; amount: number }[] = refundIds.length
-    ? await trx('refund_sources').where({ tenant_id: ctx.tenantId }).whereIn('refund_id', refundIds).orderBy(['refund_id', 'line_no'])
-    : []
-  const out = new Map<string, RefundPart[]>(refundIds.map((id) => [id, []]))
-  for (const r of rows) out.get(r.refund_id)!.push({ source: r.source_id, source_type: r.source_type, amount: r.amount })
-  return out
-}
-
-export async function getRefund(trx: Trx, ctx: RequestContext, id: string) {
-  const row = await trx('refunds').where({ tenant_id: ctx.tenantId, id }).first()
-  if (!row) throw notFound('refund', id)
-  return refundView(row, (await partsOf(trx, ctx, [id])).get(id)!)
-}
-
-export async function listRefunds(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
-  const query = trx('refunds').where({ tenant_id: ctx.tenantId })
-  if (q.customer) query.andWhere({ customer_id: q.customer })
-  const { rows, has_more } = await paginate<RefundRow>(query, q)
-  const parts = await partsOf(trx, ctx, rows.map((r) => r.id))
-  return page(rows.map((r) => refundView(r, parts.get(r.id)!)), has_more)
 }

@@ -1,44 +1,16 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { AppError, notFound } from '../kernel/errors'
+import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
-import { paginate, page, ListQuery } from '../kernel/pagination'
 import { changeBalance, CustomerState, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
-import { invoiceBaseShare } from '../allocations/service'
-import { changeOutstanding, getInvoiceRow, lockInvoices } from '../invoices/service'
-import { documentTxn, documentTxnIds } from '../reversals/transactions'
-import type { CreateWriteOffInput } from './schemas'
+import { changeOutstanding, getInvoiceRow, lockInvoices } from '../invoices/model'
+import { insertWriteOff, writeOffView } from '../write-offs/model'
+import type { CreateWriteOffInput } from '../write-offs/schemas'
+import { invoiceBaseShare } from '../views/settlement'
 
-export interface WriteOffRow {
-  id: string
-  customer_id: string
-  invoice_id: string
-  payment_id: string | null
-  amount: number
-  base_amount: number
-  reason: string
-  write_off_date: string
-  journal_entry_id: string
-  created_at: Date
-}
-
-export function writeOffView(w: WriteOffRow, txnId: string | null) {
-  return {
-    id: w.id,
-    object: 'write_off' as const,
-    customer: w.customer_id,
-    invoice: w.invoice_id,
-    payment: w.payment_id,
-    amount: w.amount,
-    reason: w.reason,
-    posting_date: w.write_off_date,
-    journal_entry: w.journal_entry_id,
-    transaction: txnId,
-    created: w.created_at.toISOString(),
-  }
-}
+/** Workflow: write off part of an invoice (POST /v1/write-offs, and a short payment's write_off). */
 
 /**
  * Writes off part of an invoice of the locked customer: Dr bad_debt / Cr ar at the invoice's AR
@@ -72,21 +44,17 @@ export async function postWriteOff(
       { role: 'ar', side: 'credit', amount: input.amount, customer_id: customer.id, base },
     ],
   })
-  const [row] = await trx('write_offs')
-    .insert({
-      tenant_id: ctx.tenantId,
-      id,
-      customer_id: customer.id,
-      invoice_id: inv.id,
-      payment_id: input.payment_id ?? null,
-      amount: input.amount,
-      base_amount: base,
-      reason: input.reason,
-      write_off_date: input.write_off_date,
-      journal_entry_id: entryId,
-      created_by: ctx.keyId ?? ctx.role,
-    })
-    .returning('*')
+  const row = await insertWriteOff(trx, ctx, {
+    id,
+    customer_id: customer.id,
+    invoice_id: inv.id,
+    payment_id: input.payment_id ?? null,
+    amount: input.amount,
+    base_amount: base,
+    reason: input.reason,
+    write_off_date: input.write_off_date,
+    journal_entry_id: entryId,
+  })
   await changeOutstanding(trx, ctx, inv, -input.amount)
   const txnId = await changeBalance(trx, ctx, customer, {
     pending: -input.amount,
@@ -113,22 +81,3 @@ export async function createWriteOff(trx: Trx, ctx: RequestContext, input: Creat
   })
 }
 
-export async function getWriteOffRow(trx: Trx, ctx: RequestContext, id: string): Promise<WriteOffRow> {
-  const row = await trx('write_offs').where({ tenant_id: ctx.tenantId, id }).first()
-  if (!row) throw notFound('write-off', id)
-  return row
-}
-
-export async function getWriteOff(trx: Trx, ctx: RequestContext, id: string) {
-  const row = await getWriteOffRow(trx, ctx, id)
-  return writeOffView(row, (await documentTxn(trx, ctx, id))?.id ?? null)
-}
-
-export async function listWriteOffs(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
-  const query = trx('write_offs').where({ tenant_id: ctx.tenantId })
-  if (q.customer) query.andWhere({ customer_id: q.customer })
-  if (q.invoice) query.andWhere({ invoice_id: q.invoice })
-  const { rows, has_more } = await paginate<WriteOffRow>(query, q)
-  const txns = await documentTxnIds(trx, ctx, rows.map((r) => r.id))
-  return page(rows.map((r) => writeOffView(r, txns.get(r.id) ?? null)), has_more)
-}

@@ -1,0 +1,177 @@
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
+import { normalizeDecimal } from '../kernel/money'
+import { paginate, ListQuery } from '../kernel/pagination'
+import { nextNumber } from '../ledger/engine'
+
+/**
+ * The credit-note record (`credit_notes`, `credit_note_lines`, the only SQL on those tables).
+ * Issuing one is a workflow (core/workflows/credit-note.ts); credit adjustments are credit notes too.
+ */
+
+export interface CreditNoteRow {
+  id: string
+  number: string
+  customer_id: string
+  invoice_id: string | null
+  currency: string
+  exchange_rate: string
+  subtotal: number
+  tax: number
+  amount: number
+  unapplied_amount: number
+  reason: string
+  status: 'issued' | 'voided'
+  issue_date: string
+  journal_entry_id: string
+  voided_at: Date | null
+  void_reason: string | null
+  created_at: Date
+}
+
+export interface CreditNoteLineRow {
+  line_no: number
+  invoice_id: string
+  invoice_line_no: number
+  quantity: number
+  net_amount: number
+  tax_amount: number
+  cost_amount: number
+}
+
+export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], txnId: string | null, allocations?: unknown[]) {
+  return {
+    id: cn.id,
+    object: 'credit_note' as const,
+    number: cn.number,
+    customer: cn.customer_id,
+    invoice: cn.invoice_id,
+    currency: cn.currency,
+    exchange_rate: normalizeDecimal(cn.exchange_rate, 'exchange_rate'),
+    subtotal: cn.subtotal,
+    tax: cn.tax,
+    amount: cn.amount,
+    unapplied_amount: cn.unapplied_amount,
+    reason: cn.reason,
+    status: cn.status,
+    issue_date: cn.issue_date,
+    journal_entry: cn.journal_entry_id,
+    transaction: txnId,
+    voided_at: cn.voided_at ? cn.voided_at.toISOString() : null,
+    void_reason: cn.void_reason,
+    created: cn.created_at.toISOString(),
+    lines: lines.map((l) => ({
+      line_no: l.line_no,
+      invoice_line: l.invoice_line_no,
+      quantity: l.quantity,
+      net_amount: l.net_amount,
+      tax_amount: l.tax_amount,
+      cost_amount: l.cost_amount,
+    })),
+    ...(allocations ? { allocations } : {}),
+  }
+}
+
+/** Inserts a credit note (numbered CN-…) with all of it unapplied; also used by credit adjustments. */
+export async function insertCreditNote(
+  trx: Trx,
+  ctx: RequestContext,
+  cn: Pick<CreditNoteRow, 'id' | 'customer_id' | 'invoice_id' | 'currency' | 'exchange_rate' | 'subtotal' | 'tax' | 'amount' | 'reason' | 'issue_date' | 'journal_entry_id'>,
+): Promise<CreditNoteRow> {
+  const number = await nextNumber(trx, ctx, 'credit_note', 'CN')
+  const [row] = await trx('credit_notes')
+    .insert({ tenant_id: ctx.tenantId, ...cn, number, unapplied_amount: cn.amount, status: 'issued', created_by: ctx.keyId ?? ctx.role })
+    .returning('*')
+  return row
+}
+
+export async function insertCreditNoteLines(trx: Trx, ctx: RequestContext, creditNoteId: string, invoiceId: string, lines: Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>[]): Promise<void> {
+  if (!lines.length) return
+  await trx('credit_note_lines').insert(lines.map((l, i) => ({ tenant_id: ctx.tenantId, credit_note_id: creditNoteId, line_no: i + 1, invoice_id: invoiceId, ...l })))
+}
+
+/** Tax already returned per invoice line by the invoice's issued (not voided) credit notes. */
+export async function returnedTaxByLine(trx: Trx, ctx: RequestContext, invoiceId: string): Promise<Map<number, number>> {
+  const rows: { invoice_line_no: number; tax: string }[] = await trx('credit_note_lines as l')
+    .join('credit_notes as c', function () {
+      this.on('c.tenant_id', 'l.tenant_id').andOn('c.id', 'l.credit_note_id')
+    })
+    .where({ 'l.tenant_id': ctx.tenantId, 'l.invoice_id': invoiceId, 'c.status': 'issued' })
+    .groupBy('l.invoice_line_no')
+    .select('l.invoice_line_no', trx.raw('sum(l.tax_amount)::bigint as tax'))
+  return new Map(rows.map((r) => [r.invoice_line_no, Number(r.tax)]))
+}
+
+/** Locks a credit note (after its customer); another customer's answers like a missing one. */
+export async function lockCreditNote(trx: Trx, ctx: RequestContext, id: string, customerId: string): Promise<CreditNoteRow> {
+  const row = await trx('credit_notes').where({ tenant_id: ctx.tenantId, id }).forUpdate().first()
+  if (!row || row.customer_id !== customerId) throw notFound('credit note', id)
+  return row
+}
+
+/**
+ * Takes `amount` off a locked credit note's unapplied credit (a reversal); voids it when
+ * `voidReason` is given, and then returns its lines: only a void gives returned quantities back to
+ * the invoice lines (the caller does), a partial reversal corrects the amount, not which goods came back.
+ */
+export async function reduceCreditNote(trx: Trx, ctx: RequestContext, cn: CreditNoteRow, amount: number, voidReason?: string): Promise<CreditNoteLineRow[]> {
+  const unapplied = cn.unapplied_amount - amount
+  if (unapplied < 0) throw new Error(`credit note ${cn.id} unapplied amount would go negative`)
+  const change = voidReason === undefined ? { unapplied_amount: unapplied } : { unapplied_amount: unapplied, status: 'voided', voided_at: trx.fn.now(), void_reason: voidReason }
+  await trx('credit_notes').where({ tenant_id: ctx.tenantId, id: cn.id }).update(change)
+  cn.unapplied_amount = unapplied
+  if (voidReason !== undefined) {
+    cn.status = 'voided'
+    return creditNoteLines(trx, ctx, cn.id)
+  }
+  return []
+}
+
+export async function getCreditNoteRow(trx: Trx, ctx: RequestContext, id: string): Promise<CreditNoteRow> {
+  const row: CreditNoteRow | undefined = await trx('credit_notes').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('credit note', id)
+  return row
+}
+
+export async function creditNoteLines(trx: Trx, ctx: RequestContext, id: string): Promise<CreditNoteLineRow[]> {
+  return trx('credit_note_lines').where({ tenant_id: ctx.tenantId, credit_note_id: id }).orderBy('line_no')
+}
+
+/** A page of credit notes with their lines (grouped by credit note id). */
+export async function listCreditNoteRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
+  const query = trx('credit_notes').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.invoice) query.andWhere({ invoice_id: q.invoice })
+  const { rows, has_more } = await paginate<CreditNoteRow>(query, q)
+  const ids = rows.map((r) => r.id)
+  const lines: (CreditNoteLineRow & { credit_note_id: string })[] = ids.length
+    ? await trx('credit_note_lines').where({ tenant_id: ctx.tenantId }).whereIn('credit_note_id', ids).orderBy(['credit_note_id', 'line_no'])
+    : []
+  return { rows, has_more, linesOf: (id: string) => lines.filter((l) => l.credit_note_id === id) }
+}
+
+/** A credit note's credit-source columns, locked (FOR UPDATE) when asked. */
+export async function readCreditNoteCredit(trx: Trx, ctx: RequestContext, id: string, forUpdate: boolean) {
+  const query = trx('credit_notes')
+    .where({ tenant_id: ctx.tenantId, id })
+    .first('id', 'customer_id', 'currency', 'exchange_rate', 'amount', 'unapplied_amount', 'status')
+  const row: Pick<CreditNoteRow, 'id' | 'customer_id' | 'currency' | 'exchange_rate' | 'amount' | 'unapplied_amount' | 'status'> | undefined = await (forUpdate ? query.forUpdate() : query)
+  return row
+}
+
+/** Sets a locked credit note's unapplied amount (the caller keeps it in [0, amount]). */
+export async function setCreditNoteUnapplied(trx: Trx, ctx: RequestContext, id: string, unapplied: number): Promise<void> {
+  await trx('credit_notes').where({ tenant_id: ctx.tenantId, id }).update({ unapplied_amount: unapplied })
+}
+
+/** The customer's live credit notes with unapplied credit: id and creation time. */
+export async function creditNotesWithCredit(trx: Trx, ctx: RequestContext, customerId: string, limit: number): Promise<{ id: string; created_at: Date }[]> {
+  return trx('credit_notes')
+    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
+    .whereNot('status', 'voided')
+    .where('unapplied_amount', '>', 0)
+    .orderBy(['created_at', 'id'])
+    .limit(limit)
+    .select('id', 'created_at')
+}

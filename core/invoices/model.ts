@@ -1,0 +1,247 @@
+import type { Trx, Write } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { AppError, notFound } from '../kernel/errors'
+import { mulRound, normalizeDecimal } from '../kernel/money'
+import { emitEvent } from '../outbox/outbox'
+import { paginate, page, ListQuery } from '../kernel/pagination'
+import type { CreateInvoiceInput } from './schemas'
+
+/**
+ * The invoice record: `invoices` and `invoice_lines`, the only SQL on those tables. Posting an
+ * invoice is a workflow (core/workflows/post-invoices.ts); this module reads, locks and writes rows.
+ */
+
+export interface InvoiceRow {
+  id: string
+  number: string
+  kind: 'invoice' | 'debit_note'
+  customer_id: string
+  currency: string
+  exchange_rate: string
+  issue_date: string
+  due_date: string
+  subtotal: number
+  tax: number
+  total: number
+  total_base: number
+  outstanding: number
+  status: 'open' | 'partially_paid' | 'paid' | 'void'
+  memo: string | null
+  sale_id: string | null
+  journal_entry_id: string
+  credit_override_reason: string | null
+  voided_at: Date | null
+  void_reason: string | null
+  created_at: Date
+}
+
+export interface InvoiceLineRow {
+  line_no: number
+  description: string
+  product_ref: string | null
+  quantity: number
+  unit_amount: number
+  tax_rate: string
+  unit_cost: number | null
+  net_amount: number
+  tax_amount: number
+  returned_quantity: number
+}
+
+export function invoiceStatus(total: number, outstanding: number): InvoiceRow['status'] {
+  if (outstanding === 0) return 'paid'
+  return outstanding < total ? 'partially_paid' : 'open'
+}
+
+export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocations?: unknown[]) {
+  return {
+    id: inv.id,
+    object: 'invoice' as const,
+    number: inv.number,
+    kind: inv.kind,
+    customer: inv.customer_id,
+    currency: inv.currency,
+    exchange_rate: normalizeDecimal(inv.exchange_rate, 'exchange_rate'),
+    issue_date: inv.issue_date,
+    due_date: inv.due_date,
+    subtotal: inv.subtotal,
+    tax: inv.tax,
+    total: inv.total,
+    total_base: inv.total_base,
+    outstanding: inv.outstanding,
+    amount_paid: inv.total - inv.outstanding,
+    status: inv.status,
+    memo: inv.memo,
+    sale: inv.sale_id,
+    journal_entry: inv.journal_entry_id,
+    credit_override_reason: inv.credit_override_reason,
+    voided_at: inv.voided_at ? inv.voided_at.toISOString() : null,
+    void_reason: inv.void_reason,
+    created: inv.created_at.toISOString(),
+    lines: lines.map((l) => ({
+      line_no: l.line_no,
+      description: l.description,
+      product_ref: l.product_ref,
+      quantity: l.quantity,
+      unit_amount: l.unit_amount,
+      tax_rate: normalizeDecimal(l.tax_rate, 'tax_rate'),
+      unit_cost: l.unit_cost,
+      net_amount: l.net_amount,
+      tax_amount: l.tax_amount,
+      total: l.net_amount + l.tax_amount,
+      returned_quantity: l.returned_quantity,
+    })),
+    ...(allocations ? { allocations } : {}),
+  }
+}
+
+export function safe(n: number, param: string): number {
+  if (!Number.isSafeInteger(n)) throw new AppError('invalid_amount', 'The amount is too large.', { param })
+  return n
+}
+
+/** Prices the lines: net = quantity × unit_amount, tax = round_half_up(net × rate), cost = quantity × unit_cost. */
+export function priceLines(lines: CreateInvoiceInput['lines']) {
+  return lines.map((l, i) => {
+    const net = safe(l.quantity * l.unit_amount, `lines.${i}.unit_amount`)
+    const taxRate = normalizeDecimal(l.tax_rate ?? '0', `lines.${i}.tax_rate`)
+    return {
+      line_no: i + 1,
+      description: l.description,
+      product_ref: l.product_ref ?? null,
+      quantity: l.quantity,
+      unit_amount: l.unit_amount,
+      tax_rate: taxRate,
+      unit_cost: l.unit_cost ?? null,
+      net_amount: net,
+      tax_amount: mulRound(net, taxRate, `lines.${i}.tax_rate`),
+      cost: safe(l.quantity * (l.unit_cost ?? 0), `lines.${i}.unit_cost`),
+    }
+  })
+}
+
+/** Columns every invoice insert sets (the rest take their defaults). */
+export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at'> & { created_by: string }
+
+/** An invoice line as inserted (nothing returned yet). */
+export type InvoiceLineInsert = Omit<InvoiceLineRow, 'returned_quantity'>
+
+/** The row an invoice insert writes, as read back (created in the transaction that locked its customer). */
+export function invoiceRow(i: InvoiceInsert, createdAt: Date): InvoiceRow {
+  const { created_by: _by, ...cols } = i
+  return { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
+}
+
+/** The writes of invoices and their lines, for runWrites. */
+export function invoiceWrites(ctx: RequestContext, items: { invoice: InvoiceInsert; lines: InvoiceLineInsert[] }[]): Write {
+  return {
+    ctes: `inv_i as (
+       insert into invoices (tenant_id, id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total,
+         total_base, outstanding, status, memo, sale_id, journal_entry_id, credit_override_reason, created_by)
+       select :tenant, x.id, x.number, x.kind, x.customer_id, x.currency, x.exchange_rate, x.issue_date, x.due_date, x.subtotal, x.tax, x.total,
+              x.total_base, x.total, 'open', x.memo, x.sale_id, x.journal_entry_id, x.credit_override_reason, x.created_by
+         from json_to_recordset(:inv_rows::json) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
+              issue_date date, due_date date, subtotal bigint, tax bigint, total bigint, total_base bigint, memo text, sale_id text,
+              journal_entry_id text, credit_override_reason text, created_by text)
+       returning id
+     ), inv_l as (
+       insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
+       select :tenant, x.invoice_id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
+         from json_to_recordset(:inv_lines::json) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
+              unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
+         join inv_i i on i.id = x.invoice_id
+     )`,
+    bindings: {
+      tenant: ctx.tenantId,
+      inv_rows: JSON.stringify(items.map((i) => i.invoice)),
+      inv_lines: JSON.stringify(items.flatMap((i) => i.lines.map((l) => ({ invoice_id: i.invoice.id, ...l })))),
+    },
+  }
+}
+
+export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
+  const row = await trx('invoices').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('invoice', id, param)
+  return row
+}
+
+export async function invoiceLines(trx: Trx, ctx: RequestContext, id: string): Promise<InvoiceLineRow[]> {
+  return trx('invoice_lines').where({ tenant_id: ctx.tenantId, invoice_id: id }).orderBy('line_no')
+}
+
+export async function listInvoices(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; status?: string }) {
+  const query = trx('invoices').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.status) query.andWhere({ status: q.status })
+  const { rows, has_more } = await paginate<InvoiceRow>(query, q)
+  const lines: (InvoiceLineRow & { invoice_id: string })[] = rows.length
+    ? await trx('invoice_lines').where({ tenant_id: ctx.tenantId }).whereIn('invoice_id', rows.map((r) => r.id)).orderBy(['invoice_id', 'line_no'])
+    : []
+  return page(rows.map((r) => invoiceView(r, lines.filter((l) => l.invoice_id === r.id))), has_more)
+}
+
+/** Locks invoices in id order (after the customer): the order every posting uses. */
+export async function lockInvoices(trx: Trx, ctx: RequestContext, ids: string[], customerId: string): Promise<Map<string, InvoiceRow>> {
+  const unique = [...new Set(ids)].sort()
+  const rows: InvoiceRow[] = unique.length
+    ? await trx('invoices').where({ tenant_id: ctx.tenantId }).whereIn('id', unique).orderBy('id').forUpdate()
+    : []
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  for (const id of unique) {
+    const inv = byId.get(id)
+    // Another customer's invoice answers like a missing one.
+    if (!inv || inv.customer_id !== customerId) throw notFound('invoice', id, 'invoice')
+  }
+  return byId
+}
+
+/** Marks a locked invoice void (the reversal of its entry is posted by the reverse workflow). */
+export async function markInvoiceVoid(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reason: string): Promise<void> {
+  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ status: 'void', voided_at: trx.fn.now(), void_reason: reason, updated_at: trx.fn.now() })
+  inv.status = 'void'
+}
+
+/** Changes a locked invoice's outstanding (never below 0 or above total) and derives its status. */
+export async function changeOutstanding(trx: Trx, ctx: RequestContext, inv: InvoiceRow, delta: number): Promise<void> {
+  const outstanding = inv.outstanding + delta
+  if (outstanding < 0) throw new AppError('over_allocation', `The amount exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
+  if (outstanding > inv.total) throw new Error(`invoice ${inv.id} outstanding would exceed its total`)
+  const status = inv.status === 'void' ? 'void' : invoiceStatus(inv.total, outstanding)
+  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ outstanding, status, updated_at: trx.fn.now() })
+  const wasPaid = inv.status === 'paid'
+  inv.outstanding = outstanding
+  inv.status = status
+  if (status === 'paid' && !wasPaid) await emitEvent(trx, ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
+}
+
+
+/**
+ * The customer's open invoices, oldest due first (due date, then issue date, then id): the order
+ * auto-apply pays them in. Read under the customer lock, which every change to them holds.
+ */
+export async function openInvoicesOldestFirst(trx: Trx, ctx: RequestContext, customerId: string, limit: number): Promise<{ id: string; outstanding: number }[]> {
+  return trx('invoices')
+    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
+    .where('outstanding', '>', 0)
+    .whereNot('status', 'void')
+    .orderBy(['due_date', 'issue_date', 'id'])
+    .limit(limit)
+    .select('id', 'outstanding')
+}
+
+/**
+ * Moves `invoice_lines.returned_quantity` (signed: + on a return, − when its credit note is
+ * voided). The invoice must be locked.
+ */
+export async function changeReturnedQuantities(trx: Trx, ctx: RequestContext, invoiceId: string, lines: { invoice_line_no: number; quantity: number }[]): Promise<void> {
+  for (const l of lines) {
+    await trx('invoice_lines')
+      .where({ tenant_id: ctx.tenantId, invoice_id: invoiceId, line_no: l.invoice_line_no })
+      .update({ returned_quantity: trx.raw('returned_quantity + ?', [l.quantity]) })
+  }
+}
+
+/** A void invoice takes no allocation (the same answer write-offs and credit notes give). */
+export function assertInvoiceOpen(inv: InvoiceRow, param = 'invoice'): void {
+  if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param })
+}

@@ -1,0 +1,119 @@
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
+import { normalizeDecimal } from '../kernel/money'
+import { paginate, ListQuery } from '../kernel/pagination'
+import type { PaymentMethod } from './schemas'
+
+/**
+ * The payment record (`payments`, the only SQL on that table). Recording a payment is a workflow
+ * (core/workflows/record-payment.ts).
+ */
+
+/**
+ * A payment row. `unapplied_amount` is always amount − its live allocations − refunds drawn from it
+ * (refund_sources) − what a partial reversal took (0 once voided): the part of the payment that
+ * sits in the customer's advance balance, which is the sum over payments and credit notes.
+ */
+export interface PaymentRow {
+  id: string
+  customer_id: string
+  amount: number
+  currency: string
+  exchange_rate: string
+  received_date: string
+  method: PaymentMethod
+  reference: string | null
+  unapplied_amount: number
+  status: 'succeeded' | 'voided'
+  sale_id: string | null
+  journal_entry_id: string
+  voided_at: Date | null
+  void_reason: string | null
+  created_at: Date
+}
+
+export interface WriteOffRef {
+  id: string
+  amount: number
+  invoice: string
+  reason: string
+}
+
+export function paymentView(p: PaymentRow, allocations: unknown[], writeOff: WriteOffRef | null) {
+  return {
+    id: p.id,
+    object: 'payment' as const,
+    customer: p.customer_id,
+    amount: p.amount,
+    currency: p.currency,
+    exchange_rate: normalizeDecimal(p.exchange_rate, 'exchange_rate'),
+    received_date: p.received_date,
+    method: p.method,
+    reference: p.reference,
+    unapplied_amount: p.unapplied_amount,
+    status: p.status,
+    sale: p.sale_id,
+    allocations,
+    write_off: writeOff,
+    journal_entry: p.journal_entry_id,
+    voided_at: p.voided_at ? p.voided_at.toISOString() : null,
+    void_reason: p.void_reason,
+    created: p.created_at.toISOString(),
+  }
+}
+
+
+export async function getPaymentRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<PaymentRow> {
+  const row = await trx('payments').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('payment', id, param)
+  return row
+}
+
+export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
+  const query = trx('payments').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  return paginate<PaymentRow>(query, q)
+}
+
+export type PaymentInsert = Pick<PaymentRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'exchange_rate' | 'received_date' | 'method' | 'reference' | 'unapplied_amount' | 'sale_id' | 'journal_entry_id'>
+
+export async function insertPayment(trx: Trx, ctx: RequestContext, p: PaymentInsert): Promise<PaymentRow> {
+  const [row] = await trx('payments').insert({ tenant_id: ctx.tenantId, ...p, status: 'succeeded', created_by: ctx.keyId ?? ctx.role }).returning('*')
+  return row
+}
+
+/** A payment's credit-source columns, locked (FOR UPDATE) when asked. */
+export async function readPaymentCredit(trx: Trx, ctx: RequestContext, id: string, forUpdate: boolean) {
+  const query = trx('payments')
+    .where({ tenant_id: ctx.tenantId, id })
+    .first('id', 'customer_id', 'currency', 'exchange_rate', 'amount', 'unapplied_amount', 'status')
+  const row: Pick<PaymentRow, 'id' | 'customer_id' | 'currency' | 'exchange_rate' | 'amount' | 'unapplied_amount' | 'status'> | undefined = await (forUpdate ? query.forUpdate() : query)
+  return row
+}
+
+/** Sets a locked payment's unapplied amount (the caller keeps it in [0, amount]). */
+export async function setPaymentUnapplied(trx: Trx, ctx: RequestContext, id: string, unapplied: number): Promise<void> {
+  await trx('payments').where({ tenant_id: ctx.tenantId, id }).update({ unapplied_amount: unapplied })
+}
+
+/** The customer's live payments with unapplied credit: id and creation time. */
+export async function paymentsWithCredit(trx: Trx, ctx: RequestContext, customerId: string, limit: number): Promise<{ id: string; created_at: Date }[]> {
+  return trx('payments')
+    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
+    .whereNot('status', 'voided')
+    .where('unapplied_amount', '>', 0)
+    .orderBy(['created_at', 'id'])
+    .limit(limit)
+    .select('id', 'created_at')
+}
+
+/**
+ * Marks a locked payment voided once its allocations are un-applied and its remaining unapplied
+ * amount has been taken out of advances by the void's entry.
+ */
+export async function markPaymentVoided(trx: Trx, ctx: RequestContext, id: string, reason: string): Promise<void> {
+  await trx('payments')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({ status: 'voided', unapplied_amount: 0, voided_at: trx.fn.now(), void_reason: reason })
+}

@@ -1,0 +1,74 @@
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
+import { notFound } from '../kernel/errors'
+import { paginate, page, ListQuery } from '../kernel/pagination'
+import { documentTxn, documentTxnIds } from '../ledger/reads'
+
+/**
+ * The write-off record (`write_offs`, the only SQL on that table). Writing off is a workflow
+ * (core/workflows/write-off.ts).
+ */
+
+export interface WriteOffRow {
+  id: string
+  customer_id: string
+  invoice_id: string
+  payment_id: string | null
+  amount: number
+  base_amount: number
+  reason: string
+  write_off_date: string
+  journal_entry_id: string
+  created_at: Date
+}
+
+export function writeOffView(w: WriteOffRow, txnId: string | null) {
+  return {
+    id: w.id,
+    object: 'write_off' as const,
+    customer: w.customer_id,
+    invoice: w.invoice_id,
+    payment: w.payment_id,
+    amount: w.amount,
+    reason: w.reason,
+    posting_date: w.write_off_date,
+    journal_entry: w.journal_entry_id,
+    transaction: txnId,
+    created: w.created_at.toISOString(),
+  }
+}
+
+export type WriteOffInsert = Pick<WriteOffRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'amount' | 'base_amount' | 'reason' | 'write_off_date' | 'journal_entry_id'>
+
+export async function insertWriteOff(trx: Trx, ctx: RequestContext, w: WriteOffInsert): Promise<WriteOffRow> {
+  const [row] = await trx('write_offs').insert({ tenant_id: ctx.tenantId, ...w, created_by: ctx.keyId ?? ctx.role }).returning('*')
+  return row
+}
+
+/** The write-off each payment made (a short payment's `write_off`), by payment id. */
+export async function writeOffsOfPayments(trx: Trx, ctx: RequestContext, paymentIds: string[]): Promise<Map<string, { id: string; amount: number; invoice: string; reason: string }>> {
+  const rows: { payment_id: string; id: string; amount: number; invoice_id: string; reason: string }[] = paymentIds.length
+    ? await trx('write_offs').where({ tenant_id: ctx.tenantId }).whereIn('payment_id', paymentIds).select('id', 'amount', 'invoice_id', 'reason', 'payment_id')
+    : []
+  return new Map(rows.map((r) => [r.payment_id, { id: r.id, amount: r.amount, invoice: r.invoice_id, reason: r.reason }]))
+}
+
+export async function getWriteOffRow(trx: Trx, ctx: RequestContext, id: string): Promise<WriteOffRow> {
+  const row = await trx('write_offs').where({ tenant_id: ctx.tenantId, id }).first()
+  if (!row) throw notFound('write-off', id)
+  return row
+}
+
+export async function getWriteOff(trx: Trx, ctx: RequestContext, id: string) {
+  const row = await getWriteOffRow(trx, ctx, id)
+  return writeOffView(row, (await documentTxn(trx, ctx, id))?.id ?? null)
+}
+
+export async function listWriteOffs(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
+  const query = trx('write_offs').where({ tenant_id: ctx.tenantId })
+  if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.invoice) query.andWhere({ invoice_id: q.invoice })
+  const { rows, has_more } = await paginate<WriteOffRow>(query, q)
+  const txns = await documentTxnIds(trx, ctx, rows.map((r) => r.id))
+  return page(rows.map((r) => writeOffView(r, txns.get(r.id) ?? null)), has_more)
+}
