@@ -4,7 +4,8 @@ import { platformContext } from '../core/http/auth'
 import { listQueryProperties, listSchema, ListQuery } from '../core/kernel/pagination'
 import { idPattern } from '../core/kernel/ids'
 import { ROLES, Role } from '../core/kernel/permissions'
-import { advanceTestClock, createApiKey, createTenant, getTestClock, listApiKeys, revokeApiKey } from './service'
+import { advanceTestClock, createApiKey, getTestClock, listApiKeys, revokeApiKey } from './service'
+import { createTenant } from './provision'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 

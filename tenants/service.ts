@@ -1,15 +1,11 @@
-import { randomUUID } from 'node:crypto'
 import type { Trx } from '../core/kernel/db/knex'
-import type { Db } from '../core/kernel/db/knex'
-import { afterCommit, withTenant } from '../core/kernel/db/tenant'
+import { afterCommit } from '../core/kernel/db/tenant'
 import { AppError, notFound } from '../core/kernel/errors'
 import { newId, tenantPublicId } from '../core/kernel/ids'
-import { assertCurrency } from '../core/kernel/money'
 import { accountingToday } from '../core/kernel/dates'
 import { recordAudit } from '../core/audit/service'
 import type { RequestContext } from '../core/kernel/context'
 import { paginate, page } from '../core/kernel/pagination'
-import { configurePlugin, DEFAULT_COA_PLUGIN } from '../core/plugins/service'
 import { generateSecret, hashSecret } from './keys'
 import { evictKey } from './key-cache'
 import type { Role } from '../core/kernel/permissions'
@@ -52,31 +48,19 @@ export function apiKeyView(k: { id: string; name: string; role: string; mode: st
   }
 }
 
-/**
- * Provisions a tenant and its first admin key in one transaction scoped to the new tenant's id, so
- * the runtime role never needs to see across tenants.
- */
-export async function createTenant(
-  db: Db,
-  ctxFor: (tenantId: string) => RequestContext,
-  input: { name: string; base_currency: string; timezone?: string; sandbox?: boolean },
-) {
-  const base_currency = assertCurrency(input.base_currency, 'base_currency')
-  const timezone = input.timezone ?? 'UTC'
-  if (!TIMEZONES.has(timezone)) throw new AppError('validation_failed', `Unknown timezone '${timezone}'.`, { param: 'timezone' })
-  const tenantId = randomUUID()
-  const ctx = ctxFor(tenantId)
-  return withTenant(db, tenantId, async (trx) => {
-    const [tenant] = await trx('tenants')
-      .insert({ tenant_id: tenantId, name: input.name, base_currency, timezone, sandbox: input.sandbox ?? false })
-      .returning('*')
-    await trx('tenant_directory').insert({ tenant_id: tenantId, created_at: tenant.created_at }) // how workers find tenants (ids only)
-    const key = await insertKey(trx, ctx, { name: 'Admin key', role: 'admin', mode: tenant.sandbox ? 'test' : 'live' })
-    await configurePlugin(trx, ctx, DEFAULT_COA_PLUGIN, { enabled: true, config: {} })
-    await recordAudit(trx, ctx, { action: 'tenant.created', entity_type: 'tenant', entity_id: tenantPublicId(tenantId), after: tenantView(tenant) })
-    return { ...tenantView(tenant), api_key: key.secret }
-  })
+/** Inserts the tenant row and its directory entry (how workers find tenants: ids only). */
+export async function insertTenant(trx: Trx, tenantId: string, input: { name: string; base_currency: string; timezone: string; sandbox: boolean }): Promise<TenantRow> {
+  const [tenant] = await trx('tenants').insert({ tenant_id: tenantId, ...input }).returning('*')
+  await trx('tenant_directory').insert({ tenant_id: tenantId, created_at: tenant.created_at })
+  return tenant
 }
+
+/** Refuses a timezone the runtime does not know. */
+export function assertTimezone(timezone: string): string {
+  if (!TIMEZONES.has(timezone)) throw new AppError('validation_failed', `Unknown timezone '${timezone}'.`, { param: 'timezone' })
+  return timezone
+}
+
 
 export async function getTenant(trx: Trx, tenantId: string): Promise<TenantRow> {
   const t = await trx('tenants').where({ tenant_id: tenantId }).first()
@@ -110,7 +94,7 @@ export async function advanceTestClock(trx: Trx, ctx: RequestContext, date: stri
   return { object: 'test_clock' as const, sandbox: true, date }
 }
 
-async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode: 'test' | 'live' }) {
+export async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode: 'test' | 'live' }) {
   const secret = generateSecret(ctx.tenantId, input.mode)
   const [row] = await trx('api_keys')
     .insert({

@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { addressRange, guardedLookup, guardedPost, isPublicAddress, SsrfError, urlProblem } from '../core/webhooks/ssrf'
+import { addressRange, guardedLookup, guardedPost, isPublicAddress, SsrfError, urlProblem } from '../core/kernel/ssrf'
 
 /** A receiver that counts TCP connections as well as requests: a refused target must see neither. */
 async function receiver(t: Test, handler: http.RequestListener = (_req, res) => res.end('ok')) {

@@ -1,6 +1,7 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
+import type { CreditSourceType } from './schemas'
 
 /**
  * The allocation record: which payment or credit note paid which invoice (`allocations`, the only
@@ -8,7 +9,7 @@ import { notFound } from '../kernel/errors'
  * unapply.ts).
  */
 
-export type CreditSourceType = 'payment' | 'credit_note'
+export type { CreditSourceType }
 
 export interface AllocationRow {
   id: string

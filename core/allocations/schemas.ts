@@ -30,3 +30,6 @@ export const reverseAllocationBody = {
   required: ['reason'],
   properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } },
 } as const
+
+/** What can be a source of credit: a payment or a credit note. */
+export type CreditSourceType = 'payment' | 'credit_note'

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { jobTypes, producerQueue, withTimeout } from '../jobs/queues'
-import { financeFigures, type FinanceFigures } from '../reconciliation/figures'
+import { financeFigures, type FinanceFigures } from './finance-figures'
 
 export interface Metrics {
   registry: Registry

@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, page, ListQuery } from '../kernel/pagination'
-import type { CreditSourceType } from '../allocations/model'
+import type { CreditSourceType } from '../allocations/schemas'
 
 /**
  * The refund record (`refunds` and `refund_sources`, the only SQL on those tables). Paying credit

@@ -13,7 +13,7 @@ import { defineJob, enqueue, jobsDb, type JobContext } from '../jobs/queues'
 import { defineTenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
-import { guardedPost, type PostOutcome } from './ssrf'
+import { guardedPost, type PostOutcome } from '../kernel/ssrf'
 import { deliveryView, endpointView, type DeliveryRow, type EndpointRow } from './service'
 
 /**

@@ -1,6 +1,6 @@
 import { idPattern } from '../kernel/ids'
 import { listQueryProperties, type ListQuery } from '../kernel/pagination'
-import { MAX_URL_LENGTH } from './ssrf'
+import { MAX_URL_LENGTH } from '../kernel/ssrf'
 
 /** Every event type the platform emits (API.md, Events and webhooks); endpoints subscribe to these or '*'. */
 export const EVENT_TYPES = [

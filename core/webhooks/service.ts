@@ -6,7 +6,7 @@ import { recordAudit } from '../audit/service'
 import { paginate, page } from '../kernel/pagination'
 import type { ListQuery } from '../kernel/pagination'
 import { generateWebhookSecret } from './signing'
-import { urlProblem } from './ssrf'
+import { urlProblem } from '../kernel/ssrf'
 import { MAX_ENDPOINTS, type CreateEndpointInput, type DeliveryStatus, type EndpointStatus, type ListDeliveriesQuery, type UpdateEndpointInput } from './schemas'
 
 /** How long the previous secret keeps signing after a rotation. */
