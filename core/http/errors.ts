@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AppError, CATALOG, ErrorCode } from '../kernel/errors'
+import { AppError, CATALOG, DB_RULE_SQLSTATE, ErrorCode } from '../kernel/errors'
 
 export interface ErrorBody {
   error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }
@@ -30,13 +30,9 @@ export function toAppError(err: unknown): AppError {
       return new AppError('invalid_json')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'Content-Length does not match the body.')
-    case 'P0001': {
-      // Database-enforced business rules raise their catalogue code as the message (knex puts the
-      // statement in front of it: "<sql> - period_closed: …").
-      const message = e.message ?? ''
-      const at = message.lastIndexOf(' - ')
-      const code = (at < 0 ? message : message.slice(at + 3)).split(':')[0].trim() as ErrorCode
-      if (code in CATALOG) return new AppError(code, (e as { detail?: string }).detail || undefined, { param: code === 'period_closed' ? 'posting_date' : undefined })
+    case DB_RULE_SQLSTATE: {
+      const code = (e as { constraint?: string }).constraint as ErrorCode | undefined
+      if (code && code in CATALOG) return new AppError(code, undefined, { param: code === 'period_closed' ? 'posting_date' : undefined })
       break
     }
   }

@@ -91,3 +91,9 @@ export class AppError extends Error {
 
 export const notFound = (what: string, id?: string, param?: string) =>
   new AppError('resource_missing', `No such ${what}${id ? `: '${id}'` : ''}.`, { param })
+
+/**
+ * SQLSTATE of the business rules the database enforces (migration …130000001): the error's
+ * `constraint` field carries the rule's catalogue code (`period_closed`, `posting_rejected`).
+ */
+export const DB_RULE_SQLSTATE = 'RB001'
