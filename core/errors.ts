@@ -50,6 +50,7 @@ export const CATALOG = {
   over_allocation: { status: 422, type: 'business_rule', message: 'Allocations exceed the outstanding amount or the available credit.' },
   credit_limit_exceeded: { status: 422, type: 'business_rule', message: 'The document would take the customer over the credit limit.' },
   refund_exceeds_credit: { status: 422, type: 'business_rule', message: 'The refund exceeds the available credit.' },
+  insufficient_credit: { status: 422, type: 'business_rule', message: 'The customer has too little unapplied credit (advance balance) for this posting.' },
   overpayment: { status: 422, type: 'business_rule', message: 'The payment exceeds the sale total: give the excess back as change (cash) or keep it as credit.' },
   change_not_allowed: { status: 422, type: 'business_rule', message: 'Change can be given on a cash payment only, and no more than the amount paid above the total.' },
   return_quantity_exceeded: { status: 422, type: 'business_rule', message: 'The returned quantity exceeds the quantity sold less prior returns.' },

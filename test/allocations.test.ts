@@ -122,6 +122,27 @@ t.test('allocations', async (t) => {
     t.equal(await unapplied(env, 'payments', pay.id), 500)
   })
 
+  await t.test('applying credit the advance balance does not have: insufficient_credit, not a refund error', async (t) => {
+    const cus = await customer()
+    const pay = await paymentOf(api, cus, 1000)
+    const inv = await invoiceOf(api, cus, 800)
+    // The payment still shows 1000 unapplied, but the customer's advance balance says only 300 is left
+    // (cached balance drifted, as a reconciliation would report): the engine's own check refuses.
+    await env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 300 })
+    t.teardown(() => env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 1000 }))
+    const before = await counts(env)
+    const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 500 })
+    t.equal(res.statusCode, 422, res.raw)
+    t.match(res.body.error, { type: 'business_rule', code: 'insufficient_credit', details: { customer: cus, advance_balance: 300, needed: 500 } })
+    t.same(await counts(env), before)
+    t.equal(await unapplied(env, 'payments', pay.id), 1000)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 800, status: 'open' })
+    await env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 1000 })
+    const ok = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 500 })
+    t.equal(ok.statusCode, 201, ok.raw)
+    t.same(await balance(api, cus), { pending_balance: 300, advance_balance: 500, current_balance: -200 })
+  })
+
   await t.test('FX: applying and un-applying foreign credit realizes and reverses FX', async (t) => {
     const cus = await customer({ currency: 'eur' })
     const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
