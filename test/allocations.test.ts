@@ -1,18 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
 import { counts, balance, lines, invoiceOf, paymentOf } from './helpers/ledger'
-import { withTenant } from '../core/db/tenant'
-import { systemContext } from '../core/http/context'
-import { defineAbility } from '../tenants/roles'
-import { newId } from '../core/ids'
-import { applyCredit, invoiceBaseShare } from '../core/allocations/service'
-import { lockInvoices } from '../core/invoices/service'
-import { changeBalance, ledgerContext, lockCustomer, postEntry } from '../core/ledger/engine'
-
-
-
-
-
 
 const unapplied = async (env: TestEnv, table: string, id: string) => Number((await env.admin(table).where({ id }).first()).unapplied_amount)
 
@@ -163,52 +151,33 @@ t.test('allocations', async (t) => {
 
   await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
+    const inv = await invoiceOf(api, cus, 600)
     const inv2 = await invoiceOf(api, cus, 1000)
-    const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
-    // What the credit-note module does: its own entry credits AR for the applied part and advances for
-    // the rest, then applyCredit records the allocation.
-    const cnId = newId('cn')
-    const alc = await withTenant(env.db, tenant.uuid, async (trx) => {
-      const lc = await ledgerContext(trx, ctx)
-      const customerState = await lockCustomer(trx, ctx, cus)
-      const locked = (await lockInvoices(trx, ctx, [inv.id], cus)).get(inv.id)!
-      const base = await invoiceBaseShare(trx, ctx, locked, 600)
-      const entryId = await postEntry(trx, ctx, {
-        event: 'credit_note', source_type: 'credit_note', source_id: cnId, entry_date: lc.today, currency: 'usd', base_currency: 'usd', exchange_rate: '1',
-        lines: [
-          { role: 'sales_returns', side: 'debit', amount: 1000 },
-          { role: 'ar', side: 'credit', amount: 600, customer_id: cus, base },
-          { role: 'advances', side: 'credit', amount: 400, customer_id: cus },
-        ],
-      })
-      await trx('credit_notes').insert({
-        tenant_id: tenant.uuid, id: cnId, customer_id: cus, invoice_id: inv.id, currency: 'usd', subtotal: 1000, tax: 0, amount: 1000,
-        unapplied_amount: 1000, reason: 'Damaged', issue_date: lc.today, journal_entry_id: entryId,
-      })
-      await changeBalance(trx, ctx, customerState, {
-        pending: -600, advance: 400,
-        txn: { type: 'credit_note', reference: cnId, source_type: 'credit_note', source_id: cnId, posting_date: lc.today, journal_entry_id: entryId },
-      })
-      return applyCredit(trx, ctx, customerState, {
-        source_type: 'credit_note', source_id: cnId, invoice_id: inv.id, amount: 600, effective_date: lc.today, post: false, journal_entry_id: entryId, base_amount: base,
-      })
-    })
+    // A credit note of 1000 on an invoice owing 600: its own entry credits AR for the applied part and
+    // advances for the rest, and the allocation only records which invoice it settled.
+    const cn = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, amount: 1000, reason: 'Damaged' })
+    t.equal(cn.statusCode, 201, cn.raw)
+    const cnId: string = cn.body.id
+    t.match(cn.body, { amount: 1000, unapplied_amount: 400, allocations: [{ source: cnId, amount: 600 }] })
+    t.same(await lines(env, cn.body.journal_entry, { tx: true }), [['4100', 1000, 0, 1000, 0], ['1100', 0, 600, 0, 600], ['2100', 0, 400, 0, 400]])
+    t.equal(cn.body.allocations.length, 1)
+    const alc = cn.body.allocations[0]
     t.match(alc, { source: cnId, source_type: 'credit_note', amount: 600, status: 'applied' })
     t.equal((await env.admin('journal_entries').where({ source_id: alc.id })).length, 0, 'no entry of its own')
     t.equal(await unapplied(env, 'credit_notes', cnId), 400)
-    t.equal((await api.get(`/v1/invoices/${inv.id}`)).body.outstanding, 400)
-    t.same(await balance(api, cus), { pending_balance: 1400, advance_balance: 400, current_balance: 1000 })
+    t.equal((await api.get(`/v1/invoices/${inv.id}`)).body.outstanding, 0)
+    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 400, current_balance: 600 })
 
     // The credit note's unapplied part applies later like a payment's.
     const later = await api.post('/v1/allocations', { source: cnId, invoice: inv2.id, amount: 400 })
     t.equal(later.statusCode, 201, later.raw)
     t.equal(await unapplied(env, 'credit_notes', cnId), 0)
-    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 0, current_balance: 1000 })
+    t.same(await balance(api, cus), { pending_balance: 600, advance_balance: 0, current_balance: 600 })
     // Un-applying the credit note's part on the first invoice turns it into unapplied credit.
     const rev = await api.post(`/v1/allocations/${alc.id}/reverse`, { reason: 'Wrong invoice' })
     t.equal(rev.statusCode, 200, rev.raw)
     t.equal(await unapplied(env, 'credit_notes', cnId), 600)
-    t.same(await balance(api, cus), { pending_balance: 1600, advance_balance: 600, current_balance: 1000 })
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 600, status: 'open' })
+    t.same(await balance(api, cus), { pending_balance: 1200, advance_balance: 600, current_balance: 600 })
   })
 })
