@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
-import { counts, balance, lines, invoiceOf, paymentOf } from './helpers/ledger'
+import { counts, balance, lines, invoice, payment } from './helpers/ledger'
 
 const unapplied = async (env: TestEnv, table: string, id: string) => Number((await env.admin(table).where({ id }).first()).unapplied_amount)
 
@@ -12,8 +12,8 @@ t.test('allocations', async (t) => {
 
   await t.test('apply unapplied payment credit later, then un-apply it', async (t) => {
     const cus = await customer()
-    const pay = await paymentOf(api, cus, 5000)
-    const inv = await invoiceOf(api, cus, 3000)
+    const pay = await payment(api, cus, 5000)
+    const inv = await invoice(api, cus, 3000)
     const txnsBefore = (await counts(env)).customer_transactions
 
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 2000 })
@@ -49,8 +49,8 @@ t.test('allocations', async (t) => {
 
   await t.test("un-applying a payment's own allocation frees it as advance", async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
-    const pay = await paymentOf(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
+    const inv = await invoice(api, cus, 1000)
+    const pay = await payment(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
     const rev = await api.post(`/v1/allocations/${pay.allocations[0].id}/reverse`, { reason: 'Bounced to another invoice' })
     t.equal(rev.statusCode, 200, rev.raw)
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1000, status: 'open' })
@@ -64,18 +64,18 @@ t.test('allocations', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await paymentOf(api, cus, 500)
-    const inv = await invoiceOf(api, cus, 300)
-    const big = await invoiceOf(api, cus, 5000)
-    const voidedInv = await invoiceOf(api, cus, 300)
+    const pay = await payment(api, cus, 500)
+    const inv = await invoice(api, cus, 300)
+    const big = await invoice(api, cus, 5000)
+    const voidedInv = await invoice(api, cus, 300)
     await env.admin('invoices').where({ id: voidedInv.id }).update({ status: 'void' })
-    const voidedPay = await paymentOf(api, cus, 500)
+    const voidedPay = await payment(api, cus, 500)
     await env.admin('payments').where({ id: voidedPay.id }).update({ status: 'voided' })
-    const foreignInv = await invoiceOf(api, other, 300)
+    const foreignInv = await invoice(api, other, 300)
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await paymentOf(otherApi, foreignCus, 500)
+    const foreignPay = await payment(otherApi, foreignCus, 500)
 
     const before = await counts(env)
     const cases: [string, unknown, number, string][] = [
@@ -98,7 +98,7 @@ t.test('allocations', async (t) => {
     const noReason = await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', {})
     t.equal(noReason.statusCode, 400)
     t.equal((await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', { reason: 'x' })).statusCode, 404)
-    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoiceOf(otherApi, foreignCus, 100)).id, amount: 100 })
+    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoice(otherApi, foreignCus, 100)).id, amount: 100 })
     const beforeForeign = await counts(env)
     t.equal((await api.post(`/v1/allocations/${foreignAlc.body.id}/reverse`, { reason: 'x' })).statusCode, 404)
     t.equal((await api.get(`/v1/allocations/${foreignAlc.body.id}`)).statusCode, 404)
@@ -112,8 +112,8 @@ t.test('allocations', async (t) => {
 
   await t.test('applying credit the advance balance does not have: insufficient_credit, not a refund error', async (t) => {
     const cus = await customer()
-    const pay = await paymentOf(api, cus, 1000)
-    const inv = await invoiceOf(api, cus, 800)
+    const pay = await payment(api, cus, 1000)
+    const inv = await invoice(api, cus, 800)
     // The payment still shows 1000 unapplied, but the customer's advance balance says only 300 is left
     // (cached balance drifted, as a reconciliation would report): the engine's own check refuses.
     await env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 300 })
@@ -133,8 +133,8 @@ t.test('allocations', async (t) => {
 
   await t.test('FX: applying and un-applying foreign credit realizes and reverses FX', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
-    const pay = await paymentOf(api, cus, 10000, { exchange_rate: '1.20' })
+    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
+    const pay = await payment(api, cus, 10000, { exchange_rate: '1.20' })
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 10000 })
     t.equal(res.statusCode, 201, res.raw)
     // Advances leave at the payment's rate, AR at the invoice's: a 1000 gain in base.
@@ -151,8 +151,8 @@ t.test('allocations', async (t) => {
 
   await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 600)
-    const inv2 = await invoiceOf(api, cus, 1000)
+    const inv = await invoice(api, cus, 600)
+    const inv2 = await invoice(api, cus, 1000)
     // A credit note of 1000 on an invoice owing 600: its own entry credits AR for the applied part and
     // advances for the rest, and the allocation only records which invoice it settled.
     const cn = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, amount: 1000, reason: 'Damaged' })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
-import { counts, balance, lines, paymentOf } from './helpers/ledger'
+import { counts, balance, lines, payment } from './helpers/ledger'
 import { withTenant } from '../core/db/tenant'
 import { systemContext } from '../core/http/context'
 import { lockCustomer } from '../core/ledger/engine'
@@ -21,7 +21,7 @@ t.test('refunds', async (t) => {
 
   await t.test('refund advance balance back to the customer', async (t) => {
     const cus = await customer()
-    const pay = await paymentOf(api, cus, 5000)
+    const pay = await payment(api, cus, 5000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 2000, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { id: /^ref_[0-9a-z]{26}$/, object: 'refund', customer: cus, amount: 2000, currency: 'usd', source: null, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
@@ -39,8 +39,8 @@ t.test('refunds', async (t) => {
 
   await t.test('a refund from a source takes its unapplied amount; bank methods credit the bank', async (t) => {
     const cus = await customer()
-    const a = await paymentOf(api, cus, 1000)
-    const b = await paymentOf(api, cus, 3000)
+    const a = await payment(api, cus, 1000)
+    const b = await payment(api, cus, 3000)
     const tooMuch = await api.post('/v1/refunds', { customer: cus, amount: 1500, source: a.id, method: 'card', reason: 'x' })
     t.equal(tooMuch.statusCode, 422)
     t.equal(tooMuch.body.error.code, 'refund_exceeds_credit', 'more than the source has, although the customer has enough')
@@ -60,8 +60,8 @@ t.test('refunds', async (t) => {
 
   await t.test('without a source the oldest unapplied credit goes first; a reversal gives it back in that order', async (t) => {
     const cus = await customer()
-    const a = await paymentOf(api, cus, 1000)
-    const b = await paymentOf(api, cus, 3000)
+    const a = await payment(api, cus, 1000)
+    const b = await payment(api, cus, 3000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 1500, method: 'cash', reason: 'Closing the account' })
     t.equal(res.statusCode, 201, res.raw)
     t.same(res.body.sources, [{ source: a.id, source_type: 'payment', amount: 1000 }, { source: b.id, source_type: 'payment', amount: 500 }])
@@ -85,7 +85,7 @@ t.test('refunds', async (t) => {
 
   await t.test('foreign currency: the source rate, or a given one', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const pay = await paymentOf(api, cus, 1000, { exchange_rate: '1.20' })
+    const pay = await payment(api, cus, 1000, { exchange_rate: '1.20' })
     const fromSource = await api.post('/v1/refunds', { customer: cus, amount: 100, source: pay.id, method: 'cash', reason: 'x' })
     t.equal(fromSource.statusCode, 201, fromSource.raw)
     t.match(fromSource.body, { currency: 'eur', exchange_rate: '1.2' })
@@ -99,14 +99,14 @@ t.test('refunds', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await paymentOf(api, cus, 1000)
-    const otherPay = await paymentOf(api, other, 1000)
-    const voided = await paymentOf(api, cus, 500)
+    const pay = await payment(api, cus, 1000)
+    const otherPay = await payment(api, other, 1000)
+    const voided = await payment(api, cus, 500)
     await env.admin('payments').where({ id: voided.id }).update({ status: 'voided' })
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await paymentOf(otherApi, foreignCus, 1000)
+    const foreignPay = await payment(otherApi, foreignCus, 1000)
     const empty = await customer()
 
     const before = await counts(env)
