@@ -23,7 +23,7 @@ t.test('adjustments', async (t) => {
     t.equal((await env.admin('events').where({ type: 'adjustment.created' }).whereRaw(`data->'object'->>'id' = ?`, [res.body.id])).length, 1)
 
     // It is settled like any invoice.
-    await payment(api, cus, 1000, [{ invoice: dn.id, amount: 1000 }])
+    await payment(api, cus, 1000, { allocations: [{ invoice: dn.id, amount: 1000 }] })
     t.match((await api.get(`/v1/invoices/${dn.id}`)).body, { outstanding: 1500, status: 'partially_paid' })
     t.same(await balance(api, cus), { pending_balance: 1500, advance_balance: 0, current_balance: 1500 })
   })

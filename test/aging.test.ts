@@ -52,18 +52,27 @@ t.test('aging report and statements', async (t) => {
     buckets: { current: 300, '1_30': 1500, '31_60': 250, '61_90': 500, '90_plus': 1400 },
     unapplied_credits: 700,
     total: 3950 - 700,
+    // One currency: the breakdown and the base amounts are the amounts themselves.
+    currencies: [
+      {
+        currency: 'usd', buckets: { current: 300, '1_30': 1500, '31_60': 250, '61_90': 500, '90_plus': 1400 }, unapplied_credits: 700, total: 3250,
+        base: { buckets: { current: 300, '1_30': 1500, '31_60': 250, '61_90': 500, '90_plus': 1400 }, unapplied_credits: 700, total: 3250 },
+      },
+    ],
     customers: [
       {
         customer: ada, name: 'Ada', currency: 'usd',
         buckets: { current: 300, '1_30': 1500, '31_60': 0, '61_90': 0, '90_plus': 1000 },
         current: 300, '1_30': 1500, '31_60': 0, '61_90': 0, '90_plus': 1000,
         unapplied_credits: 0, total: 2800,
+        base: { currency: 'usd', buckets: { current: 300, '1_30': 1500, '31_60': 0, '61_90': 0, '90_plus': 1000 }, unapplied_credits: 0, total: 2800 },
       },
       {
         customer: bob, name: 'Bob', currency: 'usd',
         buckets: { current: 0, '1_30': 0, '31_60': 250, '61_90': 500, '90_plus': 400 },
         current: 0, '1_30': 0, '31_60': 250, '61_90': 500, '90_plus': 400,
         unapplied_credits: 700, total: 450,
+        base: { currency: 'usd', buckets: { current: 0, '1_30': 0, '31_60': 250, '61_90': 500, '90_plus': 400 }, unapplied_credits: 700, total: 450 },
       },
     ],
   }
@@ -110,6 +119,63 @@ t.test('aging report and statements', async (t) => {
     t.same(res.body.customers, [])
     t.same(res.body.buckets, { current: 0, '1_30': 0, '31_60': 0, '61_90': 0, '90_plus': 0 })
     t.equal(res.body.total, 0)
+    t.same(res.body.currencies, [])
+  })
+
+  await t.test('mixed currencies: totals in base currency, each item at its own rate, broken down per currency', async (t) => {
+    const fx = await env.tenant({ name: 'FX shop', sandbox: true, base_currency: 'usd' })
+    await env.admin('tenants').where({ tenant_id: fx.uuid }).update({ test_clock_date: '2026-11-21' })
+    const fxApi = env.api(fx.key)
+    const make = async (name: string, currency: string) => (await ok(fxApi.post('/v1/customers', { name, currency }))).id as string
+    const ken = await make('Ken', 'jpy')
+    const uma = await make('Uma', 'usd')
+    const fxInvoice = (cus: string, issue_date: string, due_date: string, amount: number, exchange_rate?: string) =>
+      ok(fxApi.post('/v1/invoices', { customer: cus, issue_date, due_date, exchange_rate, lines: [{ description: 'x', quantity: 1, unit_amount: amount }] }))
+    // Rates are base minor units per yen (JPY has no minor unit): ¥120,000 at 0.67 is $804.00.
+    const big = await fxInvoice(ken, '2026-06-01', '2026-06-30', 120000, '0.67') // current on 06-30
+    const small = await fxInvoice(ken, '2026-03-01', '2026-04-01', 1001, '0.665') // dpd 90; 665.665 rounds half up to 666
+    t.equal(big.total_base, 80400)
+    t.equal(small.total_base, 666)
+    await fxInvoice(uma, '2026-05-01', '2026-05-31', 50000) // dpd 30
+    await ok(fxApi.post('/v1/payments', { customer: ken, amount: 10000, method: 'cash', received_date: '2026-06-10', exchange_rate: '0.7' })) // ¥10,000 unapplied = $70.00
+
+    const res = await fxApi.get('/v1/reports/aging?as_of=2026-06-30')
+    t.equal(res.statusCode, 200, res.raw)
+    const zero = { current: 0, '1_30': 0, '31_60': 0, '61_90': 0, '90_plus': 0 }
+    const kenBase = { buckets: { ...zero, current: 80400, '61_90': 666 }, unapplied_credits: 7000, total: 80400 + 666 - 7000 }
+    const umaAmounts = { buckets: { ...zero, '1_30': 50000 }, unapplied_credits: 0, total: 50000 }
+    t.same(res.body, {
+      object: 'aging_report',
+      as_of: '2026-06-30',
+      currency: 'usd',
+      // In cents: not ¥120,000 + $500.00 + ¥1,001 − ¥10,000 added as they are (161001).
+      buckets: { ...zero, current: 80400, '1_30': 50000, '61_90': 666 },
+      unapplied_credits: 7000,
+      total: 80400 + 50000 + 666 - 7000,
+      currencies: [
+        { currency: 'jpy', buckets: { ...zero, current: 120000, '61_90': 1001 }, unapplied_credits: 10000, total: 111001, base: kenBase },
+        { currency: 'usd', ...umaAmounts, base: umaAmounts },
+      ],
+      customers: [
+        {
+          customer: ken, name: 'Ken', currency: 'jpy',
+          buckets: { ...zero, current: 120000, '61_90': 1001 }, ...zero, current: 120000, '61_90': 1001,
+          unapplied_credits: 10000, total: 111001,
+          base: { currency: 'usd', ...kenBase },
+        },
+        { customer: uma, name: 'Uma', currency: 'usd', ...umaAmounts, ...umaAmounts.buckets, base: { currency: 'usd', ...umaAmounts } },
+      ],
+    })
+    t.equal(res.body.total, 124066)
+
+    // Part of the big invoice paid: its outstanding is converted at the invoice's rate, not the payment's.
+    await ok(fxApi.post('/v1/payments', { customer: ken, amount: 20001, method: 'cash', received_date: '2026-07-01', exchange_rate: '0.9', allocations: [{ invoice: big.id, amount: 20001 }] }))
+    const july = (await fxApi.get('/v1/reports/aging?as_of=2026-07-01')).body
+    const kenJuly = july.customers.find((c: any) => c.customer === ken)
+    t.equal(kenJuly['1_30'], 99999)
+    t.equal(kenJuly.base.buckets['1_30'], 66999, '99,999 × 0.67 = 66,999.33 → 66,999')
+    t.equal(july.total, kenJuly.base.total + 50000)
+    t.equal(july.currencies.find((c: any) => c.currency === 'jpy').base.total, kenJuly.base.total)
   })
 
   await t.test('aging: permission, bad date, tenant isolation', async (t) => {

@@ -1,19 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
-import { counts, balance, lines, invoiceOf, paymentOf } from './helpers/ledger'
-import { withTenant } from '../core/kernel/db/tenant'
-import { systemContext } from '../core/kernel/context'
-import { defineAbility } from '../core/kernel/permissions'
-import { newId } from '../core/kernel/ids'
-import { applyCredit } from '../core/workflows/apply-credit'
-import { invoiceBaseShare } from '../core/views/settlement'
-import { lockInvoices } from '../core/invoices/model'
-import { changeBalance, ledgerContext, lockCustomer, postEntry } from '../core/ledger/engine'
-
-
-
-
-
+import { counts, balance, lines, invoice, payment } from './helpers/ledger'
 
 const unapplied = async (env: TestEnv, table: string, id: string) => Number((await env.admin(table).where({ id }).first()).unapplied_amount)
 
@@ -25,8 +12,8 @@ t.test('allocations', async (t) => {
 
   await t.test('apply unapplied payment credit later, then un-apply it', async (t) => {
     const cus = await customer()
-    const pay = await paymentOf(api, cus, 5000)
-    const inv = await invoiceOf(api, cus, 3000)
+    const pay = await payment(api, cus, 5000)
+    const inv = await invoice(api, cus, 3000)
     const txnsBefore = (await counts(env)).customer_transactions
 
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 2000 })
@@ -62,8 +49,8 @@ t.test('allocations', async (t) => {
 
   await t.test("un-applying a payment's own allocation frees it as advance", async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
-    const pay = await paymentOf(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
+    const inv = await invoice(api, cus, 1000)
+    const pay = await payment(api, cus, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
     const rev = await api.post(`/v1/allocations/${pay.allocations[0].id}/reverse`, { reason: 'Bounced to another invoice' })
     t.equal(rev.statusCode, 200, rev.raw)
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1000, status: 'open' })
@@ -77,18 +64,18 @@ t.test('allocations', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await paymentOf(api, cus, 500)
-    const inv = await invoiceOf(api, cus, 300)
-    const big = await invoiceOf(api, cus, 5000)
-    const voidedInv = await invoiceOf(api, cus, 300)
+    const pay = await payment(api, cus, 500)
+    const inv = await invoice(api, cus, 300)
+    const big = await invoice(api, cus, 5000)
+    const voidedInv = await invoice(api, cus, 300)
     await env.admin('invoices').where({ id: voidedInv.id }).update({ status: 'void' })
-    const voidedPay = await paymentOf(api, cus, 500)
+    const voidedPay = await payment(api, cus, 500)
     await env.admin('payments').where({ id: voidedPay.id }).update({ status: 'voided' })
-    const foreignInv = await invoiceOf(api, other, 300)
+    const foreignInv = await invoice(api, other, 300)
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await paymentOf(otherApi, foreignCus, 500)
+    const foreignPay = await payment(otherApi, foreignCus, 500)
 
     const before = await counts(env)
     const cases: [string, unknown, number, string][] = [
@@ -111,7 +98,7 @@ t.test('allocations', async (t) => {
     const noReason = await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', {})
     t.equal(noReason.statusCode, 400)
     t.equal((await api.post('/v1/allocations/alc_0000000000aaaaaaaaaaaaaaaa/reverse', { reason: 'x' })).statusCode, 404)
-    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoiceOf(otherApi, foreignCus, 100)).id, amount: 100 })
+    const foreignAlc = await otherApi.post('/v1/allocations', { source: foreignPay.id, invoice: (await invoice(otherApi, foreignCus, 100)).id, amount: 100 })
     const beforeForeign = await counts(env)
     t.equal((await api.post(`/v1/allocations/${foreignAlc.body.id}/reverse`, { reason: 'x' })).statusCode, 404)
     t.equal((await api.get(`/v1/allocations/${foreignAlc.body.id}`)).statusCode, 404)
@@ -123,10 +110,31 @@ t.test('allocations', async (t) => {
     t.equal(await unapplied(env, 'payments', pay.id), 500)
   })
 
+  await t.test('applying credit the advance balance does not have: insufficient_credit, not a refund error', async (t) => {
+    const cus = await customer()
+    const pay = await payment(api, cus, 1000)
+    const inv = await invoice(api, cus, 800)
+    // The payment still shows 1000 unapplied, but the customer's advance balance says only 300 is left
+    // (cached balance drifted, as a reconciliation would report): the engine's own check refuses.
+    await env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 300 })
+    t.teardown(() => env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 1000 }))
+    const before = await counts(env)
+    const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 500 })
+    t.equal(res.statusCode, 422, res.raw)
+    t.match(res.body.error, { type: 'business_rule', code: 'insufficient_credit', details: { customer: cus, advance_balance: 300, needed: 500 } })
+    t.same(await counts(env), before)
+    t.equal(await unapplied(env, 'payments', pay.id), 1000)
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 800, status: 'open' })
+    await env.admin('customer_balances').where({ customer_id: cus }).update({ advance_balance: 1000 })
+    const ok = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 500 })
+    t.equal(ok.statusCode, 201, ok.raw)
+    t.same(await balance(api, cus), { pending_balance: 300, advance_balance: 500, current_balance: -200 })
+  })
+
   await t.test('FX: applying and un-applying foreign credit realizes and reverses FX', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
-    const pay = await paymentOf(api, cus, 10000, { exchange_rate: '1.20' })
+    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
+    const pay = await payment(api, cus, 10000, { exchange_rate: '1.20' })
     const res = await api.post('/v1/allocations', { source: pay.id, invoice: inv.id, amount: 10000 })
     t.equal(res.statusCode, 201, res.raw)
     // Advances leave at the payment's rate, AR at the invoice's: a 1000 gain in base.
@@ -143,52 +151,33 @@ t.test('allocations', async (t) => {
 
   await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
-    const inv2 = await invoiceOf(api, cus, 1000)
-    const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
-    // What the credit-note module does: its own entry credits AR for the applied part and advances for
-    // the rest, then applyCredit records the allocation.
-    const cnId = newId('cn')
-    const alc = await withTenant(env.db, tenant.uuid, async (trx) => {
-      const lc = await ledgerContext(trx, ctx)
-      const customerState = await lockCustomer(trx, ctx, cus)
-      const locked = (await lockInvoices(trx, ctx, [inv.id], cus)).get(inv.id)!
-      const base = await invoiceBaseShare(trx, ctx, locked, 600)
-      const entryId = await postEntry(trx, ctx, {
-        event: 'credit_note', source_type: 'credit_note', source_id: cnId, entry_date: lc.today, currency: 'usd', base_currency: 'usd', exchange_rate: '1',
-        lines: [
-          { role: 'sales_returns', side: 'debit', amount: 1000 },
-          { role: 'ar', side: 'credit', amount: 600, customer_id: cus, base },
-          { role: 'advances', side: 'credit', amount: 400, customer_id: cus },
-        ],
-      })
-      await trx('credit_notes').insert({
-        tenant_id: tenant.uuid, id: cnId, customer_id: cus, invoice_id: inv.id, currency: 'usd', subtotal: 1000, tax: 0, amount: 1000,
-        unapplied_amount: 1000, reason: 'Damaged', issue_date: lc.today, journal_entry_id: entryId,
-      })
-      await changeBalance(trx, ctx, customerState, {
-        pending: -600, advance: 400,
-        txn: { type: 'credit_note', reference: cnId, source_type: 'credit_note', source_id: cnId, posting_date: lc.today, journal_entry_id: entryId },
-      })
-      return applyCredit(trx, ctx, customerState, {
-        source_type: 'credit_note', source_id: cnId, invoice_id: inv.id, amount: 600, effective_date: lc.today, post: false, journal_entry_id: entryId, base_amount: base,
-      })
-    })
+    const inv = await invoice(api, cus, 600)
+    const inv2 = await invoice(api, cus, 1000)
+    // A credit note of 1000 on an invoice owing 600: its own entry credits AR for the applied part and
+    // advances for the rest, and the allocation only records which invoice it settled.
+    const cn = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, amount: 1000, reason: 'Damaged' })
+    t.equal(cn.statusCode, 201, cn.raw)
+    const cnId: string = cn.body.id
+    t.match(cn.body, { amount: 1000, unapplied_amount: 400, allocations: [{ source: cnId, amount: 600 }] })
+    t.same(await lines(env, cn.body.journal_entry, { tx: true }), [['4100', 1000, 0, 1000, 0], ['1100', 0, 600, 0, 600], ['2100', 0, 400, 0, 400]])
+    t.equal(cn.body.allocations.length, 1)
+    const alc = cn.body.allocations[0]
     t.match(alc, { source: cnId, source_type: 'credit_note', amount: 600, status: 'applied' })
     t.equal((await env.admin('journal_entries').where({ source_id: alc.id })).length, 0, 'no entry of its own')
     t.equal(await unapplied(env, 'credit_notes', cnId), 400)
-    t.equal((await api.get(`/v1/invoices/${inv.id}`)).body.outstanding, 400)
-    t.same(await balance(api, cus), { pending_balance: 1400, advance_balance: 400, current_balance: 1000 })
+    t.equal((await api.get(`/v1/invoices/${inv.id}`)).body.outstanding, 0)
+    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 400, current_balance: 600 })
 
     // The credit note's unapplied part applies later like a payment's.
     const later = await api.post('/v1/allocations', { source: cnId, invoice: inv2.id, amount: 400 })
     t.equal(later.statusCode, 201, later.raw)
     t.equal(await unapplied(env, 'credit_notes', cnId), 0)
-    t.same(await balance(api, cus), { pending_balance: 1000, advance_balance: 0, current_balance: 1000 })
+    t.same(await balance(api, cus), { pending_balance: 600, advance_balance: 0, current_balance: 600 })
     // Un-applying the credit note's part on the first invoice turns it into unapplied credit.
     const rev = await api.post(`/v1/allocations/${alc.id}/reverse`, { reason: 'Wrong invoice' })
     t.equal(rev.statusCode, 200, rev.raw)
     t.equal(await unapplied(env, 'credit_notes', cnId), 600)
-    t.same(await balance(api, cus), { pending_balance: 1600, advance_balance: 600, current_balance: 1000 })
+    t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 600, status: 'open' })
+    t.same(await balance(api, cus), { pending_balance: 1200, advance_balance: 600, current_balance: 600 })
   })
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { balance, invoiceOf, paymentOf } from './helpers/ledger'
+import { balance, invoice, payment } from './helpers/ledger'
 
 
 
@@ -23,8 +23,8 @@ t.test('concurrency', async (t) => {
   await t.test('20 parallel allocations into one invoice: it absorbs exactly its outstanding', async (t) => {
     const cus = await customer()
     const payments = []
-    for (let i = 0; i < 20; i++) payments.push(await paymentOf(api, cus, 1000))
-    const inv = await invoiceOf(api, cus, 5000)
+    for (let i = 0; i < 20; i++) payments.push(await payment(api, cus, 1000))
+    const inv = await invoice(api, cus, 5000)
     const responses = await Promise.all(payments.map((p) => api.post('/v1/allocations', { source: p.id, invoice: inv.id, amount: 500 })))
     t.same(tally(responses), { 201: 10, '422 over_allocation': 10 })
     const applied = responses.filter((r) => r.statusCode === 201).reduce((s, r) => s + r.body.amount, 0)
@@ -41,7 +41,7 @@ t.test('concurrency', async (t) => {
     // Created out of due-date order: auto-apply must follow due dates, not creation.
     for (let i = 0; i < 10; i++) {
       const day = String(1 + ((i * 7) % 10) * 2).padStart(2, '0')
-      invoices.push(await invoiceOf(api, cus, 10000, { issue_date: '2026-10-01', due_date: `2026-12-${day}` }))
+      invoices.push(await invoice(api, cus, 10000, { issue_date: '2026-10-01', due_date: `2026-12-${day}` }))
     }
     const amounts = Array.from({ length: 50 }, (_, i) => 1000 + i * 20)
     const paid = amounts.reduce((s, a) => s + a, 0)
@@ -80,8 +80,8 @@ t.test('concurrency', async (t) => {
 
   await t.test('10 parallel un-applies of one allocation: exactly one wins', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 3000)
-    const pay = await paymentOf(api, cus, 3000, { allocations: [{ invoice: inv.id, amount: 3000 }] })
+    const inv = await invoice(api, cus, 3000)
+    const pay = await payment(api, cus, 3000, { allocations: [{ invoice: inv.id, amount: 3000 }] })
     const alc = pay.allocations[0].id
     const responses = await Promise.all(Array.from({ length: 10 }, () => api.post(`/v1/allocations/${alc}/reverse`, { reason: 'race' })))
     t.same(tally(responses), { 200: 1, '422 already_reversed': 9 })
@@ -91,7 +91,7 @@ t.test('concurrency', async (t) => {
 
   await t.test('10 parallel refunds against too little credit: never below zero', async (t) => {
     const cus = await customer()
-    await paymentOf(api, cus, 1000)
+    await payment(api, cus, 1000)
     const responses = await Promise.all(Array.from({ length: 10 }, () => api.post('/v1/refunds', { customer: cus, amount: 300, method: 'cash', reason: 'race' })))
     t.same(tally(responses), { 201: 3, '422 refund_exceeds_credit': 7 })
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 100, current_balance: -100 })

@@ -12,7 +12,7 @@ t.test('credit notes', async (t) => {
     const inv = await invoice(api, cus, [
       { description: 'Widget', quantity: 3, unit_amount: 1999, tax_rate: '0.2', unit_cost: 800, product_ref: 'W-1' },
       { description: 'Service', quantity: 1, unit_amount: 5000 },
-    ])
+    ], { issue_date: '2026-11-02' })
     t.equal(inv.total, 12196)
 
     const res = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, lines: [{ invoice_line: 1, quantity: 1 }], reason: 'Damaged', issue_date: '2026-11-05' })
@@ -51,8 +51,8 @@ t.test('credit notes', async (t) => {
 
   await t.test('the part above the outstanding becomes advance balance', async (t) => {
     const cus = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }])
-    await payment(api, cus, 800, [{ invoice: inv.id, amount: 800 }])
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }], { issue_date: '2026-11-02' })
+    await payment(api, cus, 800, { allocations: [{ invoice: inv.id, amount: 800 }] })
     const res = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, amount: 500, reason: 'Goodwill' })
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { subtotal: 500, tax: 0, amount: 500, unapplied_amount: 300, allocations: [{ amount: 200 }] })
@@ -70,7 +70,7 @@ t.test('credit notes', async (t) => {
     t.same(await balanced(t, env, res.body.journal_entry), [['4100', 700, 0], ['2100', 0, 700]])
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 700, current_balance: -700 })
 
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }])
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }], { issue_date: '2026-11-02' })
     const alc = await api.post('/v1/allocations', { source: res.body.id, invoice: inv.id, amount: 600 })
     t.equal(alc.statusCode, 201, alc.raw)
     t.match((await api.get(`/v1/credit-notes/${res.body.id}`)).body, { unapplied_amount: 100, allocations: [{ amount: 600, status: 'applied' }] })
@@ -84,9 +84,9 @@ t.test('credit notes', async (t) => {
   await t.test('refusals write nothing', async (t) => {
     const cus = await customer(api)
     const other = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 2, unit_amount: 1000 }])
-    const otherInv = await invoice(api, other, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }])
-    const voided = await invoice(api, cus, [{ description: 'Void', quantity: 1, unit_amount: 1000 }])
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 2, unit_amount: 1000 }], { issue_date: '2026-11-02' })
+    const otherInv = await invoice(api, other, [{ description: 'Goods', quantity: 1, unit_amount: 1000 }], { issue_date: '2026-11-02' })
+    const voided = await invoice(api, cus, [{ description: 'Void', quantity: 1, unit_amount: 1000 }], { issue_date: '2026-11-02' })
     t.equal((await api.post(`/v1/invoices/${voided.id}/void`, { reason: 'Wrong customer' })).statusCode, 200)
     const before = await counts(env)
     for (const [body, status, code] of [

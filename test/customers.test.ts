@@ -175,7 +175,10 @@ t.test('customers', async (t) => {
     t.same(await names('include_deleted=true'), ['Wild_card 100% Ltd', 'Wildxcard 1000 Ltd', 'Zed'])
     t.same(await names('status=deleted'), ['Wild_card 100% Ltd'], 'status=deleted lists deleted ones')
     t.same(await names('q=wild'), ['Wildxcard 1000 Ltd'])
-    t.ok(ext)
+    // The external_id match is that customer, created with it.
+    t.equal(ext.statusCode, 201, ext.raw)
+    t.match(ext.body, { id: /^cus_/, object: 'customer', name: 'Zed', external_id: 'ERP-777', status: 'active' })
+    t.same((await api.get('/v1/customers?q=erp-7')).body.data.map((c: { id: string }) => c.id), [ext.body.id])
   })
 
   await t.test('get: by id, deleted ones too; malformed id 400; unknown id 404', async (t) => {

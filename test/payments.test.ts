@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { counts, balance, lines, invoiceOf } from './helpers/ledger'
+import { counts, balance, lines, invoice } from './helpers/ledger'
 
 /** Rows a payment can write, counted as superuser across all tenants. */
 
@@ -38,8 +38,8 @@ t.test('payments', async (t) => {
 
   await t.test('explicit allocations settle invoices; the rest is advance', async (t) => {
     const cus = await customer()
-    const a = await invoiceOf(api, cus, 3000)
-    const b = await invoiceOf(api, cus, 2000)
+    const a = await invoice(api, cus, 3000)
+    const b = await invoice(api, cus, 2000)
     const res = await api.post('/v1/payments', {
       customer: cus, amount: 6000, method: 'card', received_date: '2026-11-10',
       allocations: [{ invoice: b.id, amount: 1500 }, { invoice: a.id, amount: 3000 }],
@@ -72,10 +72,10 @@ t.test('payments', async (t) => {
 
   await t.test('auto_apply pays the oldest due date first, then issue date, then id', async (t) => {
     const cus = await customer()
-    const late = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-01', due_date: '2026-12-31' })
-    const early = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-05', due_date: '2026-11-15' })
-    const sameDueLaterIssue = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-03', due_date: '2026-11-20' })
-    const sameDueEarlierIssue = await invoiceOf(api, cus, 1000, { issue_date: '2026-10-02', due_date: '2026-11-20' })
+    const late = await invoice(api, cus, 1000, { issue_date: '2026-10-01', due_date: '2026-12-31' })
+    const early = await invoice(api, cus, 1000, { issue_date: '2026-10-05', due_date: '2026-11-15' })
+    const sameDueLaterIssue = await invoice(api, cus, 1000, { issue_date: '2026-10-03', due_date: '2026-11-20' })
+    const sameDueEarlierIssue = await invoice(api, cus, 1000, { issue_date: '2026-10-02', due_date: '2026-11-20' })
     const first = await api.post('/v1/payments', { customer: cus, amount: 2500, method: 'bank_transfer', auto_apply: true })
     t.equal(first.statusCode, 201, first.raw)
     t.same(first.body.allocations.map((x: any) => [x.invoice, x.amount]), [[early.id, 1000], [sameDueEarlierIssue.id, 1000], [sameDueLaterIssue.id, 500]])
@@ -93,7 +93,7 @@ t.test('payments', async (t) => {
 
   await t.test('a short payment writes off the rest of its invoice', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 10000)
+    const inv = await invoice(api, cus, 10000)
     const res = await api.post('/v1/payments', {
       customer: cus, amount: 9500, method: 'cash', received_date: '2026-11-12',
       allocations: [{ invoice: inv.id, amount: 9500 }], write_off: { amount: 500, reason: 'Short paid, not worth chasing' },
@@ -114,15 +114,15 @@ t.test('payments', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
-    const inv2 = await invoiceOf(api, cus, 1000)
-    const voided = await invoiceOf(api, cus, 1000)
+    const inv = await invoice(api, cus, 1000)
+    const inv2 = await invoice(api, cus, 1000)
+    const voided = await invoice(api, cus, 1000)
     await env.admin('invoices').where({ id: voided.id }).update({ status: 'void' })
-    const foreignInv = await invoiceOf(api, other, 1000)
+    const foreignInv = await invoice(api, other, 1000)
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const otherTenantCus = (await otherApi.post('/v1/customers', { name: 'Elsewhere' })).body.id
-    const otherTenantInv = await invoiceOf(otherApi, otherTenantCus, 1000)
+    const otherTenantInv = await invoice(otherApi, otherTenantCus, 1000)
     const pay = (extra: Record<string, unknown>) => ({ customer: cus, amount: 1000, method: 'cash', ...extra })
 
     const before = await counts(env)
@@ -161,7 +161,7 @@ t.test('payments', async (t) => {
 
   await t.test('realized FX: invoice at 1.10, payment at 1.20', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoiceOf(api, cus, 10000, { exchange_rate: '1.10' })
+    const inv = await invoice(api, cus, 10000, { exchange_rate: '1.10' })
     t.equal(inv.total_base, 11000)
     const noRate = await api.post('/v1/payments', { customer: cus, amount: 10000, method: 'cash' })
     t.equal(noRate.statusCode, 422)
@@ -178,7 +178,7 @@ t.test('payments', async (t) => {
 
   await t.test('FX over partial payments: the clearing one takes the rest of the invoice base', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoiceOf(api, cus, 999, { exchange_rate: '1.10' })
+    const inv = await invoice(api, cus, 999, { exchange_rate: '1.10' })
     t.equal(inv.total_base, 1099) // round_half_up(1098.9)
     const p1 = await api.post('/v1/payments', { customer: cus, amount: 500, method: 'cash', exchange_rate: '1.20', allocations: [{ invoice: inv.id, amount: 500 }] })
     t.same(await lines(env, p1.body.journal_entry, { tx: true }), [['1000', 600, 0, 500, 0], ['1100', 0, 550, 0, 500], ['4950', 0, 50, 0, 0]])
@@ -193,7 +193,7 @@ t.test('payments', async (t) => {
 
   await t.test('FX: the clearing base follows write-offs, their reversals and partial invoice reversals', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const inv = await invoiceOf(api, cus, 1000, { exchange_rate: '1.10' }) // base 1100
+    const inv = await invoice(api, cus, 1000, { exchange_rate: '1.10' }) // base 1100
     const wo = await api.post('/v1/write-offs', { invoice: inv.id, amount: 300, reason: 'Disputed' })
     t.equal(wo.statusCode, 201, wo.raw)
     t.equal((await env.admin('write_offs').where({ id: wo.body.id }).first()).base_amount, 330)
@@ -213,7 +213,7 @@ t.test('payments', async (t) => {
 
   await t.test('a payment void (core/reversals) un-applies its allocations through unapplyAllocation', async (t) => {
     const cus = await customer()
-    const inv = await invoiceOf(api, cus, 1000)
+    const inv = await invoice(api, cus, 1000)
     const pay = await api.post('/v1/payments', { customer: cus, amount: 1500, method: 'cash', allocations: [{ invoice: inv.id, amount: 1000 }] })
     const res = await api.post(`/v1/payments/${pay.body.id}/void`, { reason: 'Cheque bounced' })
     t.equal(res.statusCode, 200, res.raw)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv, TestEnv } from './helpers/app'
-import { counts, balance, lines, paymentOf } from './helpers/ledger'
+import { counts, balance, lines, payment, txnOf, intact } from './helpers/ledger'
 import { withTenant } from '../core/kernel/db/tenant'
 import { systemContext } from '../core/kernel/context'
 import { lockCustomer } from '../core/ledger/engine'
@@ -21,7 +21,7 @@ t.test('refunds', async (t) => {
 
   await t.test('refund advance balance back to the customer', async (t) => {
     const cus = await customer()
-    const pay = await paymentOf(api, cus, 5000)
+    const pay = await payment(api, cus, 5000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 2000, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
     t.equal(res.statusCode, 201, res.raw)
     t.match(res.body, { id: /^ref_[0-9a-z]{26}$/, object: 'refund', customer: cus, amount: 2000, currency: 'usd', source: null, method: 'cash', reason: 'Overpaid', refund_date: '2026-11-15' })
@@ -39,8 +39,8 @@ t.test('refunds', async (t) => {
 
   await t.test('a refund from a source takes its unapplied amount; bank methods credit the bank', async (t) => {
     const cus = await customer()
-    const a = await paymentOf(api, cus, 1000)
-    const b = await paymentOf(api, cus, 3000)
+    const a = await payment(api, cus, 1000)
+    const b = await payment(api, cus, 3000)
     const tooMuch = await api.post('/v1/refunds', { customer: cus, amount: 1500, source: a.id, method: 'card', reason: 'x' })
     t.equal(tooMuch.statusCode, 422)
     t.equal(tooMuch.body.error.code, 'refund_exceeds_credit', 'more than the source has, although the customer has enough')
@@ -60,8 +60,8 @@ t.test('refunds', async (t) => {
 
   await t.test('without a source the oldest unapplied credit goes first; a reversal gives it back in that order', async (t) => {
     const cus = await customer()
-    const a = await paymentOf(api, cus, 1000)
-    const b = await paymentOf(api, cus, 3000)
+    const a = await payment(api, cus, 1000)
+    const b = await payment(api, cus, 3000)
     const res = await api.post('/v1/refunds', { customer: cus, amount: 1500, method: 'cash', reason: 'Closing the account' })
     t.equal(res.statusCode, 201, res.raw)
     t.same(res.body.sources, [{ source: a.id, source_type: 'payment', amount: 1000 }, { source: b.id, source_type: 'payment', amount: 500 }])
@@ -83,9 +83,26 @@ t.test('refunds', async (t) => {
     t.same(restored, { first: [600, 2500], second: [1000, 3000] })
   })
 
+  await t.test('reversing a refund drawn without a source gives the credit back to the sources it drew', async (t) => {
+    const cus = await customer()
+    const a = await payment(api, cus, 1000)
+    const b = await payment(api, cus, 3000)
+    const res = await api.post('/v1/refunds', { customer: cus, amount: 1500, method: 'cash', reason: 'Closing the account' })
+    t.equal(res.statusCode, 201, res.raw)
+    const txn = await txnOf(env, res.body.id)
+    const part = await api.post(`/v1/transactions/${txn.id}/reverse`, { amount: 600, reason: 'Refund bounced in part' })
+    t.equal(part.statusCode, 200, part.raw)
+    t.same([await unapplied(env, a.id), await unapplied(env, b.id)], [600, 2500], 'the first source drawn gets it back first')
+    const rest = await api.post(`/v1/transactions/${txn.id}/reverse`, { reason: 'Refund bounced' })
+    t.equal(rest.statusCode, 200, rest.raw)
+    t.same([await unapplied(env, a.id), await unapplied(env, b.id)], [1000, 3000])
+    t.equal((await balance(api, cus)).advance_balance, 4000)
+    await intact(t, env, tenant.uuid)
+  })
+
   await t.test('foreign currency: the source rate, or a given one', async (t) => {
     const cus = await customer({ currency: 'eur' })
-    const pay = await paymentOf(api, cus, 1000, { exchange_rate: '1.20' })
+    const pay = await payment(api, cus, 1000, { exchange_rate: '1.20' })
     const fromSource = await api.post('/v1/refunds', { customer: cus, amount: 100, source: pay.id, method: 'cash', reason: 'x' })
     t.equal(fromSource.statusCode, 201, fromSource.raw)
     t.match(fromSource.body, { currency: 'eur', exchange_rate: '1.2' })
@@ -99,14 +116,14 @@ t.test('refunds', async (t) => {
   await t.test('rejections write nothing', async (t) => {
     const cus = await customer()
     const other = await customer()
-    const pay = await paymentOf(api, cus, 1000)
-    const otherPay = await paymentOf(api, other, 1000)
-    const voided = await paymentOf(api, cus, 500)
+    const pay = await payment(api, cus, 1000)
+    const otherPay = await payment(api, other, 1000)
+    const voided = await payment(api, cus, 500)
     await env.admin('payments').where({ id: voided.id }).update({ status: 'voided' })
     const otherTenant = await env.tenant()
     const otherApi = env.api(otherTenant.key)
     const foreignCus = (await otherApi.post('/v1/customers', { name: 'Far' })).body.id
-    const foreignPay = await paymentOf(otherApi, foreignCus, 1000)
+    const foreignPay = await payment(otherApi, foreignCus, 1000)
     const empty = await customer()
 
     const before = await counts(env)
@@ -141,12 +158,25 @@ t.test('refunds', async (t) => {
   })
 
   await t.test('unapplied amounts: each payment = amount − live allocations − refunds; their sum = advance balance', async (t) => {
+    // What a refund still holds of each source: its part, less what reversals of the refund gave
+    // back, which goes to the parts in the order they were drawn.
     const { rows } = await env.admin.raw(
-      `select p.id, p.amount, p.unapplied_amount,
+      `with reversed as (
+         select t.source_id as refund_id, coalesce(-sum(r.amount), 0) as n
+           from customer_transactions t join customer_transactions r on r.tenant_id = t.tenant_id and r.reverses_id = t.id
+          where t.tenant_id = :t and t.type = 'refund' group by t.source_id
+       ), refund_parts as (
+         select s.source_id,
+                s.amount - greatest(0, least(s.amount, coalesce(v.n, 0) - (sum(s.amount) over w - s.amount))) as refunded
+           from refund_sources s left join reversed v on v.refund_id = s.refund_id
+          where s.tenant_id = :t
+         window w as (partition by s.refund_id order by s.line_no)
+       )
+       select p.id, p.amount, p.unapplied_amount,
               (select coalesce(sum(amount), 0) from allocations a where a.source_id = p.id and a.status = 'applied') as allocated,
-              (select coalesce(sum(amount), 0) from refund_sources r where r.source_id = p.id) as refunded
-         from payments p where p.tenant_id = ?`,
-      [tenant.uuid],
+              (select coalesce(sum(refunded), 0) from refund_parts r where r.source_id = p.id) as refunded
+         from payments p where p.tenant_id = :t`,
+      { t: tenant.uuid },
     )
     for (const p of rows) t.equal(Number(p.unapplied_amount), Number(p.amount) - Number(p.allocated) - Number(p.refunded), p.id)
     const sums = await env.admin.raw(

@@ -14,9 +14,9 @@ t.test('reversals', async (t) => {
     const inv = await invoice(api, cus, [
       { description: 'Widget', quantity: 2, unit_amount: 3000, tax_rate: '0.1', unit_cost: 1000 },
       { description: 'Service', quantity: 1, unit_amount: 3400 },
-    ])
+    ], { issue_date: '2026-11-02' })
     t.equal(inv.total, 10000)
-    const pay = await payment(api, cus, 4000, [{ invoice: inv.id, amount: 4000 }])
+    const pay = await payment(api, cus, 4000, { allocations: [{ invoice: inv.id, amount: 4000 }] })
     t.same(await balance(api, cus), { pending_balance: 6000, advance_balance: 0, current_balance: 6000 })
 
     const res = await api.post(`/v1/invoices/${inv.id}/void`, { reason: 'Billed the wrong customer' })
@@ -47,7 +47,7 @@ t.test('reversals', async (t) => {
 
   await t.test('partial reversals of an invoice are pro rata; the last one takes exactly what remains', async (t) => {
     const cus = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 3, unit_amount: 1000, tax_rate: '0.2' }])
+    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 3, unit_amount: 1000, tax_rate: '0.2' }], { issue_date: '2026-11-02' })
     t.equal(inv.total, 3600)
     const txn = await txnOf(env, inv.id)
 
@@ -58,7 +58,7 @@ t.test('reversals', async (t) => {
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 2600, status: 'partially_paid' })
     t.same(await balance(api, cus), { pending_balance: 2600, advance_balance: 0, current_balance: 2600 })
 
-    await payment(api, cus, 600, [{ invoice: inv.id, amount: 600 }])
+    await payment(api, cus, 600, { allocations: [{ invoice: inv.id, amount: 600 }] })
     const before = await counts(env)
     const over = await reverse(txn.id, { amount: 2001, reason: 'more than outstanding' })
     t.equal(over.statusCode, 422)
@@ -77,7 +77,7 @@ t.test('reversals', async (t) => {
 
   await t.test('an invoice with a write-off is voided only after the write-off is reversed', async (t) => {
     const cus = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 5000 }])
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 5000 }], { issue_date: '2026-11-02' })
     const wo = (await api.post('/v1/write-offs', { invoice: inv.id, amount: 2000, reason: 'Doubtful' })).body
     const refused = await api.post(`/v1/invoices/${inv.id}/void`, { reason: 'x' })
     t.equal(refused.statusCode, 422)
@@ -100,8 +100,8 @@ t.test('reversals', async (t) => {
 
   await t.test('payments: partial reversal of the unapplied part, void of the rest after a refund', async (t) => {
     const cus = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1500 }])
-    const pay = await payment(api, cus, 5000, [{ invoice: inv.id, amount: 1500 }], { method: 'card' })
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 1500 }], { issue_date: '2026-11-02' })
+    const pay = await payment(api, cus, 5000, { allocations: [{ invoice: inv.id, amount: 1500 }], method: 'card' })
     const txn = await txnOf(env, pay.id)
     t.equal(txn.amount, -5000)
 
@@ -141,7 +141,7 @@ t.test('reversals', async (t) => {
     t.equal((await api.get(`/v1/payments/${pay.id}`)).body.unapplied_amount, 2000)
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 2000, current_balance: -2000 })
 
-    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 4, unit_amount: 500, tax_rate: '0.25', unit_cost: 200 }])
+    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 4, unit_amount: 500, tax_rate: '0.25', unit_cost: 200 }], { issue_date: '2026-11-02' })
     const cn = (await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, lines: [{ invoice_line: 1, quantity: 2 }], reason: 'Returned' })).body
     t.match(cn, { amount: 1250, unapplied_amount: 0 })
     t.match((await api.get(`/v1/invoices/${inv.id}`)).body, { outstanding: 1250, lines: [{ returned_quantity: 2 }] })
@@ -155,7 +155,7 @@ t.test('reversals', async (t) => {
 
   await t.test('posting dates, unknown ids, permissions', async (t) => {
     const cus = await customer(api)
-    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 700 }])
+    const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 700 }], { issue_date: '2026-11-02' })
     const txn = await txnOf(env, inv.id)
     const period = await api.post('/v1/periods', { start_date: '2026-10-01', end_date: '2026-10-31', type: 'monthly' })
     t.equal(period.statusCode, 201, period.raw)
@@ -181,12 +181,12 @@ t.test('reversals', async (t) => {
 
   await t.test('foreign currency: reversals keep every entry balanced in base', async (t) => {
     const cus = await customer(api, { currency: 'eur' })
-    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 3, unit_amount: 333, tax_rate: '0.19' }], { exchange_rate: '1.0837' })
+    const inv = await invoice(api, cus, [{ description: 'Widget', quantity: 3, unit_amount: 333, tax_rate: '0.19' }], { issue_date: '2026-11-02', exchange_rate: '1.0837' })
     const txn = await txnOf(env, inv.id)
     const part = await reverse(txn.id, { amount: 101, reason: 'Discount' })
     t.equal(part.statusCode, 200, part.raw)
     await balanced(t, env, part.body.journal_entry)
-    await payment(api, cus, 300, [{ invoice: inv.id, amount: 300 }], { exchange_rate: '1.1213' })
+    await payment(api, cus, 300, { allocations: [{ invoice: inv.id, amount: 300 }], exchange_rate: '1.1213' })
     const cn = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.id, lines: [{ invoice_line: 1, quantity: 1 }], reason: 'Returned' })
     t.equal(cn.statusCode, 201, cn.raw)
     await balanced(t, env, cn.body.journal_entry)
@@ -210,9 +210,9 @@ t.test('reversals', async (t) => {
 
   await t.test('ten concurrent voids of one payment: exactly one succeeds', async (t) => {
     const cus = await customer(api)
-    const a = await invoice(api, cus, [{ description: 'A', quantity: 1, unit_amount: 3000 }])
-    const b = await invoice(api, cus, [{ description: 'B', quantity: 1, unit_amount: 2000 }])
-    const pay = await payment(api, cus, 6000, [{ invoice: a.id, amount: 3000 }, { invoice: b.id, amount: 2000 }])
+    const a = await invoice(api, cus, [{ description: 'A', quantity: 1, unit_amount: 3000 }], { issue_date: '2026-11-02' })
+    const b = await invoice(api, cus, [{ description: 'B', quantity: 1, unit_amount: 2000 }], { issue_date: '2026-11-02' })
+    const pay = await payment(api, cus, 6000, { allocations: [{ invoice: a.id, amount: 3000 }, { invoice: b.id, amount: 2000 }] })
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 1000, current_balance: -1000 })
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => api.post(`/v1/payments/${pay.id}/void`, { reason: `attempt ${i}` })))
     const codes = results.map((r) => r.statusCode).sort()

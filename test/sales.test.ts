@@ -1,6 +1,6 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { balance, balanced, counts, customer, intact } from './helpers/ledger'
+import { balance, balanced, counts, customer, intact, lines as entryLines } from './helpers/ledger'
 
 t.test('sales', async (t) => {
   const env = await setupTestEnv(t)
@@ -80,6 +80,67 @@ t.test('sales', async (t) => {
     t.match(restore[0].data.object.lines, [{ product_ref: 'SKU-1', quantity: 1 }, { product_ref: 'SKU-2', quantity: 1 }])
   })
 
+  await t.test('a payment above the total: refused, unless the excess is given back as change or kept as credit', async (t) => {
+    const cus = await customer(api)
+    const before = await counts(env)
+    const over = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000 } })
+    t.equal(over.statusCode, 422, over.raw)
+    t.match(over.body.error, { type: 'business_rule', code: 'overpayment', param: 'payment.amount' })
+    t.equal(over.body.error.details.excess, 1000)
+    // Change that does not cover the whole excess, change on a card, change above the excess.
+    const short = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, change_given: 400 } })
+    t.equal(short.statusCode, 422, short.raw)
+    t.equal(short.body.error.code, 'overpayment')
+    const card = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'card', amount: 5000, change_given: 1000 } })
+    t.equal(card.statusCode, 422, card.raw)
+    t.match(card.body.error, { code: 'change_not_allowed', param: 'payment.change_given' })
+    const tooMuch = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, change_given: 1001, keep_as_credit: true } })
+    t.equal(tooMuch.statusCode, 422, tooMuch.raw)
+    t.match(tooMuch.body.error, { code: 'change_not_allowed', param: 'payment.change_given' })
+    const exact = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 3999, change_given: 1 } })
+    t.equal(exact.statusCode, 422, exact.raw)
+    t.equal(exact.body.error.code, 'change_not_allowed')
+    t.equal((await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, change_given: -1 } })).statusCode, 400)
+    t.equal((await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, keep_as_credit: 'yes' } })).statusCode, 400)
+    // Nothing written: no sale, invoice, payment, journal entry, event; the balance is untouched.
+    t.same(await counts(env), before)
+    t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
+
+    // Change given: only the net is posted; the tender shows what was handed over.
+    const change = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, change_given: 1000 } })
+    t.equal(change.statusCode, 201, change.raw)
+    t.match(change.body, {
+      invoice: { total: 4000, outstanding: 0, status: 'paid' },
+      payment: { amount: 4000, unapplied_amount: 0, allocations: [{ amount: 4000 }] },
+      tender: { method: 'cash', amount: 5000, change_given: 1000, keep_as_credit: false },
+    })
+    t.same(await entryLines(env, change.body.payment.journal_entry).then((ls) => ls.reduce((s, [, d]) => s + (d as number), 0)), 4000, 'the entry posts 40.00, not 50.00')
+    await balanced(t, env, change.body.payment.journal_entry)
+    t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
+    t.match((await api.get(`/v1/sales/${change.body.id}`)).body.tender, { amount: 5000, change_given: 1000, keep_as_credit: false })
+
+    // Keep as credit: the excess becomes advance balance.
+    const keep = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'card', amount: 5000, keep_as_credit: true } })
+    t.equal(keep.statusCode, 201, keep.raw)
+    t.match(keep.body, {
+      invoice: { total: 4000, outstanding: 0, status: 'paid' },
+      payment: { amount: 5000, unapplied_amount: 1000, allocations: [{ amount: 4000 }] },
+      tender: { method: 'card', amount: 5000, change_given: 0, keep_as_credit: true },
+    })
+    t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 1000, current_balance: -1000 })
+
+    // Both: part of the excess back in cash, the rest kept.
+    const both = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'cash', amount: 5000, change_given: 700, keep_as_credit: true } })
+    t.equal(both.statusCode, 201, both.raw)
+    t.match(both.body, { payment: { amount: 4300, unapplied_amount: 300 }, tender: { amount: 5000, change_given: 700, keep_as_credit: true } })
+    t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 1300, current_balance: -1300 })
+
+    // A payment of exactly the total needs neither; the tender equals the payment.
+    const paid = await cashier.post('/v1/sales', { customer: cus, lines, payment: { method: 'card', amount: 4000 } })
+    t.equal(paid.statusCode, 201, paid.raw)
+    t.match(paid.body.tender, { method: 'card', amount: 4000, change_given: 0, keep_as_credit: false })
+  })
+
   await t.test('a failure anywhere writes nothing', async (t) => {
     const cus = await customer(api, { credit_limit: 3000 })
     const before = await counts(env)
@@ -94,7 +155,7 @@ t.test('sales', async (t) => {
     // A failure after the invoice is written (the payment insert) rolls the whole sale back.
     await env.admin.raw('alter table payments add constraint test_no_4242 check (amount <> 4242)')
     t.teardown(() => env.admin.raw('alter table payments drop constraint if exists test_no_4242'))
-    const late = await api.post('/v1/sales', { customer: cus, lines: [{ description: 'Thing', quantity: 1, unit_amount: 2000 }], payment: { method: 'card', amount: 4242 } })
+    const late = await api.post('/v1/sales', { customer: cus, lines: [{ description: 'Thing', quantity: 1, unit_amount: 2000 }], payment: { method: 'card', amount: 4242, keep_as_credit: true } })
     t.equal(late.statusCode, 500, late.raw)
     t.same(await counts(env), before)
     t.same(await balance(api, cus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })

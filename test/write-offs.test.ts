@@ -7,7 +7,7 @@ t.test('write-offs', async (t) => {
   const tenant = await env.tenant()
   const api = env.api(tenant.key)
   const cus = await customer(api)
-  const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 10000 }])
+  const inv = await invoice(api, cus, [{ description: 'Goods', quantity: 1, unit_amount: 10000 }], { issue_date: '2026-11-02' })
 
   await t.test('writes off part of an invoice: Dr bad debt / Cr AR', async (t) => {
     const res = await api.post('/v1/write-offs', { invoice: inv.id, amount: 3000, reason: 'Customer insolvent', posting_date: '2026-11-20' })
@@ -29,7 +29,7 @@ t.test('write-offs', async (t) => {
   await t.test('refusals write nothing', async (t) => {
     const before = await counts(env)
     const other = await env.tenant()
-    const foreign = await invoice(env.api(other.key), await customer(env.api(other.key)), [{ description: 'x', quantity: 1, unit_amount: 500 }])
+    const foreign = await invoice(env.api(other.key), await customer(env.api(other.key)), [{ description: 'x', quantity: 1, unit_amount: 500 }], { issue_date: '2026-11-02' })
     const beforeOwn = await counts(env)
     for (const [body, status, code] of [
       [{ invoice: inv.id, amount: 7001, reason: 'too much' }, 422, 'write_off_exceeds_outstanding'],
@@ -59,7 +59,7 @@ t.test('write-offs', async (t) => {
   })
 
   await t.test('a void invoice takes no write-off', async (t) => {
-    const v = await invoice(api, cus, [{ description: 'Void me', quantity: 1, unit_amount: 800 }])
+    const v = await invoice(api, cus, [{ description: 'Void me', quantity: 1, unit_amount: 800 }], { issue_date: '2026-11-02' })
     t.equal((await api.post(`/v1/invoices/${v.id}/void`, { reason: 'Mistake' })).statusCode, 200)
     const res = await api.post('/v1/write-offs', { invoice: v.id, amount: 100, reason: 'x' })
     t.equal(res.statusCode, 422)

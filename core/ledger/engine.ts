@@ -1,6 +1,6 @@
 import { prepared, runWrites, type Trx, type Write } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { AppError, notFound } from '../kernel/errors'
+import { AppError, type ErrorCode, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { mulRound } from '../kernel/money'
 import { accountingToday } from '../kernel/dates'
@@ -369,6 +369,12 @@ export interface BalanceChange {
   pending: number
   /** Change of unapplied credit (customer advances). */
   advance: number
+  /**
+   * How to refuse the change when it would take the advance balance below zero, in the terms of the
+   * document that asks for it: a refund says `refund_exceeds_credit`; by default the answer is the
+   * general 422 `insufficient_credit` (applying credit, taking back credit already spent…).
+   */
+  insufficientCredit?: { code: ErrorCode; message?: string; param?: string }
   /** Sub-ledger row; omitted for movements that leave the current balance unchanged (applications). */
   txn?: {
     type: CustomerTxnType
@@ -399,7 +405,12 @@ export function stageBalanceChange(ctx: RequestContext, customer: CustomerState,
   const before = customer.current_balance
   const delta = change.pending - change.advance
   if ((change.pending !== 0 || change.advance !== 0) && customer.advance_balance + change.advance < 0) {
-    throw new AppError('refund_exceeds_credit', 'The customer has too little unapplied credit.')
+    const refusal = change.insufficientCredit ?? { code: 'insufficient_credit' }
+    throw new AppError(
+      refusal.code,
+      refusal.message ?? `The customer has too little unapplied credit: ${-change.advance} needed, ${customer.advance_balance} available.`,
+      { param: refusal.param, details: { customer: customer.id, advance_balance: customer.advance_balance, needed: -change.advance } },
+    )
   }
   if (!change.txn && delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
   const t = change.txn

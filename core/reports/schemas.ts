@@ -18,19 +18,38 @@ export const agingQuery = {
   properties: { as_of: { ...dateSchema, description: 'Default: the tenant’s today. Everything dated later is ignored.' } },
 } as const
 
+const agedAmounts = {
+  buckets: bucketsSchema,
+  unapplied_credits: { type: 'integer', description: 'Credit not yet applied (positive).' },
+  total: { type: 'integer', description: 'Σ buckets − unapplied_credits: the net receivable.' },
+} as const
+
+const inBaseSchema = {
+  type: 'object',
+  description: 'The same amounts in the tenant’s base currency: each open invoice converted at its own exchange rate (round half up, per invoice), each unapplied credit at its document’s rate.',
+  properties: agedAmounts,
+} as const
+
 export const agingSchema = {
   type: 'object',
   properties: {
     object: { type: 'string', enum: ['aging_report'] },
     as_of: { type: 'string' },
-    currency: { type: 'string', description: 'Tenant base currency. Customer amounts are in each customer’s currency, summed as they are.' },
-    buckets: bucketsSchema,
-    unapplied_credits: { type: 'integer', description: 'Credit not yet applied (positive).' },
-    total: { type: 'integer', description: 'Σ buckets − unapplied_credits: the net receivable.' },
+    currency: { type: 'string', description: 'Tenant base currency: `buckets`, `unapplied_credits` and `total` are in its minor units, every item converted at its document’s exchange rate.' },
+    ...agedAmounts,
+    currencies: {
+      type: 'array',
+      description: 'Breakdown per original currency (customers’ currencies, sorted), in that currency’s minor units, with `base` its share of the totals.',
+      items: {
+        type: 'object',
+        properties: { currency: { type: 'string' }, ...agedAmounts, base: { ...inBaseSchema, description: 'This currency’s amounts in base currency.' } },
+      },
+    },
     customers: {
       type: 'array',
       items: {
         type: 'object',
+        description: 'Amounts in the customer’s own currency (`currency`); `base` has them in base currency.',
         properties: {
           customer: { type: 'string' },
           name: { type: 'string' },
@@ -39,6 +58,7 @@ export const agingSchema = {
           ...bucketProperties,
           unapplied_credits: { type: 'integer' },
           total: { type: 'integer' },
+          base: { ...inBaseSchema, properties: { currency: { type: 'string' }, ...agedAmounts } },
         },
       },
     },

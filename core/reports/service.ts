@@ -1,18 +1,20 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
+import { mulRound } from '../kernel/money'
 import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
 import { agingBucket, AGING_BUCKETS, Buckets, daysBetween, emptyBuckets } from './aging'
 
 /**
- * Receivables reports. Amounts are each customer's own currency, summed as they are: converting
- * to the tenant's base currency for mixed-currency tenants is out of scope.
+ * Receivables reports. A customer's amounts are in its own currency; the aging report's totals are
+ * in the tenant's base currency (each open item converted at its document's rate) with a breakdown
+ * per currency.
  */
 
 /**
- * Open invoice outstanding as of a date, per customer and due date. An invoice issued on or before
+ * Open invoice outstanding as of a date, per invoice (with its due date and exchange rate). An invoice issued on or before
  * `as_of` owes, as of then, its current outstanding with every movement dated after `as_of` undone:
  * allocations applied after it (+), allocations applied by then but un-applied after it (−),
  * write-offs after it (+), and reversals after it of the invoice or of its write-offs (their AR
@@ -22,7 +24,7 @@ import { agingBucket, AGING_BUCKETS, Buckets, daysBetween, emptyBuckets } from '
 async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
   const { rows } = await trx.raw(
     `with inv as (
-       select id, customer_id, due_date, outstanding, journal_entry_id
+       select id, customer_id, due_date, outstanding, exchange_rate, journal_entry_id
          from invoices where tenant_id = :t and issue_date <= :d
      ), alloc_undo as (
        select a.invoice_id,
@@ -50,45 +52,67 @@ async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
                     where a.tenant_id = :t and a.reversal_entry_id = rev.entry_id)) as amount
          from rev group by rev.invoice_id
      )
-     select inv.customer_id, inv.due_date,
-            sum(inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0))::bigint as amount
-       from inv
-       left join alloc_undo au on au.invoice_id = inv.id
-       left join wo_undo wu on wu.invoice_id = inv.id
-       left join rev_undo ru on ru.invoice_id = inv.id
-      group by inv.customer_id, inv.due_date
-     having sum(inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0)) <> 0`,
+     select * from (
+       select inv.customer_id, inv.due_date, inv.exchange_rate::text as exchange_rate,
+              (inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0))::bigint as amount
+         from inv
+         left join alloc_undo au on au.invoice_id = inv.id
+         left join wo_undo wu on wu.invoice_id = inv.id
+         left join rev_undo ru on ru.invoice_id = inv.id
+     ) o where o.amount <> 0`,
     { t: tenantId, d: asOf },
   )
-  return rows as { customer_id: string; due_date: string; amount: number }[]
+  return rows as { customer_id: string; due_date: string; exchange_rate: string; amount: number }[]
 }
 
-/** Unapplied credit as of a date, per customer: exact from the advances sub-ledger lines. */
+/**
+ * Unapplied credit as of a date, per customer: exact from the advances sub-ledger lines, in the
+ * customer's currency and in base (the lines' base amounts: each credit at its own document's rate,
+ * which is the rate it leaves advances at when applied or refunded).
+ */
 async function unappliedAsOf(trx: Trx, tenantId: string, asOf: string) {
   const { rows } = await trx.raw(
-    `select customer_id, sum(tx_credit - tx_debit)::bigint as amount
+    `select customer_id, sum(tx_credit - tx_debit)::bigint as amount, sum(credit - debit)::bigint as base
        from journal_lines
       where tenant_id = ? and role = 'advances' and customer_id is not null and entry_date <= ?
       group by customer_id
-     having sum(tx_credit - tx_debit) <> 0`,
+     having sum(tx_credit - tx_debit) <> 0 or sum(credit - debit) <> 0`,
     [tenantId, asOf],
   )
-  return rows as { customer_id: string; amount: number }[]
+  return rows as { customer_id: string; amount: number; base: number }[]
 }
 
-interface CustomerAging {
-  customer: string
-  name: string
-  currency: string
+/** Aged amounts in one currency: open outstanding by bucket, unapplied credits, net total. */
+interface AgingAmounts {
   buckets: Buckets
   unapplied_credits: number
   total: number
 }
 
+const emptyAmounts = (): AgingAmounts => ({ buckets: emptyBuckets(), unapplied_credits: 0, total: 0 })
+
+function addAmounts(into: AgingAmounts, from: AgingAmounts): void {
+  for (const b of AGING_BUCKETS) into.buckets[b] += from.buckets[b]
+  into.unapplied_credits += from.unapplied_credits
+}
+
+const withTotal = (a: AgingAmounts): AgingAmounts => ({ ...a, total: AGING_BUCKETS.reduce((s, b) => s + a.buckets[b], 0) - a.unapplied_credits })
+
+interface CustomerAging extends AgingAmounts {
+  customer: string
+  name: string
+  currency: string
+  /** The same amounts in the tenant's base currency. */
+  base: AgingAmounts
+}
+
 /**
  * Aging as of a date (default: the tenant's today): open invoice outstanding by days past due,
  * unapplied credits on their own line, total = Σ buckets − unapplied credits. Everything dated
- * after `as_of` is ignored.
+ * after `as_of` is ignored. Customer rows are in the customer's currency, with `base` beside them;
+ * the report's buckets and totals are in the base currency: each open invoice converted at its own
+ * exchange rate (round half up, per invoice), each unapplied credit at its document's rate (its
+ * advances lines' base amounts). `currencies` breaks the report down per original currency.
  */
 export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
   const lc = await ledgerContext(trx, ctx)
@@ -99,11 +123,20 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
   const byCustomer = new Map<string, CustomerAging>()
   const entry = (id: string) => {
     let c = byCustomer.get(id)
-    if (!c) byCustomer.set(id, (c = { customer: id, name: '', currency: '', buckets: emptyBuckets(), unapplied_credits: 0, total: 0 }))
+    if (!c) byCustomer.set(id, (c = { customer: id, name: '', currency: '', ...emptyAmounts(), base: emptyAmounts() }))
     return c
   }
-  for (const r of open) entry(r.customer_id).buckets[agingBucket(daysBetween(r.due_date, asOf))] += r.amount
-  for (const r of unapplied) entry(r.customer_id).unapplied_credits += r.amount
+  for (const r of open) {
+    const c = entry(r.customer_id)
+    const bucket = agingBucket(daysBetween(r.due_date, asOf))
+    c.buckets[bucket] += r.amount
+    c.base.buckets[bucket] += mulRound(r.amount, r.exchange_rate, 'exchange_rate')
+  }
+  for (const r of unapplied) {
+    const c = entry(r.customer_id)
+    c.unapplied_credits += r.amount
+    c.base.unapplied_credits += r.base
+  }
 
   const ids = [...byCustomer.keys()]
   const names: { id: string; name: string; currency: string }[] = ids.length
@@ -111,24 +144,35 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
     : []
   for (const n of names) Object.assign(byCustomer.get(n.id)!, { name: n.name, currency: n.currency })
 
-  const buckets = emptyBuckets()
-  let unappliedCredits = 0
+  const base = emptyAmounts()
+  const perCurrency = new Map<string, { amounts: AgingAmounts; base: AgingAmounts }>()
   const customers = [...byCustomer.values()]
     .sort((a, b) => a.name.localeCompare(b.name) || a.customer.localeCompare(b.customer))
     .map((c) => {
-      for (const b of AGING_BUCKETS) buckets[b] += c.buckets[b]
-      unappliedCredits += c.unapplied_credits
-      const total = AGING_BUCKETS.reduce((s, b) => s + c.buckets[b], 0) - c.unapplied_credits
+      addAmounts(base, c.base)
+      let cur = perCurrency.get(c.currency)
+      if (!cur) perCurrency.set(c.currency, (cur = { amounts: emptyAmounts(), base: emptyAmounts() }))
+      addAmounts(cur.amounts, c)
+      addAmounts(cur.base, c.base)
+      const own = withTotal(c)
       // Bucket amounts also flat on the row, for spreadsheet-style consumers.
-      return { ...c, ...c.buckets, total }
+      return {
+        customer: c.customer, name: c.name, currency: c.currency,
+        buckets: own.buckets, ...own.buckets, unapplied_credits: own.unapplied_credits, total: own.total,
+        base: { currency: lc.base_currency, ...withTotal(c.base) },
+      }
     })
+  const totals = withTotal(base)
   return {
     object: 'aging_report' as const,
     as_of: asOf,
     currency: lc.base_currency,
-    buckets,
-    unapplied_credits: unappliedCredits,
-    total: AGING_BUCKETS.reduce((s, b) => s + buckets[b], 0) - unappliedCredits,
+    buckets: totals.buckets,
+    unapplied_credits: totals.unapplied_credits,
+    total: totals.total,
+    currencies: [...perCurrency.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([currency, { amounts, base: inBase }]) => ({ currency, ...withTotal(amounts), base: withTotal(inBase) })),
     customers,
   }
 }

@@ -18,6 +18,10 @@ export interface SaleRow {
   cancelled_at: Date | null
   cancel_reason: string | null
   created_at: Date
+  /** What the customer handed over (null before tenders were kept, and for sales on account). */
+  tendered_amount: number | null
+  change_given: number
+  keep_as_credit: boolean
 }
 
 export async function getSaleRow(trx: Trx, ctx: RequestContext, id: string, opts: { forUpdate?: boolean } = {}): Promise<SaleRow> {
@@ -33,7 +37,11 @@ export async function listSaleRows(trx: Trx, ctx: RequestContext, q: ListQuery &
   return paginate<SaleRow>(query, q)
 }
 
-export async function insertSale(trx: Trx, ctx: RequestContext, s: Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id'>): Promise<SaleRow> {
+export async function insertSale(
+  trx: Trx,
+  ctx: RequestContext,
+  s: Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'tendered_amount' | 'change_given' | 'keep_as_credit'>,
+): Promise<SaleRow> {
   const [row] = await trx('sales').insert({ tenant_id: ctx.tenantId, ...s, status: 'completed', created_by: ctx.keyId ?? ctx.role }).returning('*')
   return row
 }

@@ -1,4 +1,4 @@
-import { dateSchema, decimalSchema } from '../kernel/money'
+import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { creditOverrideInput, invoiceLineInput, invoiceSchema, InvoiceLineInput } from '../invoices/schemas'
 import { methodSchema, PaymentMethod, paymentSchema, positiveAmountSchema } from '../payments/schemas'
@@ -14,8 +14,19 @@ export const createSaleBody = {
       type: 'object',
       additionalProperties: false,
       required: ['method', 'amount'],
-      description: 'Paid at the till: applied to the sale’s invoice; anything above its total becomes advance.',
-      properties: { method: methodSchema, amount: positiveAmountSchema, reference: { type: 'string', minLength: 1, maxLength: 200 } },
+      description:
+        'Paid at the till, applied to the sale’s invoice. `amount` is what the customer handed over. When it is more than ' +
+        'the invoice total the request must say what happens to the excess, else it is refused with 422 `overpayment`: ' +
+        '`change_given` (cash only) is handed back and not posted, so the payment posted is `amount − change_given`, and it ' +
+        'may not be more than the excess (422 `change_not_allowed`); `keep_as_credit: true` posts the (remaining) excess as ' +
+        'the customer’s advance balance.',
+      properties: {
+        method: methodSchema,
+        amount: positiveAmountSchema,
+        reference: { type: 'string', minLength: 1, maxLength: 200 },
+        change_given: { ...amountSchema, description: 'Cash handed back to the customer, in minor units; method `cash` only. Not posted.' },
+        keep_as_credit: { type: 'boolean', description: 'Keep the amount paid above the total (after change) as advance balance.' },
+      },
     },
     issue_date: dateSchema,
     exchange_rate: decimalSchema,
@@ -27,7 +38,7 @@ export const createSaleBody = {
 export interface CreateSaleInput {
   customer: string
   lines: InvoiceLineInput[]
-  payment?: { method: PaymentMethod; amount: number; reference?: string }
+  payment?: { method: PaymentMethod; amount: number; reference?: string; change_given?: number; keep_as_credit?: boolean }
   issue_date?: string
   exchange_rate?: string | number
   memo?: string
@@ -54,6 +65,16 @@ export const saleSchema = {
     customer: { type: 'string' },
     invoice: invoiceSchema,
     payment: { ...paymentSchema, type: ['object', 'null'] },
+    tender: {
+      type: ['object', 'null'],
+      description: 'What was handed over at the till (null without a payment): the payment posted is `amount − change_given`.',
+      properties: {
+        method: methodSchema,
+        amount: { type: 'integer' },
+        change_given: { type: 'integer' },
+        keep_as_credit: { type: 'boolean' },
+      },
+    },
     status: { type: 'string', enum: ['completed', 'cancelled'] },
     cancelled_at: { type: ['string', 'null'] },
     cancel_reason: { type: ['string', 'null'] },

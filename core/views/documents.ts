@@ -53,12 +53,17 @@ export async function listCreditNotes(trx: Trx, ctx: RequestContext, q: ListQuer
 }
 
 export async function saleView(trx: Trx, ctx: RequestContext, sale: SaleRow) {
+  const payment = sale.payment_id ? await getPayment(trx, ctx, sale.payment_id) : null
   return {
     id: sale.id,
     object: 'sale' as const,
     customer: sale.customer_id,
     invoice: await getInvoice(trx, ctx, sale.invoice_id),
-    payment: sale.payment_id ? await getPayment(trx, ctx, sale.payment_id) : null,
+    payment,
+    // Sales from before tenders were kept: what was tendered is what was posted.
+    tender: payment
+      ? { method: payment.method, amount: sale.tendered_amount ?? payment.amount, change_given: sale.change_given, keep_as_credit: sale.keep_as_credit }
+      : null,
     status: sale.status,
     cancelled_at: sale.cancelled_at ? sale.cancelled_at.toISOString() : null,
     cancel_reason: sale.cancel_reason,

@@ -101,6 +101,7 @@ export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateR
   await changeBalance(trx, ctx, customer, {
     pending: 0,
     advance: -input.amount,
+    insufficientCredit: { code: 'refund_exceeds_credit', message: `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, param: 'amount' },
     txn: { type: 'refund', reference: id, source_type: 'refund', source_id: id, posting_date: refundDate, journal_entry_id: entryId, reason: input.reason },
   })
   const view = refundView(row, sources)

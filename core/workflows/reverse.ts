@@ -14,6 +14,7 @@ import { lockCreditNote, reduceCreditNote } from '../credit-notes/model'
 import { getWriteOffRow } from '../write-offs/model'
 import { getCreditNote, getInvoice, getPayment } from '../views/documents'
 import { changeUnapplied, lockCreditSource } from './steps/credit-sources'
+import { restoreRefundSources } from './refund'
 import { unapplyAllocation } from './unapply'
 
 /**
@@ -125,20 +126,17 @@ const LOADERS: Record<string, Loader> = {
       },
     }
   },
-  // Refunds: the money paid back becomes unapplied credit again (on its source when it had one).
+  // Refunds: the money paid back becomes unapplied credit again, on the sources it was drawn from
+  // (in drawing order); a voided source takes nothing back.
   async refund(trx, ctx, customer, id) {
     const refund = await getRefund(trx, ctx, id)
-    const source = refund.source ? await lockCreditSource(trx, ctx, customer.id, refund.source) : null
     return {
       voided: false,
       available: Infinity,
       customer: { role: 'advances', side: 'credit' },
       allocations: [],
       method: refund.method,
-      async apply(amount) {
-        if (source?.status === 'voided') throw new AppError('invalid_state', `The refund's source ${source.id} is voided.`)
-        if (source) await changeUnapplied(trx, ctx, source, amount)
-      },
+      apply: (amount) => restoreRefundSources(trx, ctx, customer, id, amount),
     }
   },
 }

@@ -1,5 +1,6 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
+import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
@@ -26,26 +27,60 @@ export async function createSale(trx: Trx, ctx: RequestContext, input: CreateSal
     { customer: customer.id, issue_date: input.issue_date, lines: input.lines, exchange_rate: input.exchange_rate, memo: input.memo, credit_override: input.credit_override },
     { saleId: id, customer },
   )
-  const payment = input.payment
+  const posted = input.payment ? paymentToPost(input.payment, invoice.total) : 0
+  const payment = input.payment && posted > 0
     ? await createPayment(
         trx,
         ctx,
         {
           customer: customer.id,
-          amount: input.payment.amount,
+          amount: posted,
           method: input.payment.method,
           reference: input.payment.reference,
           received_date: invoice.issue_date,
           exchange_rate: input.exchange_rate,
-          allocations: [{ invoice: invoice.id, amount: Math.min(input.payment.amount, invoice.total) }],
+          allocations: [{ invoice: invoice.id, amount: Math.min(posted, invoice.total) }],
         },
         { saleId: id, customer },
       )
     : null
-  const row = await insertSale(trx, ctx, { id, customer_id: customer.id, invoice_id: invoice.id, payment_id: payment?.id ?? null })
+  const row = await insertSale(trx, ctx, {
+    id,
+    customer_id: customer.id,
+    invoice_id: invoice.id,
+    payment_id: payment?.id ?? null,
+    tendered_amount: payment ? input.payment!.amount : null,
+    change_given: payment ? (input.payment!.change_given ?? 0) : 0,
+    keep_as_credit: payment ? input.payment!.keep_as_credit === true : false,
+  })
   const view = await saleView(trx, ctx, row)
   await recordAudit(trx, ctx, { action: 'sale.created', entity_type: 'sale', entity_id: id, after: { customer: customer.id, invoice: invoice.id, payment: payment?.id ?? null, total: invoice.total } })
   await emitEvent(trx, ctx, 'sale.created', view)
   return view
 }
 
+/**
+ * The payment a sale posts out of what was tendered: the amount less the cash handed back as
+ * change. Change is cash only and at most the excess over the total; an excess left after change is
+ * refused unless the customer keeps it as credit (advance balance). Checked before the payment is
+ * written; the invoice written before it rolls back with the request.
+ */
+function paymentToPost(tender: NonNullable<CreateSaleInput['payment']>, total: number): number {
+  const change = tender.change_given ?? 0
+  const excess = Math.max(tender.amount - total, 0)
+  if (change > 0 && tender.method !== 'cash') {
+    throw new AppError('change_not_allowed', `Change can only be given on a cash payment, not on '${tender.method}'.`, { param: 'payment.change_given' })
+  }
+  if (change > excess) {
+    throw new AppError('change_not_allowed', `change_given (${change}) is more than the amount paid above the total (${excess}).`, { param: 'payment.change_given', details: { total, amount: tender.amount, excess } })
+  }
+  const posted = tender.amount - change
+  if (posted > total && tender.keep_as_credit !== true) {
+    throw new AppError(
+      'overpayment',
+      `The payment (${tender.amount}${change ? `, less ${change} change` : ''}) exceeds the sale total (${total}) by ${posted - total}: give it back as change_given (cash) or set keep_as_credit.`,
+      { param: 'payment.amount', details: { total, amount: tender.amount, change_given: change, excess: posted - total } },
+    )
+  }
+  return posted
+}

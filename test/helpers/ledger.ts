@@ -50,27 +50,19 @@ export async function customer(api: ApiClient, body: Record<string, unknown> = {
   return res.body.id
 }
 
-export async function invoice(api: ApiClient, customerId: string, lineItems: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/invoices', { customer: customerId, issue_date: '2026-11-02', lines: lineItems, ...extra })
+/**
+ * An invoice through the API: `lines` as given, or a number for one line 'Goods' of that amount.
+ * Dated today (the tenant's) unless `extra` gives an issue_date; `extra` may add anything else.
+ */
+export async function invoice(api: ApiClient, customerId: string, lines: number | Record<string, unknown>[], extra: Record<string, unknown> = {}) {
+  const items = typeof lines === 'number' ? [{ description: 'Goods', quantity: 1, unit_amount: lines }] : lines
+  const res = await api.post('/v1/invoices', { customer: customerId, lines: items, ...extra })
   if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
   return res.body
 }
 
-export async function payment(api: ApiClient, customerId: string, amount: number, allocations: { invoice: string; amount: number }[] = [], extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/payments', { customer: customerId, amount, method: 'cash', ...(allocations.length ? { allocations } : {}), ...extra })
-  if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
-
-/** A one-line invoice of `amount` (today's date unless `extra` says otherwise). */
-export async function invoiceOf(api: ApiClient, customerId: string, amount: number, extra: Record<string, unknown> = {}) {
-  const res = await api.post('/v1/invoices', { customer: customerId, lines: [{ description: 'Goods', quantity: 1, unit_amount: amount }], ...extra })
-  if (res.statusCode !== 201) throw new Error(`invoice: ${res.statusCode} ${res.raw}`)
-  return res.body
-}
-
-/** A cash payment of `amount`; `extra` may add allocations, auto_apply, a method… */
-export async function paymentOf(api: ApiClient, customerId: string, amount: number, extra: Record<string, unknown> = {}) {
+/** A cash payment of `amount` through the API; `extra` may add allocations, auto_apply, a method… */
+export async function payment(api: ApiClient, customerId: string, amount: number, extra: Record<string, unknown> = {}) {
   const res = await api.post('/v1/payments', { customer: customerId, amount, method: 'cash', ...extra })
   if (res.statusCode !== 201) throw new Error(`payment: ${res.statusCode} ${res.raw}`)
   return res.body
