@@ -125,6 +125,11 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
     if (!tenants) queues.set(db, (tenants = new Map()))
     let t = tenants.get(queueKey)
     if (!t) tenants.set(queueKey, (t = { queue: [], running: 0 }))
+    // Bounded: a tenant that sends faster than its postings commit is told to come back, instead of
+    // queueing without limit in this process's memory. Nothing was claimed or written yet.
+    if (t.queue.length >= config.POSTING_QUEUE_MAX) {
+      throw new AppError('overloaded', `More than ${config.POSTING_QUEUE_MAX} postings of this tenant are waiting; retry shortly.`)
+    }
     const result = new Promise<Answer<unknown>>((resolve, reject) => t!.queue.push({ ctx: req.ctx, input, claim, resolve, reject }))
     if (!t.running) {
       t.running++

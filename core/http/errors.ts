@@ -60,7 +60,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const appErr = toAppError(err)
     if (appErr.status >= 500) req.log.error({ err }, 'request failed')
-    if (appErr.code === 'rate_limited' && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
+    if ((appErr.code === 'rate_limited' || appErr.code === 'overloaded') && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
     reply.code(appErr.status).send(errorBody(appErr, req.id))
   })
   app.setNotFoundHandler((req, reply) => {

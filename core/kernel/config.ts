@@ -25,6 +25,7 @@ export interface Config {
   POSTING_BATCH_MAX: number
   /** Batches of one tenant in flight at once per process, split by customer. */
   POSTING_BATCH_LANES: number
+  POSTING_QUEUE_MAX: number
 }
 
 const schema = {
@@ -50,6 +51,7 @@ const schema = {
     IDEMPOTENCY_TTL_HOURS: { type: 'integer', minimum: 24, default: 48 },
     POSTING_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 64 },
     POSTING_BATCH_LANES: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+    POSTING_QUEUE_MAX: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
   },
 }
 

@@ -67,6 +67,7 @@ export const CATALOG = {
   posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
   // 429 / 500 / 503
   rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests.' },
+  overloaded: { status: 503, type: 'rate_limit', message: 'Too many postings of this tenant are waiting; retry shortly.' },
   internal_error: { status: 500, type: 'internal', message: 'An internal error occurred.' },
   service_unavailable: { status: 503, type: 'internal', message: 'The service is not ready.' },
 } as const satisfies Record<string, CatalogEntry>
