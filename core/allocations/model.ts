@@ -1,6 +1,8 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 import type { CreditSourceType } from './schemas'
 
 /**
@@ -106,5 +108,23 @@ export async function markAllocationReversed(trx: Trx, ctx: RequestContext, id: 
     .where({ tenant_id: ctx.tenantId, id })
     .update({ status: 'reversed', reversed_at: trx.fn.now(), reverse_reason: input.reason, reversal_entry_id: input.reversal_entry_id })
     .returning('*')
+  return row
+}
+
+export const allocationsTable = defineTable<Omit<AllocationRow, 'created_at'> & { created_by: string }>(
+  'allocations',
+  {
+    id: 'text', customer_id: 'text', source_type: 'text', source_id: 'text', invoice_id: 'text', amount: 'bigint', base_amount: 'bigint',
+    effective_date: 'date', status: 'text', journal_entry_id: 'text', reversal_entry_id: 'text', reversed_at: 'timestamptz',
+    reverse_reason: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+/** Plans a live allocation's insert; returns the row as it will read back. */
+export function planAllocationRow(plan: Plan, ctx: RequestContext, a: AllocationInsert, createdAt: Date): AllocationRow {
+  const row: AllocationRow = { ...a, status: 'applied', reversal_entry_id: null, reversed_at: null, reverse_reason: null, created_at: createdAt }
+  const { created_at: _c, ...cols } = row
+  plan.insert(allocationsTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   return row
 }

@@ -3,6 +3,8 @@ import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { mulRound, normalizeDecimal } from '../kernel/money'
 import { emitEvent } from '../outbox/outbox'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import type { CreateInvoiceInput } from './schemas'
 
@@ -244,4 +246,27 @@ export async function changeReturnedQuantities(trx: Trx, ctx: RequestContext, in
 /** A void invoice takes no allocation (the same answer write-offs and credit notes give). */
 export function assertInvoiceOpen(inv: InvoiceRow, param = 'invoice'): void {
   if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param })
+}
+
+/** The invoice columns a posting changes after the insert. */
+export const invoicesTable = defineTable<Pick<InvoiceRow, 'id' | 'outstanding' | 'status' | 'voided_at' | 'void_reason'>>(
+  'invoices',
+  { id: 'text', outstanding: 'bigint', status: 'text', voided_at: 'timestamptz', void_reason: 'text' },
+  ['id'],
+)
+
+/**
+ * Plans a change of a locked invoice's outstanding (never below 0 or above total) and its status;
+ * the held row shows the result at once. Announces `invoice.paid` when it becomes paid.
+ */
+export function planOutstanding(plan: Plan, ctx: RequestContext, inv: InvoiceRow, delta: number): void {
+  const outstanding = inv.outstanding + delta
+  if (outstanding < 0) throw new AppError('over_allocation', `The amount exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
+  if (outstanding > inv.total) throw new Error(`invoice ${inv.id} outstanding would exceed its total`)
+  const status = inv.status === 'void' ? 'void' : invoiceStatus(inv.total, outstanding)
+  const wasPaid = inv.status === 'paid'
+  inv.outstanding = outstanding
+  inv.status = status
+  plan.update(invoicesTable, { id: inv.id }, { outstanding, status }, { touch: true })
+  if (status === 'paid' && !wasPaid) plan.event(ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
 }

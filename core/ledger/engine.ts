@@ -298,7 +298,7 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
  * entry dated in a closed or locked period (under FOR SHARE, so a close waits for the posting),
  * and the database checks every balance at commit.
  */
-export function entryWrites(ctx: RequestContext, entries: BuiltEntry[]): Write | null {
+export function entryWrites(ctx: Pick<RequestContext, 'tenantId'>, entries: BuiltEntry[]): Write | null {
   if (!entries.length) return null
   return {
     ctes: `je_e as (
@@ -444,7 +444,7 @@ export function stageBalanceChange(ctx: RequestContext, customer: CustomerState,
  * The writes of staged changes, for runWrites: one atomic increment per customer (summed) and the
  * sub-ledger rows.
  */
-export function balanceWrites(ctx: RequestContext, staged: StagedBalanceChange[]): Write | null {
+export function balanceWrites(ctx: Pick<RequestContext, 'tenantId'>, staged: StagedBalanceChange[]): Write | null {
   const sums = new Map<string, { customer_id: string; pending: number; advance: number; n: number }>()
   for (const s of staged) {
     if (s.pending === 0 && s.advance === 0) continue

@@ -3,6 +3,8 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, ListQuery } from '../kernel/pagination'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 import type { PaymentMethod } from './schemas'
 
 /**
@@ -116,4 +118,30 @@ export async function markPaymentVoided(trx: Trx, ctx: RequestContext, id: strin
   await trx('payments')
     .where({ tenant_id: ctx.tenantId, id })
     .update({ status: 'voided', unapplied_amount: 0, voided_at: trx.fn.now(), void_reason: reason })
+}
+
+/** The columns a posting writes (the rest are server defaults). */
+export const paymentsTable = defineTable<Omit<PaymentRow, 'created_at'> & { created_by: string }>(
+  'payments',
+  {
+    id: 'text', customer_id: 'text', amount: 'bigint', currency: 'text', exchange_rate: 'numeric', received_date: 'date', method: 'text',
+    reference: 'text', unapplied_amount: 'bigint', status: 'text', sale_id: 'text', journal_entry_id: 'text', voided_at: 'timestamptz',
+    void_reason: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+/**
+ * Plans a payment's insert and returns the row as it will read back (created in the transaction
+ * that locked its customer, at `createdAt`).
+ */
+export function planPaymentRow(plan: Plan, ctx: RequestContext, p: PaymentInsert, createdAt: Date): PaymentRow {
+  const row: PaymentRow = { ...p, status: 'succeeded', voided_at: null, void_reason: null, created_at: createdAt }
+  plan.insert(paymentsTable, { ...p, status: 'succeeded', voided_at: null, void_reason: null, created_by: ctx.keyId ?? ctx.role })
+  return row
+}
+
+/** Plans a payment's new unapplied amount (the caller keeps it in [0, amount]). */
+export function planPaymentUnapplied(plan: Plan, id: string, unapplied: number): void {
+  plan.update(paymentsTable, { id }, { unapplied_amount: unapplied })
 }

@@ -4,7 +4,8 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { createPaymentBody, CreatePaymentInput, paymentSchema } from './schemas'
 import { getPayment, listPayments } from '../views/documents'
-import { createPayment } from '../workflows/record-payment'
+import { batchedInTenant } from '../http/batch'
+import { createPayments } from '../workflows/record-payment'
 import { voidPayment } from '../workflows/void'
 import { voidBody, type VoidInput } from '../reversals/schemas'
 
@@ -12,13 +13,16 @@ const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('pay') } } }
 
 export async function paymentRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent payments of a tenant post together (core/http/batch.ts).
+  const postPayment = batchedInTenant(createPayments, { status: 201, partition: (input) => input.customer })
+
   app.post<{ Body: CreatePaymentInput }>(
     '/payments',
     {
       config: { permission: ['create', 'Payment'] },
       schema: { tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createPayment(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postPayment(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string } }>(

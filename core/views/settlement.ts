@@ -12,9 +12,15 @@ import type { InvoiceRow } from '../invoices/model'
  * Base-currency AR amounts that settling `amount` of each locked invoice credits: the invoice's own
  * rate, and for the settlement that clears an invoice whatever AR base the invoice still carries, so
  * a paid invoice leaves no base residue in AR. Carried = total_base − live allocations − write-offs
- * + what reversals of its write-offs put back − what partial reversals of the invoice took out.
+ * + what reversals of its write-offs put back − what partial reversals of the invoice took out
+ * − what a plan not yet written has credited (`planned`, by invoice id).
  */
-export async function invoiceBaseShares(trx: Trx, ctx: RequestContext, items: { inv: InvoiceRow; amount: number }[]): Promise<number[]> {
+export async function invoiceBaseShares(
+  trx: Trx,
+  ctx: RequestContext,
+  items: { inv: InvoiceRow; amount: number }[],
+  planned: (invoiceId: string) => number = () => 0,
+): Promise<number[]> {
   const clearing = items.filter((i) => i.amount === i.inv.outstanding).map((i) => i.inv.id)
   const settled = new Map<string, number>()
   if (clearing.length) {
@@ -39,7 +45,7 @@ export async function invoiceBaseShares(trx: Trx, ctx: RequestContext, items: { 
     for (const r of rows) settled.set(r.invoice_id, Number(r.base))
   }
   return items.map(({ inv, amount }) =>
-    amount === inv.outstanding ? inv.total_base - (settled.get(inv.id) ?? 0) : mulRound(amount, inv.exchange_rate, 'exchange_rate'),
+    amount === inv.outstanding ? inv.total_base - (settled.get(inv.id) ?? 0) - planned(inv.id) : mulRound(amount, inv.exchange_rate, 'exchange_rate'),
   )
 }
 

@@ -3,30 +3,23 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import {
-  assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, postEntry, ProposedLine,
-} from '../ledger/engine'
-import type { AllocationView } from '../allocations/model'
-import { assertInvoiceOpen, lockInvoices, openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
-import { insertPayment, paymentView } from '../payments/model'
+import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, ProposedLine, stageBalanceChange } from '../ledger/engine'
+import type { Plan } from '../ledger/plan'
+import { openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
+import { paymentView, planPaymentRow } from '../payments/model'
 import { CreatePaymentInput, MAX_PAYMENT_ALLOCATIONS } from '../payments/schemas'
-import type { PaymentView } from '../views/documents'
-import { invoiceBaseShares } from '../views/settlement'
-import { applyCredit } from './apply-credit'
-import { postWriteOff } from './write-off'
+import { postInBatch, postOne, type BatchItem, type BatchSpec } from './steps/batch'
+import { holdInvoices } from './steps/locks'
+import { assertSettles, planAllocations, planBaseShares, type Settlement } from './steps/settle'
+import { planWriteOff } from './write-off'
 
 /**
  * Workflow: record a payment. Lock the customer, then the invoices it settles (explicit or
- * auto-applied, id order); check every allocation and the write-off; post one entry; record the
- * allocations it settled and the write-off of a short payment.
+ * auto-applied, id order); plan: check every allocation and the write-off, build the entry (Dr cash;
+ * Cr ar per settled invoice at its AR base share, any rate difference as realized FX; Cr advances
+ * for the rest), the payment, its allocations and the write-off of a short payment; one write.
+ * POST /v1/payments requests of a tenant are planned together (createPayments).
  */
-
-interface Settlement {
-  inv: InvoiceRow
-  amount: number
-}
 
 /** Rules on the request's shape alone, checked before anything is read. */
 function assertAllocationShape(input: CreatePaymentInput): void {
@@ -45,33 +38,34 @@ function assertAllocationShape(input: CreatePaymentInput): void {
 
 /**
  * Auto-apply: the oldest open invoices (due date, then issue date, then id) until the amount runs
- * out. Read under the customer lock, which every change to the customer's invoices holds.
+ * out, as the plan holds them (an earlier payment of the batch may have paid some). Read under the
+ * customer lock, which every change to the customer's invoices holds.
  */
-async function autoApplyPlan(trx: Trx, ctx: RequestContext, customerId: string, amount: number) {
-  const open = await openInvoicesOldestFirst(trx, ctx, customerId, MAX_PAYMENT_ALLOCATIONS)
-  const plan: { invoice: string; amount: number }[] = []
+async function autoApply(trx: Trx, plan: Plan, ctx: RequestContext, customerId: string, amount: number) {
+  const paidInPlan = plan.heldAll<InvoiceRow>('invoice').filter((i) => i.customer_id === customerId && i.outstanding === 0).length
+  const open = await openInvoicesOldestFirst(trx, ctx, customerId, MAX_PAYMENT_ALLOCATIONS + paidInPlan)
+  const wanted: { invoice: string; amount: number }[] = []
   let left = amount
   for (const inv of open) {
-    if (left === 0) break
-    const a = Math.min(left, inv.outstanding)
-    plan.push({ invoice: inv.id, amount: a })
+    if (left === 0 || wanted.length === MAX_PAYMENT_ALLOCATIONS) break
+    const outstanding = plan.held<InvoiceRow>('invoice', inv.id)?.outstanding ?? inv.outstanding
+    if (outstanding === 0) continue
+    const a = Math.min(left, outstanding)
+    wanted.push({ invoice: inv.id, amount: a })
     left -= a
   }
-  return plan
+  return wanted
 }
 
 /** Locks the invoices (id order) and checks each amount against its outstanding and the total against the payment. */
-async function lockSettlements(trx: Trx, ctx: RequestContext, customerId: string, plan: { invoice: string; amount: number }[], paymentAmount: number): Promise<Settlement[]> {
-  const invoices = await lockInvoices(trx, ctx, plan.map((p) => p.invoice), customerId)
-  const out = plan.map((p, i) => {
-    const inv = invoices.get(p.invoice)!
-    assertInvoiceOpen(inv, `allocations.${i}.invoice`)
-    if (p.amount > inv.outstanding) {
-      throw new AppError('over_allocation', `The allocation exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: `allocations.${i}.amount` })
-    }
-    return { inv, amount: p.amount }
+async function holdSettlements(trx: Trx, plan: Plan, ctx: RequestContext, customerId: string, wanted: { invoice: string; amount: number }[], paymentAmount: number): Promise<Settlement[]> {
+  const invoices = await holdInvoices(trx, plan, ctx, wanted.map((w) => w.invoice), customerId)
+  const out = wanted.map((w, i) => {
+    const s = { inv: invoices.get(w.invoice)!, amount: w.amount }
+    assertSettles(s, `allocations.${i}.invoice`, `allocations.${i}.amount`)
+    return s
   })
-  const total = out.reduce((s, a) => s + a.amount, 0)
+  const total = out.reduce((sum, a) => sum + a.amount, 0)
   if (total > paymentAmount) throw new AppError('over_allocation', `Allocations total ${total}, more than the payment ${paymentAmount}.`, { param: 'allocations' })
   return out
 }
@@ -83,48 +77,17 @@ function assertWriteOffFits(settlement: Settlement, writeOff: { amount: number }
   }
 }
 
-/** The payment's allocations: its own entry credited AR, so they only record what it settled. */
-async function applySettlements(
+/** Plans a payment of the held customer (see the workflow above). */
+export async function planPayment(
   trx: Trx,
+  plan: Plan,
   ctx: RequestContext,
+  lc: LedgerContext,
   customer: CustomerState,
-  payment: { id: string; journal_entry_id: string; received_date: string },
-  settlements: Settlement[],
-  bases: number[],
-): Promise<AllocationView[]> {
-  const out: AllocationView[] = []
-  for (const [i, s] of settlements.entries()) {
-    out.push(
-      await applyCredit(trx, ctx, customer, {
-        source_type: 'payment',
-        source_id: payment.id,
-        invoice_id: s.inv.id,
-        amount: s.amount,
-        effective_date: payment.received_date,
-        post: false,
-        journal_entry_id: payment.journal_entry_id,
-        base_amount: bases[i],
-      }),
-    )
-  }
-  return out
-}
-
-/**
- * Records a payment: Dr cash X; Cr ar per settled invoice (at the invoice's base share, any rate
- * difference posted as realized FX); Cr advances for the rest. Allocations are explicit or
- * auto-applied, re-checked under the customer and invoice locks; a short payment may write off the
- * rest of its single invoice.
- */
-export async function createPayment(
-  trx: Trx,
-  ctx: RequestContext,
   input: CreatePaymentInput,
-  opts: { saleId?: string; customer?: CustomerState } = {},
-): Promise<PaymentView> {
+  opts: { saleId?: string } = {},
+) {
   assertAllocationShape(input)
-  const lc = await ledgerContext(trx, ctx)
-  const customer = opts.customer ?? (await lockCustomer(trx, ctx, input.customer))
   assertCustomerUsable(customer)
   const currency = assertCurrency(input.currency ?? customer.currency)
   if (currency !== customer.currency) {
@@ -132,14 +95,14 @@ export async function createPayment(
   }
   const rate = documentRate(currency, lc.base_currency, input.exchange_rate === undefined ? undefined : String(input.exchange_rate))
   const receivedDate = input.received_date ?? lc.today
-  const plan = input.auto_apply ? await autoApplyPlan(trx, ctx, customer.id, input.amount) : (input.allocations ?? [])
-  const settlements = await lockSettlements(trx, ctx, customer.id, plan, input.amount)
+  const wanted = input.auto_apply ? await autoApply(trx, plan, ctx, customer.id, input.amount) : (input.allocations ?? [])
+  const settlements = await holdSettlements(trx, plan, ctx, customer.id, wanted, input.amount)
   if (input.write_off) assertWriteOffFits(settlements[0], input.write_off)
 
   const id = newId('pay')
-  const bases = await invoiceBaseShares(trx, ctx, settlements)
+  const bases = await planBaseShares(trx, plan, ctx, settlements)
   const applied = settlements.reduce((s, a) => s + a.amount, 0)
-  const entryId = await postEntry(trx, ctx, {
+  const entry = await buildEntry(trx, ctx, {
     event: applied > 0 ? 'payment_applied' : 'payment_unapplied',
     source_type: 'payment',
     source_id: id,
@@ -155,43 +118,65 @@ export async function createPayment(
       { role: 'advances', side: 'credit', amount: input.amount - applied, customer_id: customer.id },
     ],
   })
-  const row = await insertPayment(trx, ctx, {
-    id,
-    customer_id: customer.id,
-    amount: input.amount,
-    currency,
-    exchange_rate: rate,
-    received_date: receivedDate,
-    method: input.method,
-    reference: input.reference ?? null,
-    unapplied_amount: input.amount, // the allocations below take the applied part out
-    sale_id: opts.saleId ?? null,
-    journal_entry_id: entryId,
-  })
-  await changeBalance(trx, ctx, customer, {
-    pending: -applied,
-    advance: input.amount - applied,
-    txn: { type: 'payment', reference: input.reference ?? id, source_type: 'payment', source_id: id, posting_date: receivedDate, journal_entry_id: entryId },
-  })
-  const allocations = await applySettlements(trx, ctx, customer, row, settlements, bases)
+  plan.entry(entry)
+  const row = planPaymentRow(
+    plan,
+    ctx,
+    {
+      id,
+      customer_id: customer.id,
+      amount: input.amount,
+      currency,
+      exchange_rate: rate,
+      received_date: receivedDate,
+      method: input.method,
+      reference: input.reference ?? null,
+      unapplied_amount: input.amount - applied,
+      sale_id: opts.saleId ?? null,
+      journal_entry_id: entry.id,
+    },
+    customer.locked_at,
+  )
+  plan.balance(
+    stageBalanceChange(ctx, customer, {
+      pending: -applied,
+      advance: input.amount - applied,
+      txn: { type: 'payment', reference: input.reference ?? id, source_type: 'payment', source_id: id, posting_date: receivedDate, journal_entry_id: entry.id },
+    }),
+  )
+  const allocations = planAllocations(
+    plan,
+    ctx,
+    customer,
+    { type: 'payment', id, journal_entry_id: entry.id, date: receivedDate },
+    settlements.map((s, i) => ({ ...s, base: bases[i] })),
+  )
   const writeOff = input.write_off
-    ? await postWriteOff(trx, ctx, customer, {
+    ? await planWriteOff(trx, plan, ctx, lc, customer, {
         invoice_id: settlements[0].inv.id,
         amount: input.write_off.amount,
         reason: input.write_off.reason,
         write_off_date: receivedDate,
-        base_currency: lc.base_currency,
         payment_id: id,
       })
     : null
-
-  const view = paymentView(
-    { ...row, unapplied_amount: input.amount - applied },
-    allocations,
-    writeOff && { id: writeOff.id, amount: writeOff.amount, invoice: writeOff.invoice, reason: writeOff.reason },
-  )
-  await recordAudit(trx, ctx, { action: 'payment.created', entity_type: 'payment', entity_id: id, after: { customer: customer.id, amount: input.amount, currency, applied } })
-  await emitEvent(trx, ctx, 'payment.created', view)
+  const view = paymentView(row, allocations, writeOff && { id: writeOff.id, amount: writeOff.amount, invoice: writeOff.invoice, reason: writeOff.reason })
+  plan.audit(ctx, { action: 'payment.created', entity_type: 'payment', entity_id: id, after: { customer: customer.id, amount: input.amount, currency, applied } })
+  plan.event(ctx, 'payment.created', view)
   return view
 }
 
+const payments = (trx: Trx, opts: { saleId?: string } = {}): BatchSpec<CreatePaymentInput, Awaited<ReturnType<typeof planPayment>>> => ({
+  customerOf: (_ctx, input) => input.customer,
+  plan: (plan, ctx, lc, customer, input) => planPayment(trx, plan, ctx, lc, customer, input, opts),
+})
+
+/** POST /v1/payments, batched (core/http/batch.ts): one answer per request, in order. */
+export function createPayments(trx: Trx, items: BatchItem<CreatePaymentInput>[]) {
+  return postInBatch(trx, items, payments(trx))
+}
+
+/** One payment, e.g. the one a sale takes at the till (its customer is already locked). */
+export function createPayment(trx: Trx, ctx: RequestContext, input: CreatePaymentInput, opts: { saleId?: string } = {}) {
+  return postOne(trx, ctx, input, payments(trx, opts))
+}

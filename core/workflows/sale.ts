@@ -41,7 +41,7 @@ export async function createSale(trx: Trx, ctx: RequestContext, input: CreateSal
           exchange_rate: input.exchange_rate,
           allocations: [{ invoice: invoice.id, amount: Math.min(posted, invoice.total) }],
         },
-        { saleId: id, customer },
+        { saleId: id },
       )
     : null
   const row = await insertSale(trx, ctx, {

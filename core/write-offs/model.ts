@@ -3,6 +3,8 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import { documentTxn, documentTxnIds } from '../ledger/reads'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 
 /**
  * The write-off record (`write_offs`, the only SQL on that table). Writing off is a workflow
@@ -71,4 +73,19 @@ export async function listWriteOffs(trx: Trx, ctx: RequestContext, q: ListQuery 
   const { rows, has_more } = await paginate<WriteOffRow>(query, q)
   const txns = await documentTxnIds(trx, ctx, rows.map((r) => r.id))
   return page(rows.map((r) => writeOffView(r, txns.get(r.id) ?? null)), has_more)
+}
+
+export const writeOffsTable = defineTable<WriteOffInsert & { created_by: string }>(
+  'write_offs',
+  {
+    id: 'text', customer_id: 'text', invoice_id: 'text', payment_id: 'text', amount: 'bigint', base_amount: 'bigint', reason: 'text',
+    write_off_date: 'date', journal_entry_id: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+/** Plans a write-off's insert; returns the row as it will read back. */
+export function planWriteOffRow(plan: Plan, ctx: RequestContext, w: WriteOffInsert, createdAt: Date): WriteOffRow {
+  plan.insert(writeOffsTable, { ...w, created_by: ctx.keyId ?? ctx.role })
+  return { ...w, created_at: createdAt }
 }

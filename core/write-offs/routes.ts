@@ -4,19 +4,23 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { createWriteOffBody, CreateWriteOffInput, writeOffSchema } from './schemas'
 import { getWriteOff, listWriteOffs } from './model'
-import { createWriteOff } from '../workflows/write-off'
+import { batchedInTenant } from '../http/batch'
+import { createWriteOffs } from '../workflows/write-off'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('wo') } } }
 
 export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent write-offs of a tenant post together (core/http/batch.ts).
+  const postWriteOff = batchedInTenant(createWriteOffs, { status: 201, partition: (input) => input.invoice })
+
   app.post<{ Body: CreateWriteOffInput }>(
     '/write-offs',
     {
       config: { permission: ['create', 'WriteOff'] },
       schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', body: createWriteOffBody, response: { 201: writeOffSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createWriteOff(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postWriteOff(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(

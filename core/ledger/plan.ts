@@ -1,0 +1,172 @@
+import { runWrites, type Trx, type Write } from '../kernel/db/knex'
+import { insertWrite, updateWrite, type Table } from '../kernel/db/table'
+import type { RequestContext } from '../kernel/context'
+import { auditWrites, recordAudit, type AuditEntry } from '../audit/service'
+import { eventWrites, type OutboxEvent } from '../outbox/outbox'
+import { balanceWrites, entryWrites, type BuiltEntry, type StagedBalanceChange } from './engine'
+
+/**
+ * What a workflow will write, built in memory: lock → plan (every check, no writes) → one write.
+ *
+ * A plan collects journal entries, balance changes, rows to insert or update in record tables,
+ * outbox events and audit rows. Several requests of one tenant planned in one transaction share
+ * one plan, so a batch is written with one statement per table. Rows a plan has locked are held
+ * here as their planned state (`hold`/`held`), so the next request of the batch sees what the
+ * earlier ones will have written; an update of a row inserted by the same plan changes the insert.
+ *
+ * A request's part of a plan is a `Step`: a request that is refused after planning part of its work
+ * rolls its step back (`discard`) and leaves the rest of the batch intact.
+ */
+export class Plan {
+  private entries: BuiltEntry[] = []
+  private balances: StagedBalanceChange[] = []
+  private events: OutboxEvent[] = []
+  private audits: { ctx: RequestContext; entry: AuditEntry }[] = []
+  /** table → key → row (inserts) or patch (updates), in first-seen order. */
+  private inserts = new Map<Table<any>, Map<string, Record<string, unknown>>>()
+  private updates = new Map<Table<any>, Map<string, Record<string, unknown>>>()
+  private touched = new Set<Table<any>>()
+  private heldRows = new Map<string, Record<string, unknown>>()
+
+  constructor(readonly tenantId: string) {}
+
+  /** Remembers a locked row as this plan sees it; the first one held for a key wins. */
+  hold<T extends object>(table: string, id: string, row: T): T {
+    const k = `${table}:${id}`
+    if (!this.heldRows.has(k)) this.heldRows.set(k, row as Record<string, unknown>)
+    return this.heldRows.get(k) as T
+  }
+
+  held<T>(table: string, id: string): T | undefined {
+    return this.heldRows.get(`${table}:${id}`) as T | undefined
+  }
+
+  /** Every held row of a table. */
+  heldAll<T>(table: string): T[] {
+    return [...this.heldRows].filter(([k]) => k.startsWith(`${table}:`)).map(([, row]) => row as T)
+  }
+
+  entry(e: BuiltEntry): void {
+    this.entries.push(e)
+  }
+
+  balance(b: StagedBalanceChange): void {
+    this.balances.push(b)
+  }
+
+  event(ctx: RequestContext, type: string, object: unknown): void {
+    this.events.push({ ctx, type, object })
+  }
+
+  audit(ctx: RequestContext, entry: AuditEntry): void {
+    this.audits.push({ ctx, entry })
+  }
+
+  private keyOf(table: Table<any>, row: Record<string, unknown>): string {
+    return table.key.map((k) => String(row[k])).join('\u0000')
+  }
+
+  /** A row to insert; returned so the plan can still change it (see update). */
+  insert<Row>(table: Table<Row>, row: Partial<Row>): Partial<Row> {
+    let rows = this.inserts.get(table)
+    if (!rows) this.inserts.set(table, (rows = new Map()))
+    const k = this.keyOf(table, row as Record<string, unknown>)
+    if (rows.has(k)) throw new Error(`plan: ${table.name} ${k} inserted twice`)
+    rows.set(k, row as Record<string, unknown>)
+    return row
+  }
+
+  /**
+   * Sets columns of a row by key: merged into the row's insert when this plan inserts it, else into
+   * one update per row (the last value of each column wins). `touch` sets updated_at too.
+   */
+  update<Row>(table: Table<Row>, key: Partial<Row>, patch: Partial<Row>, opts: { touch?: boolean } = {}): void {
+    const k = this.keyOf(table, key as Record<string, unknown>)
+    const inserted = this.inserts.get(table)?.get(k)
+    if (inserted) {
+      Object.assign(inserted, patch)
+      return
+    }
+    let rows = this.updates.get(table)
+    if (!rows) this.updates.set(table, (rows = new Map()))
+    rows.set(k, { ...(rows.get(k) ?? key), ...patch })
+    if (opts.touch) this.touched.add(table)
+  }
+
+  /** A mark to roll a refused request's part of the plan back to. */
+  mark(): Step {
+    return {
+      entries: this.entries.length,
+      balances: this.balances.length,
+      events: this.events.length,
+      audits: this.audits.length,
+      inserts: new Map([...this.inserts].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
+      updates: new Map([...this.updates].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
+      held: new Map([...this.heldRows].map(([k, row]) => [k, { row, saved: { ...row } }])),
+    }
+  }
+
+  /** Rolls the plan back to `step`, held rows' planned state included. */
+  discard(step: Step): void {
+    this.entries.length = step.entries
+    this.balances.length = step.balances
+    this.events.length = step.events
+    this.audits.length = step.audits
+    this.inserts = step.inserts
+    this.updates = step.updates
+    this.heldRows = new Map()
+    for (const [k, { row, saved }] of step.held) {
+      for (const key of Object.keys(row)) if (!(key in saved)) delete row[key]
+      this.heldRows.set(k, Object.assign(row, saved))
+    }
+  }
+
+  get empty(): boolean {
+    return !this.entries.length && !this.balances.length && !this.events.length && !this.audits.length && !this.inserts.size && !this.updates.size
+  }
+
+  /** The plan as writes for runWrites: one statement per table (per column set). */
+  private writes(trx: Trx): (Write | null)[] {
+    const out: (Write | null)[] = []
+    if (this.entries.length) out.push(entryWrites({ tenantId: this.tenantId }, this.entries))
+    for (const [table, rows] of this.inserts) for (const group of byColumns([...rows.values()])) out.push(insertWrite(table, this.tenantId, group))
+    for (const [table, rows] of this.updates) {
+      for (const group of byColumns([...rows.values()])) out.push(updateWrite(table, this.tenantId, group, { touch: this.touched.has(table) }))
+    }
+    out.push(balanceWrites({ tenantId: this.tenantId }, this.balances))
+    out.push(eventWrites(this.events).write)
+    out.push(auditWrites(trx))
+    return out
+  }
+
+  /**
+   * Writes the whole plan in one statement, with the transaction's audit rows recorded so far (in
+   * the transaction's one audit lane).
+   */
+  async write(trx: Trx): Promise<void> {
+    for (const a of this.audits) await recordAudit(trx, a.ctx, a.entry)
+    await runWrites(trx, this.writes(trx))
+  }
+}
+
+export interface Step {
+  entries: number
+  balances: number
+  events: number
+  audits: number
+  inserts: Map<Table<any>, Map<string, Record<string, unknown>>>
+  updates: Map<Table<any>, Map<string, Record<string, unknown>>>
+  held: Map<string, { row: Record<string, unknown>; saved: Record<string, unknown> }>
+}
+
+/** Rows grouped by the set of columns they set (one statement per group). */
+function byColumns(rows: Record<string, unknown>[]): Record<string, unknown>[][] {
+  const groups = new Map<string, Record<string, unknown>[]>()
+  for (const r of rows) {
+    const k = Object.keys(r).sort().join(',')
+    const g = groups.get(k)
+    if (g) g.push(r)
+    else groups.set(k, [r])
+  }
+  return [...groups.values()]
+}

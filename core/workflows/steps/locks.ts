@@ -1,0 +1,58 @@
+import type { Trx } from '../../kernel/db/knex'
+import type { RequestContext } from '../../kernel/context'
+import { notFound } from '../../kernel/errors'
+import { lockCustomers, type CustomerState } from '../../ledger/engine'
+import type { Plan } from '../../ledger/plan'
+import { lockInvoices, type InvoiceRow } from '../../invoices/model'
+import { lockCreditSource, type CreditSource } from './credit-sources'
+
+/**
+ * Locks through a plan: a row already locked by an earlier request of the batch is served as the
+ * plan holds it (with what that request will write), so each request is checked against the state
+ * the requests before it leave. Lock order is the ledger's: customers (id order) first, then
+ * invoices (id order), then credit sources.
+ */
+
+/** Locks the customers not yet held, in id order; returns the held states (absent: missing or another tenant's). */
+export async function holdCustomers(trx: Trx, plan: Plan, ctx: RequestContext, ids: string[]): Promise<Map<string, CustomerState>> {
+  const missing = [...new Set(ids)].filter((id) => !plan.held('customer', id))
+  if (missing.length) {
+    const { customers } = await lockCustomers(trx, ctx, missing)
+    for (const [id, c] of customers) plan.hold('customer', id, c)
+  }
+  const out = new Map<string, CustomerState>()
+  for (const id of ids) {
+    const c = plan.held<CustomerState>('customer', id)
+    if (c) out.set(id, c)
+  }
+  return out
+}
+
+export async function holdCustomer(trx: Trx, plan: Plan, ctx: RequestContext, id: string, param = 'customer'): Promise<CustomerState> {
+  const c = (await holdCustomers(trx, plan, ctx, [id])).get(id)
+  if (!c) throw notFound('customer', id, param)
+  return c
+}
+
+/** Locks invoices of the held customer (id order) not yet held; another customer's answers 404. */
+export async function holdInvoices(trx: Trx, plan: Plan, ctx: RequestContext, ids: string[], customerId: string): Promise<Map<string, InvoiceRow>> {
+  const missing = [...new Set(ids)].filter((id) => !plan.held('invoice', id))
+  if (missing.length) for (const [id, inv] of await lockInvoices(trx, ctx, missing, customerId)) plan.hold('invoice', id, inv)
+  const out = new Map<string, InvoiceRow>()
+  for (const id of ids) {
+    const inv = plan.held<InvoiceRow>('invoice', id)!
+    if (inv.customer_id !== customerId) throw notFound('invoice', id, 'invoice')
+    out.set(id, inv)
+  }
+  return out
+}
+
+/** Locks a payment or credit note of the held customer, once per plan. */
+export async function holdCreditSource(trx: Trx, plan: Plan, ctx: RequestContext, customerId: string, id: string, param = 'source'): Promise<CreditSource> {
+  const held = plan.held<CreditSource>('credit_source', id)
+  if (held) {
+    if (held.customer_id !== customerId) throw notFound(held.type === 'payment' ? 'payment' : 'credit note', id, param)
+    return held
+  }
+  return plan.hold('credit_source', id, await lockCreditSource(trx, ctx, customerId, id, param))
+}
