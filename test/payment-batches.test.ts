@@ -13,7 +13,7 @@ t.test('payment batches', async (t) => {
 
   await t.test('auto-applied payments of one customer settle the oldest invoices in arrival order', async (t) => {
     const cus = await customer(api)
-    const invs = []
+    const invs: { id: string }[] = []
     for (let i = 0; i < 4; i++) invs.push(await invoice(api, cus, 1000, { issue_date: '2026-11-01', due_date: `2026-11-1${i}` }))
     const before = await counts(env)
     // 7 × 600 = 4,200 against 4,000 owed: the first six settle invoices (two per three payments),

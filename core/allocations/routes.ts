@@ -3,13 +3,17 @@ import { inTenant } from '../http/tx'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
 import { getAllocation } from './model'
-import { createAllocation } from '../workflows/apply-credit'
+import { batchedInTenant } from '../http/batch'
+import { createAllocations } from '../workflows/apply-credit'
 import { reverseAllocation } from '../workflows/unapply'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('alc') } } }
 
 export async function allocationRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent allocations of a tenant post together (core/http/batch.ts).
+  const postAllocation = batchedInTenant(createAllocations, { status: 201, partition: (input) => input.source })
+
   app.post<{ Body: CreateAllocationInput }>(
     '/allocations',
     {
@@ -21,7 +25,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
         response: { 201: allocationSchema, ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createAllocation(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postAllocation(req, reply, req.body),
   )
 
   app.post<{ Params: { id: string }; Body: { reason: string } }>(

@@ -4,6 +4,8 @@ import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, ListQuery } from '../kernel/pagination'
 import { nextNumber } from '../ledger/engine'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 
 /**
  * The credit-note record (`credit_notes`, `credit_note_lines`, the only SQL on those tables).
@@ -174,4 +176,42 @@ export async function creditNotesWithCredit(trx: Trx, ctx: RequestContext, custo
     .orderBy(['created_at', 'id'])
     .limit(limit)
     .select('id', 'created_at')
+}
+
+export const creditNotesTable = defineTable<Omit<CreditNoteRow, 'created_at'> & { created_by: string }>(
+  'credit_notes',
+  {
+    id: 'text', number: 'text', customer_id: 'text', invoice_id: 'text', currency: 'text', exchange_rate: 'numeric', subtotal: 'bigint',
+    tax: 'bigint', amount: 'bigint', unapplied_amount: 'bigint', reason: 'text', status: 'text', issue_date: 'date',
+    journal_entry_id: 'text', voided_at: 'timestamptz', void_reason: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+export const creditNoteLinesTable = defineTable<CreditNoteLineRow & { credit_note_id: string }>(
+  'credit_note_lines',
+  {
+    credit_note_id: 'text', line_no: 'smallint', invoice_id: 'text', invoice_line_no: 'smallint', quantity: 'bigint', net_amount: 'bigint',
+    tax_amount: 'bigint', cost_amount: 'bigint',
+  },
+  ['credit_note_id', 'line_no'],
+)
+
+export type CreditNoteInsert = Pick<
+  CreditNoteRow,
+  'id' | 'number' | 'customer_id' | 'invoice_id' | 'currency' | 'exchange_rate' | 'subtotal' | 'tax' | 'amount' | 'unapplied_amount' | 'reason' | 'issue_date' | 'journal_entry_id'
+>
+
+/** Plans a credit note's insert (issued) with its lines; returns the row as it will read back. */
+export function planCreditNoteRow(plan: Plan, ctx: RequestContext, cn: CreditNoteInsert, lines: CreditNoteLineRow[], createdAt: Date): CreditNoteRow {
+  const row: CreditNoteRow = { ...cn, status: 'issued', voided_at: null, void_reason: null, created_at: createdAt }
+  const { created_at: _c, ...cols } = row
+  plan.insert(creditNotesTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
+  for (const l of lines) plan.insert(creditNoteLinesTable, { credit_note_id: cn.id, ...l })
+  return row
+}
+
+/** Plans a credit note's new unapplied amount (the caller keeps it in [0, amount]). */
+export function planCreditNoteUnapplied(plan: Plan, id: string, unapplied: number): void {
+  plan.update(creditNotesTable, { id }, { unapplied_amount: unapplied })
 }

@@ -4,19 +4,23 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
 import { getCreditNote, listCreditNotes } from '../views/documents'
-import { createCreditNote } from '../workflows/credit-note'
+import { batchedInTenant } from '../http/batch'
+import { createCreditNotes } from '../workflows/credit-note'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cn') } } }
 
 export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent credit notes of a tenant post together (core/http/batch.ts).
+  const postCreditNote = batchedInTenant(createCreditNotes, { status: 201, partition: (input) => input.customer })
+
   app.post<{ Body: CreateCreditNoteInput }>(
     '/credit-notes',
     {
       config: { permission: ['create', 'CreditNote'] },
       schema: { tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createCreditNote(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postCreditNote(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(

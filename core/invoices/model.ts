@@ -270,3 +270,26 @@ export function planOutstanding(plan: Plan, ctx: RequestContext, inv: InvoiceRow
   plan.update(invoicesTable, { id: inv.id }, { outstanding, status }, { touch: true })
   if (status === 'paid' && !wasPaid) plan.event(ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
 }
+
+export const invoiceLinesTable = defineTable<InvoiceLineRow & { invoice_id: string }>(
+  'invoice_lines',
+  {
+    invoice_id: 'text', line_no: 'smallint', description: 'text', product_ref: 'text', quantity: 'bigint', unit_amount: 'bigint',
+    tax_rate: 'numeric', unit_cost: 'bigint', net_amount: 'bigint', tax_amount: 'bigint', returned_quantity: 'bigint',
+  },
+  ['invoice_id', 'line_no'],
+)
+
+/**
+ * Plans a change of held invoice lines' returned quantities (signed: + on a return, − when its
+ * credit note is voided); the held lines show the result at once.
+ */
+export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: InvoiceLineRow[], changes: { invoice_line_no: number; quantity: number }[]): void {
+  for (const c of changes) {
+    const line = lines.find((l) => l.line_no === c.invoice_line_no)
+    if (!line) throw new Error(`invoice ${invoiceId} has no line ${c.invoice_line_no}`)
+    line.returned_quantity += c.quantity
+    if (line.returned_quantity < 0 || line.returned_quantity > line.quantity) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
+    plan.update(invoiceLinesTable, { invoice_id: invoiceId, line_no: line.line_no }, { returned_quantity: line.returned_quantity })
+  }
+}

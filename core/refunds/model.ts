@@ -4,6 +4,8 @@ import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import type { CreditSourceType } from '../allocations/schemas'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 
 /**
  * The refund record (`refunds` and `refund_sources`, the only SQL on those tables). Paying credit
@@ -80,4 +82,26 @@ export async function listRefunds(trx: Trx, ctx: RequestContext, q: ListQuery & 
   const { rows, has_more } = await paginate<RefundRow>(query, q)
   const parts = await refundParts(trx, ctx, rows.map((r) => r.id))
   return page(rows.map((r) => refundView(r, parts.get(r.id)!)), has_more)
+}
+
+export const refundsTable = defineTable<RefundInsert & { created_by: string }>(
+  'refunds',
+  {
+    id: 'text', customer_id: 'text', amount: 'bigint', currency: 'text', exchange_rate: 'numeric', source_type: 'text', source_id: 'text',
+    method: 'text', reason: 'text', refund_date: 'date', journal_entry_id: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+export const refundSourcesTable = defineTable<{ refund_id: string; line_no: number; source_type: CreditSourceType; source_id: string; amount: number }>(
+  'refund_sources',
+  { refund_id: 'text', line_no: 'smallint', source_type: 'text', source_id: 'text', amount: 'bigint' },
+  ['refund_id', 'line_no'],
+)
+
+/** Plans a refund's insert and the credit it drew, per source in drawing order; returns the row as it will read back. */
+export function planRefundRow(plan: Plan, ctx: RequestContext, r: RefundInsert, sources: RefundPart[], createdAt: Date): RefundRow {
+  plan.insert(refundsTable, { ...r, created_by: ctx.keyId ?? ctx.role })
+  sources.forEach((p, i) => plan.insert(refundSourcesTable, { refund_id: r.id, line_no: i + 1, source_type: p.source_type, source_id: p.source, amount: p.amount }))
+  return { ...r, created_at: createdAt }
 }

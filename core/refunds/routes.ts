@@ -4,19 +4,23 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { createRefundBody, CreateRefundInput, refundSchema } from './schemas'
 import { getRefund, listRefunds } from './model'
-import { createRefund } from '../workflows/refund'
+import { batchedInTenant } from '../http/batch'
+import { createRefunds } from '../workflows/refund'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('ref') } } }
 
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent refunds of a tenant post together (core/http/batch.ts).
+  const postRefund = batchedInTenant(createRefunds, { status: 201, partition: (input) => input.customer })
+
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
       config: { permission: ['create', 'Refund'] },
       schema: { tags: ['refunds'], summary: 'Refund unapplied credit', body: createRefundBody, response: { 201: refundSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createRefund(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postRefund(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string } }>(

@@ -1,108 +1,70 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { AppError, notFound } from '../kernel/errors'
+import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { assertCustomerUsable, changeBalance, CustomerState, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
-import { allocationView, insertAllocation, type AllocationView, type CreditSourceType } from '../allocations/model'
-import { assertInvoiceOpen, changeOutstanding, lockInvoices } from '../invoices/model'
-import { invoiceBaseShare } from '../views/settlement'
-import { assertSourceLive, changeUnapplied, creditSourceCustomer, creditSourceType, lockCreditSource } from './steps/credit-sources'
+import { assertCustomerUsable, buildEntry, CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import type { Plan } from '../ledger/plan'
+import type { AllocationView } from '../allocations/model'
+import type { CreateAllocationInput } from '../allocations/schemas'
+import { postInBatch, type BatchItem } from './steps/batch'
+import { assertSourceLive, creditSourceCustomer, planUnapplied } from './steps/credit-sources'
+import { holdCreditSource, holdInvoices } from './steps/locks'
+import { assertSettles, planAllocations, planBaseShares } from './steps/settle'
 
 /**
- * Workflow: apply a payment's or credit note's unapplied credit to an invoice of the same customer
- * (Dr advances / Cr AR), or record which invoice a document's own AR credit settled.
+ * Workflow: apply a payment's or credit note's unapplied credit to an invoice of the same customer,
+ * today: Dr advances / Cr AR (at the invoice's AR base share; the rate difference is realized FX).
+ * Lock customer → source → invoice; plan every check; one write. POST /v1/allocations requests of a
+ * tenant are planned together.
  */
-
-export interface ApplyCreditInput {
-  source_type: CreditSourceType
-  source_id: string
-  invoice_id: string
-  amount: number
-  effective_date: string
-  /**
-   * Default true: post 'advance_applied' (Dr advances / Cr ar) and move the cached balance.
-   * false: the caller's own entry already credited AR for this amount (a payment's or a credit
-   * note's applied part) and moved the balance itself; only the allocation row, the source's
-   * unapplied amount and the invoice's outstanding change. Pass that entry's id and the AR base it
-   * credited (from `invoiceBaseShare`, computed before posting).
-   */
-  post?: boolean
-  journal_entry_id?: string
-  base_amount?: number
-}
-
-/**
- * Applies unapplied credit of a payment or credit note to an invoice of the same customer. The
- * customer must be locked by the caller; this locks the source, then the invoice. The caller's
- * in-memory InvoiceRow of that invoice (if any) is stale afterwards: re-lock it before using it.
- */
-export async function applyCredit(trx: Trx, ctx: RequestContext, customer: CustomerState, input: ApplyCreditInput): Promise<AllocationView> {
-  const post = input.post ?? true
-  if (!post && !input.journal_entry_id) throw new Error('applyCredit with post: false needs the journal entry that credited AR')
-  const source = await lockCreditSource(trx, ctx, customer.id, input.source_id)
-  if (source.type !== input.source_type) throw notFound(input.source_type, input.source_id, 'source')
+export async function planApplyCredit(
+  trx: Trx,
+  plan: Plan,
+  ctx: RequestContext,
+  lc: LedgerContext,
+  customer: CustomerState,
+  input: CreateAllocationInput,
+): Promise<AllocationView> {
+  assertCustomerUsable(customer)
+  const source = await holdCreditSource(trx, plan, ctx, customer.id, input.source)
   assertSourceLive(source)
-  const inv = (await lockInvoices(trx, ctx, [input.invoice_id], customer.id)).get(input.invoice_id)!
-  assertInvoiceOpen(inv)
+  const inv = (await holdInvoices(trx, plan, ctx, [input.invoice], customer.id)).get(input.invoice)!
+  if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param: 'invoice' })
   if (input.amount > source.unapplied_amount) {
     throw new AppError('over_allocation', `The amount exceeds ${source.id}'s unapplied amount ${source.unapplied_amount}.`, { param: 'amount' })
   }
-  if (input.amount > inv.outstanding) {
-    throw new AppError('over_allocation', `The amount exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
-  }
+  const settlement = { inv, amount: input.amount }
+  assertSettles(settlement, 'invoice')
+  const [base] = await planBaseShares(trx, plan, ctx, [settlement])
 
   const id = newId('alc')
-  const base = input.base_amount ?? (await invoiceBaseShare(trx, ctx, inv, input.amount))
-  let entryId = input.journal_entry_id ?? null
-  if (post) {
-    const lc = await ledgerContext(trx, ctx)
-    entryId = await postEntry(trx, ctx, {
-      event: 'advance_applied',
-      source_type: 'allocation',
-      source_id: id,
-      entry_date: input.effective_date,
-      currency: source.currency,
-      base_currency: lc.base_currency,
-      exchange_rate: source.exchange_rate,
-      lines: [
-        { role: 'advances', side: 'debit', amount: input.amount, customer_id: customer.id },
-        { role: 'ar', side: 'credit', amount: input.amount, customer_id: customer.id, base },
-      ],
-    })
-    await changeBalance(trx, ctx, customer, { pending: -input.amount, advance: -input.amount })
-  }
-  await changeUnapplied(trx, ctx, source, -input.amount)
-  await changeOutstanding(trx, ctx, inv, -input.amount)
-  const row = await insertAllocation(trx, ctx, {
-    id,
-    customer_id: customer.id,
-    source_type: source.type,
-    source_id: source.id,
-    invoice_id: inv.id,
-    amount: input.amount,
-    base_amount: base,
-    effective_date: input.effective_date,
-    journal_entry_id: entryId,
+  const entry = await buildEntry(trx, ctx, {
+    event: 'advance_applied',
+    source_type: 'allocation',
+    source_id: id,
+    entry_date: lc.today,
+    currency: source.currency,
+    base_currency: lc.base_currency,
+    exchange_rate: source.exchange_rate,
+    lines: [
+      { role: 'advances', side: 'debit', amount: input.amount, customer_id: customer.id },
+      { role: 'ar', side: 'credit', amount: input.amount, customer_id: customer.id, base },
+    ],
   })
-  const view = allocationView(row)
-  await recordAudit(trx, ctx, { action: 'allocation.created', entity_type: 'allocation', entity_id: id, after: { source: source.id, invoice: inv.id, amount: input.amount } })
-  await emitEvent(trx, ctx, 'allocation.created', view)
+  const balance = stageBalanceChange(ctx, customer, { pending: -input.amount, advance: -input.amount })
+  plan.entry(entry)
+  plan.balance(balance)
+  planUnapplied(plan, source, -input.amount)
+  const [view] = planAllocations(plan, ctx, customer, { type: source.type, id: source.id, journal_entry_id: entry.id, date: lc.today }, [
+    { ...settlement, base, id },
+  ])
   return view
 }
 
-/** POST /v1/allocations: applies a payment's or credit note's unapplied credit to an invoice, today. */
-export async function createAllocation(trx: Trx, ctx: RequestContext, input: { source: string; invoice: string; amount: number }): Promise<AllocationView> {
-  const lc = await ledgerContext(trx, ctx)
-  const customer = await lockCustomer(trx, ctx, await creditSourceCustomer(trx, ctx, input.source))
-  assertCustomerUsable(customer)
-  return applyCredit(trx, ctx, customer, {
-    source_type: creditSourceType(input.source)!,
-    source_id: input.source,
-    invoice_id: input.invoice,
-    amount: input.amount,
-    effective_date: lc.today,
+/** POST /v1/allocations, batched: each request's customer is its source's. */
+export function createAllocations(trx: Trx, items: BatchItem<CreateAllocationInput>[]) {
+  return postInBatch(trx, items, {
+    customerOf: (ctx, input) => creditSourceCustomer(trx, ctx, input.source),
+    plan: (plan, ctx, lc, customer, input) => planApplyCredit(trx, plan, ctx, lc, customer, input),
   })
 }
-

@@ -3,20 +3,21 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { mulRound } from '../kernel/money'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { assertCustomerUsable, changeBalance, documentRate, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
-import { changeReturnedQuantities, invoiceLines, lockInvoices, type InvoiceRow } from '../invoices/model'
-import { insertCreditNote, insertCreditNoteLines, returnedTaxByLine, type CreditNoteLineRow } from '../credit-notes/model'
+import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, nextNumber, stageBalanceChange } from '../ledger/engine'
+import type { Plan } from '../ledger/plan'
+import { planReturnedQuantities, type InvoiceRow } from '../invoices/model'
+import { creditNoteView, planCreditNoteRow, returnedTaxByLine, type CreditNoteLineRow } from '../credit-notes/model'
 import type { CreateCreditNoteInput } from '../credit-notes/schemas'
-import { getCreditNote } from '../views/documents'
-import { invoiceBaseShare } from '../views/settlement'
-import { applyCredit } from './apply-credit'
+import { postInBatch, type BatchItem } from './steps/batch'
+import { holdInvoiceLines, holdInvoices } from './steps/locks'
+import { planAllocations, planBaseShares } from './steps/settle'
 
 /**
- * Workflow: issue a credit note (a return of invoice lines or a credit by amount). Lock the
- * customer, then the invoice; price the return; post one entry; record the part that settles the
- * invoice as an allocation and the rest as unapplied credit.
+ * Workflow: issue a credit note, a return of invoice lines or a credit by amount. Lock the customer,
+ * then the invoice; plan: price the return, the entry (Dr sales returns and tax; Cr AR up to the
+ * invoice's outstanding, Cr advances for the rest; Dr inventory / Cr COGS for goods back), the
+ * credit note, the returned quantities and the allocation of the part that settles the invoice;
+ * one write. POST /v1/credit-notes requests of a tenant are planned together.
  */
 
 type ReturnLine = Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>
@@ -24,11 +25,13 @@ type ReturnLine = Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>
 /**
  * Prices a return of invoice lines: net = quantity × unit_amount, tax = round_half_up(net × rate),
  * capped by the line's tax not yet returned; returning everything left of a line takes exactly its
- * remaining tax, so repeated partial returns never leave a rounding residue on the invoice.
+ * remaining tax, so repeated partial returns never leave a rounding residue on the invoice. Quantities
+ * and tax already returned count what earlier requests of the batch return.
  */
-async function priceReturn(trx: Trx, ctx: RequestContext, inv: InvoiceRow, requested: NonNullable<CreateCreditNoteInput['lines']>): Promise<ReturnLine[]> {
-  const lines = await invoiceLines(trx, ctx, inv.id)
+async function priceReturn(trx: Trx, plan: Plan, ctx: RequestContext, inv: InvoiceRow, requested: NonNullable<CreateCreditNoteInput['lines']>): Promise<ReturnLine[]> {
+  const lines = await holdInvoiceLines(trx, plan, ctx, inv.id)
   const returnedTax = await returnedTaxByLine(trx, ctx, inv.id)
+  const plannedTax = (lineNo: number) => plan.held<{ tax: number }>('returned_tax', `${inv.id}:${lineNo}`)?.tax ?? 0
   const seen = new Set<number>()
   return requested.map((req, i) => {
     const line = lines.find((l) => l.line_no === req.invoice_line)
@@ -42,33 +45,26 @@ async function priceReturn(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reque
         details: { invoice_line: line.line_no, sold: line.quantity, returned: line.returned_quantity, requested: req.quantity },
       })
     }
-    const taxLeft = line.tax_amount - (returnedTax.get(line.line_no) ?? 0)
+    const taxLeft = line.tax_amount - (returnedTax.get(line.line_no) ?? 0) - plannedTax(line.line_no)
     const net = req.quantity * line.unit_amount
     const tax = req.quantity === available ? taxLeft : Math.min(mulRound(net, line.tax_rate, 'tax_rate'), taxLeft)
     return { invoice_line_no: line.line_no, quantity: req.quantity, net_amount: net, tax_amount: tax, cost_amount: req.quantity * (line.unit_cost ?? 0) }
   })
 }
 
-/**
- * POST /v1/credit-notes: a return of invoice lines or a credit by amount. The part up to the
- * invoice's outstanding settles it (an allocation of the credit note); the rest is unapplied
- * credit (customer advances).
- */
-export async function createCreditNote(trx: Trx, ctx: RequestContext, input: CreateCreditNoteInput) {
+export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateCreditNoteInput) {
   if ((input.lines === undefined) === (input.amount === undefined)) {
     throw new AppError('validation_failed', 'Give exactly one of lines or amount.', { param: input.lines ? 'amount' : 'lines' })
   }
   if (input.lines && !input.invoice) throw new AppError('validation_failed', 'A return of lines needs the invoice.', { param: 'invoice' })
-  const lc = await ledgerContext(trx, ctx)
-  const customer = await lockCustomer(trx, ctx, input.customer)
   assertCustomerUsable(customer)
-  const inv = input.invoice ? (await lockInvoices(trx, ctx, [input.invoice], customer.id)).get(input.invoice)! : null
+  const inv = input.invoice ? (await holdInvoices(trx, plan, ctx, [input.invoice], customer.id)).get(input.invoice)! : null
   if (inv?.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param: 'invoice' })
   if (inv && input.exchange_rate !== undefined) {
     throw new AppError('validation_failed', 'A credit note on an invoice takes the invoice exchange rate.', { param: 'exchange_rate' })
   }
 
-  const returned = inv && input.lines ? await priceReturn(trx, ctx, inv, input.lines) : []
+  const returned = inv && input.lines ? await priceReturn(trx, plan, ctx, inv, input.lines) : []
   const subtotal = input.amount ?? returned.reduce((s, l) => s + l.net_amount, 0)
   const tax = returned.reduce((s, l) => s + l.tax_amount, 0)
   const cost = returned.reduce((s, l) => s + l.cost_amount, 0)
@@ -80,8 +76,8 @@ export async function createCreditNote(trx: Trx, ctx: RequestContext, input: Cre
   const issueDate = input.issue_date ?? lc.today
 
   const id = newId('cn')
-  const arBase = inv && applied > 0 ? await invoiceBaseShare(trx, ctx, inv, applied) : undefined
-  const entryId = await postEntry(trx, ctx, {
+  const [arBase] = inv && applied > 0 ? await planBaseShares(trx, plan, ctx, [{ inv, amount: applied }]) : [undefined]
+  const entry = await buildEntry(trx, ctx, {
     event: 'credit_note',
     source_type: 'credit_note',
     source_id: id,
@@ -99,27 +95,44 @@ export async function createCreditNote(trx: Trx, ctx: RequestContext, input: Cre
       { role: 'cogs', side: 'credit', amount: cost },
     ],
   })
-  const cn = await insertCreditNote(trx, ctx, {
-    id, customer_id: customer.id, invoice_id: inv?.id ?? null, currency, exchange_rate: rate, subtotal, tax, amount, reason: input.reason, issue_date: issueDate, journal_entry_id: entryId,
-  })
-  if (inv && returned.length) {
-    await insertCreditNoteLines(trx, ctx, id, inv.id, returned)
-    await changeReturnedQuantities(trx, ctx, inv.id, returned)
-  }
-  const txnId = await changeBalance(trx, ctx, customer, {
+  const number = await nextNumber(trx, ctx, 'credit_note', 'CN')
+  const lines: CreditNoteLineRow[] = inv ? returned.map((l, i) => ({ line_no: i + 1, invoice_id: inv.id, ...l })) : []
+  const staged = stageBalanceChange(ctx, customer, {
     pending: -applied,
     advance: amount - applied,
-    txn: { type: 'credit_note', reference: cn.number, source_type: 'credit_note', source_id: id, posting_date: issueDate, journal_entry_id: entryId, reason: input.reason },
+    txn: { type: 'credit_note', reference: number, source_type: 'credit_note', source_id: id, posting_date: issueDate, journal_entry_id: entry.id, reason: input.reason },
   })
-  // The entry above already credited AR: the allocation only records which invoice it settled.
-  if (inv && applied > 0) {
-    await applyCredit(trx, ctx, customer, {
-      source_type: 'credit_note', source_id: id, invoice_id: inv.id, amount: applied, effective_date: issueDate, post: false, journal_entry_id: entryId, base_amount: arBase,
-    })
+  plan.entry(entry)
+  const row = planCreditNoteRow(
+    plan,
+    ctx,
+    {
+      id, number, customer_id: customer.id, invoice_id: inv?.id ?? null, currency, exchange_rate: rate, subtotal, tax, amount,
+      unapplied_amount: amount - applied, reason: input.reason, issue_date: issueDate, journal_entry_id: entry.id,
+    },
+    lines,
+    customer.locked_at,
+  )
+  if (inv && returned.length) {
+    planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id), returned)
+    for (const l of returned) plan.hold('returned_tax', `${inv.id}:${l.invoice_line_no}`, { tax: 0 }).tax += l.tax_amount
   }
-  const view = await getCreditNote(trx, ctx, id, txnId)
-  await recordAudit(trx, ctx, { action: 'credit_note.created', entity_type: 'credit_note', entity_id: id, after: { number: cn.number, customer: customer.id, invoice: inv?.id ?? null, amount, applied }, reason: input.reason })
-  await emitEvent(trx, ctx, 'credit_note.created', view)
+  plan.balance(staged)
+  // The entry above credited AR: the allocation records which invoice it settled.
+  const allocations =
+    inv && applied > 0
+      ? planAllocations(plan, ctx, customer, { type: 'credit_note', id, journal_entry_id: entry.id, date: issueDate }, [{ inv, amount: applied, base: arBase! }])
+      : []
+  const view = creditNoteView(row, lines, staged.txn!.id as string, allocations)
+  plan.audit(ctx, { action: 'credit_note.created', entity_type: 'credit_note', entity_id: id, after: { number, customer: customer.id, invoice: inv?.id ?? null, amount, applied }, reason: input.reason })
+  plan.event(ctx, 'credit_note.created', view)
   return view
 }
 
+/** POST /v1/credit-notes, batched (core/http/batch.ts). */
+export function createCreditNotes(trx: Trx, items: BatchItem<CreateCreditNoteInput>[]) {
+  return postInBatch(trx, items, {
+    customerOf: (_ctx, input) => input.customer,
+    plan: (plan, ctx, lc, customer, input) => planCreditNote(trx, plan, ctx, lc, customer, input),
+  })
+}

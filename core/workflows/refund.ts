@@ -2,18 +2,19 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { assertCustomerUsable, changeBalance, CustomerState, documentRate, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
+import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import type { Plan } from '../ledger/plan'
 import { reversedOfDocument } from '../ledger/reads'
-import { insertRefund, refundParts, refundView } from '../refunds/model'
+import { planRefundRow, refundParts, refundView } from '../refunds/model'
 import type { CreateRefundInput } from '../refunds/schemas'
-import { assertSourceLive, changeUnapplied, CreditSource, lockCreditSource, sourcesWithCredit } from './steps/credit-sources'
+import { postInBatch, type BatchItem } from './steps/batch'
+import { assertSourceLive, changeUnapplied, CreditSource, lockCreditSource, planUnapplied, sourcesWithCredit } from './steps/credit-sources'
+import { holdCreditSource } from './steps/locks'
 
 /**
  * Workflow: pay unapplied credit back (Dr advances / Cr cash), drawn from a named source or from
  * the customer's oldest payments and credit notes; and, for a refund's reversal, give the credit
- * back to those sources.
+ * back to those sources. POST /v1/refunds requests of a tenant are planned together.
  */
 
 /** Most sources one refund draws from when none is named. */
@@ -21,11 +22,12 @@ const MAX_REFUND_SOURCES = 100
 
 /**
  * The credit a refund draws: all from the named source, else the customer's oldest unapplied
- * payments and credit notes first. Read under the customer lock, which every change to them holds.
+ * payments and credit notes first, as the plan holds them. Read under the customer lock, which
+ * every change to them holds.
  */
-async function drawCredit(trx: Trx, ctx: RequestContext, customer: CustomerState, sourceId: string | undefined, amount: number) {
+async function drawCredit(trx: Trx, plan: Plan, ctx: RequestContext, customer: CustomerState, sourceId: string | undefined, amount: number) {
   if (sourceId) {
-    const source = await lockCreditSource(trx, ctx, customer.id, sourceId)
+    const source = await holdCreditSource(trx, plan, ctx, customer.id, sourceId)
     assertSourceLive(source)
     if (amount > source.unapplied_amount) {
       throw new AppError('refund_exceeds_credit', `The refund exceeds ${source.id}'s unapplied amount ${source.unapplied_amount}.`, { param: 'amount' })
@@ -35,11 +37,13 @@ async function drawCredit(trx: Trx, ctx: RequestContext, customer: CustomerState
   if (amount > customer.advance_balance) {
     throw new AppError('refund_exceeds_credit', `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, { param: 'amount' })
   }
+  const drawnInPlan = plan.heldAll<CreditSource>('credit_source').filter((c) => c.customer_id === customer.id && c.unapplied_amount === 0).length
   const parts: { source: CreditSource; amount: number }[] = []
   let left = amount
-  for (const id of await sourcesWithCredit(trx, ctx, customer.id, MAX_REFUND_SOURCES)) {
-    if (left === 0) break
-    const source = await lockCreditSource(trx, ctx, customer.id, id)
+  for (const id of await sourcesWithCredit(trx, ctx, customer.id, MAX_REFUND_SOURCES + drawnInPlan)) {
+    if (left === 0 || parts.length === MAX_REFUND_SOURCES) break
+    const source = await holdCreditSource(trx, plan, ctx, customer.id, id)
+    if (source.unapplied_amount === 0) continue
     const take = Math.min(left, source.unapplied_amount)
     parts.push({ source, amount: take })
     left -= take
@@ -49,21 +53,19 @@ async function drawCredit(trx: Trx, ctx: RequestContext, customer: CustomerState
 }
 
 /**
- * Pays unapplied credit back: Dr advances / Cr cash (by method). The credit comes off the sources'
- * unapplied amounts (recorded per source); a named source's rate applies unless another is given.
+ * Plans a refund of the held customer: the credit comes off the sources' unapplied amounts
+ * (recorded per source); a named source's rate applies unless another is given.
  */
-export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateRefundInput) {
-  const lc = await ledgerContext(trx, ctx)
-  const customer = await lockCustomer(trx, ctx, input.customer)
+export async function planRefund(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateRefundInput) {
   assertCustomerUsable(customer)
-  const parts = await drawCredit(trx, ctx, customer, input.source, input.amount)
+  const parts = await drawCredit(trx, plan, ctx, customer, input.source, input.amount)
   const named = input.source ? parts[0].source : null
   const givenRate = input.exchange_rate === undefined ? undefined : String(input.exchange_rate)
   const rate = named && givenRate === undefined ? named.exchange_rate : documentRate(customer.currency, lc.base_currency, givenRate)
   const refundDate = input.refund_date ?? lc.today
 
   const id = newId('ref')
-  const entryId = await postEntry(trx, ctx, {
+  const entry = await buildEntry(trx, ctx, {
     event: 'refund',
     source_type: 'refund',
     source_id: id,
@@ -78,9 +80,16 @@ export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateR
       { role: 'cash', side: 'credit', amount: input.amount },
     ],
   })
+  const staged = stageBalanceChange(ctx, customer, {
+    pending: 0,
+    advance: -input.amount,
+    insufficientCredit: { code: 'refund_exceeds_credit', message: `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, param: 'amount' },
+    txn: { type: 'refund', reference: id, source_type: 'refund', source_id: id, posting_date: refundDate, journal_entry_id: entry.id, reason: input.reason },
+  })
+  plan.entry(entry)
   const sources = parts.map((p) => ({ source: p.source.id, source_type: p.source.type, amount: p.amount }))
-  const row = await insertRefund(
-    trx,
+  const row = planRefundRow(
+    plan,
     ctx,
     {
       id,
@@ -93,21 +102,25 @@ export async function createRefund(trx: Trx, ctx: RequestContext, input: CreateR
       method: input.method,
       reason: input.reason,
       refund_date: refundDate,
-      journal_entry_id: entryId,
+      journal_entry_id: entry.id,
     },
     sources,
+    customer.locked_at,
   )
-  for (const p of parts) await changeUnapplied(trx, ctx, p.source, -p.amount)
-  await changeBalance(trx, ctx, customer, {
-    pending: 0,
-    advance: -input.amount,
-    insufficientCredit: { code: 'refund_exceeds_credit', message: `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, param: 'amount' },
-    txn: { type: 'refund', reference: id, source_type: 'refund', source_id: id, posting_date: refundDate, journal_entry_id: entryId, reason: input.reason },
-  })
+  for (const p of parts) planUnapplied(plan, p.source, -p.amount)
+  plan.balance(staged)
   const view = refundView(row, sources)
-  await recordAudit(trx, ctx, { action: 'refund.created', entity_type: 'refund', entity_id: id, after: { customer: customer.id, amount: input.amount, sources }, reason: input.reason })
-  await emitEvent(trx, ctx, 'refund.created', view)
+  plan.audit(ctx, { action: 'refund.created', entity_type: 'refund', entity_id: id, after: { customer: customer.id, amount: input.amount, sources }, reason: input.reason })
+  plan.event(ctx, 'refund.created', view)
   return view
+}
+
+/** POST /v1/refunds, batched (core/http/batch.ts). */
+export function createRefunds(trx: Trx, items: BatchItem<CreateRefundInput>[]) {
+  return postInBatch(trx, items, {
+    customerOf: (_ctx, input) => input.customer,
+    plan: (plan, ctx, lc, customer, input) => planRefund(trx, plan, ctx, lc, customer, input),
+  })
 }
 
 /**

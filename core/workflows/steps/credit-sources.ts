@@ -2,8 +2,9 @@ import type { Trx } from '../../kernel/db/knex'
 import type { RequestContext } from '../../kernel/context'
 import { AppError, notFound } from '../../kernel/errors'
 import type { CreditSourceType } from '../../allocations/model'
-import { paymentsWithCredit, readPaymentCredit, setPaymentUnapplied } from '../../payments/model'
-import { creditNotesWithCredit, readCreditNoteCredit, setCreditNoteUnapplied } from '../../credit-notes/model'
+import { paymentsWithCredit, planPaymentUnapplied, readPaymentCredit, setPaymentUnapplied } from '../../payments/model'
+import { creditNotesWithCredit, planCreditNoteUnapplied, readCreditNoteCredit, setCreditNoteUnapplied } from '../../credit-notes/model'
+import type { Plan } from '../../ledger/plan'
 
 /**
  * Credit sources: a payment or a credit note seen as unapplied credit (the customer's advance
@@ -68,6 +69,15 @@ export async function changeUnapplied(trx: Trx, ctx: RequestContext, source: Cre
   if (unapplied < 0 || unapplied > source.amount) throw new Error(`${source.id} unapplied amount would leave [0, ${source.amount}]`)
   if (source.type === 'payment') await setPaymentUnapplied(trx, ctx, source.id, unapplied)
   else await setCreditNoteUnapplied(trx, ctx, source.id, unapplied)
+  source.unapplied_amount = unapplied
+}
+
+/** Plans a change of a held source's unapplied amount (see changeUnapplied). */
+export function planUnapplied(plan: Plan, source: CreditSource, delta: number): void {
+  const unapplied = source.unapplied_amount + delta
+  if (unapplied < 0 || unapplied > source.amount) throw new Error(`${source.id} unapplied amount would leave [0, ${source.amount}]`)
+  if (source.type === 'payment') planPaymentUnapplied(plan, source.id, unapplied)
+  else planCreditNoteUnapplied(plan, source.id, unapplied)
   source.unapplied_amount = unapplied
 }
 

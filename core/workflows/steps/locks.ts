@@ -3,7 +3,7 @@ import type { RequestContext } from '../../kernel/context'
 import { notFound } from '../../kernel/errors'
 import { lockCustomers, type CustomerState } from '../../ledger/engine'
 import type { Plan } from '../../ledger/plan'
-import { lockInvoices, type InvoiceRow } from '../../invoices/model'
+import { invoiceLines, lockInvoices, type InvoiceLineRow, type InvoiceRow } from '../../invoices/model'
 import { lockCreditSource, type CreditSource } from './credit-sources'
 
 /**
@@ -55,4 +55,16 @@ export async function holdCreditSource(trx: Trx, plan: Plan, ctx: RequestContext
     return held
   }
   return plan.hold('credit_source', id, await lockCreditSource(trx, ctx, customerId, id, param))
+}
+
+/**
+ * The lines of a held invoice, as the plan holds them (read once per plan, under the invoice lock;
+ * each line is held on its own, so a refused request's changes to it roll back).
+ */
+export async function holdInvoiceLines(trx: Trx, plan: Plan, ctx: RequestContext, invoiceId: string): Promise<InvoiceLineRow[]> {
+  const held = plan.held<{ line_nos: number[] }>('invoice_lines', invoiceId)
+  if (held) return held.line_nos.map((no) => plan.held<InvoiceLineRow>('invoice_line', `${invoiceId}:${no}`)!)
+  const lines = await invoiceLines(trx, ctx, invoiceId)
+  plan.hold('invoice_lines', invoiceId, { line_nos: lines.map((l) => l.line_no) })
+  return lines.map((l) => plan.hold('invoice_line', `${invoiceId}:${l.line_no}`, l))
 }

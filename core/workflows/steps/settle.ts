@@ -44,14 +44,14 @@ export function planAllocations(
   ctx: RequestContext,
   customer: CustomerState,
   source: { type: CreditSourceType; id: string; journal_entry_id: string; date: string },
-  settlements: (Settlement & { base: number })[],
+  settlements: (Settlement & { base: number; id?: string })[],
 ): AllocationView[] {
   return settlements.map((s) => {
     const row = planAllocationRow(
       plan,
       ctx,
       {
-        id: newId('alc'),
+        id: s.id ?? newId('alc'),
         customer_id: customer.id,
         source_type: source.type,
         source_id: source.id,
