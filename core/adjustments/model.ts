@@ -3,6 +3,8 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import { documentTxn, documentTxnIds } from '../ledger/reads'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 
 /**
  * The adjustment record (`adjustments`, the only SQL on that table). Posting one is a workflow
@@ -58,4 +60,19 @@ export async function listAdjustments(trx: Trx, ctx: RequestContext, q: ListQuer
   const { rows, has_more } = await paginate<AdjustmentRow>(query, q)
   const txns = await documentTxnIds(trx, ctx, rows.map((r) => (r.invoice_id ?? r.credit_note_id)!))
   return page(rows.map((r) => adjustmentView(r, txns.get((r.invoice_id ?? r.credit_note_id)!) ?? null)), has_more)
+}
+
+export const adjustmentsTable = defineTable<AdjustmentInsert & { created_by: string }>(
+  'adjustments',
+  {
+    id: 'text', customer_id: 'text', amount: 'bigint', currency: 'text', reason: 'text', invoice_id: 'text', credit_note_id: 'text',
+    adjustment_date: 'date', journal_entry_id: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+/** Plans an adjustment's insert; returns the row as it will read back. */
+export function planAdjustmentRow(plan: Plan, ctx: RequestContext, a: AdjustmentInsert, createdAt: Date): AdjustmentRow {
+  plan.insert(adjustmentsTable, { ...a, created_by: ctx.keyId ?? ctx.role })
+  return { ...a, created_at: createdAt }
 }

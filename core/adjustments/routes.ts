@@ -4,19 +4,23 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { adjustmentSchema, createAdjustmentBody, CreateAdjustmentInput } from './schemas'
 import { getAdjustment, listAdjustments } from './model'
-import { createAdjustment } from '../workflows/adjust'
+import { batchedInTenant } from '../http/batch'
+import { createAdjustments } from '../workflows/adjust'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('adj') } } }
 
 export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent adjustments of a tenant post together (core/http/batch.ts).
+  const postAdjustment = batchedInTenant(createAdjustments, { status: 201, partition: (input) => input.customer })
+
   app.post<{ Body: CreateAdjustmentInput }>(
     '/adjustments',
     {
       config: { permission: ['create', 'Adjustment'] },
       schema: { tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createAdjustment(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postAdjustment(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string } }>(

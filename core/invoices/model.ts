@@ -1,4 +1,4 @@
-import type { Trx, Write } from '../kernel/db/knex'
+import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { mulRound, normalizeDecimal } from '../kernel/money'
@@ -128,39 +128,6 @@ export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_
 /** An invoice line as inserted (nothing returned yet). */
 export type InvoiceLineInsert = Omit<InvoiceLineRow, 'returned_quantity'>
 
-/** The row an invoice insert writes, as read back (created in the transaction that locked its customer). */
-export function invoiceRow(i: InvoiceInsert, createdAt: Date): InvoiceRow {
-  const { created_by: _by, ...cols } = i
-  return { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
-}
-
-/** The writes of invoices and their lines, for runWrites. */
-export function invoiceWrites(ctx: RequestContext, items: { invoice: InvoiceInsert; lines: InvoiceLineInsert[] }[]): Write {
-  return {
-    ctes: `inv_i as (
-       insert into invoices (tenant_id, id, number, kind, customer_id, currency, exchange_rate, issue_date, due_date, subtotal, tax, total,
-         total_base, outstanding, status, memo, sale_id, journal_entry_id, credit_override_reason, created_by)
-       select :tenant, x.id, x.number, x.kind, x.customer_id, x.currency, x.exchange_rate, x.issue_date, x.due_date, x.subtotal, x.tax, x.total,
-              x.total_base, x.total, 'open', x.memo, x.sale_id, x.journal_entry_id, x.credit_override_reason, x.created_by
-         from json_to_recordset(:inv_rows::json) as x(id text, number text, kind text, customer_id text, currency text, exchange_rate numeric,
-              issue_date date, due_date date, subtotal bigint, tax bigint, total bigint, total_base bigint, memo text, sale_id text,
-              journal_entry_id text, credit_override_reason text, created_by text)
-       returning id
-     ), inv_l as (
-       insert into invoice_lines (tenant_id, invoice_id, line_no, description, product_ref, quantity, unit_amount, tax_rate, unit_cost, net_amount, tax_amount)
-       select :tenant, x.invoice_id, x.line_no, x.description, x.product_ref, x.quantity, x.unit_amount, x.tax_rate, x.unit_cost, x.net_amount, x.tax_amount
-         from json_to_recordset(:inv_lines::json) as x(invoice_id text, line_no smallint, description text, product_ref text, quantity bigint,
-              unit_amount bigint, tax_rate numeric, unit_cost bigint, net_amount bigint, tax_amount bigint)
-         join inv_i i on i.id = x.invoice_id
-     )`,
-    bindings: {
-      tenant: ctx.tenantId,
-      inv_rows: JSON.stringify(items.map((i) => i.invoice)),
-      inv_lines: JSON.stringify(items.flatMap((i) => i.lines.map((l) => ({ invoice_id: i.invoice.id, ...l })))),
-    },
-  }
-}
-
 export async function getInvoiceRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<InvoiceRow> {
   const row = await trx('invoices').where({ tenant_id: ctx.tenantId, id }).first()
   if (!row) throw notFound('invoice', id, param)
@@ -248,10 +215,15 @@ export function assertInvoiceOpen(inv: InvoiceRow, param = 'invoice'): void {
   if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param })
 }
 
-/** The invoice columns a posting changes after the insert. */
-export const invoicesTable = defineTable<Pick<InvoiceRow, 'id' | 'outstanding' | 'status' | 'voided_at' | 'void_reason'>>(
+/** The columns a posting writes (the rest are server defaults). */
+export const invoicesTable = defineTable<Omit<InvoiceRow, 'created_at'> & { created_by: string }>(
   'invoices',
-  { id: 'text', outstanding: 'bigint', status: 'text', voided_at: 'timestamptz', void_reason: 'text' },
+  {
+    id: 'text', number: 'text', kind: 'text', customer_id: 'text', currency: 'text', exchange_rate: 'numeric', issue_date: 'date',
+    due_date: 'date', subtotal: 'bigint', tax: 'bigint', total: 'bigint', total_base: 'bigint', outstanding: 'bigint', status: 'text',
+    memo: 'text', sale_id: 'text', journal_entry_id: 'text', credit_override_reason: 'text', voided_at: 'timestamptz', void_reason: 'text',
+    created_by: 'text',
+  },
   ['id'],
 )
 
@@ -292,4 +264,19 @@ export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: Inv
     if (line.returned_quantity < 0 || line.returned_quantity > line.quantity) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
     plan.update(invoiceLinesTable, { invoice_id: invoiceId, line_no: line.line_no }, { returned_quantity: line.returned_quantity })
   }
+}
+
+/**
+ * Plans an invoice's insert with its lines (open, nothing paid or returned) and holds both, so a
+ * later request of the plan (a sale's payment) can settle it. Returns the row as it will read back.
+ */
+export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert, lines: InvoiceLineInsert[], createdAt: Date): { row: InvoiceRow; lines: InvoiceLineRow[] } {
+  const { created_by: _by, ...cols } = i
+  const row: InvoiceRow = { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
+  const { created_at: _c, ...insert } = row
+  plan.insert(invoicesTable, { ...insert, created_by: i.created_by })
+  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }))
+  for (const l of held) plan.insert(invoiceLinesTable, { invoice_id: i.id, ...l })
+  plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) })
+  return { row: plan.hold('invoice', i.id, row), lines: held }
 }

@@ -1,7 +1,6 @@
-import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
-import { recordAudit } from '../audit/service'
+import type { Plan } from './plan'
 import type { CustomerState } from './engine'
 
 /**
@@ -18,18 +17,18 @@ export function effectiveCreditLimit(customer: CustomerState, today: string): nu
 /**
  * Credit limit at invoice and sale time: exposure = current balance + the new document. Above the
  * limit the document is refused, unless the caller passes `credit_override: {reason}` and its role
- * holds the override permission; the override is audited with its reason. Suspended customers take
- * no new credit without an override either.
+ * holds the override permission; the override is audited (in the plan) with its reason. Suspended
+ * customers take no new credit without an override either.
  */
-export async function checkCredit(
-  trx: Trx,
+export function checkCredit(
+  plan: Plan,
   ctx: RequestContext,
   customer: CustomerState,
   amount: number,
   override: { reason: string } | undefined,
   document: { type: string; id: string },
   today: string,
-): Promise<void> {
+): void {
   if (override && !ctx.ability.can('override_credit', 'Customer')) {
     throw new AppError('permission_denied', `The '${ctx.role}' role cannot override the credit limit.`, { param: 'credit_override' })
   }
@@ -45,7 +44,7 @@ export async function checkCredit(
       details: { credit_limit: limit, current_balance: customer.current_balance, amount, exposure },
     })
   }
-  await recordAudit(trx, ctx, {
+  plan.audit(ctx, {
     action: 'credit_limit.overridden',
     entity_type: document.type,
     entity_id: document.id,

@@ -162,3 +162,18 @@ export async function lockPeriod(trx: Trx, ctx: RequestContext, id: string) {
   assertStatus(period, 'closed', 'locked')
   return transition(trx, ctx, period, { status: 'locked', locked_at: trx.fn.now(), locked_by: actor(ctx) }, { action: 'period.locked' })
 }
+
+/**
+ * The status of the closed or locked period `date` falls in, or null when it is open (or in no
+ * period). A pre-check so a request can answer `period_closed` alone; the journal's insert trigger
+ * is the authority (it takes the period FOR SHARE, so a close waits for postings in flight).
+ */
+export async function closedPeriodOf(trx: Trx, tenantId: string, date: string): Promise<string | null> {
+  const row = await trx('accounting_periods')
+    .where({ tenant_id: tenantId })
+    .where('start_date', '<=', date)
+    .where('end_date', '>=', date)
+    .whereNot('status', 'open')
+    .first('status')
+  return row?.status ?? null
+}

@@ -3,7 +3,9 @@ import { insertWrite, updateWrite, type Table } from '../kernel/db/table'
 import type { RequestContext } from '../kernel/context'
 import { auditWrites, recordAudit, type AuditEntry } from '../audit/service'
 import { eventWrites, type OutboxEvent } from '../outbox/outbox'
-import { balanceWrites, entryWrites, type BuiltEntry, type StagedBalanceChange } from './engine'
+import { AppError } from '../kernel/errors'
+import { balanceWrites, buildEntry, entryWrites, type BuiltEntry, type PostingInput, type StagedBalanceChange } from './engine'
+import { closedPeriodOf } from './periods'
 
 /**
  * What a workflow will write, built in memory: lock → plan (every check, no writes) → one write.
@@ -24,9 +26,13 @@ export class Plan {
   private audits: { ctx: RequestContext; entry: AuditEntry }[] = []
   /** table → key → row (inserts) or patch (updates), in first-seen order. */
   private inserts = new Map<Table<any>, Map<string, Record<string, unknown>>>()
+  /** One definition per table name: an update must find the insert of the same table. */
+  private tables = new Map<string, Table<any>>()
   private updates = new Map<Table<any>, Map<string, Record<string, unknown>>>()
   private touched = new Set<Table<any>>()
   private heldRows = new Map<string, Record<string, unknown>>()
+  /** Accounting date → status of the closed period it falls in, or null. */
+  private periods = new Map<string, string | null>()
 
   constructor(readonly tenantId: string) {}
 
@@ -46,8 +52,17 @@ export class Plan {
     return [...this.heldRows].filter(([k]) => k.startsWith(`${table}:`)).map(([, row]) => row as T)
   }
 
-  entry(e: BuiltEntry): void {
-    this.entries.push(e)
+  /**
+   * Builds a journal entry (see buildEntry) dated in an open period and adds it to the plan. The
+   * period of each date is read once per plan.
+   */
+  async post(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<BuiltEntry> {
+    let period = this.periods.get(input.entry_date)
+    if (period === undefined) this.periods.set(input.entry_date, (period = await closedPeriodOf(trx, this.tenantId, input.entry_date)))
+    if (period) throw new AppError('period_closed', `${input.entry_date} falls in a ${period} period.`, { param: 'posting_date' })
+    const entry = await buildEntry(trx, ctx, input)
+    this.entries.push(entry)
+    return entry
   }
 
   balance(b: StagedBalanceChange): void {
@@ -63,6 +78,9 @@ export class Plan {
   }
 
   private keyOf(table: Table<any>, row: Record<string, unknown>): string {
+    const known = this.tables.get(table.name)
+    if (!known) this.tables.set(table.name, table)
+    else if (known !== table) throw new Error(`plan: two definitions of table ${table.name}`)
     return table.key.map((k) => String(row[k])).join('\u0000')
   }
 

@@ -2,6 +2,8 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { paginate, ListQuery } from '../kernel/pagination'
+import { defineTable } from '../kernel/db/table'
+import type { Plan } from '../ledger/plan'
 
 /**
  * The sale record (`sales`, the only SQL on that table). Selling and cancelling are workflows
@@ -37,19 +39,49 @@ export async function listSaleRows(trx: Trx, ctx: RequestContext, q: ListQuery &
   return paginate<SaleRow>(query, q)
 }
 
-export async function insertSale(
-  trx: Trx,
-  ctx: RequestContext,
-  s: Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'tendered_amount' | 'change_given' | 'keep_as_credit'>,
-): Promise<SaleRow> {
-  const [row] = await trx('sales').insert({ tenant_id: ctx.tenantId, ...s, status: 'completed', created_by: ctx.keyId ?? ctx.role }).returning('*')
-  return row
-}
 
 export async function markSaleCancelled(trx: Trx, ctx: RequestContext, id: string, reason: string): Promise<SaleRow> {
   const [row] = await trx('sales')
     .where({ tenant_id: ctx.tenantId, id })
     .update({ status: 'cancelled', cancelled_at: trx.fn.now(), cancel_reason: reason })
     .returning('*')
+  return row
+}
+
+/** The sale as the API shows it, from its invoice's and payment's views. */
+export function saleView<I, P extends { method: string; amount: number }>(sale: SaleRow, invoice: I, payment: P | null) {
+  return {
+    id: sale.id,
+    object: 'sale' as const,
+    customer: sale.customer_id,
+    invoice,
+    payment,
+    // Sales from before tenders were kept: what was tendered is what was posted.
+    tender: payment
+      ? { method: payment.method, amount: sale.tendered_amount ?? payment.amount, change_given: sale.change_given, keep_as_credit: sale.keep_as_credit }
+      : null,
+    status: sale.status,
+    cancelled_at: sale.cancelled_at ? sale.cancelled_at.toISOString() : null,
+    cancel_reason: sale.cancel_reason,
+    created: sale.created_at.toISOString(),
+  }
+}
+
+export type SaleInsert = Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'tendered_amount' | 'change_given' | 'keep_as_credit'>
+
+export const salesTable = defineTable<Omit<SaleRow, 'created_at'> & { created_by: string }>(
+  'sales',
+  {
+    id: 'text', customer_id: 'text', invoice_id: 'text', payment_id: 'text', status: 'text', cancelled_at: 'timestamptz', cancel_reason: 'text',
+    tendered_amount: 'bigint', change_given: 'bigint', keep_as_credit: 'boolean', created_by: 'text',
+  },
+  ['id'],
+)
+
+/** Plans a completed sale's insert; returns the row as it will read back. */
+export function planSaleRow(plan: Plan, ctx: RequestContext, s: SaleInsert, createdAt: Date): SaleRow {
+  const row: SaleRow = { ...s, status: 'completed', cancelled_at: null, cancel_reason: null, created_at: createdAt }
+  const { created_at: _c, ...cols } = row
+  plan.insert(salesTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   return row
 }

@@ -4,20 +4,24 @@ import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination
 import { idPattern } from '../kernel/ids'
 import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
 import { getSale, listSales } from '../views/documents'
-import { createSale } from '../workflows/sale'
+import { batchedInTenant } from '../http/batch'
+import { createSales } from '../workflows/sale'
 import { cancelSale } from '../workflows/cancel-sale'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('sale') } } }
 
 export async function saleRoutes(app: FastifyInstance): Promise<void> {
+  // Concurrent sales of a tenant post together (core/http/batch.ts).
+  const postSale = batchedInTenant(createSales, { status: 201, partition: (input) => input.customer })
+
   app.post<{ Body: CreateSaleInput }>(
     '/sales',
     {
       config: { permission: ['create', 'Sale'] },
       schema: { tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => createSale(trx, ctx, req.body), { status: 201 }),
+    async (req, reply) => postSale(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string } }>(

@@ -7,7 +7,7 @@ import { getInvoiceRow, invoiceLines, invoiceView } from '../invoices/model'
 import { getPaymentRow, listPaymentRows, paymentView, type PaymentRow } from '../payments/model'
 import { writeOffsOfPayments } from '../write-offs/model'
 import { creditNoteLines, creditNoteView, getCreditNoteRow, listCreditNoteRows } from '../credit-notes/model'
-import { getSaleRow, listSaleRows, type SaleRow } from '../sales/model'
+import { getSaleRow, listSaleRows, saleView, type SaleRow } from '../sales/model'
 
 /**
  * Read model: documents as the API shows them, with what other records say about them (an
@@ -52,32 +52,17 @@ export async function listCreditNotes(trx: Trx, ctx: RequestContext, q: ListQuer
   return page(rows.map((r) => creditNoteView(r, linesOf(r.id), txns.get(r.id) ?? null)), has_more)
 }
 
-export async function saleView(trx: Trx, ctx: RequestContext, sale: SaleRow) {
-  const payment = sale.payment_id ? await getPayment(trx, ctx, sale.payment_id) : null
-  return {
-    id: sale.id,
-    object: 'sale' as const,
-    customer: sale.customer_id,
-    invoice: await getInvoice(trx, ctx, sale.invoice_id),
-    payment,
-    // Sales from before tenders were kept: what was tendered is what was posted.
-    tender: payment
-      ? { method: payment.method, amount: sale.tendered_amount ?? payment.amount, change_given: sale.change_given, keep_as_credit: sale.keep_as_credit }
-      : null,
-    status: sale.status,
-    cancelled_at: sale.cancelled_at ? sale.cancelled_at.toISOString() : null,
-    cancel_reason: sale.cancel_reason,
-    created: sale.created_at.toISOString(),
-  }
+export async function getSaleView(trx: Trx, ctx: RequestContext, sale: SaleRow) {
+  return saleView(sale, await getInvoice(trx, ctx, sale.invoice_id), sale.payment_id ? await getPayment(trx, ctx, sale.payment_id) : null)
 }
 
 export async function getSale(trx: Trx, ctx: RequestContext, id: string) {
-  return saleView(trx, ctx, await getSaleRow(trx, ctx, id))
+  return getSaleView(trx, ctx, await getSaleRow(trx, ctx, id))
 }
 
 export async function listSales(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
   const { rows, has_more } = await listSaleRows(trx, ctx, q)
   const views = []
-  for (const r of rows) views.push(await saleView(trx, ctx, r))
+  for (const r of rows) views.push(await getSaleView(trx, ctx, r))
   return page(views, has_more)
 }

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { assertCustomerUsable, buildEntry, CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import type { AllocationView } from '../allocations/model'
 import type { CreateAllocationInput } from '../allocations/schemas'
@@ -38,7 +38,7 @@ export async function planApplyCredit(
   const [base] = await planBaseShares(trx, plan, ctx, [settlement])
 
   const id = newId('alc')
-  const entry = await buildEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: 'advance_applied',
     source_type: 'allocation',
     source_id: id,
@@ -52,7 +52,6 @@ export async function planApplyCredit(
     ],
   })
   const balance = stageBalanceChange(ctx, customer, { pending: -input.amount, advance: -input.amount })
-  plan.entry(entry)
   plan.balance(balance)
   planUnapplied(plan, source, -input.amount)
   const [view] = planAllocations(plan, ctx, customer, { type: source.type, id: source.id, journal_entry_id: entry.id, date: lc.today }, [

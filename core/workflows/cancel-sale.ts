@@ -8,7 +8,7 @@ import { getInvoiceRow } from '../invoices/model'
 import { getPaymentRow } from '../payments/model'
 import { getSaleRow, markSaleCancelled } from '../sales/model'
 import type { CancelSaleInput } from '../sales/schemas'
-import { saleView } from '../views/documents'
+import { getSaleView } from '../views/documents'
 import { voidDocument } from './void'
 
 /** Workflow: cancel a sale: void its payment and invoice, ask the merchant to restock the goods. */
@@ -30,7 +30,7 @@ export async function cancelSale(trx: Trx, ctx: RequestContext, id: string, inpu
   if ((await getInvoiceRow(trx, ctx, sale.invoice_id)).status !== 'void') await voidDocument(trx, ctx, customer, sale.invoice_id, opts)
   const row = await markSaleCancelled(trx, ctx, id, input.reason)
 
-  const view = await saleView(trx, ctx, row)
+  const view = await getSaleView(trx, ctx, row)
   const lines = view.invoice.lines
     .filter((l) => l.quantity > l.returned_quantity)
     .map((l) => ({ line_no: l.line_no, product_ref: l.product_ref, description: l.description, quantity: l.quantity - l.returned_quantity }))

@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { mulRound } from '../kernel/money'
-import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, nextNumber, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, nextNumber, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { planReturnedQuantities, type InvoiceRow } from '../invoices/model'
 import { creditNoteView, planCreditNoteRow, returnedTaxByLine, type CreditNoteLineRow } from '../credit-notes/model'
@@ -77,7 +77,7 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
 
   const id = newId('cn')
   const [arBase] = inv && applied > 0 ? await planBaseShares(trx, plan, ctx, [{ inv, amount: applied }]) : [undefined]
-  const entry = await buildEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: 'credit_note',
     source_type: 'credit_note',
     source_id: id,
@@ -102,7 +102,6 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
     advance: amount - applied,
     txn: { type: 'credit_note', reference: number, source_type: 'credit_note', source_id: id, posting_date: issueDate, journal_entry_id: entry.id, reason: input.reason },
   })
-  plan.entry(entry)
   const row = planCreditNoteRow(
     plan,
     ctx,

@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
-import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, ProposedLine, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, ProposedLine, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
 import { paymentView, planPaymentRow } from '../payments/model'
@@ -102,7 +102,7 @@ export async function planPayment(
   const id = newId('pay')
   const bases = await planBaseShares(trx, plan, ctx, settlements)
   const applied = settlements.reduce((s, a) => s + a.amount, 0)
-  const entry = await buildEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: applied > 0 ? 'payment_applied' : 'payment_unapplied',
     source_type: 'payment',
     source_id: id,
@@ -118,7 +118,6 @@ export async function planPayment(
       { role: 'advances', side: 'credit', amount: input.amount - applied, customer_id: customer.id },
     ],
   })
-  plan.entry(entry)
   const row = planPaymentRow(
     plan,
     ctx,

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { assertCustomerUsable, buildEntry, CustomerState, documentRate, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { reversedOfDocument } from '../ledger/reads'
 import { planRefundRow, refundParts, refundView } from '../refunds/model'
@@ -65,7 +65,7 @@ export async function planRefund(trx: Trx, plan: Plan, ctx: RequestContext, lc: 
   const refundDate = input.refund_date ?? lc.today
 
   const id = newId('ref')
-  const entry = await buildEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: 'refund',
     source_type: 'refund',
     source_id: id,
@@ -86,7 +86,6 @@ export async function planRefund(trx: Trx, plan: Plan, ctx: RequestContext, lc: 
     insufficientCredit: { code: 'refund_exceeds_credit', message: `The refund exceeds the customer's unapplied credit ${customer.advance_balance}.`, param: 'amount' },
     txn: { type: 'refund', reference: id, source_type: 'refund', source_id: id, posting_date: refundDate, journal_entry_id: entry.id, reason: input.reason },
   })
-  plan.entry(entry)
   const sources = parts.map((p) => ({ source: p.source.id, source_type: p.source.type, amount: p.amount }))
   const row = planRefundRow(
     plan,

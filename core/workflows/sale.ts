@@ -2,61 +2,82 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { lockCustomer } from '../ledger/engine'
-import { insertSale } from '../sales/model'
+import type { CustomerState, LedgerContext } from '../ledger/engine'
+import type { Plan } from '../ledger/plan'
+import { invoiceView, type InvoiceLineRow, type InvoiceRow } from '../invoices/model'
+import { planSaleRow, saleView } from '../sales/model'
 import type { CreateSaleInput } from '../sales/schemas'
-import { saleView } from '../views/documents'
-import { createInvoice } from './post-invoices'
-import { createPayment } from './record-payment'
-
-/** Workflow: a point-of-sale sale (invoice, and the payment taken at the till), in one transaction. */
+import { postInBatch, type BatchItem } from './steps/batch'
+import { planInvoice } from './post-invoices'
+import { planPayment } from './record-payment'
 
 /**
- * POST /v1/sales: the sale, its invoice and (when paid at the till) the payment applied to it, in
- * the request's one transaction: any failure writes nothing. The credit limit is checked on the
- * invoice total, as for any invoice.
+ * Workflow: a point-of-sale sale (POST /v1/sales): the sale, its invoice and (when paid at the till)
+ * the payment applied to it, planned together and written in one statement: a refusal anywhere
+ * writes nothing. The credit limit is checked on the invoice total, as for any invoice. Requests
+ * of a tenant are planned together.
  */
-export async function createSale(trx: Trx, ctx: RequestContext, input: CreateSaleInput) {
-  const customer = await lockCustomer(trx, ctx, input.customer)
+export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateSaleInput) {
   const id = newId('sale')
-  const invoice = await createInvoice(
+  const invoice = await planInvoice(
     trx,
+    plan,
     ctx,
+    lc,
+    customer,
     { customer: customer.id, issue_date: input.issue_date, lines: input.lines, exchange_rate: input.exchange_rate, memo: input.memo, credit_override: input.credit_override },
-    { saleId: id, customer },
+    { saleId: id },
   )
   const posted = input.payment ? paymentToPost(input.payment, invoice.total) : 0
-  const payment = input.payment && posted > 0
-    ? await createPayment(
-        trx,
-        ctx,
-        {
-          customer: customer.id,
-          amount: posted,
-          method: input.payment.method,
-          reference: input.payment.reference,
-          received_date: invoice.issue_date,
-          exchange_rate: input.exchange_rate,
-          allocations: [{ invoice: invoice.id, amount: Math.min(posted, invoice.total) }],
-        },
-        { saleId: id },
-      )
-    : null
-  const row = await insertSale(trx, ctx, {
-    id,
-    customer_id: customer.id,
-    invoice_id: invoice.id,
-    payment_id: payment?.id ?? null,
-    tendered_amount: payment ? input.payment!.amount : null,
-    change_given: payment ? (input.payment!.change_given ?? 0) : 0,
-    keep_as_credit: payment ? input.payment!.keep_as_credit === true : false,
-  })
-  const view = await saleView(trx, ctx, row)
-  await recordAudit(trx, ctx, { action: 'sale.created', entity_type: 'sale', entity_id: id, after: { customer: customer.id, invoice: invoice.id, payment: payment?.id ?? null, total: invoice.total } })
-  await emitEvent(trx, ctx, 'sale.created', view)
+  const payment =
+    input.payment && posted > 0
+      ? await planPayment(
+          trx,
+          plan,
+          ctx,
+          lc,
+          customer,
+          {
+            customer: customer.id,
+            amount: posted,
+            method: input.payment.method,
+            reference: input.payment.reference,
+            received_date: invoice.issue_date,
+            exchange_rate: input.exchange_rate,
+            allocations: [{ invoice: invoice.id, amount: Math.min(posted, invoice.total) }],
+          },
+          { saleId: id },
+        )
+      : null
+  const row = planSaleRow(
+    plan,
+    ctx,
+    {
+      id,
+      customer_id: customer.id,
+      invoice_id: invoice.id,
+      payment_id: payment?.id ?? null,
+      tendered_amount: payment ? input.payment!.amount : null,
+      change_given: payment ? (input.payment!.change_given ?? 0) : 0,
+      keep_as_credit: payment ? input.payment!.keep_as_credit === true : false,
+    },
+    customer.locked_at,
+  )
+  // The invoice as the sale leaves it: settled by the payment when one was taken.
+  const inv = plan.held<InvoiceRow>('invoice', invoice.id)!
+  const lines = plan.held<{ line_nos: number[] }>('invoice_lines', invoice.id)!.line_nos.map((no) => plan.held<InvoiceLineRow>('invoice_line', `${invoice.id}:${no}`)!)
+  const view = saleView(row, invoiceView(inv, lines, payment?.allocations ?? []), payment)
+  plan.audit(ctx, { action: 'sale.created', entity_type: 'sale', entity_id: id, after: { customer: customer.id, invoice: invoice.id, payment: payment?.id ?? null, total: invoice.total } })
+  plan.event(ctx, 'sale.created', view)
   return view
+}
+
+/** POST /v1/sales, batched (core/http/batch.ts). */
+export function createSales(trx: Trx, items: BatchItem<CreateSaleInput>[]) {
+  return postInBatch(trx, items, {
+    customerOf: (_ctx, input) => input.customer,
+    plan: (plan, ctx, lc, customer, input) => planSale(trx, plan, ctx, lc, customer, input),
+  })
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { buildEntry, CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import { CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { getInvoiceRow, planOutstanding } from '../invoices/model'
 import { planWriteOffRow, writeOffView } from '../write-offs/model'
@@ -34,7 +34,7 @@ export async function planWriteOff(trx: Trx, plan: Plan, ctx: RequestContext, lc
   }
   const id = newId('wo')
   const [base] = await planBaseShares(trx, plan, ctx, [{ inv, amount: input.amount }])
-  const entry = await buildEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: 'write_off',
     source_type: 'write_off',
     source_id: id,
@@ -48,7 +48,6 @@ export async function planWriteOff(trx: Trx, plan: Plan, ctx: RequestContext, lc
       { role: 'ar', side: 'credit', amount: input.amount, customer_id: customer.id, base },
     ],
   })
-  plan.entry(entry)
   const row = planWriteOffRow(
     plan,
     ctx,
