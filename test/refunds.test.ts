@@ -3,8 +3,9 @@ import { setupTestEnv, TestEnv } from './helpers/app'
 import { counts, balance, lines, payment, txnOf, intact } from './helpers/ledger'
 import { withTenant } from '../core/kernel/db/tenant'
 import { systemContext } from '../core/kernel/context'
-import { lockCustomer } from '../core/ledger/engine'
-import { restoreRefundSources } from '../core/workflows/refund'
+import { Plan } from '../core/ledger/plan'
+import { planRestoreRefundSources } from '../core/workflows/refund'
+import { holdCustomer } from '../core/workflows/steps/locks'
 import { defineAbility } from '../core/kernel/permissions'
 
 
@@ -71,13 +72,17 @@ t.test('refunds', async (t) => {
 
     const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
     const restored = await withTenant(env.db, tenant.uuid, async (trx) => {
-      const state = await lockCustomer(trx, ctx, cus)
       const read = async () => Promise.all([a.id, b.id].map(async (id) => Number((await trx('payments').where({ id }).first()).unapplied_amount)))
-      await restoreRefundSources(trx, ctx, state, res.body.id, 600)
+      const restore = async (amount: number, already?: number) => {
+        const plan = new Plan(tenant.uuid)
+        await planRestoreRefundSources(trx, plan, ctx, await holdCustomer(trx, plan, ctx, cus), res.body.id, amount, already)
+        await plan.write(trx)
+      }
+      await restore(600)
       const first = await read()
-      await restoreRefundSources(trx, ctx, state, res.body.id, 900, 600)
+      await restore(900, 600)
       const second = await read()
-      await t.rejects(restoreRefundSources(trx, ctx, state, res.body.id, 1, 1500))
+      await t.rejects(restore(1, 1500))
       throw { first, second } // roll back: only the reversal's own entry may move the balance
     }).catch((rolledBack) => rolledBack)
     t.same(restored, { first: [600, 2500], second: [1000, 3000] })

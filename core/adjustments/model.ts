@@ -43,11 +43,6 @@ export function adjustmentView(a: AdjustmentRow, txnId: string | null) {
 
 export type AdjustmentInsert = Pick<AdjustmentRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'reason' | 'invoice_id' | 'credit_note_id' | 'adjustment_date' | 'journal_entry_id'>
 
-export async function insertAdjustment(trx: Trx, ctx: RequestContext, a: AdjustmentInsert): Promise<AdjustmentRow> {
-  const [row] = await trx('adjustments').insert({ tenant_id: ctx.tenantId, ...a, created_by: ctx.keyId ?? ctx.role }).returning('*')
-  return row
-}
-
 export async function getAdjustment(trx: Trx, ctx: RequestContext, id: string) {
   const row: AdjustmentRow | undefined = await trx('adjustments').where({ tenant_id: ctx.tenantId, id }).first()
   if (!row) throw notFound('adjustment', id)

@@ -81,7 +81,6 @@ export async function getAllocation(trx: Trx, ctx: RequestContext, id: string) {
   return allocationView(await getAllocationRow(trx, ctx, id))
 }
 
-
 /** Locks one allocation of the (already locked) customer; another customer's answers 404. */
 export async function lockAllocation(trx: Trx, ctx: RequestContext, customerId: string, id: string): Promise<AllocationRow> {
   const row: AllocationRow | undefined = await trx('allocations').where({ tenant_id: ctx.tenantId, id, customer_id: customerId }).forUpdate().first()
@@ -95,21 +94,6 @@ export async function liveAllocationIds(trx: Trx, ctx: RequestContext, by: { inv
 }
 
 export type AllocationInsert = Pick<AllocationRow, 'id' | 'customer_id' | 'source_type' | 'source_id' | 'invoice_id' | 'amount' | 'base_amount' | 'effective_date' | 'journal_entry_id'>
-
-export async function insertAllocation(trx: Trx, ctx: RequestContext, a: AllocationInsert): Promise<AllocationRow> {
-  const [row] = await trx('allocations')
-    .insert({ tenant_id: ctx.tenantId, ...a, status: 'applied', created_by: ctx.keyId ?? ctx.role })
-    .returning('*')
-  return row
-}
-
-export async function markAllocationReversed(trx: Trx, ctx: RequestContext, id: string, input: { reason: string; reversal_entry_id: string }): Promise<AllocationRow> {
-  const [row] = await trx('allocations')
-    .where({ tenant_id: ctx.tenantId, id })
-    .update({ status: 'reversed', reversed_at: trx.fn.now(), reverse_reason: input.reason, reversal_entry_id: input.reversal_entry_id })
-    .returning('*')
-  return row
-}
 
 export const allocationsTable = defineTable<Omit<AllocationRow, 'created_at'> & { created_by: string }>(
   'allocations',
@@ -127,4 +111,14 @@ export function planAllocationRow(plan: Plan, ctx: RequestContext, a: Allocation
   const { created_at: _c, ...cols } = row
   plan.insert(allocationsTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   return row
+}
+
+/** Plans an allocation's reversal; returns the row as it will read back. */
+export function planAllocationReversed(plan: Plan, alc: AllocationRow, input: { reason: string; reversal_entry_id: string; at: Date }): AllocationRow {
+  alc.status = 'reversed'
+  alc.reversed_at = input.at
+  alc.reverse_reason = input.reason
+  alc.reversal_entry_id = input.reversal_entry_id
+  plan.update(allocationsTable, { id: alc.id }, { status: 'reversed', reversed_at: input.at, reverse_reason: input.reason, reversal_entry_id: input.reversal_entry_id })
+  return alc
 }

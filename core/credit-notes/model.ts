@@ -3,7 +3,6 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
 import { paginate, ListQuery } from '../kernel/pagination'
-import { nextNumber } from '../ledger/engine'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 
@@ -75,24 +74,6 @@ export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], tx
   }
 }
 
-/** Inserts a credit note (numbered CN-…) with all of it unapplied; also used by credit adjustments. */
-export async function insertCreditNote(
-  trx: Trx,
-  ctx: RequestContext,
-  cn: Pick<CreditNoteRow, 'id' | 'customer_id' | 'invoice_id' | 'currency' | 'exchange_rate' | 'subtotal' | 'tax' | 'amount' | 'reason' | 'issue_date' | 'journal_entry_id'>,
-): Promise<CreditNoteRow> {
-  const number = await nextNumber(trx, ctx, 'credit_note', 'CN')
-  const [row] = await trx('credit_notes')
-    .insert({ tenant_id: ctx.tenantId, ...cn, number, unapplied_amount: cn.amount, status: 'issued', created_by: ctx.keyId ?? ctx.role })
-    .returning('*')
-  return row
-}
-
-export async function insertCreditNoteLines(trx: Trx, ctx: RequestContext, creditNoteId: string, invoiceId: string, lines: Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>[]): Promise<void> {
-  if (!lines.length) return
-  await trx('credit_note_lines').insert(lines.map((l, i) => ({ tenant_id: ctx.tenantId, credit_note_id: creditNoteId, line_no: i + 1, invoice_id: invoiceId, ...l })))
-}
-
 /** Tax already returned per invoice line by the invoice's issued (not voided) credit notes. */
 export async function returnedTaxByLine(trx: Trx, ctx: RequestContext, invoiceId: string): Promise<Map<number, number>> {
   const rows: { invoice_line_no: number; tax: string }[] = await trx('credit_note_lines as l')
@@ -103,31 +84,6 @@ export async function returnedTaxByLine(trx: Trx, ctx: RequestContext, invoiceId
     .groupBy('l.invoice_line_no')
     .select('l.invoice_line_no', trx.raw('sum(l.tax_amount)::bigint as tax'))
   return new Map(rows.map((r) => [r.invoice_line_no, Number(r.tax)]))
-}
-
-/** Locks a credit note (after its customer); another customer's answers like a missing one. */
-export async function lockCreditNote(trx: Trx, ctx: RequestContext, id: string, customerId: string): Promise<CreditNoteRow> {
-  const row = await trx('credit_notes').where({ tenant_id: ctx.tenantId, id }).forUpdate().first()
-  if (!row || row.customer_id !== customerId) throw notFound('credit note', id)
-  return row
-}
-
-/**
- * Takes `amount` off a locked credit note's unapplied credit (a reversal); voids it when
- * `voidReason` is given, and then returns its lines: only a void gives returned quantities back to
- * the invoice lines (the caller does), a partial reversal corrects the amount, not which goods came back.
- */
-export async function reduceCreditNote(trx: Trx, ctx: RequestContext, cn: CreditNoteRow, amount: number, voidReason?: string): Promise<CreditNoteLineRow[]> {
-  const unapplied = cn.unapplied_amount - amount
-  if (unapplied < 0) throw new Error(`credit note ${cn.id} unapplied amount would go negative`)
-  const change = voidReason === undefined ? { unapplied_amount: unapplied } : { unapplied_amount: unapplied, status: 'voided', voided_at: trx.fn.now(), void_reason: voidReason }
-  await trx('credit_notes').where({ tenant_id: ctx.tenantId, id: cn.id }).update(change)
-  cn.unapplied_amount = unapplied
-  if (voidReason !== undefined) {
-    cn.status = 'voided'
-    return creditNoteLines(trx, ctx, cn.id)
-  }
-  return []
 }
 
 export async function getCreditNoteRow(trx: Trx, ctx: RequestContext, id: string): Promise<CreditNoteRow> {
@@ -160,11 +116,6 @@ export async function readCreditNoteCredit(trx: Trx, ctx: RequestContext, id: st
     .first('id', 'customer_id', 'currency', 'exchange_rate', 'amount', 'unapplied_amount', 'status')
   const row: Pick<CreditNoteRow, 'id' | 'customer_id' | 'currency' | 'exchange_rate' | 'amount' | 'unapplied_amount' | 'status'> | undefined = await (forUpdate ? query.forUpdate() : query)
   return row
-}
-
-/** Sets a locked credit note's unapplied amount (the caller keeps it in [0, amount]). */
-export async function setCreditNoteUnapplied(trx: Trx, ctx: RequestContext, id: string, unapplied: number): Promise<void> {
-  await trx('credit_notes').where({ tenant_id: ctx.tenantId, id }).update({ unapplied_amount: unapplied })
 }
 
 /** The customer's live credit notes with unapplied credit: id and creation time. */
@@ -214,4 +165,9 @@ export function planCreditNoteRow(plan: Plan, ctx: RequestContext, cn: CreditNot
 /** Plans a credit note's new unapplied amount (the caller keeps it in [0, amount]). */
 export function planCreditNoteUnapplied(plan: Plan, id: string, unapplied: number): void {
   plan.update(creditNotesTable, { id }, { unapplied_amount: unapplied })
+}
+
+/** Plans a credit note's void (its unapplied credit is taken back by the reversal first). */
+export function planCreditNoteVoid(plan: Plan, id: string, reason: string, at: Date): void {
+  plan.update(creditNotesTable, { id }, { status: 'voided', voided_at: at, void_reason: reason })
 }

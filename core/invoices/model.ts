@@ -2,7 +2,6 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { mulRound, normalizeDecimal } from '../kernel/money'
-import { emitEvent } from '../outbox/outbox'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import { paginate, page, ListQuery } from '../kernel/pagination'
@@ -164,26 +163,6 @@ export async function lockInvoices(trx: Trx, ctx: RequestContext, ids: string[],
   return byId
 }
 
-/** Marks a locked invoice void (the reversal of its entry is posted by the reverse workflow). */
-export async function markInvoiceVoid(trx: Trx, ctx: RequestContext, inv: InvoiceRow, reason: string): Promise<void> {
-  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ status: 'void', voided_at: trx.fn.now(), void_reason: reason, updated_at: trx.fn.now() })
-  inv.status = 'void'
-}
-
-/** Changes a locked invoice's outstanding (never below 0 or above total) and derives its status. */
-export async function changeOutstanding(trx: Trx, ctx: RequestContext, inv: InvoiceRow, delta: number): Promise<void> {
-  const outstanding = inv.outstanding + delta
-  if (outstanding < 0) throw new AppError('over_allocation', `The amount exceeds invoice ${inv.id}'s outstanding ${inv.outstanding}.`, { param: 'amount' })
-  if (outstanding > inv.total) throw new Error(`invoice ${inv.id} outstanding would exceed its total`)
-  const status = inv.status === 'void' ? 'void' : invoiceStatus(inv.total, outstanding)
-  await trx('invoices').where({ tenant_id: ctx.tenantId, id: inv.id }).update({ outstanding, status, updated_at: trx.fn.now() })
-  const wasPaid = inv.status === 'paid'
-  inv.outstanding = outstanding
-  inv.status = status
-  if (status === 'paid' && !wasPaid) await emitEvent(trx, ctx, 'invoice.paid', { id: inv.id, number: inv.number, customer: inv.customer_id, total: inv.total })
-}
-
-
 /**
  * The customer's open invoices, oldest due first (due date, then issue date, then id): the order
  * auto-apply pays them in. Read under the customer lock, which every change to them holds.
@@ -196,23 +175,6 @@ export async function openInvoicesOldestFirst(trx: Trx, ctx: RequestContext, cus
     .orderBy(['due_date', 'issue_date', 'id'])
     .limit(limit)
     .select('id', 'outstanding')
-}
-
-/**
- * Moves `invoice_lines.returned_quantity` (signed: + on a return, − when its credit note is
- * voided). The invoice must be locked.
- */
-export async function changeReturnedQuantities(trx: Trx, ctx: RequestContext, invoiceId: string, lines: { invoice_line_no: number; quantity: number }[]): Promise<void> {
-  for (const l of lines) {
-    await trx('invoice_lines')
-      .where({ tenant_id: ctx.tenantId, invoice_id: invoiceId, line_no: l.invoice_line_no })
-      .update({ returned_quantity: trx.raw('returned_quantity + ?', [l.quantity]) })
-  }
-}
-
-/** A void invoice takes no allocation (the same answer write-offs and credit notes give). */
-export function assertInvoiceOpen(inv: InvoiceRow, param = 'invoice'): void {
-  if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param })
 }
 
 /** The columns a posting writes (the rest are server defaults). */
@@ -279,4 +241,12 @@ export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert
   for (const l of held) plan.insert(invoiceLinesTable, { invoice_id: i.id, ...l })
   plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) })
   return { row: plan.hold('invoice', i.id, row), lines: held }
+}
+
+/** Plans a held invoice's void (its reversal entry is planned by the reverse workflow). */
+export function planInvoiceVoid(plan: Plan, inv: InvoiceRow, reason: string, at: Date): void {
+  inv.status = 'void'
+  inv.voided_at = at
+  inv.void_reason = reason
+  plan.update(invoicesTable, { id: inv.id }, { status: 'void', voided_at: at, void_reason: reason }, { touch: true })
 }

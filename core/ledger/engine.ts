@@ -1,4 +1,4 @@
-import { prepared, runWrites, type Trx, type Write } from '../kernel/db/knex'
+import { prepared, type Trx, type Write } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, type ErrorCode, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
@@ -41,13 +41,6 @@ export interface CustomerState {
 export interface LedgerContext {
   base_currency: string
   today: string
-}
-
-/** Locks the customer's balance row (the first lock of every posting) and returns its state. */
-export async function lockCustomer(trx: Trx, ctx: RequestContext, customerId: string, param = 'customer'): Promise<CustomerState> {
-  const customer = (await lockCustomers(trx, ctx, [customerId])).customers.get(customerId)
-  if (!customer) throw notFound('customer', customerId, param)
-  return customer
 }
 
 /**
@@ -349,18 +342,6 @@ export function entryWrites(ctx: Pick<RequestContext, 'tenantId'>, entries: Buil
   }
 }
 
-/** Inserts built entries and their lines in one statement (see entryWrites). */
-export async function insertEntries(trx: Trx, ctx: RequestContext, entries: BuiltEntry[]): Promise<void> {
-  await runWrites(trx, [entryWrites(ctx, entries)])
-}
-
-/** Builds and inserts one balanced journal entry (see buildEntry and insertEntries); returns its id. */
-export async function postEntry(trx: Trx, ctx: RequestContext, input: PostingInput): Promise<string> {
-  const entry = await buildEntry(trx, ctx, input)
-  await insertEntries(trx, ctx, [entry])
-  return entry.id
-}
-
 export type CustomerTxnType =
   | 'invoice' | 'payment' | 'refund' | 'credit_note' | 'debit_note' | 'adjustment' | 'write_off' | 'reversal' | 'fx_difference' | 'chargeback' | 'chargeback_reversal'
 
@@ -474,21 +455,6 @@ export function balanceWrites(ctx: Pick<RequestContext, 'tenantId'>, staged: Sta
      )`,
     bindings: { tenant: ctx.tenantId, bal_changes: JSON.stringify([...sums.values()]), bal_txns: JSON.stringify(txns) },
   }
-}
-
-/** Writes staged changes in one statement (see balanceWrites). */
-export async function writeBalanceChanges(trx: Trx, ctx: RequestContext, staged: StagedBalanceChange[]): Promise<void> {
-  await runWrites(trx, [balanceWrites(ctx, staged)])
-}
-
-/**
- * Applies a change to the locked customer's cached balance by atomic increment and appends the
- * sub-ledger row with balance before/after. Returns the transaction id when one is written.
- */
-export async function changeBalance(trx: Trx, ctx: RequestContext, customer: CustomerState, change: BalanceChange): Promise<string | null> {
-  const staged = stageBalanceChange(ctx, customer, change)
-  await writeBalanceChanges(trx, ctx, [staged])
-  return (staged.txn?.id as string | undefined) ?? null
 }
 
 export { nextNumber } from './numbering'

@@ -24,6 +24,7 @@ export class Plan {
   private balances: StagedBalanceChange[] = []
   private events: OutboxEvent[] = []
   private audits: { ctx: RequestContext; entry: AuditEntry }[] = []
+  private announcements: { ctx: RequestContext; type: string; view: () => Promise<unknown> }[] = []
   /** table → key → row (inserts) or patch (updates), in first-seen order. */
   private inserts = new Map<Table<any>, Map<string, Record<string, unknown>>>()
   /** One definition per table name: an update must find the insert of the same table. */
@@ -77,6 +78,14 @@ export class Plan {
     this.audits.push({ ctx, entry })
   }
 
+  /**
+   * An event whose object is the document as it reads back once the plan is written (a voided
+   * invoice with its allocations, a cancelled sale): emitted right after the write, in order.
+   */
+  announce(ctx: RequestContext, type: string, view: () => Promise<unknown>): void {
+    this.announcements.push({ ctx, type, view })
+  }
+
   private keyOf(table: Table<any>, row: Record<string, unknown>): string {
     const known = this.tables.get(table.name)
     if (!known) this.tables.set(table.name, table)
@@ -118,6 +127,7 @@ export class Plan {
       balances: this.balances.length,
       events: this.events.length,
       audits: this.audits.length,
+      announcements: this.announcements.length,
       inserts: new Map([...this.inserts].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
       updates: new Map([...this.updates].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
       held: new Map([...this.heldRows].map(([k, row]) => [k, { row, saved: { ...row } }])),
@@ -130,6 +140,7 @@ export class Plan {
     this.balances.length = step.balances
     this.events.length = step.events
     this.audits.length = step.audits
+    this.announcements.length = step.announcements
     this.inserts = step.inserts
     this.updates = step.updates
     this.heldRows = new Map()
@@ -140,7 +151,7 @@ export class Plan {
   }
 
   get empty(): boolean {
-    return !this.entries.length && !this.balances.length && !this.events.length && !this.audits.length && !this.inserts.size && !this.updates.size
+    return !this.entries.length && !this.balances.length && !this.events.length && !this.audits.length && !this.announcements.length && !this.inserts.size && !this.updates.size
   }
 
   /** The plan as writes for runWrites: one statement per table (per column set). */
@@ -164,6 +175,10 @@ export class Plan {
   async write(trx: Trx): Promise<void> {
     for (const a of this.audits) await recordAudit(trx, a.ctx, a.entry)
     await runWrites(trx, this.writes(trx))
+    if (!this.announcements.length) return
+    const events: OutboxEvent[] = []
+    for (const a of this.announcements) events.push({ ctx: a.ctx, type: a.type, object: await a.view() })
+    await runWrites(trx, [eventWrites(events).write])
   }
 }
 
@@ -172,6 +187,7 @@ export interface Step {
   balances: number
   events: number
   audits: number
+  announcements: number
   inserts: Map<Table<any>, Map<string, Record<string, unknown>>>
   updates: Map<Table<any>, Map<string, Record<string, unknown>>>
   held: Map<string, { row: Record<string, unknown>; saved: Record<string, unknown> }>

@@ -65,7 +65,6 @@ export function paymentView(p: PaymentRow, allocations: unknown[], writeOff: Wri
   }
 }
 
-
 export async function getPaymentRow(trx: Trx, ctx: RequestContext, id: string, param?: string): Promise<PaymentRow> {
   const row = await trx('payments').where({ tenant_id: ctx.tenantId, id }).first()
   if (!row) throw notFound('payment', id, param)
@@ -80,11 +79,6 @@ export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: ListQuer
 
 export type PaymentInsert = Pick<PaymentRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'exchange_rate' | 'received_date' | 'method' | 'reference' | 'unapplied_amount' | 'sale_id' | 'journal_entry_id'>
 
-export async function insertPayment(trx: Trx, ctx: RequestContext, p: PaymentInsert): Promise<PaymentRow> {
-  const [row] = await trx('payments').insert({ tenant_id: ctx.tenantId, ...p, status: 'succeeded', created_by: ctx.keyId ?? ctx.role }).returning('*')
-  return row
-}
-
 /** A payment's credit-source columns, locked (FOR UPDATE) when asked. */
 export async function readPaymentCredit(trx: Trx, ctx: RequestContext, id: string, forUpdate: boolean) {
   const query = trx('payments')
@@ -92,11 +86,6 @@ export async function readPaymentCredit(trx: Trx, ctx: RequestContext, id: strin
     .first('id', 'customer_id', 'currency', 'exchange_rate', 'amount', 'unapplied_amount', 'status')
   const row: Pick<PaymentRow, 'id' | 'customer_id' | 'currency' | 'exchange_rate' | 'amount' | 'unapplied_amount' | 'status'> | undefined = await (forUpdate ? query.forUpdate() : query)
   return row
-}
-
-/** Sets a locked payment's unapplied amount (the caller keeps it in [0, amount]). */
-export async function setPaymentUnapplied(trx: Trx, ctx: RequestContext, id: string, unapplied: number): Promise<void> {
-  await trx('payments').where({ tenant_id: ctx.tenantId, id }).update({ unapplied_amount: unapplied })
 }
 
 /** The customer's live payments with unapplied credit: id and creation time. */
@@ -108,16 +97,6 @@ export async function paymentsWithCredit(trx: Trx, ctx: RequestContext, customer
     .orderBy(['created_at', 'id'])
     .limit(limit)
     .select('id', 'created_at')
-}
-
-/**
- * Marks a locked payment voided once its allocations are un-applied and its remaining unapplied
- * amount has been taken out of advances by the void's entry.
- */
-export async function markPaymentVoided(trx: Trx, ctx: RequestContext, id: string, reason: string): Promise<void> {
-  await trx('payments')
-    .where({ tenant_id: ctx.tenantId, id })
-    .update({ status: 'voided', unapplied_amount: 0, voided_at: trx.fn.now(), void_reason: reason })
 }
 
 /** The columns a posting writes (the rest are server defaults). */
@@ -144,4 +123,9 @@ export function planPaymentRow(plan: Plan, ctx: RequestContext, p: PaymentInsert
 /** Plans a payment's new unapplied amount (the caller keeps it in [0, amount]). */
 export function planPaymentUnapplied(plan: Plan, id: string, unapplied: number): void {
   plan.update(paymentsTable, { id }, { unapplied_amount: unapplied })
+}
+
+/** Plans a payment's void: nothing left unapplied once its allocations and its credit are reversed. */
+export function planPaymentVoid(plan: Plan, id: string, reason: string, at: Date): void {
+  plan.update(paymentsTable, { id }, { status: 'voided', unapplied_amount: 0, voided_at: at, void_reason: reason })
 }

@@ -54,13 +54,6 @@ export function refundView(r: RefundRow, sources: RefundPart[]) {
 
 export type RefundInsert = Pick<RefundRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'exchange_rate' | 'source_type' | 'source_id' | 'method' | 'reason' | 'refund_date' | 'journal_entry_id'>
 
-/** Inserts a refund and the credit it drew, per source in drawing order. */
-export async function insertRefund(trx: Trx, ctx: RequestContext, r: RefundInsert, sources: RefundPart[]): Promise<RefundRow> {
-  const [row] = await trx('refunds').insert({ tenant_id: ctx.tenantId, ...r, created_by: ctx.keyId ?? ctx.role }).returning('*')
-  await trx('refund_sources').insert(sources.map((p, i) => ({ tenant_id: ctx.tenantId, refund_id: r.id, line_no: i + 1, source_type: p.source_type, source_id: p.source, amount: p.amount })))
-  return row
-}
-
 export async function refundParts(trx: Trx, ctx: RequestContext, refundIds: string[]): Promise<Map<string, RefundPart[]>> {
   const rows: { refund_id: string; source_id: string; source_type: CreditSourceType; amount: number }[] = refundIds.length
     ? await trx('refund_sources').where({ tenant_id: ctx.tenantId }).whereIn('refund_id', refundIds).orderBy(['refund_id', 'line_no'])

@@ -39,15 +39,6 @@ export async function listSaleRows(trx: Trx, ctx: RequestContext, q: ListQuery &
   return paginate<SaleRow>(query, q)
 }
 
-
-export async function markSaleCancelled(trx: Trx, ctx: RequestContext, id: string, reason: string): Promise<SaleRow> {
-  const [row] = await trx('sales')
-    .where({ tenant_id: ctx.tenantId, id })
-    .update({ status: 'cancelled', cancelled_at: trx.fn.now(), cancel_reason: reason })
-    .returning('*')
-  return row
-}
-
 /** The sale as the API shows it, from its invoice's and payment's views. */
 export function saleView<I, P extends { method: string; amount: number }>(sale: SaleRow, invoice: I, payment: P | null) {
   return {
@@ -84,4 +75,12 @@ export function planSaleRow(plan: Plan, ctx: RequestContext, s: SaleInsert, crea
   const { created_at: _c, ...cols } = row
   plan.insert(salesTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   return row
+}
+
+/** Plans a sale's cancellation. */
+export function planSaleCancelled(plan: Plan, sale: SaleRow, reason: string, at: Date): void {
+  sale.status = 'cancelled'
+  sale.cancelled_at = at
+  sale.cancel_reason = reason
+  plan.update(salesTable, { id: sale.id }, { status: 'cancelled', cancelled_at: at, cancel_reason: reason })
 }

@@ -49,7 +49,3 @@ export async function invoiceBaseShares(
   )
 }
 
-export async function invoiceBaseShare(trx: Trx, ctx: RequestContext, inv: InvoiceRow, amount: number): Promise<number> {
-  return (await invoiceBaseShares(trx, ctx, [{ inv, amount }]))[0]
-}
-

@@ -8,7 +8,7 @@ import type { Plan } from '../ledger/plan'
 import { openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
 import { paymentView, planPaymentRow } from '../payments/model'
 import { CreatePaymentInput, MAX_PAYMENT_ALLOCATIONS } from '../payments/schemas'
-import { postInBatch, postOne, type BatchItem, type BatchSpec } from './steps/batch'
+import { postInBatch, type BatchItem } from './steps/batch'
 import { holdInvoices } from './steps/locks'
 import { assertSettles, planAllocations, planBaseShares, type Settlement } from './steps/settle'
 import { planWriteOff } from './write-off'
@@ -165,17 +165,10 @@ export async function planPayment(
   return view
 }
 
-const payments = (trx: Trx, opts: { saleId?: string } = {}): BatchSpec<CreatePaymentInput, Awaited<ReturnType<typeof planPayment>>> => ({
-  customerOf: (_ctx, input) => input.customer,
-  plan: (plan, ctx, lc, customer, input) => planPayment(trx, plan, ctx, lc, customer, input, opts),
-})
-
 /** POST /v1/payments, batched (core/http/batch.ts): one answer per request, in order. */
 export function createPayments(trx: Trx, items: BatchItem<CreatePaymentInput>[]) {
-  return postInBatch(trx, items, payments(trx))
-}
-
-/** One payment, e.g. the one a sale takes at the till (its customer is already locked). */
-export function createPayment(trx: Trx, ctx: RequestContext, input: CreatePaymentInput, opts: { saleId?: string } = {}) {
-  return postOne(trx, ctx, input, payments(trx, opts))
+  return postInBatch(trx, items, {
+    customerOf: (_ctx, input) => input.customer,
+    plan: (plan, ctx, lc, customer, input) => planPayment(trx, plan, ctx, lc, customer, input),
+  })
 }

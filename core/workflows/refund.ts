@@ -8,7 +8,7 @@ import { reversedOfDocument } from '../ledger/reads'
 import { planRefundRow, refundParts, refundView } from '../refunds/model'
 import type { CreateRefundInput } from '../refunds/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
-import { assertSourceLive, changeUnapplied, CreditSource, lockCreditSource, planUnapplied, sourcesWithCredit } from './steps/credit-sources'
+import { assertSourceLive, CreditSource, planUnapplied, sourcesWithCredit } from './steps/credit-sources'
 import { holdCreditSource } from './steps/locks'
 
 /**
@@ -123,13 +123,14 @@ export function createRefunds(trx: Trx, items: BatchItem<CreateRefundInput>[]) {
 }
 
 /**
- * For a refund's reversal (core/reversals): gives `amount` of credit back to the refund's sources in
- * the order it was drawn, after what earlier reversals gave back (`alreadyRestored`; by default the
- * refund's reversal rows already in the sub-ledger, so call it before writing this reversal's row).
- * The customer must be locked; a voided source takes nothing back (invalid_state).
+ * For a refund's reversal: plans giving `amount` of credit back to the refund's sources in the order
+ * it was drawn, after what earlier reversals gave back (`alreadyRestored`; by default the refund's
+ * reversal rows already in the sub-ledger). The customer must be held; a voided source takes
+ * nothing back (invalid_state).
  */
-export async function restoreRefundSources(
+export async function planRestoreRefundSources(
   trx: Trx,
+  plan: Plan,
   ctx: RequestContext,
   customer: CustomerState,
   refundId: string,
@@ -143,9 +144,9 @@ export async function restoreRefundSources(
     const give = Math.min(left, Math.max(0, p.amount - skip))
     skip = Math.max(0, skip - p.amount)
     if (give === 0) continue
-    const source = await lockCreditSource(trx, ctx, customer.id, p.source)
+    const source = await holdCreditSource(trx, plan, ctx, customer.id, p.source)
     assertSourceLive(source)
-    await changeUnapplied(trx, ctx, source, give)
+    planUnapplied(plan, source, give)
     left -= give
   }
   if (left > 0) throw new Error(`refund ${refundId}: ${left} more restored than was drawn`)

@@ -2,20 +2,19 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import type { LineRole } from '../kernel/plugins/contract'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { changeBalance, CustomerState, LedgerContext, ledgerContext, lockCustomer, postEntry, ProposedLine } from '../ledger/engine'
+import { ledgerContext, stageBalanceChange, type BuiltEntry, type CustomerState, type LedgerContext, type ProposedLine } from '../ledger/engine'
+import { Plan } from '../ledger/plan'
 import { CustomerTransactionRow, entryWithReversals, getTxn, transactionView } from '../ledger/reads'
-import { liveAllocationIds } from '../allocations/model'
-import { changeOutstanding, changeReturnedQuantities, lockInvoices, markInvoiceVoid } from '../invoices/model'
-import { getPaymentRow, markPaymentVoided } from '../payments/model'
+import { planInvoiceVoid, planOutstanding, planReturnedQuantities } from '../invoices/model'
+import { getPaymentRow, planPaymentVoid } from '../payments/model'
 import { getRefund } from '../refunds/model'
-import { lockCreditNote, reduceCreditNote } from '../credit-notes/model'
+import { creditNoteLines, getCreditNoteRow, planCreditNoteVoid } from '../credit-notes/model'
 import { getWriteOffRow } from '../write-offs/model'
 import { getCreditNote, getInvoice, getPayment } from '../views/documents'
-import { changeUnapplied, lockCreditSource } from './steps/credit-sources'
-import { restoreRefundSources } from './refund'
-import { unapplyAllocation } from './unapply'
+import { planUnapplied } from './steps/credit-sources'
+import { holdCreditSource, holdCustomer, holdInvoiceLines, holdInvoices, liveAllocations } from './steps/locks'
+import { planRestoreRefundSources } from './refund'
+import { planUnapply } from './unapply'
 
 /**
  * Reversals: one function reverses any document's sub-ledger row, whole or in part. The entry is
@@ -23,6 +22,7 @@ import { unapplyAllocation } from './unapply'
  * the amount, dated on the action date. A full reversal first un-applies the document's live
  * allocations and then voids it. What a document lets a reversal take is its own business (an
  * invoice's outstanding, a payment's or credit note's unapplied amount), described by a loader.
+ * Reversals are planned like every posting (lock → plan → one write); they are not batched.
  */
 
 export interface ReverseInput {
@@ -34,7 +34,7 @@ export interface ReverseInput {
 
 type Side = 'debit' | 'credit'
 
-/** A locked document as a reversal sees it. */
+/** A held document as a reversal sees it. */
 interface Reversible {
   voided: boolean
   /** The most a reversal can take now: outstanding, unapplied amount, or (no limit) Infinity. */
@@ -46,75 +46,83 @@ interface Reversible {
   /** A void must take all that remains: an invoice is not voided around its write-offs. */
   voidNeedsAll?: boolean
   method?: string
-  /** Announced when a reversal voids the document, with the document as it is then. */
+  /** Announced when a reversal voids the document, with the document as it reads back then. */
   voidEvent?: { type: string; view(): Promise<unknown> }
-  /** Moves the document by the reversed amount; `voidReason` when nothing remains. */
+  /** Plans the document's move by the reversed amount; `voidReason` when nothing remains. */
   apply(amount: number, voidReason: string | null): Promise<void>
 }
 
-type Loader = (trx: Trx, ctx: RequestContext, customer: CustomerState, id: string) => Promise<Reversible>
+type Loader = (trx: Trx, plan: Plan, ctx: RequestContext, customer: CustomerState, id: string) => Promise<Reversible>
 
 const LOADERS: Record<string, Loader> = {
   // Invoices and debit notes: AR comes back down; a void reverses what is outstanding.
-  async invoice(trx, ctx, customer, id) {
-    const inv = (await lockInvoices(trx, ctx, [id], customer.id)).get(id)!
+  async invoice(trx, plan, ctx, customer, id) {
+    const inv = (await holdInvoices(trx, plan, ctx, [id], customer.id)).get(id)!
     return {
       voided: inv.status === 'void',
       available: inv.outstanding,
       customer: { role: 'ar', side: 'credit' },
-      allocations: await liveAllocationIds(trx, ctx, { invoice_id: id }),
+      allocations: await liveAllocations(trx, plan, ctx, { invoice_id: id }),
       voidNeedsAll: true,
       voidEvent: { type: 'invoice.voided', view: () => getInvoice(trx, ctx, id) },
       async apply(amount, voidReason) {
-        // Void first: changeOutstanding then keeps the status and does not announce a payment.
-        if (voidReason !== null) await markInvoiceVoid(trx, ctx, inv, voidReason)
-        await changeOutstanding(trx, ctx, inv, -amount)
+        // Void first: the outstanding change then keeps the status and does not announce a payment.
+        if (voidReason !== null) planInvoiceVoid(plan, inv, voidReason, customer.locked_at)
+        planOutstanding(plan, ctx, inv, -amount)
       },
     }
   },
   // Payments: the unapplied part goes back out of advances to cash.
-  async payment(trx, ctx, customer, id) {
-    const source = await lockCreditSource(trx, ctx, customer.id, id)
+  async payment(trx, plan, ctx, customer, id) {
+    const source = await holdCreditSource(trx, plan, ctx, customer.id, id)
     const row = await getPaymentRow(trx, ctx, id)
     return {
       voided: source.status === 'voided',
       available: source.unapplied_amount,
       customer: { role: 'advances', side: 'debit' },
-      allocations: await liveAllocationIds(trx, ctx, { source_id: id }),
+      allocations: await liveAllocations(trx, plan, ctx, { source_id: id }),
       method: row.method,
       voidEvent: { type: 'payment.voided', view: () => getPayment(trx, ctx, id) },
       async apply(amount, voidReason) {
-        await changeUnapplied(trx, ctx, source, -amount)
+        planUnapplied(plan, source, -amount)
         if (voidReason !== null) {
-          await markPaymentVoided(trx, ctx, source.id, voidReason)
+          planPaymentVoid(plan, id, voidReason, customer.locked_at)
           source.status = 'voided'
           source.unapplied_amount = 0
         }
       },
     }
   },
-  // Credit notes and credit adjustments: the unapplied credit is taken back.
-  async credit_note(trx, ctx, customer, id) {
-    const cn = await lockCreditNote(trx, ctx, id, customer.id)
+  // Credit notes and credit adjustments: the unapplied credit is taken back; a void gives the
+  // returned quantities back to the invoice lines (a partial reversal corrects the amount, not which
+  // goods came back).
+  async credit_note(trx, plan, ctx, customer, id) {
+    const source = await holdCreditSource(trx, plan, ctx, customer.id, id)
+    const cn = await getCreditNoteRow(trx, ctx, id)
     return {
-      voided: cn.status === 'voided',
-      available: cn.unapplied_amount,
+      voided: source.status === 'voided',
+      available: source.unapplied_amount,
       customer: { role: 'advances', side: 'debit' },
-      allocations: await liveAllocationIds(trx, ctx, { source_id: id }),
+      allocations: await liveAllocations(trx, plan, ctx, { source_id: id }),
       voidEvent: { type: 'credit_note.voided', view: () => getCreditNote(trx, ctx, id) },
       async apply(amount, voidReason) {
-        const returned = await reduceCreditNote(trx, ctx, cn, amount, voidReason ?? undefined)
-        // Voiding a return puts the quantities back on the invoice lines.
+        planUnapplied(plan, source, -amount)
+        if (voidReason === null) return
+        planCreditNoteVoid(plan, id, voidReason, customer.locked_at)
+        source.status = 'voided'
+        const returned = await creditNoteLines(trx, ctx, id)
         if (cn.invoice_id && returned.length) {
-          await changeReturnedQuantities(trx, ctx, cn.invoice_id, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, quantity: -l.quantity })))
+          await holdInvoices(trx, plan, ctx, [cn.invoice_id], customer.id)
+          const lines = await holdInvoiceLines(trx, plan, ctx, cn.invoice_id)
+          planReturnedQuantities(plan, cn.invoice_id, lines, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, quantity: -l.quantity })))
         }
       },
     }
   },
   // Write-offs: the written-off part of the invoice is receivable again.
-  async write_off(trx, ctx, customer, id) {
+  async write_off(trx, plan, ctx, customer, id) {
     const wo = await getWriteOffRow(trx, ctx, id)
-    const inv = (await lockInvoices(trx, ctx, [wo.invoice_id], customer.id)).get(wo.invoice_id)!
+    const inv = (await holdInvoices(trx, plan, ctx, [wo.invoice_id], customer.id)).get(wo.invoice_id)!
     return {
       voided: false,
       available: inv.total - inv.outstanding,
@@ -122,13 +130,13 @@ const LOADERS: Record<string, Loader> = {
       allocations: [],
       async apply(amount) {
         if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`)
-        await changeOutstanding(trx, ctx, inv, amount)
+        planOutstanding(plan, ctx, inv, amount)
       },
     }
   },
   // Refunds: the money paid back becomes unapplied credit again, on the sources it was drawn from
-  // (in drawing order); a voided source takes nothing back.
-  async refund(trx, ctx, customer, id) {
+  // (in drawing order, after what earlier reversals gave back); a voided source takes nothing back.
+  async refund(trx, plan, ctx, customer, id) {
     const refund = await getRefund(trx, ctx, id)
     return {
       voided: false,
@@ -136,7 +144,7 @@ const LOADERS: Record<string, Loader> = {
       customer: { role: 'advances', side: 'credit' },
       allocations: [],
       method: refund.method,
-      apply: (amount) => restoreRefundSources(trx, ctx, customer, id, amount),
+      apply: (amount) => planRestoreRefundSources(trx, plan, ctx, customer, id, amount),
     }
   },
 }
@@ -157,14 +165,15 @@ const COST_ROLES: ReadonlySet<string> = new Set(['cogs', 'inventory'])
  * customer line carries exactly `amount`; a rounding residue goes to the largest line opposite
  * it (revenue rather than cost). A reversal of everything that remains is therefore exact.
  */
-async function postMirror(
+async function planMirror(
   trx: Trx,
+  plan: Plan,
   ctx: RequestContext,
   lc: LedgerContext,
   txn: CustomerTransactionRow,
   doc: Reversible,
   input: { amount: number; remaining: number; posting_date: string; reason: string; customer_id: string },
-): Promise<string> {
+): Promise<BuiltEntry> {
   const { original, lines } = await entryWithReversals(trx, ctx, txn)
   const open = new Map<LineRole, number>()
   let openArBase = 0
@@ -195,7 +204,7 @@ async function postMirror(
     const target = candidates.reduce((a, b) => (a.amount >= b.amount ? a : b))
     target.amount += target.side === 'credit' ? debit - credit : credit - debit
   }
-  return postEntry(trx, ctx, {
+  return plan.post(trx, ctx, {
     event: 'reversal',
     source_type: txn.source_type,
     source_id: txn.source_id,
@@ -211,12 +220,11 @@ async function postMirror(
 }
 
 /**
- * Reverses a sub-ledger row of the locked customer, whole (`amount` omitted: a void) or in part.
- * The sum of a row's reversals never exceeds its amount (`reversal_exceeds_remaining`); once
- * nothing remains or its document is void, `already_reversed`; a reversal is never reversed.
+ * Plans the reversal of a sub-ledger row of the held customer, whole (`amount` omitted: a void) or
+ * in part. The sum of a row's reversals never exceeds its amount (`reversal_exceeds_remaining`);
+ * once nothing remains or its document is void, `already_reversed`; a reversal is never reversed.
  */
-export async function reverseTransaction(trx: Trx, ctx: RequestContext, customer: CustomerState, txnId: string, input: ReverseInput) {
-  const lc = await ledgerContext(trx, ctx)
+export async function planReversal(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, txnId: string, input: ReverseInput) {
   // Read after the customer lock: the sum of earlier reversals is final for this transaction.
   const txn = await getTxn(trx, ctx, txnId)
   if (txn.customer_id !== customer.id) throw new Error(`transaction ${txnId} belongs to another customer`)
@@ -224,14 +232,14 @@ export async function reverseTransaction(trx: Trx, ctx: RequestContext, customer
   const load = LOADERS[txn.source_type]
   if (!load) throw new AppError('invalid_state', `A '${txn.type}' transaction cannot be reversed here.`, { param: 'id' })
   const remaining = Math.abs(txn.amount) - Math.abs(txn.reversals_sum)
-  let doc = await load(trx, ctx, customer, txn.source_id)
+  let doc = await load(trx, plan, ctx, customer, txn.source_id)
   if (doc.voided || remaining <= 0) throw new AppError('already_reversed', `Transaction ${txn.id} is already reversed.`, { param: 'id' })
 
   const postingDate = input.posting_date ?? lc.today
   const full = input.amount === undefined
   if (full && doc.allocations.length) {
-    for (const id of doc.allocations) await unapplyAllocation(trx, ctx, customer, id, { reason: input.reason, posting_date: postingDate })
-    doc = await load(trx, ctx, customer, txn.source_id)
+    for (const id of doc.allocations) await planUnapply(trx, plan, ctx, lc, customer, id, { reason: input.reason, posting_date: postingDate })
+    doc = await load(trx, plan, ctx, customer, txn.source_id)
   }
   const available = Math.min(doc.available, remaining)
   const amount = input.amount ?? available
@@ -247,10 +255,10 @@ export async function reverseTransaction(trx: Trx, ctx: RequestContext, customer
   }
   const voids = full || amount === remaining
 
-  const entryId = await postMirror(trx, ctx, lc, txn, doc, { amount, remaining, posting_date: postingDate, reason: input.reason, customer_id: customer.id })
+  const entry = await planMirror(trx, plan, ctx, lc, txn, doc, { amount, remaining, posting_date: postingDate, reason: input.reason, customer_id: customer.id })
   await doc.apply(amount, voids ? input.reason : null)
   const signed = doc.customer.side === 'debit' ? amount : -amount
-  const reversalId = await changeBalance(trx, ctx, customer, {
+  const staged = stageBalanceChange(ctx, customer, {
     pending: doc.customer.role === 'ar' ? signed : 0,
     advance: doc.customer.role === 'advances' ? -signed : 0,
     txn: {
@@ -259,30 +267,34 @@ export async function reverseTransaction(trx: Trx, ctx: RequestContext, customer
       source_type: txn.source_type,
       source_id: txn.source_id,
       posting_date: postingDate,
-      journal_entry_id: entryId,
+      journal_entry_id: entry.id,
       reverses_id: txn.id,
       reason: input.reason,
     },
   })
-  const reversal = transactionView(await getTxn(trx, ctx, reversalId!))
-  const reversed = transactionView(await getTxn(trx, ctx, txn.id))
-  await recordAudit(trx, ctx, {
+  plan.balance(staged)
+  const reversal = transactionView({ ...(staged.txn as unknown as CustomerTransactionRow), created_at: customer.locked_at, reversals_sum: 0 })
+  const reversed = transactionView({ ...txn, reversals_sum: txn.reversals_sum + (staged.txn!.amount as number) })
+  plan.audit(ctx, {
     action: voids && doc.voidEvent ? doc.voidEvent.type : 'transaction.reversed',
     entity_type: txn.source_type,
     entity_id: txn.source_id,
     before: { transaction: txn.id, remaining },
-    after: { reversal: reversal.id, amount, journal_entry: entryId },
+    after: { reversal: reversal.id, amount, journal_entry: entry.id },
     reason: input.reason,
   })
-  await emitEvent(trx, ctx, 'transaction.reversed', { ...reversal, reversed_transaction: reversed })
-  if (voids && doc.voidEvent) await emitEvent(trx, ctx, doc.voidEvent.type, await doc.voidEvent.view())
+  plan.event(ctx, 'transaction.reversed', { ...reversal, reversed_transaction: reversed })
+  if (voids && doc.voidEvent) plan.announce(ctx, doc.voidEvent.type, doc.voidEvent.view)
   return { ...reversal, reversed_transaction: reversed }
 }
 
 /** POST /v1/transactions/:id/reverse */
 export async function reverseTransactionById(trx: Trx, ctx: RequestContext, txnId: string, input: ReverseInput) {
   const { customer_id } = await getTxn(trx, ctx, txnId)
-  const customer = await lockCustomer(trx, ctx, customer_id)
-  return reverseTransaction(trx, ctx, customer, txnId, input)
+  const lc = await ledgerContext(trx, ctx)
+  const plan = new Plan(ctx.tenantId)
+  const customer = await holdCustomer(trx, plan, ctx, customer_id)
+  const result = await planReversal(trx, plan, ctx, lc, customer, txnId, input)
+  await plan.write(trx)
+  return result
 }
-

@@ -1,38 +1,37 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
-import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
-import { changeBalance, CustomerState, ledgerContext, lockCustomer, postEntry } from '../ledger/engine'
-import { allocationView, getAllocation, getAllocationRow, lockAllocation, markAllocationReversed, type AllocationView } from '../allocations/model'
-import { changeOutstanding, lockInvoices } from '../invoices/model'
-import { changeUnapplied, lockCreditSource } from './steps/credit-sources'
-
-/** Workflow: un-apply one allocation (POST /v1/allocations/:id/reverse, and the first step of a void). */
+import { ledgerContext, stageBalanceChange, type CustomerState, type LedgerContext } from '../ledger/engine'
+import { Plan } from '../ledger/plan'
+import { allocationView, getAllocation, getAllocationRow, planAllocationReversed, type AllocationView } from '../allocations/model'
+import { planOutstanding } from '../invoices/model'
+import { planUnapplied } from './steps/credit-sources'
+import { holdAllocation, holdCreditSource, holdCustomer, holdInvoices } from './steps/locks'
 
 /**
- * Un-applies one allocation: the mirror of its AR credit (Dr ar at the allocation's base) against
- * the source's advances (Cr advances at the source's rate), the difference being the realized FX
- * the application booked. The invoice reopens by the amount and the source regains it as unapplied
- * credit, also for a credit note's allocation written with `post: false` (voiding a credit note after
- * un-applying it therefore reverses advances, not AR). The customer must be locked by the caller;
- * this locks the allocation, the source, then the invoice; a voided source is allowed (its void
- * un-applies it). Stale caller InvoiceRows: see applyCredit.
+ * Workflow: un-apply one allocation (POST /v1/allocations/:id/reverse, and the first step of a void):
+ * the mirror of its AR credit (Dr ar at the allocation's base) against the source's advances (Cr
+ * advances at the source's rate), the difference being the realized FX the application booked.
+ * The invoice reopens by the amount and the source regains it as unapplied credit, also for a
+ * credit note's own allocation (voiding a credit note after un-applying it therefore reverses
+ * advances, not AR). Lock: the held customer, then the allocation, the source and the invoice; a
+ * voided source is allowed (its void un-applies it).
  */
-export async function unapplyAllocation(
+export async function planUnapply(
   trx: Trx,
+  plan: Plan,
   ctx: RequestContext,
+  lc: LedgerContext,
   customer: CustomerState,
   allocationId: string,
   opts: { reason: string; posting_date: string },
-): Promise<void> {
-  const alc = await lockAllocation(trx, ctx, customer.id, allocationId)
+): Promise<AllocationView> {
+  const alc = await holdAllocation(trx, plan, ctx, customer.id, allocationId)
   if (alc.status === 'reversed') throw new AppError('already_reversed', `Allocation ${alc.id} is already reversed.`)
-  const source = await lockCreditSource(trx, ctx, customer.id, alc.source_id)
-  const inv = (await lockInvoices(trx, ctx, [alc.invoice_id], customer.id)).get(alc.invoice_id)!
-  const lc = await ledgerContext(trx, ctx)
+  const source = await holdCreditSource(trx, plan, ctx, customer.id, alc.source_id)
+  const inv = (await holdInvoices(trx, plan, ctx, [alc.invoice_id], customer.id)).get(alc.invoice_id)!
 
-  const entryId = await postEntry(trx, ctx, {
+  const entry = await plan.post(trx, ctx, {
     event: 'reversal',
     realizes_fx: true,
     source_type: 'allocation',
@@ -47,26 +46,31 @@ export async function unapplyAllocation(
       { role: 'advances', side: 'credit', amount: alc.amount, customer_id: customer.id },
     ],
   })
-  await changeBalance(trx, ctx, customer, { pending: alc.amount, advance: alc.amount })
-  await changeUnapplied(trx, ctx, source, alc.amount)
-  await changeOutstanding(trx, ctx, inv, alc.amount)
-  const row = await markAllocationReversed(trx, ctx, alc.id, { reason: opts.reason, reversal_entry_id: entryId })
-  await recordAudit(trx, ctx, {
+  plan.balance(stageBalanceChange(ctx, customer, { pending: alc.amount, advance: alc.amount }))
+  planUnapplied(plan, source, alc.amount)
+  planOutstanding(plan, ctx, inv, alc.amount)
+  plan.hold('invoice_base', inv.id, { base: 0 }).base -= alc.base_amount
+  const row = planAllocationReversed(plan, alc, { reason: opts.reason, reversal_entry_id: entry.id, at: customer.locked_at })
+  plan.audit(ctx, {
     action: 'allocation.reversed',
     entity_type: 'allocation',
     entity_id: alc.id,
     before: { status: 'applied' },
-    after: { status: 'reversed', journal_entry: entryId },
+    after: { status: 'reversed', journal_entry: entry.id },
     reason: opts.reason,
   })
-  await emitEvent(trx, ctx, 'allocation.reversed', allocationView(row))
+  const view = allocationView(row)
+  plan.event(ctx, 'allocation.reversed', view)
+  return view
 }
 
 /** POST /v1/allocations/:id/reverse: un-applies one allocation, posted today. */
 export async function reverseAllocation(trx: Trx, ctx: RequestContext, id: string, reason: string): Promise<AllocationView> {
   const found = await getAllocationRow(trx, ctx, id)
   const lc = await ledgerContext(trx, ctx)
-  const customer = await lockCustomer(trx, ctx, found.customer_id)
-  await unapplyAllocation(trx, ctx, customer, id, { reason, posting_date: lc.today })
+  const plan = new Plan(ctx.tenantId)
+  const customer = await holdCustomer(trx, plan, ctx, found.customer_id)
+  await planUnapply(trx, plan, ctx, lc, customer, id, { reason, posting_date: lc.today })
+  await plan.write(trx)
   return getAllocation(trx, ctx, id)
 }

@@ -42,11 +42,6 @@ export function writeOffView(w: WriteOffRow, txnId: string | null) {
 
 export type WriteOffInsert = Pick<WriteOffRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'amount' | 'base_amount' | 'reason' | 'write_off_date' | 'journal_entry_id'>
 
-export async function insertWriteOff(trx: Trx, ctx: RequestContext, w: WriteOffInsert): Promise<WriteOffRow> {
-  const [row] = await trx('write_offs').insert({ tenant_id: ctx.tenantId, ...w, created_by: ctx.keyId ?? ctx.role }).returning('*')
-  return row
-}
-
 /** The write-off each payment made (a short payment's `write_off`), by payment id. */
 export async function writeOffsOfPayments(trx: Trx, ctx: RequestContext, paymentIds: string[]): Promise<Map<string, { id: string; amount: number; invoice: string; reason: string }>> {
   const rows: { payment_id: string; id: string; amount: number; invoice_id: string; reason: string }[] = paymentIds.length

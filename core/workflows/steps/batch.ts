@@ -63,9 +63,3 @@ export async function postInBatch<I, O>(trx: Trx, items: BatchItem<I>[], spec: B
   return outcomes
 }
 
-/** One request posted alone through the same planning (the first error is thrown). */
-export async function postOne<I, O>(trx: Trx, ctx: RequestContext, input: I, spec: BatchSpec<I, O>): Promise<O> {
-  const [outcome] = await postInBatch(trx, [{ ctx, input }], spec)
-  if (outcome instanceof AppError) throw outcome
-  return outcome
-}

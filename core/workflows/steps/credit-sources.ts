@@ -2,8 +2,8 @@ import type { Trx } from '../../kernel/db/knex'
 import type { RequestContext } from '../../kernel/context'
 import { AppError, notFound } from '../../kernel/errors'
 import type { CreditSourceType } from '../../allocations/model'
-import { paymentsWithCredit, planPaymentUnapplied, readPaymentCredit, setPaymentUnapplied } from '../../payments/model'
-import { creditNotesWithCredit, planCreditNoteUnapplied, readCreditNoteCredit, setCreditNoteUnapplied } from '../../credit-notes/model'
+import { paymentsWithCredit, planPaymentUnapplied, readPaymentCredit } from '../../payments/model'
+import { creditNotesWithCredit, planCreditNoteUnapplied, readCreditNoteCredit } from '../../credit-notes/model'
 import type { Plan } from '../../ledger/plan'
 
 /**
@@ -60,19 +60,10 @@ export function assertSourceLive(source: CreditSource, param = 'source'): void {
 }
 
 /**
- * Moves a locked source's unapplied amount. A source's `unapplied_amount` is always its amount −
- * live allocations − refunds from it (− what a void took); callers check limits first, so leaving
- * [0, amount] here is a bug.
+ * Plans a change of a held source's unapplied amount. A source's `unapplied_amount` is always its
+ * amount − live allocations − refunds from it (− what a void took); callers check limits first, so
+ * leaving [0, amount] here is a bug.
  */
-export async function changeUnapplied(trx: Trx, ctx: RequestContext, source: CreditSource, delta: number): Promise<void> {
-  const unapplied = source.unapplied_amount + delta
-  if (unapplied < 0 || unapplied > source.amount) throw new Error(`${source.id} unapplied amount would leave [0, ${source.amount}]`)
-  if (source.type === 'payment') await setPaymentUnapplied(trx, ctx, source.id, unapplied)
-  else await setCreditNoteUnapplied(trx, ctx, source.id, unapplied)
-  source.unapplied_amount = unapplied
-}
-
-/** Plans a change of a held source's unapplied amount (see changeUnapplied). */
 export function planUnapplied(plan: Plan, source: CreditSource, delta: number): void {
   const unapplied = source.unapplied_amount + delta
   if (unapplied < 0 || unapplied > source.amount) throw new Error(`${source.id} unapplied amount would leave [0, ${source.amount}]`)

@@ -4,6 +4,7 @@ import { notFound } from '../../kernel/errors'
 import { lockCustomers, type CustomerState } from '../../ledger/engine'
 import type { Plan } from '../../ledger/plan'
 import { invoiceLines, lockInvoices, type InvoiceLineRow, type InvoiceRow } from '../../invoices/model'
+import { liveAllocationIds, lockAllocation, type AllocationRow } from '../../allocations/model'
 import { lockCreditSource, type CreditSource } from './credit-sources'
 
 /**
@@ -67,4 +68,16 @@ export async function holdInvoiceLines(trx: Trx, plan: Plan, ctx: RequestContext
   const lines = await invoiceLines(trx, ctx, invoiceId)
   plan.hold('invoice_lines', invoiceId, { line_nos: lines.map((l) => l.line_no) })
   return lines.map((l) => plan.hold('invoice_line', `${invoiceId}:${l.line_no}`, l))
+}
+
+/** Locks an allocation of the held customer, once per plan. */
+export async function holdAllocation(trx: Trx, plan: Plan, ctx: RequestContext, customerId: string, id: string): Promise<AllocationRow> {
+  const held = plan.held<AllocationRow>('allocation', id)
+  if (held) return held
+  return plan.hold('allocation', id, await lockAllocation(trx, ctx, customerId, id))
+}
+
+/** Live allocations of an invoice or a credit source, less those the plan has reversed. */
+export async function liveAllocations(trx: Trx, plan: Plan, ctx: RequestContext, by: { invoice_id: string } | { source_id: string }): Promise<string[]> {
+  return (await liveAllocationIds(trx, ctx, by)).filter((id) => plan.held<AllocationRow>('allocation', id)?.status !== 'reversed')
 }
