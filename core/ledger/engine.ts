@@ -1,4 +1,5 @@
 import { prepared, type Trx, type Write } from '../kernel/db/knex'
+import { combineWrites, defineTable, insertWrite } from '../kernel/db/table'
 import type { RequestContext } from '../kernel/context'
 import { AppError, type ErrorCode, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
@@ -286,6 +287,30 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
   return { id: newId('je'), input, actor: ctx.keyId ?? ctx.role, lines: final }
 }
 
+const journalEntriesTable = defineTable<{
+  id: string; entry_date: string; event: string; source_type: string; source_id: string; currency: string; exchange_rate: string
+  memo: string | null; reverses_entry_id: string | null; created_by: string
+}>(
+  'journal_entries',
+  {
+    id: 'text', entry_date: 'date', event: 'text', source_type: 'text', source_id: 'text', currency: 'text', exchange_rate: 'numeric',
+    memo: 'text', reverses_entry_id: 'text', created_by: 'text',
+  },
+  ['id'],
+)
+
+const journalLinesTable = defineTable<{
+  entry_id: string; line_no: number; entry_date: string; account_code: string; role: string; customer_id: string | null; currency: string
+  debit: number; credit: number; tx_debit: number; tx_credit: number
+}>(
+  'journal_lines',
+  {
+    entry_id: 'text', line_no: 'smallint', entry_date: 'date', account_code: 'text', role: 'text', customer_id: 'text', currency: 'text',
+    debit: 'bigint', credit: 'bigint', tx_debit: 'bigint', tx_credit: 'bigint',
+  },
+  ['entry_id', 'line_no'],
+)
+
 /**
  * The writes of built entries and all their lines, for runWrites. The insert trigger refuses an
  * entry dated in a closed or locked period (under FOR SHARE, so a close waits for the posting),
@@ -293,53 +318,43 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
  */
 export function entryWrites(ctx: Pick<RequestContext, 'tenantId'>, entries: BuiltEntry[]): Write | null {
   if (!entries.length) return null
-  return {
-    ctes: `je_e as (
-       insert into journal_entries (tenant_id, id, entry_date, event, source_type, source_id, currency, exchange_rate, memo, reverses_entry_id, created_by)
-       select :tenant, x.id, x.entry_date, x.event, x.source_type, x.source_id, x.currency, x.exchange_rate, x.memo, x.reverses_entry_id, x.created_by
-         from json_to_recordset(:je_entries::json) as x(id text, entry_date date, event text, source_type text, source_id text,
-              currency text, exchange_rate numeric, memo text, reverses_entry_id text, created_by text)
-       returning id, entry_date, currency
-     ), je_l as (
-       insert into journal_lines (tenant_id, entry_id, line_no, entry_date, account_code, role, customer_id, currency, debit, credit, tx_debit, tx_credit)
-       select :tenant, e.id, l.line_no, e.entry_date, l.account_code, l.role, l.customer_id, e.currency, l.debit, l.credit, l.tx_debit, l.tx_credit
-         from json_to_recordset(:je_lines::json) as l(entry_id text, line_no smallint, account_code text, role text, customer_id text,
-              debit bigint, credit bigint, tx_debit bigint, tx_credit bigint)
-         join je_e e on e.id = l.entry_id
-     )`,
-    bindings: {
-      tenant: ctx.tenantId,
-      je_entries: JSON.stringify(
-        entries.map(({ id, input, actor }) => ({
-          id,
+  return combineWrites(
+    insertWrite(
+      journalEntriesTable,
+      ctx.tenantId,
+      entries.map(({ id, input, actor }) => ({
+        id,
+        entry_date: input.entry_date,
+        event: input.event,
+        source_type: input.source_type,
+        source_id: input.source_id,
+        currency: input.currency,
+        exchange_rate: input.exchange_rate,
+        memo: input.memo ?? null,
+        reverses_entry_id: input.reverses_entry_id ?? null,
+        created_by: actor,
+      })),
+    ),
+    insertWrite(
+      journalLinesTable,
+      ctx.tenantId,
+      entries.flatMap(({ id, input, lines }) =>
+        lines.map((l, i) => ({
+          entry_id: id,
+          line_no: i + 1,
           entry_date: input.entry_date,
-          event: input.event,
-          source_type: input.source_type,
-          source_id: input.source_id,
+          account_code: l.account_code,
+          role: l.role,
+          customer_id: l.customer_id,
           currency: input.currency,
-          exchange_rate: input.exchange_rate,
-          memo: input.memo ?? null,
-          reverses_entry_id: input.reverses_entry_id ?? null,
-          created_by: actor,
+          debit: l.debit,
+          credit: l.credit,
+          tx_debit: l.tx_debit,
+          tx_credit: l.tx_credit,
         })),
       ),
-      je_lines: JSON.stringify(
-        entries.flatMap(({ id, lines }) =>
-          lines.map((l, i) => ({
-            entry_id: id,
-            line_no: i + 1,
-            account_code: l.account_code,
-            role: l.role,
-            customer_id: l.customer_id,
-            debit: l.debit,
-            credit: l.credit,
-            tx_debit: l.tx_debit,
-            tx_credit: l.tx_credit,
-          })),
-        ),
-      ),
-    },
-  }
+    ),
+  )
 }
 
 export type CustomerTxnType =
@@ -374,8 +389,37 @@ export interface StagedBalanceChange {
   customer_id: string
   pending: number
   advance: number
-  txn: Record<string, unknown> | null
+  txn: CustomerTxnInsert | null
 }
+
+/** A sub-ledger row as a posting inserts it (created_at is the transaction's now()). */
+export interface CustomerTxnInsert {
+  id: string
+  customer_id: string
+  type: CustomerTxnType
+  amount: number
+  currency: string
+  balance_before: number
+  balance_after: number
+  reference: string
+  source_type: string
+  source_id: string
+  posting_date: string
+  reverses_id: string | null
+  actor: string
+  reason: string | null
+  journal_entry_id: string
+}
+
+const customerTransactionsTable = defineTable<CustomerTxnInsert>(
+  'customer_transactions',
+  {
+    id: 'text', customer_id: 'text', type: 'text', amount: 'bigint', currency: 'text', balance_before: 'bigint', balance_after: 'bigint',
+    reference: 'text', source_type: 'text', source_id: 'text', posting_date: 'date', reverses_id: 'text', actor: 'text', reason: 'text',
+    journal_entry_id: 'text',
+  },
+  ['id'],
+)
 
 /**
  * Checks a change against the locked customer's state, applies it to that state (so a later change
@@ -395,7 +439,7 @@ export function stageBalanceChange(ctx: RequestContext, customer: CustomerState,
   }
   if (!change.txn && delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
   const t = change.txn
-  const txn = t
+  const txn: CustomerTxnInsert | null = t
     ? {
         id: newId('txn'),
         customer_id: customer.id,
@@ -437,24 +481,21 @@ export function balanceWrites(ctx: Pick<RequestContext, 'tenantId'>, staged: Sta
   }
   const txns = staged.flatMap((s) => (s.txn ? [s.txn] : []))
   if (!sums.size && !txns.length) return null
-  return {
-    ctes: `bal_u as (
+  return combineWrites(
+    sums.size
+      ? {
+          ctes: `bal_u as (
        update customer_balances b
           set pending_balance = b.pending_balance + x.pending, advance_balance = b.advance_balance + x.advance,
               version = b.version + x.n, updated_at = now()
          from json_to_recordset(:bal_changes::json) as x(customer_id text, pending bigint, advance bigint, n int)
-        where b.tenant_id = :tenant and b.customer_id = x.customer_id
-     ), bal_t as (
-       insert into customer_transactions (tenant_id, id, customer_id, type, amount, currency, balance_before, balance_after,
-         reference, source_type, source_id, posting_date, reverses_id, actor, reason, journal_entry_id)
-       select :tenant, t.id, t.customer_id, t.type, t.amount, t.currency, t.balance_before, t.balance_after, t.reference, t.source_type,
-              t.source_id, t.posting_date, t.reverses_id, t.actor, t.reason, t.journal_entry_id
-         from json_to_recordset(:bal_txns::json) as t(id text, customer_id text, type text, amount bigint, currency text,
-              balance_before bigint, balance_after bigint, reference text, source_type text, source_id text, posting_date date,
-              reverses_id text, actor text, reason text, journal_entry_id text)
+        where b.tenant_id = :bal_tenant and b.customer_id = x.customer_id
      )`,
-    bindings: { tenant: ctx.tenantId, bal_changes: JSON.stringify([...sums.values()]), bal_txns: JSON.stringify(txns) },
-  }
+          bindings: { bal_tenant: ctx.tenantId, bal_changes: JSON.stringify([...sums.values()]) },
+        }
+      : null,
+    insertWrite(customerTransactionsTable, ctx.tenantId, txns),
+  )
 }
 
 export { nextNumber } from './numbering'

@@ -1,12 +1,19 @@
 import { runWrites, type Trx, type Write } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { newId } from '../kernel/ids'
+import { defineTable, insertWrite } from '../kernel/db/table'
 
 export interface OutboxEvent {
   ctx: RequestContext
   type: string
   object: unknown
 }
+
+const eventsTable = defineTable<{ id: string; type: string; data: { object: unknown }; request_id: string | null; idempotency_key: string | null }>(
+  'events',
+  { id: 'text', type: 'text', data: 'json', request_id: 'text', idempotency_key: 'text' },
+  ['id'],
+)
 
 /** Writes a domain event to the outbox in the caller's transaction; the relay publishes it after commit. */
 export async function emitEvent(trx: Trx, ctx: RequestContext, type: string, object: unknown): Promise<string> {
@@ -23,17 +30,7 @@ export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: 
     request_id: e.ctx.requestId,
     idempotency_key: e.ctx.idempotencyKey,
   }))
-  return {
-    ids: rows.map((r) => r.id),
-    write: {
-      ctes: `evt_i as (
-         insert into events (tenant_id, id, type, data, request_id, idempotency_key)
-         select :tenant, e.id, e.type, e.data, e.request_id, e.idempotency_key
-           from json_to_recordset(:evt_rows::json) as e(id text, type text, data json, request_id text, idempotency_key text)
-       )`,
-      bindings: { tenant: events[0].ctx.tenantId, evt_rows: JSON.stringify(rows) },
-    },
-  }
+  return { ids: rows.map((r) => r.id), write: insertWrite(eventsTable, events[0].ctx.tenantId, rows) }
 }
 
 /** Writes several events of one tenant in one statement (in order); returns their ids. */

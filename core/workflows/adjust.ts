@@ -116,7 +116,7 @@ export async function planAdjustment(trx: Trx, plan: Plan, ctx: RequestContext, 
     },
     customer.locked_at,
   )
-  const view = adjustmentView(row, staged.txn!.id as string)
+  const view = adjustmentView(row, staged.txn!.id)
   plan.audit(ctx, { action: 'adjustment.created', entity_type: 'adjustment', entity_id: id, after: view, reason: input.reason })
   plan.event(ctx, 'adjustment.created', view)
   return view

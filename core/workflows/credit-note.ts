@@ -122,7 +122,7 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
     inv && applied > 0
       ? planAllocations(plan, ctx, customer, { type: 'credit_note', id, journal_entry_id: entry.id, date: issueDate }, [{ inv, amount: applied, base: arBase! }])
       : []
-  const view = creditNoteView(row, lines, staged.txn!.id as string, allocations)
+  const view = creditNoteView(row, lines, staged.txn!.id, allocations)
   plan.audit(ctx, { action: 'credit_note.created', entity_type: 'credit_note', entity_id: id, after: { number, customer: customer.id, invoice: inv?.id ?? null, amount, applied }, reason: input.reason })
   plan.event(ctx, 'credit_note.created', view)
   return view

@@ -72,7 +72,7 @@ export async function planWriteOff(trx: Trx, plan: Plan, ctx: RequestContext, lc
     txn: { type: 'write_off', reference: inv.number, source_type: 'write_off', source_id: id, posting_date: input.write_off_date, journal_entry_id: entry.id, reason: input.reason },
   })
   plan.balance(staged)
-  const view = writeOffView(row, staged.txn!.id as string)
+  const view = writeOffView(row, staged.txn!.id)
   plan.audit(ctx, { action: 'write_off.created', entity_type: 'write_off', entity_id: id, after: { invoice: inv.id, amount: input.amount, payment: input.payment_id ?? null }, reason: input.reason })
   plan.event(ctx, 'write_off.created', view)
   return view

@@ -88,3 +88,10 @@ export function updateWrite<Row>(table: Table<Row>, tenantId: string, rows: Part
     bindings: { [`${name}_tenant`]: tenantId, [name]: JSON.stringify(rows) as Knex.Value },
   }
 }
+
+/** Several writes as one (for a module that writes more than one table). */
+export function combineWrites(...writes: (Write | null)[]): Write | null {
+  const parts = writes.filter((w): w is Write => w !== null)
+  if (!parts.length) return null
+  return { ctes: parts.map((w) => w.ctes).join(',\n'), bindings: Object.assign({}, ...parts.map((w) => w.bindings)) }
+}
