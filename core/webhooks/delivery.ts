@@ -8,9 +8,9 @@ import { newId, tenantPublicId } from '../ids'
 import { recordAudit } from '../audit/service'
 import { page } from '../http/pagination'
 import { abilityFor } from '../../tenants/roles'
-import { EVENT_COLUMNS, eventView, registerEventConsumer, type EventRow } from '../events/consumers'
-import { defineJob, enqueue, jobsDb, type JobContext } from '../jobs/queues'
-import { defineTenantSweep } from '../jobs/sweeps'
+import { defineEventConsumer, EVENT_COLUMNS, eventView, type EventConsumer, type EventRow } from '../events/consumers'
+import { defineJob, enqueue, enqueueMany, type JobContext, type JobDefinition } from '../jobs/queues'
+import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
 import { guardedPost, type PostOutcome } from './ssrf'
@@ -22,6 +22,10 @@ import { deliveryView, endpointView, type DeliveryRow, type EndpointRow } from '
  * next. The deliveries table, not Redis, says what is still owed: every job only claims the attempt
  * the row expects (`attempts` = the job's `attempt`), so duplicated, stale or swept jobs cannot send
  * twice, and the sweeper re-enqueues due deliveries whose job was lost.
+ *
+ * Nothing here registers itself or keeps settings in module state: `webhookDelivery(settings)`
+ * returns the consumer, the job and the sweep built on those settings, and the worker's registry
+ * (core/jobs/registry.ts) lists them.
  */
 
 export const DELIVERY_JOB = 'webhook-delivery'
@@ -49,24 +53,23 @@ const RESPONSE_EXCERPT_BYTES = 1024
 const MAX_SCHEDULE_LENGTH = 20
 const SWEEP_BATCH = 200
 
-let settings: DeliverySettings = {
+export const DEFAULT_DELIVERY_SETTINGS: Readonly<DeliverySettings> = Object.freeze({
   retryScheduleMs: DEFAULT_RETRY_SCHEDULE_MS,
   timeoutMs: 10 * SECOND,
   allowPrivateTargets: false,
   sweepGraceMs: 2 * MINUTE,
-}
+})
 
-/** Set by the worker from its config; tests shorten the schedule to milliseconds. */
-export function configureWebhookDelivery(change: Partial<DeliverySettings>): DeliverySettings {
-  const next = { ...settings, ...change }
+/** Delivery settings: the defaults with `change` applied, validated. The worker passes its config's; tests shorten the schedule. */
+export function deliverySettings(change: Partial<DeliverySettings> = {}): DeliverySettings {
+  const next = { ...DEFAULT_DELIVERY_SETTINGS, ...change }
   if (next.retryScheduleMs.length > MAX_SCHEDULE_LENGTH || next.retryScheduleMs.some((ms) => !(ms >= 0))) throw new Error('invalid webhook retry schedule')
   if (!(next.timeoutMs > 0 && next.timeoutMs <= 60 * SECOND)) throw new Error('webhook timeoutMs must be 1..60000')
-  settings = next
-  return settings
+  return next
 }
 
 /** The claim on a delivery outlives the attempt (timeout) by this margin; then it can be retaken. */
-const leaseMs = () => settings.timeoutMs + MINUTE
+const leaseMs = (settings: DeliverySettings) => settings.timeoutMs + MINUTE
 
 function jitter(ms: number): number {
   return Math.round(ms * (0.9 + randomInt(0, 201) / 1000)) // ±10 %
@@ -105,29 +108,57 @@ function newDeliveries(trx: Trx, ctx: RequestContext, endpoints: { id: string }[
   }))
 }
 
-/** One pending delivery per enabled endpoint subscribed to the event (once: unique per endpoint and event). */
-export async function createDeliveries(trx: Trx, ctx: RequestContext, event: EventRow): Promise<DeliveryRow[]> {
-  const endpoints: { id: string }[] = await trx('webhook_endpoints')
-    .where({ tenant_id: ctx.tenantId, status: 'enabled' })
-    .whereNull('deleted_at')
-    .whereRaw('events && ?::text[]', [['*', event.type]])
-    .select('id')
-  if (!endpoints.length) return []
-  const rows: DeliveryRow[] = await trx('webhook_deliveries')
-    .insert(
-      newDeliveries(trx, ctx, endpoints, event),
-    )
-    .onConflict(['tenant_id', 'endpoint_id', 'event_id'])
-    .ignore()
-    .returning('*')
-  afterCommit(trx, async () => {
-    for (const d of rows) await schedule(ctx.tenantId, d.id, d.attempts, 0).catch(() => undefined)
-  })
-  return rows
+/** The tenant's enabled endpoints and the event types they subscribe to. */
+async function enabledEndpoints(trx: Trx, tenantId: string): Promise<{ id: string; events: string[] }[]> {
+  return trx('webhook_endpoints').where({ tenant_id: tenantId, status: 'enabled' }).whereNull('deleted_at').orderBy('id').select('id', 'events')
 }
 
-registerEventConsumer('webhooks', async (trx, ctx, event) => {
-  await createDeliveries(trx, ctx, event)
+/** The event types the tenant's enabled endpoints subscribe to ('all' when one takes every type). */
+export async function subscribedTypes(trx: Trx, tenantId: string): Promise<'all' | string[]> {
+  const { rows } = await trx.raw(
+    `select distinct unnest(events) as type from webhook_endpoints where tenant_id = ? and status = 'enabled' and deleted_at is null`,
+    [tenantId],
+  )
+  const types = rows.map((r: { type: string }) => r.type)
+  return types.includes('*') ? 'all' : types
+}
+
+/**
+ * One pending delivery per enabled endpoint subscribed to each event (once: unique per endpoint and
+ * event), for a whole batch of one tenant's events in one insert; the first attempts are enqueued
+ * after commit in one round trip (a lost enqueue is recovered by the sweeper).
+ */
+export async function createDeliveries(trx: Trx, tenantId: string, events: Pick<EventRow, 'id' | 'type'>[]): Promise<{ id: string; attempts: number }[]> {
+  if (!events.length) return []
+  const endpoints = await enabledEndpoints(trx, tenantId)
+  const rows: { id: string; endpoint_id: string; event_id: string; event_type: string }[] = []
+  for (const event of events) {
+    for (const e of endpoints) {
+      if (e.events.includes('*') || e.events.includes(event.type)) rows.push({ id: newId('whd'), endpoint_id: e.id, event_id: event.id, event_type: event.type })
+    }
+  }
+  if (!rows.length) return []
+  const { rows: created }: { rows: { id: string; attempts: number }[] } = await trx.raw(
+    `insert into webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type, next_attempt_at)
+     select ?, d.id, d.endpoint_id, d.event_id, d.event_type, now()
+       from json_to_recordset(?::json) as d(id text, endpoint_id text, event_id text, event_type text)
+     on conflict (tenant_id, endpoint_id, event_id) do nothing
+     returning id, attempts`,
+    [tenantId, JSON.stringify(rows)],
+  )
+  if (created.length) {
+    afterCommit(trx, () =>
+      enqueueMany(DELIVERY_JOB, created.map((d) => ({ tenantId, data: { deliveryId: d.id, attempt: d.attempts }, jobId: `${d.id}-${d.attempts}` }))).catch(() => undefined),
+    )
+  }
+  return created
+}
+
+/** The `webhooks` event consumer: deliveries for a batch of events (one statement). */
+export const webhookConsumer: EventConsumer = defineEventConsumer({
+  name: 'webhooks',
+  interest: subscribedTypes,
+  consume: async (trx, ctx, events) => void (await createDeliveries(trx, ctx.tenantId, events)),
 })
 
 // ---- manual redelivery ------------------------------------------------------------------------
@@ -194,11 +225,11 @@ interface Claimed {
  * it, the attempt was already made, or the delivery is finished. A delivery whose endpoint was
  * deleted or disabled since is closed here without sending.
  */
-async function claim(trx: Trx, tenantId: string, deliveryId: string, attempt: number): Promise<Claimed | null> {
+async function claim(trx: Trx, tenantId: string, deliveryId: string, attempt: number, settings: DeliverySettings): Promise<Claimed | null> {
   const [delivery]: DeliveryRow[] = await trx('webhook_deliveries')
     .where({ tenant_id: tenantId, id: deliveryId, status: 'pending', attempts: attempt })
     .where((w) => w.whereNull('locked_until').orWhere('locked_until', '<', trx.fn.now()))
-    .update({ locked_until: trx.raw(`now() + make_interval(secs => ?)`, [leaseMs() / SECOND]), updated_at: trx.fn.now() })
+    .update({ locked_until: trx.raw(`now() + make_interval(secs => ?)`, [leaseMs(settings) / SECOND]), updated_at: trx.fn.now() })
     .returning('*')
   if (!delivery) return null
   const endpoint: EndpointRow | undefined = await trx('webhook_endpoints').where({ tenant_id: tenantId, id: delivery.endpoint_id }).first()
@@ -257,8 +288,15 @@ export interface AttemptResult {
  * transaction held open across the network), record the attempt and the verdict (second
  * transaction), then schedule the next attempt after commit.
  */
-export async function deliverAttempt(db: Db, tenantId: string, deliveryId: string, attempt: number, requestId = 'job'): Promise<AttemptResult> {
-  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, deliveryId, attempt))
+export async function deliverAttempt(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+  attempt: number,
+  settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS,
+  requestId = 'job',
+): Promise<AttemptResult> {
+  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, deliveryId, attempt, settings))
   if (!claimed) return { deliveryId, attempt, status: 'skipped' }
   const { delivery, endpoint, event } = claimed
 
@@ -330,18 +368,10 @@ export async function deliverAttempt(db: Db, tenantId: string, deliveryId: strin
   return { deliveryId, attempt, status: verdict.status, statusCode, error }
 }
 
-defineJob<{ deliveryId: string; attempt: number }>(
-  DELIVERY_JOB,
-  async (data, job: JobContext) => deliverAttempt(jobsDb(), job.tenantId, data.deliveryId, data.attempt, `job:${job.jobId}`),
-  // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
-  // infrastructure errors (database down) before the sweeper takes over.
-  { attempts: 3, timeoutMs: 70 * SECOND, concurrency: 16 },
-)
-
 // ---- sweeper ----------------------------------------------------------------------------------
 
 /** Re-enqueues one tenant's due deliveries whose job has not run (lost with Redis, or dead-lettered). */
-export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
+export async function sweepTenant(db: Db, tenantId: string, settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS): Promise<number> {
   const due: Pick<DeliveryRow, 'id' | 'attempts'>[] = await withTenant(db, tenantId, (trx) =>
     trx('webhook_deliveries')
       .where({ tenant_id: tenantId, status: 'pending' })
@@ -357,5 +387,31 @@ export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
   return due.length
 }
 
-// Every worker runs it periodically over the tenant directory; the window job id dedupes them.
-defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (tenantId) => void (await sweepTenant(jobsDb(), tenantId)) })
+// ---- what the worker runs ----------------------------------------------------------------------
+
+export interface WebhookDelivery {
+  settings: DeliverySettings
+  /** Turns events into delivery rows. */
+  consumer: EventConsumer
+  /** One attempt of one delivery. */
+  job: JobDefinition
+  /** Re-enqueues due deliveries whose job was lost (every worker runs it; the window job id dedupes them). */
+  sweep: TenantSweep
+}
+
+/** The consumer, job and sweep of webhook delivery, on these settings (e.g. WEBHOOK_ALLOW_PRIVATE_TARGETS from the config). */
+export function webhookDelivery(change: Partial<DeliverySettings> = {}): WebhookDelivery {
+  const settings = deliverySettings(change)
+  return {
+    settings,
+    consumer: webhookConsumer,
+    job: defineJob<{ deliveryId: string; attempt: number }>(
+      DELIVERY_JOB,
+      async (data, job: JobContext) => deliverAttempt(job.db, job.tenantId, data.deliveryId, data.attempt, settings, `job:${job.jobId}`),
+      // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
+      // infrastructure errors (database down) before the sweeper takes over.
+      { attempts: 3, timeoutMs: 70 * SECOND, concurrency: 16 },
+    ),
+    sweep: defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (db, tenantId) => void (await sweepTenant(db, tenantId, settings)) }),
+  }
+}
