@@ -236,8 +236,8 @@ interface Claimed {
 }
 
 /** Deliveries of one job, sent this many at once (one batch job is leased for all its rounds). */
-export const DELIVERY_BATCH = 32
-const DELIVERY_PARALLEL = 8
+export const DELIVERY_BATCH = 64
+const DELIVERY_PARALLEL = 16
 const rounds = (n: number) => Math.max(1, Math.ceil(n / DELIVERY_PARALLEL))
 
 /**
