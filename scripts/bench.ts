@@ -14,13 +14,18 @@
  *    events.dispatched_at) p99 over the events of the load;
  * 6. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, the drain
  *    time, the lag p99 and the service's largest RSS, and checks the ledger has no drift afterwards.
- * Environment: BENCH_MODE (`start`, default, or `api`), BENCH_SECONDS (default 20), BENCH_CONNECTIONS
+ * With BENCH_WEBHOOKS=1 the tenant also has a webhook endpoint for every event type on a local
+ * receiver (in this process), so every event becomes a signed delivery; the drain then also waits
+ * for every delivery to be made.
+ * Environment: BENCH_MODE (`start`, default, or `api`), BENCH_WEBHOOKS (0), BENCH_SECONDS (default 20), BENCH_CONNECTIONS
  * (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
  * (extra node flags for the service, e.g. `--cpu-prof`), BENCH_SQL (SQL run on the new database after migrations, as
  * the admin role: for experiments such as dropping a trigger to see what it costs).
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { readdirSync, readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { appDatabaseUrl, loadConfig } from '../core/config'
@@ -35,6 +40,7 @@ const MODE = process.env.BENCH_MODE ?? 'start'
 if (!['start', 'api'].includes(MODE)) throw new Error(`BENCH_MODE must be start or api, not '${MODE}'`)
 /** Longest wait for the outbox to drain after the load. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_MS ?? 300_000)
+const WEBHOOKS = process.env.BENCH_WEBHOOKS === '1'
 const CUSTOMERS = 200
 const PORT = 3917
 const TOKEN = 'bench-platform-admin-token-0123456789'
@@ -156,6 +162,15 @@ async function main(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
   if (process.env.BENCH_SQL) psql(dbName, process.env.BENCH_SQL)
+  let received = 0
+  const receiver = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      received++
+      res.writeHead(204).end()
+    })
+  })
+  if (WEBHOOKS) await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
   let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), MODE], {
     env: {
       ...process.env,
@@ -166,6 +181,7 @@ async function main(): Promise<void> {
       RATE_LIMIT_MAX: '100000000',
       DB_POOL_MAX: process.env.BENCH_POOL ?? '24',
       SKIP_ENSURE_SERVICES: '1',
+      ...(WEBHOOKS ? { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
@@ -176,6 +192,11 @@ async function main(): Promise<void> {
     console.log(`service: core/main.ts ${MODE} (${MODE === 'start' ? 'API and worker, events flowing' : 'API alone, no relay or dispatch'})`)
     const tenant = await http('POST', '/v1/tenants', TOKEN, { name: 'Bench merchant', base_currency: 'usd' })
     const key = tenant.api_key as string
+    if (WEBHOOKS) {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`
+      await http('POST', '/v1/webhook-endpoints', key, { url, events: ['*'] })
+      console.log(`webhook endpoint on a local receiver (${url}), every event type`)
+    }
     const customers: string[] = []
     for (let i = 0; i < CUSTOMERS; i++) customers.push((await http('POST', '/v1/customers', key, { name: `Customer ${i}` })).id)
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
@@ -231,9 +252,10 @@ async function main(): Promise<void> {
     const undispatched = () => Number(psqlValue(dbName, `select count(*) from events where dispatched_at is null`))
     const backlogAtEnd = undispatched()
     let drainMs: number | null = null
+    const undelivered = () => (WEBHOOKS ? Number(psqlValue(dbName, `select count(*) from webhook_deliveries where status = 'pending'`)) : 0)
     if (MODE === 'start') {
       for (;;) {
-        if (undispatched() === 0) {
+        if (undispatched() === 0 && undelivered() === 0) {
           drainMs = Date.now() - loadEndedAt
           break
         }
@@ -285,6 +307,7 @@ async function main(): Promise<void> {
     if (MODE === 'start') {
       console.log(`outbox drain          ${drainMs === null ? `not drained after ${DRAIN_TIMEOUT_MS / 1000} s` : `${(drainMs / 1000).toFixed(1)} s`} after the load (${backlogAtEnd} events undispatched when it ended)`)
       console.log(`commit→dispatch lag   p99 ${lag[0]} ms, p50 ${lag[1]} ms (${lag[2]} of ${lagEvents} events of the load dispatched)`)
+      if (WEBHOOKS) console.log(`webhooks              ${received} deliveries received by the local receiver (drain includes them)`)
     } else {
       console.log(`outbox                API alone: nothing dispatched (${backlogAtEnd} events left in the outbox)`)
     }
@@ -293,6 +316,7 @@ async function main(): Promise<void> {
     if (discrepancies.length || invoices.non2xx || payments.non2xx || (MODE === 'start' && drainMs === null)) process.exitCode = 1
   } finally {
     clearInterval(rssTimer)
+    receiver.close()
     if (server) server.kill('SIGTERM')
     if (!process.env.BENCH_KEEP_DB) psql('postgres', `drop database if exists ${dbName} with (force)`)
   }
