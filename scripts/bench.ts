@@ -316,7 +316,7 @@ async function main(): Promise<void> {
     if (discrepancies.length || invoices.non2xx || payments.non2xx || (MODE === 'start' && drainMs === null)) process.exitCode = 1
   } finally {
     clearInterval(rssTimer)
-    receiver.close()
+    if (WEBHOOKS) receiver.close()
     if (server) server.kill('SIGTERM')
     if (!process.env.BENCH_KEEP_DB) psql('postgres', `drop database if exists ${dbName} with (force)`)
   }
