@@ -5,6 +5,7 @@ import { appDatabaseUrl, loadConfig } from './kernel/config'
 import { createDb } from './kernel/db/knex'
 import { migrate } from './kernel/db/migrate'
 import { buildApp, REDACT } from './http/app'
+import { workerRegistry } from './jobs/registry'
 import { startWorker } from './jobs/worker'
 
 /** Entry point: `start` (migrate, then API and worker in one process), `api`, `worker` or `migrate`. */
@@ -20,7 +21,8 @@ async function main(mode: string): Promise<void> {
   const closers: (() => Promise<unknown>)[] = []
 
   if (mode === 'start' || mode === 'worker') {
-    const worker = await startWorker({ config, db, log })
+    // What the worker runs: the one explicit list (jobs, event consumers, sweeps, schedules).
+    const worker = await startWorker({ config, db, log, registry: workerRegistry(config) })
     closers.push(() => worker.close())
   }
   if (mode === 'start' || mode === 'api') {

@@ -2,19 +2,30 @@
  * `npm run bench`: posting throughput against the real service on a fresh database, next to the
  * machine's own pgbench TPC-B figures from the same run.
  *
- * 1. starts `core/main.ts api` on a new database (migrations included) and provisions a tenant,
+ * 1. starts the service as `npm start` runs it (`core/main.ts start`: migrations, the API and the
+ *    worker in one process, so the outbox relay and event dispatch run during the load; with
+ *    BENCH_MODE=api, `core/main.ts api`, the API alone) on a new database and provisions a tenant,
  *    an API key and 200 customers;
  * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers;
  * 3. posts payments to one customer (the hot case: every posting locks the same balance row);
  * 4. runs pgbench TPC-B-like (scale 10, 32 clients; and scale 1 for the hot case);
- * 5. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, and checks
- *    the ledger has no drift afterwards.
- * Environment: BENCH_SECONDS (default 20), BENCH_CONNECTIONS (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
+ * 5. with the worker running: times how long the outbox takes to drain after the load (until no
+ *    event is left undispatched) and computes the commit-to-dispatch lag (events.created_at to
+ *    events.dispatched_at) p99 over the events of the load;
+ * 6. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, the drain
+ *    time, the lag p99 and the service's largest RSS, and checks the ledger has no drift afterwards.
+ * With BENCH_WEBHOOKS=1 the tenant also has a webhook endpoint for every event type on a local
+ * receiver (in this process), so every event becomes a signed delivery; the drain then also waits
+ * for every delivery to be made.
+ * Environment: BENCH_MODE (`start`, default, or `api`), BENCH_WEBHOOKS (0), BENCH_SECONDS (default 20), BENCH_CONNECTIONS
+ * (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
  * (extra node flags for the service, e.g. `--cpu-prof`), BENCH_SQL (SQL run on the new database after migrations, as
  * the admin role: for experiments such as dropping a trigger to see what it costs).
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
 import path from 'node:path'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { readdirSync, readFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
@@ -25,6 +36,11 @@ import { migrate } from '../core/kernel/db/migrate'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const PGBENCH_SECONDS = Number(process.env.PGBENCH_SECONDS ?? 20)
+const MODE = process.env.BENCH_MODE ?? 'start'
+if (!['start', 'api'].includes(MODE)) throw new Error(`BENCH_MODE must be start or api, not '${MODE}'`)
+/** Longest wait for the outbox to drain after the load. */
+const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_MS ?? 300_000)
+const WEBHOOKS = process.env.BENCH_WEBHOOKS === '1'
 const CUSTOMERS = 200
 const PORT = 3917
 const TOKEN = 'bench-platform-admin-token-0123456789'
@@ -119,6 +135,20 @@ function sessions(db: string): number {
   return Number(execFileSync('psql', [dbUrl('postgres'), '-Atc', `select sessions from pg_stat_database where datname = '${db}'`], { encoding: 'utf8' }).trim())
 }
 
+function psqlValue(db: string, sql: string): string {
+  return execFileSync('psql', [dbUrl(db), '-Atc', sql], { encoding: 'utf8' }).trim()
+}
+
+/** Resident set size of a process in MB (Linux /proc; 0 elsewhere). */
+function rssMb(pid: number | undefined): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : 0
+  } catch {
+    return 0
+  }
+}
+
 function summary(name: string, r: autocannon.Result) {
   const ok = r['2xx']
   const rate = ok / r.duration
@@ -132,7 +162,16 @@ async function main(): Promise<void> {
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN })
   await migrate(url, config.DB_APP_PASSWORD)
   if (process.env.BENCH_SQL) psql(dbName, process.env.BENCH_SQL)
-  let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), 'api'], {
+  let received = 0
+  const receiver = createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      received++
+      res.writeHead(204).end()
+    })
+  })
+  if (WEBHOOKS) await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+  let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), MODE], {
     env: {
       ...process.env,
       DATABASE_URL: url,
@@ -141,18 +180,29 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
       DB_POOL_MAX: process.env.BENCH_POOL ?? '24',
+      SKIP_ENSURE_SERVICES: '1',
+      ...(WEBHOOKS ? { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' } : {}),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
+  let rssMax = 0
+  const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(server?.pid))), 250)
   try {
     await waitReady()
+    console.log(`service: core/main.ts ${MODE} (${MODE === 'start' ? 'API and worker, events flowing' : 'API alone, no relay or dispatch'})`)
     const tenant = await http('POST', '/v1/tenants', TOKEN, { name: 'Bench merchant', base_currency: 'usd' })
     const key = tenant.api_key as string
+    if (WEBHOOKS) {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`
+      await http('POST', '/v1/webhook-endpoints', key, { url, events: ['*'] })
+      console.log(`webhook endpoint on a local receiver (${url}), every event type`)
+    }
     const customers: string[] = []
     for (let i = 0; i < CUSTOMERS; i++) customers.push((await http('POST', '/v1/customers', key, { name: `Customer ${i}` })).id)
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' }
 
     let n = 0
+    const loadStartedAt = new Date()
     const cpuBefore = cpuSeconds(server.pid)
     const sessionsBefore = sessions(dbName)
     const invoices = summary(
@@ -197,8 +247,35 @@ async function main(): Promise<void> {
       }),
     )
 
+    // Outbox drain (worker running): from the end of the load until no event is left undispatched.
+    const loadEndedAt = Date.now()
+    const undispatched = () => Number(psqlValue(dbName, `select count(*) from events where dispatched_at is null`))
+    const backlogAtEnd = undispatched()
+    let drainMs: number | null = null
+    const undelivered = () => (WEBHOOKS ? Number(psqlValue(dbName, `select count(*) from webhook_deliveries where status = 'pending'`)) : 0)
+    if (MODE === 'start') {
+      for (;;) {
+        if (undispatched() === 0 && undelivered() === 0) {
+          drainMs = Date.now() - loadEndedAt
+          break
+        }
+        if (Date.now() - loadEndedAt > DRAIN_TIMEOUT_MS) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    const lag = psqlValue(
+      dbName,
+      `select coalesce(round(1000 * percentile_cont(0.99) within group (order by extract(epoch from dispatched_at - created_at)))::text, '-')
+              || ' ' || coalesce(round(1000 * percentile_cont(0.5) within group (order by extract(epoch from dispatched_at - created_at)))::text, '-')
+              || ' ' || count(*)
+         from events where created_at >= '${loadStartedAt.toISOString()}' and dispatched_at is not null`,
+    ).split(' ')
+    const lagEvents = Number(psqlValue(dbName, `select count(*) from events where created_at >= '${loadStartedAt.toISOString()}'`))
+
     // autocannon hangs up at the deadline; let the requests it left queued finish before stopping.
-    await new Promise((r) => setTimeout(r, 2000))
+    if (MODE === 'api') await new Promise((r) => setTimeout(r, 2000))
+    clearInterval(rssTimer)
+    rssMax = Math.max(rssMax, rssMb(server.pid))
     server.kill('SIGTERM')
     await new Promise((r) => server!.once('exit', r))
     server = null
@@ -227,9 +304,19 @@ async function main(): Promise<void> {
     console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)
     console.log(`ratio invoices / pgbench(s10)   ${(invoices.rate / tpcb10).toFixed(2)}   (bar 0.6, aim 1.0)`)
     console.log(`ratio payments / pgbench(s1)    ${(payments.rate / tpcb1).toFixed(2)}`)
+    if (MODE === 'start') {
+      console.log(`outbox drain          ${drainMs === null ? `not drained after ${DRAIN_TIMEOUT_MS / 1000} s` : `${(drainMs / 1000).toFixed(1)} s`} after the load (${backlogAtEnd} events undispatched when it ended)`)
+      console.log(`commit→dispatch lag   p99 ${lag[0]} ms, p50 ${lag[1]} ms (${lag[2]} of ${lagEvents} events of the load dispatched)`)
+      if (WEBHOOKS) console.log(`webhooks              ${received} deliveries received by the local receiver (drain includes them)`)
+    } else {
+      console.log(`outbox                API alone: nothing dispatched (${backlogAtEnd} events left in the outbox)`)
+    }
+    console.log(`service RSS max       ${rssMax.toFixed(0)} MB`)
     console.log(`ledger: ${counts.entries} entries, ${counts.lines} lines; drift: ${discrepancies.length ? JSON.stringify(discrepancies.slice(0, 5)) : 'none'}`)
-    if (discrepancies.length || invoices.non2xx || payments.non2xx) process.exitCode = 1
+    if (discrepancies.length || invoices.non2xx || payments.non2xx || (MODE === 'start' && drainMs === null)) process.exitCode = 1
   } finally {
+    clearInterval(rssTimer)
+    if (WEBHOOKS) receiver.close()
     if (server) server.kill('SIGTERM')
     if (!process.env.BENCH_KEEP_DB) psql('postgres', `drop database if exists ${dbName} with (force)`)
   }

@@ -1,8 +1,9 @@
 import pino from 'pino'
 import t from 'tap'
 import { withTenant } from '../core/kernel/db/tenant'
-import { registerEventConsumer } from '../core/events/consumers'
+import { defineEventConsumer } from '../core/events/consumers'
 import { newId } from '../core/kernel/ids'
+import { workerRegistry } from '../core/jobs/registry'
 import { startWorker } from '../core/jobs/worker'
 import { setupTestEnv } from './helpers/app'
 
@@ -10,9 +11,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // A consumer that takes a while, so a flood takes long to drain: 3,000 events × 20 ms over the
 // worker's dispatch slots is several seconds of work a FIFO queue would put ahead of anyone else.
+// (Events come in batches: the consumer takes 20 ms per event of its batch.)
 const CONSUMER_MS = 20
-registerEventConsumer('test-slow', async () => {
-  await sleep(CONSUMER_MS)
+const slow = defineEventConsumer({
+  name: 'test-slow',
+  consume: async (_trx, _ctx, events) => {
+    await sleep(CONSUMER_MS * events.length)
+  },
 })
 
 t.test('fairness: one tenant’s flood does not delay another tenant’s events', async (t) => {
@@ -21,6 +26,7 @@ t.test('fairness: one tenant’s flood does not delay another tenant’s events'
     config: env.config,
     db: env.db,
     log: pino({ level: 'silent' }),
+    registry: workerRegistry(env.config, { extra: { consumers: [slow] } }),
     options: { relay: { sweepEveryMs: 1000 }, sweeps: false, schedules: false },
   })
   t.teardown(async () => {

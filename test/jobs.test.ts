@@ -1,6 +1,7 @@
 import pino from 'pino'
 import t from 'tap'
 import { defineJob, enqueue, producerQueue, withJobTenant } from '../core/jobs/queues'
+import { workerRegistry } from '../core/jobs/registry'
 import { startWorker, type Worker, type WorkerOptions } from '../core/jobs/worker'
 import { PLATFORM_TOKEN, setupTestEnv } from './helpers/app'
 
@@ -19,7 +20,7 @@ async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 1500
 
 // What the handlers saw, by job marker.
 const seen = new Map<string, { tenantId: string; setting: string; tenantsVisible: number; jobId: string }>()
-defineJob<{ marker: string }>('test-tenant', async (data, job) => {
+const testTenant = defineJob<{ marker: string }>('test-tenant', async (data, job) => {
   const r = await withJobTenant(job, async (trx) => ({
     setting: (await trx.raw(`select current_setting('app.tenant_id', true) as s`)).rows[0].s as string,
     tenantsVisible: Number((await trx('tenants').count({ n: '*' }).first())!.n),
@@ -29,7 +30,7 @@ defineJob<{ marker: string }>('test-tenant', async (data, job) => {
 
 let flakyFails = true
 const flakyAttempts: number[] = []
-defineJob<{ n: number }>(
+const testFlaky = defineJob<{ n: number }>(
   'test-flaky',
   async (_data, job) => {
     flakyAttempts.push(job.attemptsMade)
@@ -43,7 +44,7 @@ defineJob<{ n: number }>(
 const running = new Map<string, number>()
 const maxRunning = new Map<string, number>()
 const finished: string[] = []
-defineJob<{ ms: number; marker: string }>(
+const testSlow = defineJob<{ ms: number; marker: string }>(
   'test-slow',
   async (data, job) => {
     const n = (running.get(job.tenantId) ?? 0) + 1
@@ -64,7 +65,8 @@ t.test('jobs', async (t) => {
   const fast: WorkerOptions = { relay: false, sweeps: false, lockDurationMs: 1000, stalledIntervalMs: 300, closeGraceMs: 5000 }
   const workers: Worker[] = []
   const start = async (options: WorkerOptions = {}) => {
-    const w = await startWorker({ config: env.config, db: env.db, log, options: { ...fast, ...options } })
+    const registry = workerRegistry(env.config, { extra: { jobs: [testTenant, testFlaky, testSlow] } })
+    const w = await startWorker({ config: env.config, db: env.db, log, registry, options: { ...fast, ...options } })
     workers.push(w)
     return w
   }
@@ -86,7 +88,7 @@ t.test('jobs', async (t) => {
     t.match(seen.get('b1'), { tenantId: b.uuid, setting: b.uuid, tenantsVisible: 1, jobId: `${b.uuid}:fixed` }, 'job ids are qualified by the tenant')
     await t.rejects(enqueue('test-tenant', 'not-a-uuid', { marker: 'x' }), /uuid/)
     await t.rejects(enqueue('no-such-type', a.uuid, {}), /unknown job type/)
-    t.throws(() => defineJob('test-tenant', async () => undefined), /already defined/)
+    t.throws(() => workerRegistry(env.config, { extra: { jobs: [testTenant, defineJob('test-tenant', async () => undefined)] } }), /already defined/)
   })
 
   await t.test('exhausted jobs are dead letters an operator can list and retry', async (t) => {

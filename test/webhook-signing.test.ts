@@ -1,7 +1,6 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { generateWebhookSecret, sign, signedHeaders } from '../core/webhooks/signing'
-import { configureWebhookDelivery } from '../core/webhooks/delivery'
 import { setupTestEnv } from './helpers/app'
 import { startReceiver, startTestWorker, waitFor, type Received } from './helpers/webhooks'
 
@@ -33,8 +32,7 @@ t.test('signed deliveries', async (t) => {
   const env = await setupTestEnv(t)
 
   await t.test('with the worker running', async (t) => {
-    await startTestWorker(t, env)
-    configureWebhookDelivery({ retryScheduleMs: [100, 100, 100], timeoutMs: 2000 })
+    await startTestWorker(t, env, { retryScheduleMs: [100, 100, 100], timeoutMs: 2000 })
     const tenant = await env.tenant()
     const api = env.api(tenant.key)
     const receiver = await startReceiver(t)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { configureWebhookDelivery, DEFAULT_RETRY_SCHEDULE_MS, deliverAttempt, judge, parseRetryAfter, sweepTenant } from '../core/webhooks/delivery'
+import { DEFAULT_RETRY_SCHEDULE_MS, deliverAttempt, deliverySettings, judge, parseRetryAfter, sweepTenant } from '../core/webhooks/delivery'
 import { setupTestEnv, type ApiClient, type TestEnv } from './helpers/app'
 import { sleep, startReceiver, startTestWorker, waitFor, type Receiver } from './helpers/webhooks'
 
@@ -178,8 +178,9 @@ t.test('delivery', async (t) => {
   const env = await setupTestEnv(t)
 
   await t.test('with the worker running', async (t) => {
-    await startTestWorker(t, env)
-    configureWebhookDelivery({ retryScheduleMs: [RETRY_MS, RETRY_MS, RETRY_MS], timeoutMs: 2000, sweepGraceMs: 0 })
+    // The worker's settings; the direct calls below (a sweep, racing attempts) use the same ones.
+    const settings = deliverySettings({ retryScheduleMs: [RETRY_MS, RETRY_MS, RETRY_MS], timeoutMs: 2000, sweepGraceMs: 0, allowPrivateTargets: env.config.WEBHOOK_ALLOW_PRIVATE_TARGETS })
+    await startTestWorker(t, env, settings)
 
     await t.test('a failing receiver (500, 500, 200) gets retries with the same webhook-id; the log shows 3 attempts', async (t) => {
       const receiver = await startReceiver(t, (n) => (n < 2 ? { status: 500, body: 'boom\u0000' } : { status: 200, body: 'thanks' }))
@@ -335,16 +336,16 @@ t.test('delivery', async (t) => {
       })
       // As if its job had been lost with Redis: pending, due a minute ago, no job anywhere.
       await env.admin('webhook_deliveries').where({ id: delivery.id }).update({ status: 'pending', next_attempt_at: env.admin.raw(`now() - interval '1 minute'`), cycle_start: 1 })
-      t.equal(await sweepTenant(env.db, tenant.uuid), 1, 'one due delivery re-enqueued')
+      t.equal(await sweepTenant(env.db, tenant.uuid, settings), 1, 'one due delivery re-enqueued')
       await waitFor('the swept attempt', () => receiver.requests.length >= 2)
       await waitFor('delivered again', async () => (await deliveries(api, ep.id))[0].status === 'delivered')
-      t.equal(await sweepTenant(env.db, tenant.uuid), 0, 'nothing left to sweep')
+      t.equal(await sweepTenant(env.db, tenant.uuid, settings), 0, 'nothing left to sweep')
 
       // Two jobs for the same attempt (a duplicate, a sweep racing the original): one sends.
       await env.admin('webhook_deliveries').where({ id: delivery.id }).update({ status: 'pending', next_attempt_at: env.admin.raw('now()'), cycle_start: 2 })
-      const results = await Promise.all([deliverAttempt(env.db, tenant.uuid, delivery.id, 2), deliverAttempt(env.db, tenant.uuid, delivery.id, 2)])
+      const results = await Promise.all([deliverAttempt(env.db, tenant.uuid, delivery.id, 2, settings), deliverAttempt(env.db, tenant.uuid, delivery.id, 2, settings)])
       t.same(results.map((r) => r.status).sort(), ['delivered', 'skipped'])
-      t.same(await deliverAttempt(env.db, tenant.uuid, delivery.id, 2), { deliveryId: delivery.id, attempt: 2, status: 'skipped' }, 'a stale job is a no-op')
+      t.same(await deliverAttempt(env.db, tenant.uuid, delivery.id, 2, settings), { deliveryId: delivery.id, attempt: 2, status: 'skipped' }, 'a stale job is a no-op')
       t.equal(receiver.requests.length, 3)
       t.equal((await deliveries(api, ep.id))[0].attempt_count, 3)
     })
@@ -355,8 +356,7 @@ t.test('private targets are refused when the development setting is off', async 
   const env = await setupTestEnv(t, { WEBHOOK_ALLOW_PRIVATE_TARGETS: false })
 
   await t.test('with the worker running', async (t) => {
-    await startTestWorker(t, env)
-    configureWebhookDelivery({ retryScheduleMs: [RETRY_MS], timeoutMs: 2000 })
+    await startTestWorker(t, env, { retryScheduleMs: [RETRY_MS], timeoutMs: 2000 })
     const receiver = await startReceiver(t)
     const { api, endpoint: ep } = await endpoint(env, receiver)
     t.equal((await api.get(`/v1/webhook-endpoints/${ep.id}`)).body.status, 'enabled', 'the URL shape is fine; the address is checked at connect time')

@@ -2,15 +2,26 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 
 /**
- * Consumers of domain events. The dispatcher (core/events/dispatch.ts) runs every registered
- * consumer for each published event, each in its own tenant transaction that first records
- * `(tenant_id, consumer, event_id)` in `consumed_events`: a redelivered or duplicated job finds the
- * row and skips, so a consumer's effect happens exactly once as long as it writes only through
- * `trx`. A consumer that throws rolls back its effect and the dispatch job is retried; consumers
- * that already succeeded are not run again.
+ * Consumers of domain events. A module exports its consumer (`defineEventConsumer`); nothing is
+ * registered by importing it: the worker's registry (core/jobs/registry.ts) lists the consumers it
+ * runs, in order.
  *
- *   registerEventConsumer('webhooks', async (trx, ctx, event) => {
- *     await createDeliveries(trx, ctx, event) // e.g. one row per subscribed endpoint
+ * The dispatcher (core/events/dispatch.ts) hands a consumer a batch of one tenant's events, in one
+ * tenant transaction that first claims `(tenant_id, consumer, event_id)` in `consumed_events` for
+ * the batch (one statement): a redelivered or duplicated job finds the rows and skips those events,
+ * so a consumer's effect happens exactly once as long as it writes only through `trx`. A consumer
+ * that throws rolls back its effect for the batch; the events are then retried one by one, and the
+ * dispatch job is retried for those that still fail; consumers that already succeeded are not run
+ * again.
+ *
+ * `interest` says which event types a consumer wants from a tenant right now (e.g. the types its
+ * webhook endpoints subscribe to); the relay settles the events no consumer wants in SQL, without
+ * handing them to the queue. Leave it out to get every event.
+ *
+ *   export const webhookConsumer = defineEventConsumer({
+ *     name: 'webhooks',
+ *     interest: (trx, tenantId) => subscribedTypes(trx, tenantId),
+ *     consume: (trx, ctx, events) => createDeliveries(trx, ctx.tenantId, events), // one statement per batch
  *   })
  */
 
@@ -23,21 +34,46 @@ export interface EventRow {
   idempotency_key: string | null
 }
 
-export type EventConsumer = (trx: Trx, ctx: RequestContext, event: EventRow) => Promise<void>
+/** Event types wanted: every type, or a list (empty: none). */
+export type EventInterest = 'all' | readonly string[]
 
-const NAME_RE = /^[a-z][a-z0-9_.-]{0,62}$/
-const consumers = new Map<string, EventConsumer>()
-
-/** Registers a consumer under a stable name (the dedupe key: renaming it re-runs old events). */
-export function registerEventConsumer(name: string, handler: EventConsumer): void {
-  if (!NAME_RE.test(name)) throw new Error(`registerEventConsumer: invalid name '${name}'`)
-  if (consumers.has(name)) throw new Error(`registerEventConsumer: '${name}' is already registered`)
-  consumers.set(name, handler)
+export interface EventConsumer {
+  /** Stable name: the dedupe key (renaming it re-runs old events). */
+  name: string
+  /** Which event types of this tenant the consumer wants now (read in a tenant transaction); default all. */
+  interest?(trx: Trx, tenantId: string): Promise<EventInterest>
+  /** Consumes a batch of one tenant's events (in created_at order), claimed for it in `trx`. */
+  consume(trx: Trx, ctx: RequestContext, events: EventRow[]): Promise<void>
 }
 
-/** Registered consumers, in registration order. */
-export function eventConsumers(): ReadonlyMap<string, EventConsumer> {
+const NAME_RE = /^[a-z][a-z0-9_.-]{0,62}$/
+
+/** Validates a consumer definition (registered nowhere). */
+export function defineEventConsumer(c: EventConsumer): EventConsumer {
+  if (!NAME_RE.test(c.name)) throw new Error(`defineEventConsumer: invalid name '${c.name}'`)
+  return c
+}
+
+/** Refuses a list that names a consumer twice. */
+export function checkConsumers(consumers: readonly EventConsumer[]): readonly EventConsumer[] {
+  const names = new Set<string>()
+  for (const c of consumers) {
+    if (names.has(c.name)) throw new Error(`event consumer '${c.name}' is already registered`)
+    names.add(c.name)
+  }
   return consumers
+}
+
+/** The union of what the consumers want from a tenant now. */
+export async function consumersInterest(trx: Trx, tenantId: string, consumers: readonly EventConsumer[]): Promise<EventInterest> {
+  const types = new Set<string>()
+  for (const c of consumers) {
+    if (!c.interest) return 'all'
+    const wanted = await c.interest(trx, tenantId)
+    if (wanted === 'all') return 'all'
+    for (const t of wanted) types.add(t)
+  }
+  return [...types]
 }
 
 export const EVENT_COLUMNS = ['id', 'type', 'data', 'created_at', 'request_id', 'idempotency_key'] as const

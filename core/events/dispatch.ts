@@ -1,57 +1,122 @@
 import type { Trx } from '../kernel/db/knex'
 import { systemContext } from '../kernel/context'
 import { abilityFor } from '../kernel/permissions'
-import { defineJob, withJobTenant, type JobContext } from '../jobs/queues'
-import { EVENT_COLUMNS, eventConsumers, type EventRow } from './consumers'
+import { defineJob, withJobTenant, type JobContext, type JobDefinition } from '../jobs/queues'
+import { EVENT_COLUMNS, type EventConsumer, type EventRow } from './consumers'
 
 /**
- * The `event-dispatch` job (one per published event, enqueued by the relay): runs every registered
- * consumer, each in its own tenant transaction that first claims (tenant_id, consumer, event_id) in
- * consumed_events, so a duplicated or redelivered job repeats no effect. When all consumers have
- * run, the event is marked dispatched, which ends the relay's republishing of it.
+ * The `event-dispatch` job (one per batch of one tenant's published events, enqueued by the relay):
+ * runs each consumer of the list it was built with, in order, over the batch, each consumer in its
+ * own tenant transaction that first claims (tenant_id, consumer, event_id) in consumed_events for
+ * the whole batch (one statement), so a duplicated or redelivered job repeats no effect. When every
+ * consumer has run, the events are marked dispatched (in the last consumer's transaction), which
+ * ends the relay's republishing of them.
+ *
+ * A consumer that throws on a batch is run again on each of its events alone, so one bad event holds
+ * up only itself: the job then fails (and is retried) for the events still failing, and the events
+ * that went through are not run again.
  */
 export const EVENT_DISPATCH = 'event-dispatch'
+/** Events in one dispatch job at most (the relay splits larger batches). */
+export const DISPATCH_BATCH_MAX = 500
 
-export interface DispatchResult {
-  event: string
-  ran: string[]
-  skipped: string[]
-  missing?: true
+export interface DispatchJob {
+  eventIds?: string[]
+  /** Jobs enqueued before batching carried one event. */
+  eventId?: string
 }
 
-export async function dispatchEvent(job: Pick<JobContext, 'tenantId' | 'jobId'>, eventId: string): Promise<DispatchResult> {
+export interface DispatchResult {
+  events: number
+  dispatched: number
+  /** Events already dispatched, or gone. */
+  skipped: number
+  /** Per consumer: events it ran on in this job (the others were claimed by an earlier run). */
+  ran: Record<string, number>
+}
+
+export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'> & { db?: JobContext['db'] }, eventIds: string[], consumers: readonly EventConsumer[]): Promise<DispatchResult> {
   const { tenantId } = job
-  const result: DispatchResult = { event: eventId, ran: [], skipped: [] }
-  const consumers = [...eventConsumers()]
-  const ctx = (event: EventRow) => systemContext(tenantId, abilityFor('admin', 'system'), event.request_id ?? `job_${job.jobId}`)
-  const markDispatched = (trx: Trx) => trx('events').where({ tenant_id: tenantId, id: eventId }).whereNull('dispatched_at').update({ dispatched_at: trx.fn.now() })
-  let event: (EventRow & { dispatched_at: Date | null }) | undefined
-  // One transaction per consumer; the event is read in the first and marked dispatched in the last.
-  for (let i = 0; i < Math.max(1, consumers.length); i++) {
-    const outcome = await withJobTenant(job, async (trx) => {
-      event ??= await trx('events').where({ tenant_id: tenantId, id: eventId }).first(...EVENT_COLUMNS, 'dispatched_at')
-      if (!event) return 'missing'
-      if (event.dispatched_at) return 'dispatched'
-      let ran: boolean | null = null
-      if (consumers.length) {
-        const [name, consume] = consumers[i]
-        const { rows } = await trx.raw(`insert into consumed_events (tenant_id, consumer, event_id) values (?, ?, ?) on conflict do nothing returning event_id`, [tenantId, name, eventId])
-        ran = rows.length > 0
-        if (ran) await consume(trx, ctx(event), event)
+  const ids = [...new Set(eventIds)].slice(0, DISPATCH_BATCH_MAX)
+  const result: DispatchResult = { events: ids.length, dispatched: 0, skipped: 0, ran: {} }
+  if (!ids.length) return result
+  const ctx = systemContext(tenantId, abilityFor('admin', 'system'), `job_${job.jobId}`)
+  const markDispatched = async (trx: Trx, events: EventRow[]) => {
+    if (!events.length) return
+    const { rowCount } = await trx.raw(`update events set dispatched_at = now() where tenant_id = ? and id = any(?::text[]) and dispatched_at is null`, [tenantId, events.map((e) => e.id)])
+    result.dispatched += rowCount ?? 0
+  }
+
+  let events: EventRow[] = []
+  const failures: { event: string; consumer: string; err: unknown }[] = []
+
+  /** One consumer over `batch` in one transaction: claim, consume the claimed, mark when last. */
+  const runBatch = (consumer: EventConsumer | null, batch: EventRow[], last: boolean) =>
+    withJobTenant(job, async (trx) => {
+      if (consumer) {
+        const { rows } = await trx.raw(
+          `insert into consumed_events (tenant_id, consumer, event_id)
+           select ?, ?, unnest(?::text[]) on conflict do nothing returning event_id`,
+          [tenantId, consumer.name, batch.map((e) => e.id)],
+        )
+        const claimed = new Set(rows.map((r: { event_id: string }) => r.event_id))
+        const mine = batch.filter((e) => claimed.has(e.id))
+        if (mine.length) await consumer.consume(trx, ctx, mine)
+        result.ran[consumer.name] = (result.ran[consumer.name] ?? 0) + mine.length
       }
-      if (i >= consumers.length - 1) await markDispatched(trx)
-      return ran
+      if (last) await markDispatched(trx, batch)
     })
-    if (outcome === 'missing') return { ...result, missing: true }
-    if (outcome === 'dispatched') return result
-    if (outcome !== null) (outcome ? result.ran : result.skipped).push(consumers[i][0])
+
+  // The events still to dispatch, read once (in created_at order).
+  events = await withJobTenant(job, (trx) =>
+    trx('events').where({ tenant_id: tenantId }).whereIn('id', ids).whereNull('dispatched_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select(...EVENT_COLUMNS),
+  )
+  result.skipped = ids.length - events.length
+  if (!events.length) return result
+  if (!consumers.length) {
+    await withJobTenant(job, (trx) => markDispatched(trx, events))
+    return result
+  }
+  let batch = events
+  for (const [i, consumer] of consumers.entries()) {
+    const last = i === consumers.length - 1
+    try {
+      await runBatch(consumer, batch, last)
+    } catch (err) {
+      if (batch.length === 1) {
+        failures.push({ event: batch[0].id, consumer: consumer.name, err })
+        batch = []
+      } else {
+        // One by one: the events that go through move on; the others wait for the job's retry.
+        const passed: EventRow[] = []
+        for (const event of batch) {
+          try {
+            await runBatch(consumer, [event], last)
+            passed.push(event)
+          } catch (e) {
+            failures.push({ event: event.id, consumer: consumer.name, err: e })
+          }
+        }
+        batch = passed
+      }
+    }
+    if (!batch.length) break
+  }
+  if (failures.length) {
+    const first = failures[0]
+    const err = first.err instanceof Error ? first.err : new Error(String(first.err))
+    err.message = `consumer '${first.consumer}' failed on ${failures.length} of ${events.length} event(s) (first ${first.event}): ${err.message}`
+    throw err
   }
   return result
 }
 
-defineJob<{ eventId: string }>(EVENT_DISPATCH, (data, job) => dispatchEvent(job, data.eventId), {
-  attempts: 8,
-  concurrency: 16,
-  timeoutMs: 60_000,
-  backoff: (attemptsMade) => Math.min(500 * 2 ** (attemptsMade - 1), 60_000),
-})
+/** The dispatch job over this list of consumers (the worker's registry builds it). */
+export function eventDispatchJob(consumers: readonly EventConsumer[]): JobDefinition {
+  return defineJob<DispatchJob>(EVENT_DISPATCH, (data, job) => dispatchEvents(job, data.eventIds ?? (data.eventId ? [data.eventId] : []), consumers), {
+    attempts: 8,
+    concurrency: 16,
+    timeoutMs: 60_000,
+    backoff: (attemptsMade) => Math.min(500 * 2 ** (attemptsMade - 1), 60_000),
+  })
+}

@@ -9,16 +9,19 @@ import { isUuid, withTenant } from '../kernel/db/tenant'
  * prefix (config QUEUE_PREFIX, a Redis Cluster hash tag). Every job carries its tenant; handlers
  * touch the database only through `withJobTenant` (or `withTenant` with the job's tenant).
  *
- * A module defines its job types at import time and is listed in `core/jobs/registry.ts`, so both
- * the API (which enqueues) and the worker (which processes) know every type:
+ * A module exports its job definitions (nothing is registered by importing it); the explicit list
+ * in `core/jobs/registry.ts` (`workerRegistry`) is handed to `configureJobs` by the API (which
+ * enqueues) and to `startWorker` (which processes) at start-up:
  *
- *   defineJob<{ runId: string }>('reconciliation', async (data, job) =>
+ *   export const reconciliationJob = defineJob<{ runId: string }>('reconciliation', async (data, job) =>
  *     withJobTenant(job, (trx) => runReconciliation(trx, job.tenantId, data.runId)), { attempts: 3 })
  *   await enqueue('reconciliation', tenantId, { runId }, { jobId: runId })
  */
 
 export interface JobContext {
   tenantId: string
+  /** The runtime-role database (RLS applies): open tenant transactions with withJobTenant(job, …). */
+  db: Db
   /** Bull's job id (tenant-qualified: `<tenant uuid>:<your jobId>` when you gave one). */
   jobId: string
   /** Failed attempts before this one (0 on the first run). */
@@ -76,29 +79,36 @@ export const ENQUEUE_TIMEOUT_MS = 5000
 
 export const defaultBackoff = (attemptsMade: number): number => Math.min(1000 * 2 ** Math.max(0, attemptsMade - 1), 5 * 60_000)
 
-const definitions = new Map<string, JobDefinition>()
-
-/** Registers the handler of a job type (a queue named `type`). Call once, at module load. */
-export function defineJob<T>(type: string, handler: JobHandler<T>, opts: JobOptions = {}): void {
+/** The definition of a job type (a queue named `type`): validated, registered nowhere. */
+export function defineJob<T>(type: string, handler: JobHandler<T>, opts: JobOptions = {}): JobDefinition {
   if (!TYPE_RE.test(type)) throw new Error(`defineJob: invalid job type '${type}'`)
-  if (definitions.has(type)) throw new Error(`defineJob: job type '${type}' is already defined`)
   const attempts = opts.attempts ?? 5
   const timeoutMs = opts.timeoutMs ?? 5 * 60_000
   const concurrency = opts.concurrency ?? 4
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) throw new Error(`defineJob: attempts must be 1..${MAX_ATTEMPTS}`)
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) throw new Error(`defineJob: timeoutMs must be 1..${MAX_TIMEOUT_MS}`)
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) throw new Error(`defineJob: concurrency must be 1..${MAX_CONCURRENCY}`)
-  definitions.set(type, { type, handler, attempts, backoff: opts.backoff ?? defaultBackoff, timeoutMs, concurrency })
+  return { type, handler, attempts, backoff: opts.backoff ?? defaultBackoff, timeoutMs, concurrency }
+}
+
+/** Definitions by type; a type listed twice is refused. */
+export function jobDefinitionMap(jobs: readonly JobDefinition[]): Map<string, JobDefinition> {
+  const map = new Map<string, JobDefinition>()
+  for (const def of jobs) {
+    if (map.has(def.type)) throw new Error(`job type '${def.type}' is already defined`)
+    map.set(def.type, def)
+  }
+  return map
 }
 
 export function jobDefinition(type: string): JobDefinition {
-  const def = definitions.get(type)
-  if (!def) throw new Error(`unknown job type '${type}' (is its module listed in core/jobs/registry.ts?)`)
+  const def = runtime?.definitions.get(type)
+  if (!def) throw new Error(`unknown job type '${type}' (is it listed in core/jobs/registry.ts?)`)
   return def
 }
 
 export function jobTypes(): string[] {
-  return [...definitions.keys()].sort()
+  return [...(runtime?.definitions.keys() ?? [])].sort()
 }
 
 interface Runtime {
@@ -106,18 +116,25 @@ interface Runtime {
   prefix: string
   db: Db
   log: { error(obj: object, msg: string): void }
+  /** The job types this process knows (enqueues, shows, processes). */
+  definitions: Map<string, JobDefinition>
 }
 
 let runtime: Runtime | null = null
 const producers = new Map<string, Queue.Queue>()
 
 /**
- * Points the producers (and `withJobTenant`) at Redis and the runtime-role database. Called by the
- * API (core/jobs/routes.ts) and by startWorker; both pass the same configuration.
+ * Points the producers (and `withJobTenant`) at Redis and the runtime-role database, and tells them
+ * the job types (the explicit list of core/jobs/registry.ts). Called at start-up by the API
+ * (core/jobs/routes.ts) and by startWorker; in one process (npm start, tests) the lists are merged,
+ * a later definition of a type replacing the earlier one.
  */
-export function configureJobs(r: Runtime): void {
-  if (runtime && (runtime.redisUrl !== r.redisUrl || runtime.prefix !== r.prefix)) void closeProducers()
-  runtime = r
+export function configureJobs(r: Omit<Runtime, 'definitions'> & { jobs: readonly JobDefinition[] }): void {
+  const { jobs, ...rest } = r
+  const definitions = jobDefinitionMap(jobs)
+  const same = runtime && runtime.redisUrl === r.redisUrl && runtime.prefix === r.prefix
+  if (runtime && !same) void closeProducers()
+  runtime = { ...rest, definitions: same ? new Map([...runtime!.definitions, ...definitions]) : definitions }
 }
 
 function requireRuntime(): Runtime {
@@ -188,35 +205,18 @@ export async function enqueue<T>(type: string, tenantId: string, data: T, opts: 
   await withTimeout(producerQueue(type).add(envelope, jobOptions(def, tenantId, opts)), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
 }
 
-/** Adds many jobs in one round trip (the outbox relay). */
-export async function enqueueMany<T>(type: string, jobs: { tenantId: string; data: T; jobId?: string }[]): Promise<void> {
+/** Adds many jobs in one round trip (the outbox relay, webhook fan-out); fails after `timeoutMs`. */
+export async function enqueueMany<T>(type: string, jobs: { tenantId: string; data: T; jobId?: string; delayMs?: number }[], timeoutMs = ENQUEUE_TIMEOUT_MS): Promise<void> {
   if (!jobs.length) return
   const def = jobDefinition(type)
   const bulk = jobs.map((j) => {
     if (!isUuid(j.tenantId)) throw new Error('enqueueMany: tenantId must be a uuid')
-    return { data: { tenantId: j.tenantId, data: j.data } as JobEnvelope<T>, opts: jobOptions(def, j.tenantId, { jobId: j.jobId }) }
+    return { data: { tenantId: j.tenantId, data: j.data } as JobEnvelope<T>, opts: jobOptions(def, j.tenantId, { jobId: j.jobId, delayMs: j.delayMs }) }
   })
-  await withTimeout(producerQueue(type).addBulk(bulk), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
-}
-
-/**
- * Removes finished (completed or failed) jobs with these ids, so the same ids can be enqueued again:
- * Bull ignores an add whose job id still exists, even when that job has already failed.
- */
-export async function forgetFinishedJobs(type: string, tenantId: string, jobIds: string[]): Promise<void> {
-  const queue = producerQueue(type)
-  for (const id of jobIds) {
-    const job = await queue.getJob(qualifiedJobId(tenantId, id))
-    if (job && ((await job.isFailed()) || (await job.isCompleted()))) await job.remove()
-  }
+  await withTimeout(producerQueue(type).addBulk(bulk), timeoutMs, `enqueue ${type}`)
 }
 
 /** Runs `fn` in the job's tenant transaction (the one way a job touches the database). */
-export function withJobTenant<T>(job: Pick<JobContext, 'tenantId'>, fn: (trx: Trx) => Promise<T>): Promise<T> {
-  return withTenant(requireRuntime().db, job.tenantId, fn)
-}
-
-/** The runtime-role database the jobs use (for code that iterates tenants, e.g. sweepers). */
-export function jobsDb(): Db {
-  return requireRuntime().db
+export function withJobTenant<T>(job: Pick<JobContext, 'tenantId'> & { db?: Db }, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return withTenant(job.db ?? requireRuntime().db, job.tenantId, fn)
 }

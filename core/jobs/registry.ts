@@ -1,8 +1,42 @@
+import type { Config } from '../kernel/config'
+import { checkConsumers, type EventConsumer } from '../events/consumers'
+import { eventDispatchJob } from '../events/dispatch'
+import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
+import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
+import { jobDefinitionMap, type JobDefinition } from './queues'
+import type { TenantSchedule } from './schedules'
+import type { TenantSweep } from './sweeps'
+
 /**
- * Every module that defines job types, event consumers or tenant schedules, imported for its side
- * effects. The API (which enqueues) and the worker (which processes) both load this list, so both
- * know every job type. Add a line when a module defines a job.
+ * The one list of what runs in the background: job types, event consumers (in the order they run
+ * on each event), per-tenant sweeps and per-tenant schedules. Nothing registers itself by being
+ * imported: a module exports its definitions and is added here. The worker (startWorker) runs this
+ * list; the API (core/jobs/routes.ts), which enqueues, takes its job types from it too.
  */
-import '../events/dispatch'
-import '../reconciliation/jobs'
-import '../webhooks/delivery'
+export interface JobRegistry {
+  jobs: JobDefinition[]
+  consumers: EventConsumer[]
+  sweeps: TenantSweep[]
+  schedules: TenantSchedule[]
+}
+
+export interface RegistryOptions {
+  /** Webhook delivery settings beyond the config's (tests shorten the retry schedule). */
+  webhooks?: Partial<DeliverySettings>
+  /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
+  extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
+}
+
+export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
+  const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
+  const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
+  checkConsumers(consumers)
+  const registry: JobRegistry = {
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, ...(opts.extra?.jobs ?? [])],
+    consumers,
+    sweeps: [webhooks.sweep, reconciliationRequeue, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
+  }
+  jobDefinitionMap(registry.jobs) // refuses a type defined twice
+  return registry
+}

@@ -11,12 +11,13 @@ import { tenantPublicId, tenantUuid } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { setJobSettings, type TenantJobSettings } from './controls'
 import { closeProducers, configureJobs, jobTypes, producerQueue, type JobEnvelope } from './queues'
-import './registry'
+import { workerRegistry } from './registry'
 
 /**
  * Platform operators' job controls, behind the platform admin token: the dead letters (jobs that
  * exhausted their retries: Bull's failed sets) with retry, a tenant's pause switch and concurrency
- * cap, and the Bull dashboard at /admin/queues. Also points the API's producers at Redis.
+ * cap, and the Bull dashboard at /admin/queues. Also points the API's producers at Redis and tells
+ * them the job types of the registry (core/jobs/registry.ts), which the API enqueues.
  */
 
 const errors = { '4xx': { $ref: 'Error#' } }
@@ -78,7 +79,7 @@ function deadLetterView(queue: string, job: import('bull').Job) {
 }
 
 export async function jobRoutes(app: FastifyInstance): Promise<void> {
-  configureJobs({ redisUrl: app.deps.config.REDIS_URL, prefix: app.deps.config.QUEUE_PREFIX, db: app.deps.db, log: app.log })
+  configureJobs({ redisUrl: app.deps.config.REDIS_URL, prefix: app.deps.config.QUEUE_PREFIX, db: app.deps.db, log: app.log, jobs: workerRegistry(app.deps.config).jobs })
   app.addHook('onClose', async () => closeProducers())
 
   app.get<{ Querystring: { queue?: string; limit?: number } }>(

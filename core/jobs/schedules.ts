@@ -21,16 +21,13 @@ export interface TenantSchedule {
   data: unknown
 }
 
-const schedules: TenantSchedule[] = []
-
-/** E.g. defineTenantSchedule({ name: 'nightly-reconciliation', type: 'reconciliation', cron: '0 2 * * *', data: { trigger: 'nightly' } }). */
-export function defineTenantSchedule(s: TenantSchedule): void {
-  if (schedules.some((x) => x.name === s.name)) throw new Error(`schedule '${s.name}' is already defined`)
-  schedules.push(s)
-}
-
-export function tenantSchedules(): readonly TenantSchedule[] {
-  return schedules
+/**
+ * E.g. `export const nightly = defineTenantSchedule({ name: 'nightly-reconciliation', type: 'reconciliation', cron: '0 2 * * *', data: { trigger: 'nightly' } })`;
+ * registered nowhere: the worker's registry (core/jobs/registry.ts) lists the schedules it keeps.
+ */
+export function defineTenantSchedule(s: TenantSchedule): TenantSchedule {
+  if (!s.name || s.name.includes(':')) throw new Error(`schedule '${s.name}': invalid name`)
+  return s
 }
 
 /** The schedule's repeat id: no ':' (Bull splits repeat keys on it). */
@@ -39,7 +36,7 @@ export function scheduleId(tenantId: string, name: string): string {
 }
 
 /** Adds (idempotently) every schedule of one tenant, in its timezone. */
-export async function ensureTenantSchedules(db: Db, tenantId: string): Promise<void> {
+export async function ensureTenantSchedules(db: Db, tenantId: string, schedules: readonly TenantSchedule[]): Promise<void> {
   if (!schedules.length) return
   const { timezone } = await withTenant(db, tenantId, (trx) => getTenant(trx, tenantId))
   for (const s of schedules) {
@@ -68,7 +65,12 @@ export interface Scheduler {
 /** Tenants are looked for this far before the cursor: a createTenant transaction that began earlier may commit later. */
 const LOOKBACK_MS = 10 * 60_000
 
-export function startScheduler({ db, log, prefix, checkEveryMs = 60000 }: { db: Db; log: Logger; prefix: string; checkEveryMs?: number }): Scheduler {
+export function startScheduler({ db, log, prefix, schedules, checkEveryMs = 60000 }: { db: Db; log: Logger; prefix: string; schedules: readonly TenantSchedule[]; checkEveryMs?: number }): Scheduler {
+  const names = new Set<string>()
+  for (const s of schedules) {
+    if (names.has(s.name)) throw new Error(`schedule '${s.name}' is already defined`)
+    names.add(s.name)
+  }
   const cursorKey = `${prefix}:tenant-schedules:cursor`
   let stopped = false
   let running: Promise<number> | null = null
@@ -80,7 +82,7 @@ export function startScheduler({ db, log, prefix, checkEveryMs = 60000 }: { db: 
     const cursor = await redis.get(cursorKey)
     if (!cursor) log.info('registering the schedules of every tenant')
     let failed = 0
-    const count = await forEachTenant(db, (tenantId) => ensureTenantSchedules(db, tenantId), {
+    const count = await forEachTenant(db, (tenantId) => ensureTenantSchedules(db, tenantId, schedules), {
       createdSince: cursor ? new Date(Date.parse(cursor) - LOOKBACK_MS) : undefined,
       stop: () => stopped,
       onError: (tenantId, err) => {

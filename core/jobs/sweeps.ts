@@ -5,25 +5,30 @@ import { forEachTenant } from './tenants'
 /**
  * Periodic per-tenant sweeps run by every worker: the safety net for work whose job Redis lost
  * (e.g. reconciliation runs still queued, webhook deliveries due). A sweep must be idempotent and
- * cheap per tenant (one indexed query); it typically re-enqueues with a stable jobId.
+ * cheap per tenant (one indexed query); it typically re-enqueues with a stable jobId. A module
+ * exports its sweeps; the worker runs the ones its registry lists (core/jobs/registry.ts).
  *
- *   defineTenantSweep({ name: 'reconciliation-requeue', everyMs: 60_000, run: async (tenantId) => { ... } })
+ *   export const requeueSweep = defineTenantSweep({ name: 'reconciliation-requeue', everyMs: 60_000, run: async (db, tenantId) => { ... } })
  */
 export interface TenantSweep {
   name: string
   everyMs: number
-  run(tenantId: string): Promise<void>
+  /** `db` is the runtime-role database (RLS applies: open a tenant transaction). */
+  run(db: Db, tenantId: string): Promise<void>
 }
 
-const sweeps: TenantSweep[] = []
-
-export function defineTenantSweep(s: TenantSweep): void {
-  if (sweeps.some((x) => x.name === s.name)) throw new Error(`sweep '${s.name}' is already defined`)
+/** Validates a sweep definition (registered nowhere). */
+export function defineTenantSweep(s: TenantSweep): TenantSweep {
   if (!Number.isInteger(s.everyMs) || s.everyMs < 100) throw new Error(`sweep '${s.name}': everyMs must be ≥ 100`)
-  sweeps.push(s)
+  return s
 }
 
-export function startSweeps({ db, log, everyMsOverride }: { db: Db; log: Logger; everyMsOverride?: number }): { stop(): Promise<void> } {
+export function startSweeps({ db, log, sweeps, everyMsOverride }: { db: Db; log: Logger; sweeps: readonly TenantSweep[]; everyMsOverride?: number }): { stop(): Promise<void> } {
+  const names = new Set<string>()
+  for (const s of sweeps) {
+    if (names.has(s.name)) throw new Error(`sweep '${s.name}' is already defined`)
+    names.add(s.name)
+  }
   let stopped = false
   const running = new Set<Promise<unknown>>()
   const timers = sweeps.map((s) => {
@@ -31,7 +36,7 @@ export function startSweeps({ db, log, everyMsOverride }: { db: Db; log: Logger;
     const tick = () => {
       if (busy || stopped) return
       busy = true
-      const p = forEachTenant(db, s.run, { concurrency: 2, stop: () => stopped, onError: (tenantId, err) => log.warn({ err, tenantId, sweep: s.name }, 'sweep failed for a tenant') })
+      const p = forEachTenant(db, (tenantId) => s.run(db, tenantId), { concurrency: 2, stop: () => stopped, onError: (tenantId, err) => log.warn({ err, tenantId, sweep: s.name }, 'sweep failed for a tenant') })
         .catch((err) => log.error({ err, sweep: s.name }, 'sweep failed'))
         .finally(() => {
           busy = false

@@ -7,12 +7,11 @@ import { isUuid, withTenant } from '../kernel/db/tenant'
 import { jobMetrics } from '../ops/metrics'
 import { startRelay, type Relay, type RelayOptions } from '../events/relay'
 import { cachedJobSettings, getJobSettings } from './controls'
-import { closeProducers, configureJobs, jobDefinition, jobOptions, jobTypes, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
+import { closeProducers, configureJobs, jobDefinitionMap, jobOptions, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
+import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
-import './registry'
-import { configureWebhookDelivery } from '../webhooks/delivery'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -31,7 +30,7 @@ export interface WorkerOptions {
   maxStalledCount?: number
   /** close() waits this long for running jobs, then releases them (their locks expire). */
   closeGraceMs?: number
-  /** Job types to process (default: all defined). */
+  /** Job types to process (default: every type of the registry). */
   types?: string[]
   /** Outbox relay settings, or false to run none. */
   relay?: Partial<RelayOptions> | false
@@ -53,15 +52,28 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Starts the job processors, the outbox relay and the per-tenant schedules. A heartbeat proves
+ * Starts the job processors, the outbox relay, the sweeps and the per-tenant schedules of the
+ * registry it is given (default: `workerRegistry(config)`, the explicit list of core/jobs/registry.ts). A heartbeat proves
  * Redis, Bull and Postgres are reachable: one beat runs at start (so a broken worker shows at boot),
  * then one every `HEARTBEAT_EVERY_MS` per deployment (the repeatable job is keyed, so replicas share
  * it instead of multiplying it).
  */
-export async function startWorker({ config, db, log, options = {} }: { config: Config; db: Db; log: Logger; options?: WorkerOptions }): Promise<Worker> {
+export async function startWorker({
+  config,
+  db,
+  log,
+  registry = workerRegistry(config),
+  options = {},
+}: {
+  config: Config
+  db: Db
+  log: Logger
+  registry?: JobRegistry
+  options?: WorkerOptions
+}): Promise<Worker> {
   const opts = { ...DEFAULTS, ...options }
-  configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log })
-  configureWebhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS })
+  const definitions = jobDefinitionMap(registry.jobs)
+  configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
   heartbeat.on('failed', (_job, err) => log.error({ err }, 'heartbeat failed'))
@@ -75,7 +87,11 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
   await heartbeat.add({}, { repeat: { every: HEARTBEAT_EVERY_MS }, jobId: 'heartbeat' })
   await heartbeat.add({})
 
-  const processing = (opts.types ?? jobTypes()).map((type) => startProcessor(jobDefinition(type)))
+  const processing = (opts.types ?? [...definitions.keys()].sort()).map((type) => {
+    const def = definitions.get(type)
+    if (!def) throw new Error(`unknown job type '${type}' (not in the worker's registry)`)
+    return startProcessor(def)
+  })
 
   function startProcessor(def: JobDefinition): Queue.Queue {
     const queue = new Queue(def.type, config.REDIS_URL, {
@@ -121,7 +137,7 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
     if (!(await acquireSlot(redis, key, cap, def.timeoutMs + 30000, member))) {
       return defer(def, queue, job, 100 + Math.floor(Math.random() * 400), 'tenant_at_capacity')
     }
-    const ctx: JobContext = { tenantId, jobId: member, attemptsMade: attemptsUsed, log: log.child({ queue: def.type, jobId: member, tenantId }) }
+    const ctx: JobContext = { tenantId, db, jobId: member, attemptsMade: attemptsUsed, log: log.child({ queue: def.type, jobId: member, tenantId }) }
     const end = jobMetrics.duration.startTimer({ queue: def.type })
     try {
       const result = await def.handler(envelope.data, ctx)
@@ -148,9 +164,10 @@ export async function startWorker({ config, db, log, options = {} }: { config: C
     return { deferred: reason, delay_ms: delayMs }
   }
 
-  const relay = opts.relay === false ? null : await startRelay({ config, db, log, options: opts.relay })
-  const scheduler: Scheduler | null = opts.schedules === false ? null : startScheduler({ db, log, prefix: config.QUEUE_PREFIX, checkEveryMs: opts.scheduleCheckMs })
-  const sweeps = opts.sweeps === false ? null : startSweeps({ db, log, everyMsOverride: opts.sweepEveryMs })
+  const relay = opts.relay === false ? null : await startRelay({ config, db, log, consumers: registry.consumers, options: opts.relay })
+  const scheduler: Scheduler | null =
+    opts.schedules === false ? null : startScheduler({ db, log, prefix: config.QUEUE_PREFIX, schedules: registry.schedules, checkEveryMs: opts.scheduleCheckMs })
+  const sweeps = opts.sweeps === false ? null : startSweeps({ db, log, sweeps: registry.sweeps, everyMsOverride: opts.sweepEveryMs })
 
   log.info({ types: processing.map((q) => q.name) }, 'worker started')
   let closing: Promise<void> | null = null

@@ -8,9 +8,9 @@ import { newId, tenantPublicId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { page } from '../kernel/pagination'
 import { abilityFor } from '../kernel/permissions'
-import { EVENT_COLUMNS, eventView, registerEventConsumer, type EventRow } from '../events/consumers'
-import { defineJob, enqueue, jobsDb, type JobContext } from '../jobs/queues'
-import { defineTenantSweep } from '../jobs/sweeps'
+import { defineEventConsumer, EVENT_COLUMNS, eventView, type EventConsumer, type EventRow } from '../events/consumers'
+import { defineJob, enqueue, enqueueMany, type JobContext, type JobDefinition } from '../jobs/queues'
+import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
 import { guardedPost, type PostOutcome } from '../kernel/ssrf'
@@ -22,9 +22,20 @@ import { deliveryView, endpointView, type DeliveryRow, type EndpointRow } from '
  * next. The deliveries table, not Redis, says what is still owed: every job only claims the attempt
  * the row expects (`attempts` = the job's `attempt`), so duplicated, stale or swept jobs cannot send
  * twice, and the sweeper re-enqueues due deliveries whose job was lost.
+ *
+ * Nothing here registers itself or keeps settings in module state: `webhookDelivery(settings)`
+ * returns the consumer, the job and the sweep built on those settings, and the worker's registry
+ * (core/jobs/registry.ts) lists them.
  */
 
 export const DELIVERY_JOB = 'webhook-delivery'
+
+/** One delivery's next attempt (a retry, a sweep, a redelivery), or a batch of them (first attempts of a fan-out). */
+export interface DeliveryJob {
+  deliveryId?: string
+  attempt?: number
+  deliveries?: { deliveryId: string; attempt: number }[]
+}
 
 const SECOND = 1000
 const MINUTE = 60 * SECOND
@@ -49,24 +60,21 @@ const RESPONSE_EXCERPT_BYTES = 1024
 const MAX_SCHEDULE_LENGTH = 20
 const SWEEP_BATCH = 200
 
-let settings: DeliverySettings = {
+export const DEFAULT_DELIVERY_SETTINGS: Readonly<DeliverySettings> = Object.freeze({
   retryScheduleMs: DEFAULT_RETRY_SCHEDULE_MS,
   timeoutMs: 10 * SECOND,
   allowPrivateTargets: false,
   sweepGraceMs: 2 * MINUTE,
-}
+})
 
-/** Set by the worker from its config; tests shorten the schedule to milliseconds. */
-export function configureWebhookDelivery(change: Partial<DeliverySettings>): DeliverySettings {
-  const next = { ...settings, ...change }
+/** Delivery settings: the defaults with `change` applied, validated. The worker passes its config's; tests shorten the schedule. */
+export function deliverySettings(change: Partial<DeliverySettings> = {}): DeliverySettings {
+  const next = { ...DEFAULT_DELIVERY_SETTINGS, ...change }
   if (next.retryScheduleMs.length > MAX_SCHEDULE_LENGTH || next.retryScheduleMs.some((ms) => !(ms >= 0))) throw new Error('invalid webhook retry schedule')
   if (!(next.timeoutMs > 0 && next.timeoutMs <= 60 * SECOND)) throw new Error('webhook timeoutMs must be 1..60000')
-  settings = next
-  return settings
+  return next
 }
 
-/** The claim on a delivery outlives the attempt (timeout) by this margin; then it can be retaken. */
-const leaseMs = () => settings.timeoutMs + MINUTE
 
 function jitter(ms: number): number {
   return Math.round(ms * (0.9 + randomInt(0, 201) / 1000)) // ±10 %
@@ -105,29 +113,67 @@ function newDeliveries(trx: Trx, ctx: RequestContext, endpoints: { id: string }[
   }))
 }
 
-/** One pending delivery per enabled endpoint subscribed to the event (once: unique per endpoint and event). */
-export async function createDeliveries(trx: Trx, ctx: RequestContext, event: EventRow): Promise<DeliveryRow[]> {
-  const endpoints: { id: string }[] = await trx('webhook_endpoints')
-    .where({ tenant_id: ctx.tenantId, status: 'enabled' })
-    .whereNull('deleted_at')
-    .whereRaw('events && ?::text[]', [['*', event.type]])
-    .select('id')
-  if (!endpoints.length) return []
-  const rows: DeliveryRow[] = await trx('webhook_deliveries')
-    .insert(
-      newDeliveries(trx, ctx, endpoints, event),
-    )
-    .onConflict(['tenant_id', 'endpoint_id', 'event_id'])
-    .ignore()
-    .returning('*')
-  afterCommit(trx, async () => {
-    for (const d of rows) await schedule(ctx.tenantId, d.id, d.attempts, 0).catch(() => undefined)
-  })
-  return rows
+/** The tenant's enabled endpoints and the event types they subscribe to. */
+async function enabledEndpoints(trx: Trx, tenantId: string): Promise<{ id: string; events: string[] }[]> {
+  return trx('webhook_endpoints').where({ tenant_id: tenantId, status: 'enabled' }).whereNull('deleted_at').orderBy('id').select('id', 'events')
 }
 
-registerEventConsumer('webhooks', async (trx, ctx, event) => {
-  await createDeliveries(trx, ctx, event)
+/** The event types the tenant's enabled endpoints subscribe to ('all' when one takes every type). */
+export async function subscribedTypes(trx: Trx, tenantId: string): Promise<'all' | string[]> {
+  const { rows } = await trx.raw(
+    `select distinct unnest(events) as type from webhook_endpoints where tenant_id = ? and status = 'enabled' and deleted_at is null`,
+    [tenantId],
+  )
+  const types = rows.map((r: { type: string }) => r.type)
+  return types.includes('*') ? 'all' : types
+}
+
+/**
+ * One pending delivery per enabled endpoint subscribed to each event (once: unique per endpoint and
+ * event), for a whole batch of one tenant's events in one insert; the first attempts are enqueued
+ * after commit in one round trip (a lost enqueue is recovered by the sweeper).
+ */
+export async function createDeliveries(trx: Trx, tenantId: string, events: Pick<EventRow, 'id' | 'type'>[]): Promise<{ id: string; attempts: number }[]> {
+  if (!events.length) return []
+  const endpoints = await enabledEndpoints(trx, tenantId)
+  const rows: { id: string; endpoint_id: string; event_id: string; event_type: string }[] = []
+  for (const event of events) {
+    for (const e of endpoints) {
+      if (e.events.includes('*') || e.events.includes(event.type)) rows.push({ id: newId('whd'), endpoint_id: e.id, event_id: event.id, event_type: event.type })
+    }
+  }
+  if (!rows.length) return []
+  const { rows: created }: { rows: { id: string; attempts: number }[] } = await trx.raw(
+    `insert into webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type, next_attempt_at)
+     select ?, d.id, d.endpoint_id, d.event_id, d.event_type, now()
+       from json_to_recordset(?::json) as d(id text, endpoint_id text, event_id text, event_type text)
+     on conflict (tenant_id, endpoint_id, event_id) do nothing
+     returning id, attempts`,
+    [tenantId, JSON.stringify(rows)],
+  )
+  if (created.length) {
+    // First attempts in batch jobs (the job id: the batch's first delivery, which heads no other batch).
+    const batches: { id: string; attempts: number }[][] = []
+    for (let i = 0; i < created.length; i += DELIVERY_BATCH) batches.push(created.slice(i, i + DELIVERY_BATCH))
+    afterCommit(trx, () =>
+      enqueueMany<DeliveryJob>(
+        DELIVERY_JOB,
+        batches.map((b) =>
+          b.length === 1
+            ? { tenantId, data: { deliveryId: b[0].id, attempt: b[0].attempts }, jobId: `${b[0].id}-${b[0].attempts}` }
+            : { tenantId, data: { deliveries: b.map((d) => ({ deliveryId: d.id, attempt: d.attempts })) }, jobId: `${b[0].id}-${b[0].attempts}-b` },
+        ),
+      ).catch(() => undefined),
+    )
+  }
+  return created
+}
+
+/** The `webhooks` event consumer: deliveries for a batch of events (one statement). */
+export const webhookConsumer: EventConsumer = defineEventConsumer({
+  name: 'webhooks',
+  interest: subscribedTypes,
+  consume: async (trx, ctx, events) => void (await createDeliveries(trx, ctx.tenantId, events)),
 })
 
 // ---- manual redelivery ------------------------------------------------------------------------
@@ -189,33 +235,49 @@ interface Claimed {
   event: EventRow
 }
 
+/** Deliveries of one job, sent this many at once (one batch job is leased for all its rounds). */
+export const DELIVERY_BATCH = 64
+const DELIVERY_PARALLEL = 16
+const rounds = (n: number) => Math.max(1, Math.ceil(n / DELIVERY_PARALLEL))
+
 /**
- * Takes the lease on attempt `attempt` of a pending delivery, or returns null when another job has
- * it, the attempt was already made, or the delivery is finished. A delivery whose endpoint was
- * deleted or disabled since is closed here without sending.
+ * Takes the lease on the expected attempt of each pending delivery (one statement): it outlives the
+ * job's rounds of sends (each bounded by the timeout) by a minute, then it can be retaken; a delivery that
+ * another job has, whose attempt was already made, or that is finished is left out. A delivery whose
+ * endpoint was deleted or disabled since is closed here without sending.
  */
-async function claim(trx: Trx, tenantId: string, deliveryId: string, attempt: number): Promise<Claimed | null> {
-  const [delivery]: DeliveryRow[] = await trx('webhook_deliveries')
-    .where({ tenant_id: tenantId, id: deliveryId, status: 'pending', attempts: attempt })
-    .where((w) => w.whereNull('locked_until').orWhere('locked_until', '<', trx.fn.now()))
-    .update({ locked_until: trx.raw(`now() + make_interval(secs => ?)`, [leaseMs() / SECOND]), updated_at: trx.fn.now() })
-    .returning('*')
-  if (!delivery) return null
-  const endpoint: EndpointRow | undefined = await trx('webhook_endpoints').where({ tenant_id: tenantId, id: delivery.endpoint_id }).first()
-  if (!endpoint || endpoint.deleted_at || endpoint.status !== 'enabled') {
-    await trx('webhook_deliveries')
-      .where({ tenant_id: tenantId, id: deliveryId })
-      .update({
-        status: 'failed',
-        next_attempt_at: null,
-        locked_until: null,
-        last_error: endpoint?.deleted_at ? 'endpoint deleted' : 'endpoint disabled',
-        updated_at: trx.fn.now(),
-      })
-    return null
+async function claim(trx: Trx, tenantId: string, items: { deliveryId: string; attempt: number }[], settings: DeliverySettings): Promise<Claimed[]> {
+  const lease = (rounds(items.length) * settings.timeoutMs + MINUTE) / SECOND
+  const { rows: deliveries }: { rows: DeliveryRow[] } = await trx.raw(
+    `update webhook_deliveries d set locked_until = now() + make_interval(secs => ?), updated_at = now()
+       from unnest(?::text[], ?::int[]) as c(id, attempts)
+      where d.tenant_id = ? and d.id = c.id and d.status = 'pending' and d.attempts = c.attempts
+        and (d.locked_until is null or d.locked_until < now())
+      returning d.*`,
+    [lease, items.map((i) => i.deliveryId), items.map((i) => i.attempt), tenantId],
+  )
+  if (!deliveries.length) return []
+  const endpoints = new Map<string, EndpointRow>(
+    (await trx('webhook_endpoints').where({ tenant_id: tenantId }).whereIn('id', [...new Set(deliveries.map((d) => d.endpoint_id))])).map((e: EndpointRow) => [e.id, e]),
+  )
+  const closed = deliveries.filter((d) => {
+    const e = endpoints.get(d.endpoint_id)
+    return !e || e.deleted_at || e.status !== 'enabled'
+  })
+  if (closed.length) {
+    await trx.raw(
+      `update webhook_deliveries d set status = 'failed', next_attempt_at = null, locked_until = null, last_error = c.error, updated_at = now()
+         from unnest(?::text[], ?::text[]) as c(id, error)
+        where d.tenant_id = ? and d.id = c.id`,
+      [closed.map((d) => d.id), closed.map((d) => (endpoints.get(d.endpoint_id)?.deleted_at ? 'endpoint deleted' : 'endpoint disabled')), tenantId],
+    )
   }
-  const event: EventRow = await trx('events').where({ tenant_id: tenantId, id: delivery.event_id }).first(EVENT_COLUMNS)
-  return { delivery, endpoint, event }
+  const open = deliveries.filter((d) => !closed.includes(d))
+  if (!open.length) return []
+  const events = new Map<string, EventRow>(
+    (await trx('events').where({ tenant_id: tenantId }).whereIn('id', [...new Set(open.map((d) => d.event_id))]).select(EVENT_COLUMNS)).map((e: EventRow) => [e.id, e]),
+  )
+  return open.map((delivery) => ({ delivery, endpoint: endpoints.get(delivery.endpoint_id)!, event: events.get(delivery.event_id)! }))
 }
 
 type Verdict =
@@ -257,91 +319,148 @@ export interface AttemptResult {
  * transaction held open across the network), record the attempt and the verdict (second
  * transaction), then schedule the next attempt after commit.
  */
-export async function deliverAttempt(db: Db, tenantId: string, deliveryId: string, attempt: number, requestId = 'job'): Promise<AttemptResult> {
-  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, deliveryId, attempt))
-  if (!claimed) return { deliveryId, attempt, status: 'skipped' }
-  const { delivery, endpoint, event } = claimed
+export async function deliverAttempt(
+  db: Db,
+  tenantId: string,
+  deliveryId: string,
+  attempt: number,
+  settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS,
+  requestId = 'job',
+): Promise<AttemptResult> {
+  return (await deliverAttempts(db, tenantId, [{ deliveryId, attempt }], settings, requestId))[0]
+}
 
-  const body = JSON.stringify(eventView(event, tenantPublicId(tenantId)))
-  const secrets = [endpoint.secret]
-  if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > new Date()) secrets.push(endpoint.previous_secret)
-  const headers = {
-    ...signedHeaders(secrets, event.id, Math.floor(Date.now() / SECOND), body),
-    'content-type': 'application/json',
-    'user-agent': 'Receivables-Webhooks/1',
-  }
-  const outcome = await guardedPost(endpoint.url, headers, body, {
-    allowPrivateTargets: settings.allowPrivateTargets,
-    timeoutMs: settings.timeoutMs,
-    maxResponseBytes: RESPONSE_EXCERPT_BYTES,
+/** Runs `fn` over `items`, `parallel` at a time. */
+async function pool<T, R>(items: T[], parallel: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++
+        out[i] = await fn(items[i])
+      }
+    }),
+  )
+  return out
+}
+
+/**
+ * The next attempt of several deliveries of one tenant (a batch of first attempts, or one retry):
+ * claim them all (one transaction), POST them a few at a time (no transaction open across the
+ * network), record every attempt and verdict (one transaction: one statement for the deliveries
+ * and their attempt log), then enqueue the retries after commit (one round trip). Results are in
+ * the order of `items`.
+ */
+export async function deliverAttempts(
+  db: Db,
+  tenantId: string,
+  items: { deliveryId: string; attempt: number }[],
+  settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS,
+  requestId = 'job',
+): Promise<AttemptResult[]> {
+  const skipped = (i: { deliveryId: string; attempt: number }): AttemptResult => ({ deliveryId: i.deliveryId, attempt: i.attempt, status: 'skipped' })
+  if (!items.length) return []
+  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, items, settings))
+  if (!claimed.length) return items.map(skipped)
+
+  const sent = await pool(claimed, DELIVERY_PARALLEL, async ({ delivery, endpoint, event }) => {
+    const body = JSON.stringify(eventView(event, tenantPublicId(tenantId)))
+    const secrets = [endpoint.secret]
+    if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > new Date()) secrets.push(endpoint.previous_secret)
+    const headers = {
+      ...signedHeaders(secrets, event.id, Math.floor(Date.now() / SECOND), body),
+      'content-type': 'application/json',
+      'user-agent': 'Receivables-Webhooks/1',
+    }
+    const outcome = await guardedPost(endpoint.url, headers, body, {
+      allowPrivateTargets: settings.allowPrivateTargets,
+      timeoutMs: settings.timeoutMs,
+      maxResponseBytes: RESPONSE_EXCERPT_BYTES,
+    })
+    const made = delivery.attempts + 1
+    const verdict = judge(outcome, made - delivery.cycle_start, settings.retryScheduleMs)
+    const nextAt = verdict.status === 'pending' ? new Date(Date.now() + verdict.delayMs) : null
+    return { delivery, endpoint, event, outcome, made, verdict, nextAt, ...describe(outcome) }
   })
 
-  const made = attempt + 1
-  const verdict = judge(outcome, made - delivery.cycle_start, settings.retryScheduleMs)
-  const { statusCode, error, excerpt } = describe(outcome)
-  const nextAt = verdict.status === 'pending' ? new Date(Date.now() + verdict.delayMs) : null
-
   const recorded = await withTenant(db, tenantId, async (trx) => {
-    const updated = await trx('webhook_deliveries')
-      .where({ tenant_id: tenantId, id: deliveryId, attempts: attempt })
-      .update({
-        attempts: made,
-        status: verdict.status,
-        next_attempt_at: nextAt,
-        locked_until: null,
-        last_status_code: statusCode,
-        last_error: error,
-        delivered_at: verdict.status === 'delivered' ? trx.fn.now() : null,
-        updated_at: trx.fn.now(),
-      })
-    if (updated === 0) return false // the lease expired and another job made this attempt
-    await trx('webhook_delivery_attempts').insert({
-      tenant_id: tenantId,
-      id: newId('wha'),
-      delivery_id: deliveryId,
-      attempt: made,
-      status_code: statusCode,
-      duration_ms: outcome.durationMs,
-      error,
-      response_excerpt: excerpt,
-      next_attempt_at: nextAt,
-    })
-    if (verdict.status === 'failed' && verdict.disableEndpoint) {
+    const rows = sent.map((s) => ({
+      id: s.delivery.id,
+      attempts_before: s.delivery.attempts,
+      made: s.made,
+      status: s.verdict.status,
+      next_attempt_at: s.nextAt?.toISOString() ?? null,
+      status_code: s.statusCode,
+      error: s.error,
+      delivered: s.verdict.status === 'delivered',
+      attempt_id: newId('wha'),
+      duration_ms: s.outcome.durationMs,
+      excerpt: s.excerpt,
+    }))
+    // One statement: each delivery whose attempt is still ours moves on, and its attempt is logged.
+    const { rows: done }: { rows: { delivery_id: string }[] } = await trx.raw(
+      `with r as (
+         select * from json_to_recordset(?::json) as r(id text, attempts_before int, made int, status text, next_attempt_at timestamptz,
+                                                      status_code int, error text, delivered boolean, attempt_id text, duration_ms int, excerpt text)
+       ), u as (
+         update webhook_deliveries d
+            set attempts = r.made, status = r.status, next_attempt_at = r.next_attempt_at, locked_until = null,
+                last_status_code = r.status_code, last_error = r.error,
+                delivered_at = case when r.delivered then now() end, updated_at = now()
+           from r
+          where d.tenant_id = ? and d.id = r.id and d.attempts = r.attempts_before
+          returning d.id
+       )
+       insert into webhook_delivery_attempts (tenant_id, id, delivery_id, attempt, status_code, duration_ms, error, response_excerpt, next_attempt_at)
+       select ?, r.attempt_id, r.id, r.made, r.status_code, r.duration_ms, r.error, r.excerpt, r.next_attempt_at
+         from r join u on u.id = r.id
+       returning delivery_id`,
+      [JSON.stringify(rows), tenantId, tenantId],
+    )
+    const ours = new Set(done.map((d) => d.delivery_id)) // the others' leases expired and another job made the attempt
+    for (const s of sent) {
+      if (!ours.has(s.delivery.id) || !(s.verdict.status === 'failed' && s.verdict.disableEndpoint)) continue
       const [after] = await trx('webhook_endpoints')
-        .where({ tenant_id: tenantId, id: endpoint.id, status: 'enabled' })
-        .update({ status: 'disabled', disabled_reason: `the receiver answered 410 Gone (event ${event.id})`, updated_at: trx.fn.now() })
+        .where({ tenant_id: tenantId, id: s.endpoint.id, status: 'enabled' })
+        .update({ status: 'disabled', disabled_reason: `the receiver answered 410 Gone (event ${s.event.id})`, updated_at: trx.fn.now() })
         .returning('*')
       if (after) {
         await recordAudit(trx, jobCtx(tenantId, requestId), {
           action: 'webhook_endpoint.disabled',
           entity_type: 'webhook_endpoint',
-          entity_id: endpoint.id,
-          before: endpointView(endpoint),
+          entity_id: s.endpoint.id,
+          before: endpointView(s.endpoint),
           after: endpointView(after),
           reason: 'receiver answered 410 Gone',
         })
       }
     }
-    if (verdict.status === 'pending') afterCommit(trx, () => schedule(tenantId, deliveryId, made, verdict.delayMs).catch(() => undefined))
-    return true
+    const retries = sent.filter((s) => ours.has(s.delivery.id) && s.verdict.status === 'pending')
+    if (retries.length) {
+      afterCommit(trx, () =>
+        enqueueMany(
+          DELIVERY_JOB,
+          retries.map((s) => ({ tenantId, data: { deliveryId: s.delivery.id, attempt: s.made }, jobId: `${s.delivery.id}-${s.made}`, delayMs: (s.verdict as { delayMs: number }).delayMs })),
+        ).catch(() => undefined),
+      )
+    }
+    return ours
   })
-  if (!recorded) return { deliveryId, attempt, status: 'skipped' }
-  webhookDeliveries.inc({ outcome: verdict.status === 'delivered' ? 'success' : 'failure' })
-  return { deliveryId, attempt, status: verdict.status, statusCode, error }
-}
 
-defineJob<{ deliveryId: string; attempt: number }>(
-  DELIVERY_JOB,
-  async (data, job: JobContext) => deliverAttempt(jobsDb(), job.tenantId, data.deliveryId, data.attempt, `job:${job.jobId}`),
-  // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
-  // infrastructure errors (database down) before the sweeper takes over.
-  { attempts: 3, timeoutMs: 70 * SECOND, concurrency: 16 },
-)
+  const results = new Map<string, AttemptResult>()
+  for (const s of sent) {
+    if (!recorded.has(s.delivery.id)) continue
+    webhookDeliveries.inc({ outcome: s.verdict.status === 'delivered' ? 'success' : 'failure' })
+    results.set(s.delivery.id, { deliveryId: s.delivery.id, attempt: s.delivery.attempts, status: s.verdict.status, statusCode: s.statusCode, error: s.error })
+  }
+  return items.map((i) => results.get(i.deliveryId) ?? skipped(i))
+}
 
 // ---- sweeper ----------------------------------------------------------------------------------
 
 /** Re-enqueues one tenant's due deliveries whose job has not run (lost with Redis, or dead-lettered). */
-export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
+export async function sweepTenant(db: Db, tenantId: string, settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS): Promise<number> {
   const due: Pick<DeliveryRow, 'id' | 'attempts'>[] = await withTenant(db, tenantId, (trx) =>
     trx('webhook_deliveries')
       .where({ tenant_id: tenantId, status: 'pending' })
@@ -357,5 +476,36 @@ export async function sweepTenant(db: Db, tenantId: string): Promise<number> {
   return due.length
 }
 
-// Every worker runs it periodically over the tenant directory; the window job id dedupes them.
-defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (tenantId) => void (await sweepTenant(jobsDb(), tenantId)) })
+// ---- what the worker runs ----------------------------------------------------------------------
+
+export interface WebhookDelivery {
+  settings: DeliverySettings
+  /** Turns events into delivery rows. */
+  consumer: EventConsumer
+  /** One attempt of one delivery. */
+  job: JobDefinition
+  /** Re-enqueues due deliveries whose job was lost (every worker runs it; the window job id dedupes them). */
+  sweep: TenantSweep
+}
+
+/** The consumer, job and sweep of webhook delivery, on these settings (e.g. WEBHOOK_ALLOW_PRIVATE_TARGETS from the config). */
+export function webhookDelivery(change: Partial<DeliverySettings> = {}): WebhookDelivery {
+  const settings = deliverySettings(change)
+  return {
+    settings,
+    consumer: webhookConsumer,
+    job: defineJob<DeliveryJob>(
+      DELIVERY_JOB,
+      async (data, job: JobContext) => {
+        const items = data.deliveries ?? (data.deliveryId ? [{ deliveryId: data.deliveryId, attempt: data.attempt ?? 0 }] : [])
+        const results = await deliverAttempts(job.db, job.tenantId, items.slice(0, DELIVERY_BATCH), settings, `job:${job.jobId}`)
+        return results.length === 1 ? results[0] : { attempted: results.filter((r) => r.status !== 'skipped').length, skipped: results.filter((r) => r.status === 'skipped').length }
+      },
+      // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
+      // infrastructure errors (database down) before the sweeper takes over. A job is leased for
+      // all its rounds of sends.
+      { attempts: 3, timeoutMs: rounds(DELIVERY_BATCH) * settings.timeoutMs + 30 * SECOND, concurrency: 16 },
+    ),
+    sweep: defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (db, tenantId) => void (await sweepTenant(db, tenantId, settings)) }),
+  }
+}

@@ -2,7 +2,9 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import type { Test } from 'tap'
+import { workerRegistry } from '../../core/jobs/registry'
 import { startWorker, type Worker } from '../../core/jobs/worker'
+import type { DeliverySettings } from '../../core/webhooks/delivery'
 import type { TestEnv } from './app'
 
 export interface Received {
@@ -61,11 +63,13 @@ export async function startReceiver(t: Test, respond: Receiver['respond'] = () =
 /**
  * The real worker (relay, dispatch, delivery jobs) in this process, stopped with the test. Run it
  * in a subtest of the one that set up the env, so it stops before the database is dropped.
+ * `webhooks`: delivery settings beyond the config's (e.g. a retry schedule in milliseconds).
  */
-export async function startTestWorker(t: Test, env: TestEnv): Promise<Worker> {
+export async function startTestWorker(t: Test, env: TestEnv, webhooks: Partial<DeliverySettings> = {}): Promise<Worker> {
   const worker = await startWorker({
     config: env.config,
     db: env.db,
+    registry: workerRegistry(env.config, { webhooks }),
     log: pino({ level: 'silent' }),
     options: { closeGraceMs: 2000, stalledIntervalMs: 5000, lockDurationMs: 5000, schedules: false },
   })

@@ -1,0 +1,29 @@
+import t from 'tap'
+import { loadConfig } from '../core/kernel/config'
+import { defineEventConsumer } from '../core/events/consumers'
+import '../core/events/dispatch'
+import '../core/reconciliation/jobs'
+import '../core/webhooks/delivery'
+import { jobTypes } from '../core/jobs/queues'
+import { workerRegistry } from '../core/jobs/registry'
+
+/** Nothing registers itself by being imported; the worker's registry is the one list. */
+t.test('importing the modules that define jobs, consumers and sweeps registers nothing', async (t) => {
+  t.same(jobTypes(), [], 'no job type is known before start-up hands the registry over')
+})
+
+t.test('workerRegistry lists every job, consumer, sweep and schedule, built on the config', async (t) => {
+  const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: true }, {})
+  const r = workerRegistry(config)
+  t.same(r.jobs.map((j) => j.type).sort(), ['event-dispatch', 'reconciliation', 'webhook-delivery'])
+  t.same(r.consumers.map((c) => c.name), ['webhooks'])
+  t.same(r.sweeps.map((s) => s.name).sort(), ['reconciliation-requeue', 'webhook-deliveries'])
+  t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation'])
+  t.same(jobTypes(), [], 'building the list registers nothing either')
+
+  const extra = defineEventConsumer({ name: 'test-extra', consume: async () => undefined })
+  t.same(workerRegistry(config, { extra: { consumers: [extra] } }).consumers.map((c) => c.name), ['webhooks', 'test-extra'], 'extra consumers run after the built-in ones')
+  t.throws(() => workerRegistry(config, { extra: { consumers: [extra, extra] } }), /already registered/)
+  t.throws(() => defineEventConsumer({ name: 'Bad Name', consume: async () => undefined }), /invalid name/)
+  t.throws(() => workerRegistry(config, { webhooks: { timeoutMs: 0 } }), /timeoutMs/, 'delivery settings are validated when the list is built')
+})
