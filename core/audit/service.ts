@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { runWrites, type Trx, type Write } from '../kernel/db/knex'
+import { defineTable, insertWrite } from '../kernel/db/table'
 import { beforeCommit } from '../kernel/db/tenant'
 import type { RequestContext } from '../kernel/context'
 import { newId } from '../kernel/ids'
@@ -14,6 +15,34 @@ export interface AuditEntry {
 }
 
 const AUDIT_LANES = 64
+
+interface AuditInsert {
+  seq: number
+  lane: number
+  lane_seq: number
+  id: string
+  actor: string
+  action: string
+  entity_type: string
+  entity_id: string | null
+  before: unknown
+  after: unknown
+  reason: string | null
+  ip: string | null
+  user_agent: string | null
+  request_id: string | null
+  prev_hash: string
+  hash: string
+}
+
+const auditTable = defineTable<AuditInsert>(
+  'audit_log',
+  {
+    seq: 'bigint', lane: 'smallint', lane_seq: 'bigint', id: 'text', actor: 'text', action: 'text', entity_type: 'text', entity_id: 'text',
+    before: 'jsonb', after: 'jsonb', reason: 'text', ip: 'text', user_agent: 'text', request_id: 'text', prev_hash: 'text', hash: 'text',
+  },
+  ['id'],
+)
 
 interface PendingAudit {
   rows: Record<string, unknown>[]
@@ -63,16 +92,13 @@ export function auditWrites(trx: Trx): Write | null {
   if (!p || !p.rows.length) return null
   const rows = p.rows.splice(0)
   p.lane ??= parseInt(createHash('sha1').update(String(rows[0].entity_id ?? rows[0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
-  // The chain trigger runs per row, in order.
-  return {
-    ctes: `aud_i as (
-       insert into audit_log (tenant_id, seq, lane, lane_seq, id, actor, action, entity_type, entity_id, before, after, reason, ip, user_agent, request_id, prev_hash, hash)
-       select a.tenant_id, 0, :aud_lane, 0, a.id, a.actor, a.action, a.entity_type, a.entity_id, a.before, a.after, a.reason, a.ip, a.user_agent, a.request_id, '', ''
-         from json_to_recordset(:aud_rows::json) as a(tenant_id uuid, id text, actor text, action text, entity_type text, entity_id text,
-              before jsonb, after jsonb, reason text, ip text, user_agent text, request_id text)
-     )`,
-    bindings: { aud_lane: p.lane, aud_rows: JSON.stringify(rows) },
-  }
+  // The chain trigger runs per row, in order, and sets the positions and hashes left at 0 and ''.
+  const lane = p.lane
+  return insertWrite(
+    auditTable,
+    String(rows[0].tenant_id),
+    rows.map(({ tenant_id: _t, ...r }) => ({ ...(r as Omit<AuditInsert, 'seq' | 'lane' | 'lane_seq' | 'prev_hash' | 'hash'>), seq: 0, lane, lane_seq: 0, prev_hash: '', hash: '' })),
+  )
 }
 
 export interface ChainVerification {
