@@ -75,4 +75,25 @@ t.test('payment batches', async (t) => {
     t.equal(Number(rows[0].ar), 0, 'the AR base of a paid invoice is cleared exactly')
     await intact(t, env, foreign.uuid)
   })
+
+  await t.test('a request refused after part of it was planned leaves nothing for the next one in the batch', async (t) => {
+    // The first sale is refused at its payment (an overpayment), after its invoice was planned
+    // against the customer's credit limit; the second must be checked as if the first never came.
+    const cus = await customer(api, { credit_limit: 1000 })
+    const lines = (amount: number) => [{ description: 'Goods', quantity: 1, unit_amount: amount }]
+    const before = await counts(env)
+    const [refused, sold] = await Promise.all([
+      api.post('/v1/sales', { customer: cus, lines: lines(800), payment: { method: 'card', amount: 900 } }),
+      api.post('/v1/sales', { customer: cus, lines: lines(900) }),
+    ])
+    t.equal(refused.statusCode, 422, refused.raw)
+    t.equal(refused.body.error.code, 'overpayment')
+    t.equal(sold.statusCode, 201, sold.raw)
+    const after = await counts(env)
+    t.equal(after.invoices - before.invoices, 1)
+    t.equal(after.sales - before.sales, 1)
+    t.equal(after.journal_entries - before.journal_entries, 1)
+    t.match(await balance(api, cus), { pending_balance: 900, advance_balance: 0 })
+    await intact(t, env, tenant.uuid)
+  })
 })

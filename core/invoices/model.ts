@@ -237,10 +237,10 @@ export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert
   const row: InvoiceRow = { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...insert } = row
   plan.insert(invoicesTable, { ...insert, created_by: i.created_by })
-  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }))
+  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }, i.customer_id))
   for (const l of held) plan.insert(invoiceLinesTable, { invoice_id: i.id, ...l })
-  plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) })
-  return { row: plan.hold('invoice', i.id, row), lines: held }
+  plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) }, i.customer_id)
+  return { row: plan.hold('invoice', i.id, row, i.customer_id), lines: held }
 }
 
 /** Plans a held invoice's void (its reversal entry is planned by the reverse workflow). */

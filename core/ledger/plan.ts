@@ -32,16 +32,33 @@ export class Plan {
   private updates = new Map<Table<any>, Map<string, Record<string, unknown>>>()
   private touched = new Set<Table<any>>()
   private heldRows = new Map<string, Record<string, unknown>>()
+  /** Held rows' keys by the customer they belong to (what one request can change). */
+  private owned = new Map<string, string[]>()
+  /** How to undo each change to the plan's own state since it began, newest last. */
+  private undo: (() => void)[] = []
   /** Accounting date → status of the closed period it falls in, or null. */
   private periods = new Map<string, string | null>()
 
   constructor(readonly tenantId: string) {}
 
-  /** Remembers a locked row as this plan sees it; the first one held for a key wins. */
-  hold<T extends object>(table: string, id: string, row: T): T {
+  /**
+   * Remembers a locked row of customer `owner` as this plan sees it; the first one held for a key
+   * wins. Workflows change held rows in place, so later requests see the planned state.
+   */
+  hold<T extends object>(table: string, id: string, row: T, owner: string): T {
     const k = `${table}:${id}`
-    if (!this.heldRows.has(k)) this.heldRows.set(k, row as Record<string, unknown>)
-    return this.heldRows.get(k) as T
+    const held = this.heldRows.get(k)
+    if (held) return held as T
+    this.heldRows.set(k, row as Record<string, unknown>)
+    let keys = this.owned.get(owner)
+    if (!keys) this.owned.set(owner, (keys = []))
+    keys.push(k)
+    const list = keys
+    this.undo.push(() => {
+      this.heldRows.delete(k)
+      list.pop()
+    })
+    return row
   }
 
   held<T>(table: string, id: string): T | undefined {
@@ -100,6 +117,8 @@ export class Plan {
     const k = this.keyOf(table, row as Record<string, unknown>)
     if (rows.has(k)) throw new Error(`plan: ${table.name} ${k} inserted twice`)
     rows.set(k, row as Record<string, unknown>)
+    const list = rows
+    this.undo.push(() => list.delete(k))
     return row
   }
 
@@ -111,26 +130,40 @@ export class Plan {
     const k = this.keyOf(table, key as Record<string, unknown>)
     const inserted = this.inserts.get(table)?.get(k)
     if (inserted) {
+      const before = restorer(inserted, Object.keys(patch))
       Object.assign(inserted, patch)
+      this.undo.push(before)
       return
     }
     let rows = this.updates.get(table)
     if (!rows) this.updates.set(table, (rows = new Map()))
-    rows.set(k, { ...(rows.get(k) ?? key), ...patch })
-    if (opts.touch) this.touched.add(table)
+    const list = rows
+    const before = rows.get(k)
+    rows.set(k, { ...(before ?? key), ...patch })
+    this.undo.push(() => (before ? list.set(k, before) : list.delete(k)))
+    if (opts.touch && !this.touched.has(table)) {
+      this.touched.add(table)
+      this.undo.push(() => this.touched.delete(table))
+    }
   }
 
-  /** A mark to roll a refused request's part of the plan back to. */
-  mark(): Step {
+  /**
+   * A mark to roll a refused request's part of the plan back to. `owner`: the customer the request
+   * posts for; only that customer's held rows can change, so only theirs are saved.
+   */
+  mark(owner?: string): Step {
+    const keys = owner === undefined ? [...this.heldRows.keys()] : (this.owned.get(owner) ?? [])
     return {
       entries: this.entries.length,
       balances: this.balances.length,
       events: this.events.length,
       audits: this.audits.length,
       announcements: this.announcements.length,
-      inserts: new Map([...this.inserts].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
-      updates: new Map([...this.updates].map(([t, rows]) => [t, new Map([...rows].map(([k, r]) => [k, { ...r }]))])),
-      held: new Map([...this.heldRows].map(([k, row]) => [k, { row, saved: { ...row } }])),
+      undo: this.undo.length,
+      held: keys.map((k) => {
+        const row = this.heldRows.get(k)!
+        return { row, saved: { ...row } }
+      }),
     }
   }
 
@@ -141,12 +174,10 @@ export class Plan {
     this.events.length = step.events
     this.audits.length = step.audits
     this.announcements.length = step.announcements
-    this.inserts = step.inserts
-    this.updates = step.updates
-    this.heldRows = new Map()
-    for (const [k, { row, saved }] of step.held) {
+    while (this.undo.length > step.undo) this.undo.pop()!()
+    for (const { row, saved } of step.held) {
       for (const key of Object.keys(row)) if (!(key in saved)) delete row[key]
-      this.heldRows.set(k, Object.assign(row, saved))
+      Object.assign(row, saved)
     }
   }
 
@@ -188,16 +219,26 @@ export interface Step {
   events: number
   audits: number
   announcements: number
-  inserts: Map<Table<any>, Map<string, Record<string, unknown>>>
-  updates: Map<Table<any>, Map<string, Record<string, unknown>>>
-  held: Map<string, { row: Record<string, unknown>; saved: Record<string, unknown> }>
+  undo: number
+  held: { row: Record<string, unknown>; saved: Record<string, unknown> }[]
+}
+
+/** Undoes a later Object.assign of `keys` onto `row`. */
+function restorer(row: Record<string, unknown>, keys: string[]): () => void {
+  const saved = keys.map((k) => [k, k in row, row[k]] as const)
+  return () => {
+    for (const [k, had, v] of saved) {
+      if (had) row[k] = v
+      else delete row[k]
+    }
+  }
 }
 
 /** Rows grouped by the set of columns they set (one statement per group). */
 function byColumns(rows: Record<string, unknown>[]): Record<string, unknown>[][] {
   const groups = new Map<string, Record<string, unknown>[]>()
   for (const r of rows) {
-    const k = Object.keys(r).sort().join(',')
+    const k = Object.keys(r).join(',')
     const g = groups.get(k)
     if (g) g.push(r)
     else groups.set(k, [r])

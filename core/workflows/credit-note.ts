@@ -29,7 +29,7 @@ type ReturnLine = Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>
  * and tax already returned count what earlier requests of the batch return.
  */
 async function priceReturn(trx: Trx, plan: Plan, ctx: RequestContext, inv: InvoiceRow, requested: NonNullable<CreateCreditNoteInput['lines']>): Promise<ReturnLine[]> {
-  const lines = await holdInvoiceLines(trx, plan, ctx, inv.id)
+  const lines = await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id)
   const returnedTax = await returnedTaxByLine(trx, ctx, inv.id)
   const plannedTax = (lineNo: number) => plan.held<{ tax: number }>('returned_tax', `${inv.id}:${lineNo}`)?.tax ?? 0
   const seen = new Set<number>()
@@ -113,8 +113,8 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
     customer.locked_at,
   )
   if (inv && returned.length) {
-    planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id), returned)
-    for (const l of returned) plan.hold('returned_tax', `${inv.id}:${l.invoice_line_no}`, { tax: 0 }).tax += l.tax_amount
+    planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id), returned)
+    for (const l of returned) plan.hold('returned_tax', `${inv.id}:${l.invoice_line_no}`, { tax: 0 }, customer.id).tax += l.tax_amount
   }
   plan.balance(staged)
   // The entry above credited AR: the allocation records which invoice it settled.

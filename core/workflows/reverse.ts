@@ -113,7 +113,7 @@ const LOADERS: Record<string, Loader> = {
         const returned = await creditNoteLines(trx, ctx, id)
         if (cn.invoice_id && returned.length) {
           await holdInvoices(trx, plan, ctx, [cn.invoice_id], customer.id)
-          const lines = await holdInvoiceLines(trx, plan, ctx, cn.invoice_id)
+          const lines = await holdInvoiceLines(trx, plan, ctx, cn.invoice_id, customer.id)
           planReturnedQuantities(plan, cn.invoice_id, lines, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, quantity: -l.quantity })))
         }
       },

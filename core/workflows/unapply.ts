@@ -49,7 +49,7 @@ export async function planUnapply(
   plan.balance(stageBalanceChange(ctx, customer, { pending: alc.amount, advance: alc.amount }))
   planUnapplied(plan, source, alc.amount)
   planOutstanding(plan, ctx, inv, alc.amount)
-  plan.hold('invoice_base', inv.id, { base: 0 }).base -= alc.base_amount
+  plan.hold('invoice_base', inv.id, { base: 0 }, customer.id).base -= alc.base_amount
   const row = planAllocationReversed(plan, alc, { reason: opts.reason, reversal_entry_id: entry.id, at: customer.locked_at })
   plan.audit(ctx, {
     action: 'allocation.reversed',

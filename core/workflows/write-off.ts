@@ -65,7 +65,7 @@ export async function planWriteOff(trx: Trx, plan: Plan, ctx: RequestContext, lc
     customer.locked_at,
   )
   planOutstanding(plan, ctx, inv, -input.amount)
-  plan.hold('invoice_base', inv.id, { base: 0 }).base += base
+  plan.hold('invoice_base', inv.id, { base: 0 }, customer.id).base += base
   const staged = stageBalanceChange(ctx, customer, {
     pending: -input.amount,
     advance: 0,

@@ -48,7 +48,7 @@ export async function postInBatch<I, O>(trx: Trx, items: BatchItem<I>[], spec: B
   for (const [i, { ctx, input }] of items.entries()) {
     const customerId = customerIds[i]
     if (customerId === null) continue
-    const step = plan.mark()
+    const step = plan.mark(customerId)
     try {
       const customer = plan.held<CustomerState>('customer', customerId)
       if (!customer) throw notFound('customer', customerId, spec.customerParam ?? 'customer')

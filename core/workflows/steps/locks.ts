@@ -19,7 +19,7 @@ export async function holdCustomers(trx: Trx, plan: Plan, ctx: RequestContext, i
   const missing = [...new Set(ids)].filter((id) => !plan.held('customer', id))
   if (missing.length) {
     const { customers } = await lockCustomers(trx, ctx, missing)
-    for (const [id, c] of customers) plan.hold('customer', id, c)
+    for (const [id, c] of customers) plan.hold('customer', id, c, id)
   }
   const out = new Map<string, CustomerState>()
   for (const id of ids) {
@@ -38,7 +38,7 @@ export async function holdCustomer(trx: Trx, plan: Plan, ctx: RequestContext, id
 /** Locks invoices of the held customer (id order) not yet held; another customer's answers 404. */
 export async function holdInvoices(trx: Trx, plan: Plan, ctx: RequestContext, ids: string[], customerId: string): Promise<Map<string, InvoiceRow>> {
   const missing = [...new Set(ids)].filter((id) => !plan.held('invoice', id))
-  if (missing.length) for (const [id, inv] of await lockInvoices(trx, ctx, missing, customerId)) plan.hold('invoice', id, inv)
+  if (missing.length) for (const [id, inv] of await lockInvoices(trx, ctx, missing, customerId)) plan.hold('invoice', id, inv, customerId)
   const out = new Map<string, InvoiceRow>()
   for (const id of ids) {
     const inv = plan.held<InvoiceRow>('invoice', id)!
@@ -55,26 +55,26 @@ export async function holdCreditSource(trx: Trx, plan: Plan, ctx: RequestContext
     if (held.customer_id !== customerId) throw notFound(held.type === 'payment' ? 'payment' : 'credit note', id, param)
     return held
   }
-  return plan.hold('credit_source', id, await lockCreditSource(trx, ctx, customerId, id, param))
+  return plan.hold('credit_source', id, await lockCreditSource(trx, ctx, customerId, id, param), customerId)
 }
 
 /**
  * The lines of a held invoice, as the plan holds them (read once per plan, under the invoice lock;
  * each line is held on its own, so a refused request's changes to it roll back).
  */
-export async function holdInvoiceLines(trx: Trx, plan: Plan, ctx: RequestContext, invoiceId: string): Promise<InvoiceLineRow[]> {
+export async function holdInvoiceLines(trx: Trx, plan: Plan, ctx: RequestContext, invoiceId: string, customerId: string): Promise<InvoiceLineRow[]> {
   const held = plan.held<{ line_nos: number[] }>('invoice_lines', invoiceId)
   if (held) return held.line_nos.map((no) => plan.held<InvoiceLineRow>('invoice_line', `${invoiceId}:${no}`)!)
   const lines = await invoiceLines(trx, ctx, invoiceId)
-  plan.hold('invoice_lines', invoiceId, { line_nos: lines.map((l) => l.line_no) })
-  return lines.map((l) => plan.hold('invoice_line', `${invoiceId}:${l.line_no}`, l))
+  plan.hold('invoice_lines', invoiceId, { line_nos: lines.map((l) => l.line_no) }, customerId)
+  return lines.map((l) => plan.hold('invoice_line', `${invoiceId}:${l.line_no}`, l, customerId))
 }
 
 /** Locks an allocation of the held customer, once per plan. */
 export async function holdAllocation(trx: Trx, plan: Plan, ctx: RequestContext, customerId: string, id: string): Promise<AllocationRow> {
   const held = plan.held<AllocationRow>('allocation', id)
   if (held) return held
-  return plan.hold('allocation', id, await lockAllocation(trx, ctx, customerId, id))
+  return plan.hold('allocation', id, await lockAllocation(trx, ctx, customerId, id), customerId)
 }
 
 /** Live allocations of an invoice or a credit source, less those the plan has reversed. */

@@ -64,7 +64,7 @@ export function planAllocations(
       customer.locked_at,
     )
     planOutstanding(plan, ctx, s.inv, -s.amount)
-    plan.hold('invoice_base', s.inv.id, { base: 0 }).base += s.base
+    plan.hold('invoice_base', s.inv.id, { base: 0 }, customer.id).base += s.base
     const view = allocationView(row)
     plan.audit(ctx, { action: 'allocation.created', entity_type: 'allocation', entity_id: row.id, after: { source: source.id, invoice: s.inv.id, amount: s.amount } })
     plan.event(ctx, 'allocation.created', view)
