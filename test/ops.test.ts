@@ -144,7 +144,30 @@ t.test('operations', async (t) => {
     // (Other test files share this Redis: look for these secrets, not for any 'sk_', which a hash can contain.)
     const secrets = [a.key, b.key, bad].flatMap((k) => [k, k.slice('sk_live_'.length)])
     t.notOk(stored.some((k) => secrets.some((s) => k.includes(s))), 'no secret in a Redis key')
-    t.ok(stored.includes(`recv:ratelimit:${createHash('sha256').update(`Bearer ${a.key}`).digest('base64url')}`), 'the key is stored hashed')
+    t.ok(stored.includes(`recv:ratelimit:key:${createHash('sha256').update(a.key).digest('base64url')}`), 'the key is stored hashed')
+  })
+
+  await t.test('rate limit counts the key, not the spelling of the Authorization header', async (t) => {
+    const app = await extraApp(t, env, { RATE_LIMIT_MAX: 3 })
+    const a = await env.tenant()
+    const b = await env.tenant()
+    const get = (authorization: string) => app.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization } })
+    for (let i = 0; i < 3; i++) t.equal((await get(`Bearer ${a.key}`)).statusCode, 200)
+    t.equal((await get(`Bearer ${a.key}`)).statusCode, 429)
+    for (const spelling of [`bearer ${a.key}`, `BEARER ${a.key}`, `Bearer  ${a.key}`, `Bearer\t${a.key}`, `bEaReR ${a.key} `, ` Bearer ${a.key}`]) {
+      const res = await get(spelling)
+      t.equal(res.statusCode, 429, JSON.stringify(spelling))
+      t.match(res.json(), { error: { code: 'rate_limited' } })
+    }
+    t.equal((await get(`bearer ${b.key}`)).statusCode, 200, 'another key is not limited')
+    // Tokens that cannot be a key count against the client address: made-up strings buy no budget.
+    const ip = await extraApp(t, env, { RATE_LIMIT_MAX: 3 })
+    const remoteAddress = `10.${[...randomBytes(3)].join('.')}` // fresh: the limiter's Redis outlives a run
+    const junk = (n: number) => ip.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization: `Bearer junk-${randomBytes(4).toString('hex')}-${n}` }, remoteAddress })
+    for (let i = 0; i < 3; i++) t.equal((await junk(i)).statusCode, 401)
+    t.equal((await junk(9)).statusCode, 429, 'junk tokens share the address budget')
+    const none = await ip.inject({ method: 'GET', url: '/v1/api-keys', remoteAddress })
+    t.equal(none.statusCode, 429, 'so does a request without a key')
   })
 
   await t.test('logs never contain secrets', async (t) => {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { inTenant } from '../http/tx'
+import { assertTenantKey } from '../http/auth'
 import { listSchema } from '../kernel/pagination'
 import {
   createCustomerBody,
@@ -15,9 +16,12 @@ import {
   type ListCustomersQuery,
   type UpdateCustomerInput,
 } from './schemas'
-import { createCustomer, deleteCustomer, getCustomer, listCustomers, restoreCustomer, updateCustomer } from './service'
+import { type AssigneeCheck, createCustomer, deleteCustomer, getCustomer, listCustomers, restoreCustomer, updateCustomer } from './service'
 
 const errors = { '4xx': { $ref: 'Error#' } }
+
+/** `assigned_to` names an active API key of the tenant, else 404 `resource_missing` (param `assigned_to`). */
+const assertAssignee: AssigneeCheck = (trx, ctx, keyId) => assertTenantKey(trx, ctx.tenantId, keyId, 'assigned_to')
 
 /** Single-customer responses carry their version as a strong ETag, for If-Match on PATCH. */
 function withEtag<T extends { version: number }>(reply: FastifyReply, customer: T): T {
@@ -37,7 +41,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
         response: { 201: createdCustomerView, ...errors },
       },
     },
-    async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => createCustomer(trx, ctx, req.body), { status: 201 })),
+    async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => createCustomer(trx, ctx, req.body, assertAssignee), { status: 201 })),
   )
 
   app.get<{ Querystring: ListCustomersQuery }>(
@@ -82,7 +86,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) =>
-      withEtag(reply, await inTenant(req, reply, (trx, ctx) => updateCustomer(trx, ctx, req.params.id, req.body, req.headers['if-match']))),
+      withEtag(reply, await inTenant(req, reply, (trx, ctx) => updateCustomer(trx, ctx, req.params.id, req.body, req.headers['if-match'], assertAssignee))),
   )
 
   app.delete<{ Params: { id: string }; Body: { reason: string } }>(

@@ -21,6 +21,12 @@ import type {
   UpdateCustomerInput,
 } from './schemas'
 
+/**
+ * Checks that `assigned_to` names an API key the customer may be assigned to (404 with param
+ * `assigned_to` otherwise). Keys belong to the control plane, so the caller (the route) supplies it.
+ */
+export type AssigneeCheck = (trx: Trx, ctx: RequestContext, keyId: string) => Promise<void>
+
 export interface CustomerRow {
   tenant_id: string
   id: string
@@ -258,10 +264,11 @@ async function recordChange(trx: Trx, ctx: RequestContext, action: string, befor
  * Creates the customer and its zero balance row. A sales rep's new customer is assigned to the rep
  * unless it says otherwise, so the rep can see what it just created.
  */
-export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput) {
+export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput, assertAssignee?: AssigneeCheck) {
   const currency = input.currency === undefined ? (await ledgerContext(trx, ctx)).base_currency : assertCurrency(input.currency)
   assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
   const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.role === 'sales_rep' ? ctx.keyId : null
+  if (input.assigned_to && assertAssignee) await assertAssignee(trx, ctx, input.assigned_to)
   // Looked up before the insert, so the new customer never lists itself.
   const possible_duplicates = await findPossibleDuplicates(trx, ctx, input)
   const id = newId('cus')
@@ -318,7 +325,7 @@ function assertIfMatch(ifMatch: string | undefined, version: number): void {
  * Changes the given fields under a row lock. Currency is not updatable (balances and documents are in
  * it). A PATCH that changes nothing writes nothing and keeps the version.
  */
-export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, input: UpdateCustomerInput, ifMatch?: string) {
+export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, input: UpdateCustomerInput, ifMatch?: string, assertAssignee?: AssigneeCheck) {
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
   assertCan(ctx, 'update', before)
   if (before.deleted_at) throw new AppError('customer_deleted')
@@ -329,6 +336,8 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
     if (!isDeepStrictEqual(before[field as keyof CustomerRow], value)) changes[field] = value
   }
   if (Object.keys(changes).length === 0) return viewFor(ctx, before)
+  // Only a new assignee is checked: resending the current one (even a since-revoked key) is no change.
+  if (typeof changes.assigned_to === 'string' && assertAssignee) await assertAssignee(trx, ctx, changes.assigned_to)
   assertTemporaryLimitPair({ ...before, ...changes } as CustomerRow)
 
   const [updated]: CustomerRow[] = await guardExternalId(

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import Fastify, { FastifyInstance, FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -7,7 +6,8 @@ import type Redis from 'ioredis'
 import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
 import { newId } from '../kernel/ids'
-import { registerAuth } from './auth'
+import { rateLimitKey, registerAuth } from './auth'
+import { registerInputGuard } from './input'
 import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
 import { createMetrics, Metrics } from '../ops/metrics'
@@ -91,6 +91,7 @@ export async function buildApp(
     reply.header('request-id', req.id)
   })
   registerErrorHandling(app)
+  registerInputGuard(app)
   app.addHook('onClose', async () => closeNumbering())
 
   await app.register(swagger, {
@@ -121,8 +122,8 @@ export async function buildApp(
     redis: deps.redis,
     nameSpace: 'recv:ratelimit:',
     skipOnError: true,
-    // Per API key, falling back to the client address. Hashed: the store key lands in Redis.
-    keyGenerator: (req) => (req.headers.authorization ? createHash('sha256').update(req.headers.authorization).digest('base64url') : req.ip),
+    // Per API key (however the header spells `Bearer`), else per client address: see rateLimitKey.
+    keyGenerator: (req) => rateLimitKey(req, deps.config.PLATFORM_ADMIN_TOKEN),
     allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     errorResponseBuilder: (_req, context) => ({ statusCode: 429, retryAfter: context.after }),
   })

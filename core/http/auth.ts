@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AppError } from '../kernel/errors'
+import { AppError, notFound } from '../kernel/errors'
+import type { Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import { abilityFor, defineAbility, Role, type Action, type Subject } from '../kernel/permissions'
 import { hashSecret, parseSecret } from '../../tenants/keys'
@@ -22,8 +23,21 @@ declare module 'fastify' {
 function bearer(req: FastifyRequest): string | null {
   const h = req.headers.authorization
   if (!h) return null
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(h)
   return m ? m[1] : ''
+}
+
+/**
+ * The rate limiter's bucket, computed before authentication: the bearer token as authentication
+ * reads it (scheme in any case, surrounding whitespace trimmed), so every spelling of one key
+ * counts against one budget. Only a token shaped like a key secret (or the platform token) gets
+ * its own bucket, hashed (the store key lands in Redis); no token, or one that cannot be a key,
+ * counts against the client address, so made-up strings do not buy fresh budgets.
+ */
+export function rateLimitKey(req: FastifyRequest, platformToken: string): string {
+  const token = bearer(req)
+  if (token && (parseSecret(token) || sameSecret(token, platformToken))) return `key:${createHash('sha256').update(token).digest('base64url')}`
+  return `ip:${req.ip}`
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -90,6 +104,16 @@ export function registerAuth(app: FastifyInstance): void {
       throw new AppError('permission_denied', `The '${key.role}' role cannot ${action} ${subject}.`)
     }
   }
+}
+
+/**
+ * An active (unrevoked) API key of the tenant, else 404 `resource_missing` with
+ * `param`: a key of another tenant (hidden by row-level security) answers like one that never
+ * existed. For fields that name a key, such as a customer's `assigned_to`.
+ */
+export async function assertTenantKey(trx: Trx, tenantId: string, keyId: string, param: string): Promise<void> {
+  const row = await trx('api_keys').where({ tenant_id: tenantId, id: keyId }).whereNull('revoked_at').first('id')
+  if (!row) throw notFound('API key', keyId, param)
 }
 
 /** Context for platform-token routes that act on a tenant they have just chosen. */

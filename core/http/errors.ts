@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, CATALOG, DB_RULE_SQLSTATE, ErrorCode } from '../kernel/errors'
+import { MAX_ACCOUNTING_DATE, MIN_ACCOUNTING_DATE } from '../kernel/dates'
 
 export interface ErrorBody {
   error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }
@@ -8,7 +9,7 @@ export interface ErrorBody {
 /** Maps anything thrown to the catalogue: the only place errors become HTTP. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err
-  const e = err as FastifyError & { validation?: { instancePath?: string; params?: Record<string, unknown>; message?: string }[]; validationContext?: string }
+  const e = err as FastifyError & { validation?: { keyword?: string; instancePath?: string; params?: Record<string, unknown>; message?: string }[]; validationContext?: string }
   if (e?.validation) {
     const v = e.validation[0]
     let param = (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
@@ -17,7 +18,9 @@ export function toAppError(err: unknown): AppError {
     const where = e.validationContext ?? 'body'
     const message = v?.params?.additionalProperty
       ? `Unknown field '${param}' in ${where}.`
-      : `Invalid ${where}${param ? ` field '${param}'` : ''}: ${v?.message ?? 'invalid'}.`
+      : v?.keyword === 'format' && v.params?.format === 'date'
+        ? `Invalid ${where}${param ? ` field '${param}'` : ''}: must be a date YYYY-MM-DD from ${MIN_ACCOUNTING_DATE} to ${MAX_ACCOUNTING_DATE}.`
+        : `Invalid ${where}${param ? ` field '${param}'` : ''}: ${v?.message ?? 'invalid'}.`
     return new AppError('validation_failed', message, { param: param || undefined })
   }
   switch (e?.code) {

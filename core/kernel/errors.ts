@@ -24,6 +24,8 @@ export const CATALOG = {
   invalid_json: { status: 400, type: 'invalid_request', message: 'The request body is not valid JSON.' },
   invalid_amount: { status: 400, type: 'invalid_request', message: 'Amounts must be integers in minor units.' },
   invalid_currency: { status: 400, type: 'invalid_request', message: 'Unknown currency.' },
+  invalid_string: { status: 400, type: 'invalid_request', message: 'Strings must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates.' },
+  nesting_too_deep: { status: 400, type: 'invalid_request', message: 'The request body is nested too deeply.' },
   invalid_date: { status: 400, type: 'invalid_request', message: 'Dates must be valid YYYY-MM-DD.' },
   invalid_cursor: { status: 400, type: 'invalid_request', message: 'The pagination cursor is invalid.' },
   invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
