@@ -1,5 +1,5 @@
-import type { FastifyInstance } from 'fastify'
-import { inTenant } from '../core/http/tx'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { answer, idempotentRequest, inTenant } from '../core/http/tx'
 import { platformContext } from '../core/http/auth'
 import { listQueryProperties, listSchema, ListQuery } from '../core/kernel/pagination'
 import { idPattern } from '../core/kernel/ids'
@@ -47,6 +47,13 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['tenants'],
         summary: 'Provision a tenant (platform admin token)',
+        description:
+          'Accepts `Idempotency-Key` (1 to 255 printable characters) with the semantics of tenant routes: the same key and body ' +
+          'within IDEMPOTENCY_TTL_HOURS replays the first response (201, with the same `api_key`) with `Idempotent-Replayed: true`; ' +
+          'the same key with a different body is 422 `idempotency_key_reused`; a key still in flight is 409 `idempotency_key_in_use`. ' +
+          'Platform keys are kept apart from every tenant’s keys. The replayable response holds the admin API key secret, so it is ' +
+          'stored sealed (AES-256-GCM under a key derived from the platform admin token), never in the clear: after the token is ' +
+          'rotated a stored response cannot be opened and the key answers 409 (retry with a new key).',
         body: {
           type: 'object',
           additionalProperties: false,
@@ -62,9 +69,12 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
-      const tenant = await createTenant(app.deps.db, (id) => platformContext(req, id), req.body)
-      reply.code(201)
-      return tenant
+      // Platform requests carry no tenant context (req.ctx); the key is read as for tenant routes and
+      // checked by the same rule (400 invalid_idempotency_key beyond 255 printable characters).
+      const header = req.headers['idempotency-key']
+      const claim = idempotentRequest({ method: req.method, url: req.url, body: req.body, ctx: { idempotencyKey: typeof header === 'string' ? header : null } } as FastifyRequest)
+      const idem = claim && { ...claim, ttlHours: app.deps.config.IDEMPOTENCY_TTL_HOURS, token: app.deps.config.PLATFORM_ADMIN_TOKEN }
+      return answer(reply, await createTenant(app.deps.db, (id) => platformContext(req, id), req.body, idem))
     },
   )
 

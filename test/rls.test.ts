@@ -1,18 +1,32 @@
 import t from 'tap'
+import { randomUUID as newIdUuid } from 'node:crypto'
 import type { Knex } from 'knex'
 import { appDatabaseUrl } from '../core/kernel/config'
 import { createDb } from '../core/kernel/db/knex'
-import { APP_ROLE } from '../core/kernel/db/migration-helpers'
+import { APP_ROLE, PLATFORM_TABLE_MARK } from '../core/kernel/db/migration-helpers'
 import { withTenant } from '../core/kernel/db/tenant'
 import { newId } from '../core/kernel/ids'
 import { setupTestEnv } from './helpers/app'
 
 /**
- * Tables that are not tenant data: knex's own bookkeeping, and tenant_directory, which holds only
- * tenant ids and creation times so workers can find tenants (the runtime role may read and insert
- * it, never update or delete).
+ * knex's own bookkeeping: the only tables exempt by name. Every other table that is not tenant data
+ * (tenant_directory, platform_idempotency_keys, database_identity) must be declared a platform
+ * table in the catalog (`platformTable()`: a comment starting with PLATFORM_TABLE_MARK and a reason)
+ * and still enable and force RLS with explicit policies; the lint checks both.
  */
-const EXEMPT = ['knex_migrations', 'knex_migrations_lock', 'tenant_directory']
+const EXEMPT = ['knex_migrations', 'knex_migrations_lock']
+
+/** Tables declared platform tables by their comment (read from the catalog). */
+async function platformTables(q: Knex | Knex.Transaction): Promise<string[]> {
+  return (
+    await q.raw(
+      `select c.relname from pg_class c
+        where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+          and starts_with(coalesce(obj_description(c.oid, 'pg_class'), ''), ?) order by 1`,
+      [PLATFORM_TABLE_MARK],
+    )
+  ).rows.map((r: { relname: string }) => r.relname)
+}
 
 /** What `tenantRls()` creates, as PostgreSQL deparses it. */
 const POLICY_EXPR = "(tenant_id = (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid)"
@@ -26,6 +40,7 @@ type Findings = Record<string, string[]>
  */
 async function lintCatalog(q: Knex | Knex.Transaction, appRole = APP_ROLE): Promise<Findings> {
   const rows = async <T>(sql: string, bindings: readonly unknown[] = []): Promise<T[]> => (await q.raw(sql, bindings as Knex.RawBinding[])).rows as T[]
+  const platform = await platformTables(q)
 
   const tables = await rows<{ name: string; rls: boolean; force: boolean; first_col: string | null; first_type: string | null; first_notnull: boolean | null }>(
     `select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
@@ -38,7 +53,7 @@ async function lintCatalog(q: Knex | Knex.Transaction, appRole = APP_ROLE): Prom
        ) a on true
       where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname <> all (?)
       order by c.relname`,
-    [EXEMPT],
+    [[...EXEMPT, ...platform]],
   )
   const tableNames = tables.map((r) => r.name)
 
@@ -90,6 +105,33 @@ async function lintCatalog(q: Knex | Knex.Transaction, appRole = APP_ROLE): Prom
     'runtime role owns nothing': [],
     'no SECURITY DEFINER function executable by the runtime role': [],
     'views are security_invoker; materialized views unreadable by the runtime role': [],
+    'platform tables: declared with a reason, RLS enabled and forced, explicit policies': [],
+  }
+
+  // Platform tables (declared by comment): no tenant rules, but a reason, forced RLS and policies
+  // that say who sees what; a policy letting everyone do everything is no policy.
+  const declared = await rows<{ name: string; comment: string; rls: boolean; force: boolean }>(
+    `select c.relname as name, obj_description(c.oid, 'pg_class') as comment, c.relrowsecurity as rls, c.relforcerowsecurity as force
+       from pg_class c where c.relname = any (?) and c.relnamespace = 'public'::regnamespace order by 1`,
+    [platform],
+  )
+  const platformPolicies = await rows<{ table: string; name: string; cmd: string; qual: string | null; check: string | null }>(
+    `select c.relname as table, p.polname as name, p.polcmd as cmd,
+            pg_get_expr(p.polqual, p.polrelid) as qual, pg_get_expr(p.polwithcheck, p.polrelid) as check
+       from pg_policy p join pg_class c on c.oid = p.polrelid
+      where c.relname = any (?) and c.relnamespace = 'public'::regnamespace`,
+    [platform],
+  )
+  for (const d of declared) {
+    const problems: string[] = []
+    if (d.comment.slice(PLATFORM_TABLE_MARK.length).trim().length < 20) problems.push('no reason in its comment')
+    if (!d.rls || !d.force) problems.push(`enable=${d.rls} force=${d.force}`)
+    const mine = platformPolicies.filter((p) => p.table === d.name)
+    if (!mine.length) problems.push('no policy')
+    for (const p of mine) {
+      if (p.cmd === '*' && (p.qual ?? 'true') === 'true' && (p.check ?? p.qual ?? 'true') === 'true') problems.push(`${p.name} allows everything`)
+    }
+    if (problems.length) f['platform tables: declared with a reason, RLS enabled and forced, explicit policies'].push(`${d.name}: ${problems.join('; ')}`)
   }
 
   for (const r of tables) {
@@ -183,6 +225,7 @@ t.test('row-level security', async (t) => {
       await env.admin.raw(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname <> all (?)`, [EXEMPT])
     ).rows
     t.ok(tables.length >= 7, `linting ${tables.length} tables: ${tables.map((r) => r.relname).sort().join(', ')}`)
+    t.strictSame(await platformTables(env.admin), ['database_identity', 'platform_idempotency_keys', 'tenant_directory'], 'the platform tables are declared in the catalog')
     const findings = await lintCatalog(env.admin)
     for (const [rule, offenders] of Object.entries(findings)) t.strictSame(offenders, [], rule)
   })
@@ -204,6 +247,15 @@ t.test('row-level security', async (t) => {
       await trx.raw(`alter table zz_owned owner to ${APP_ROLE}`)
       await trx.raw(`create view zz_view as select tenant_id, id from customers`)
       await trx.raw(`create function zz_definer() returns int language sql security definer as 'select 1'`)
+      // Platform tables: an undeclared one is linted as tenant data; declared ones need RLS and a real policy.
+      await trx.raw(`create table zz_undeclared (id text primary key)`)
+      await trx.raw(`create table zz_platform_open (id text primary key)`)
+      await trx.raw(`comment on table zz_platform_open is '${PLATFORM_TABLE_MARK} a lookup of nothing in particular, for the self-test'`)
+      await trx.raw(`create table zz_platform_lax (id text primary key)`)
+      await trx.raw(`alter table zz_platform_lax enable row level security`)
+      await trx.raw(`alter table zz_platform_lax force row level security`)
+      await trx.raw(`create policy anything on zz_platform_lax using (true) with check (true)`)
+      await trx.raw(`comment on table zz_platform_lax is '${PLATFORM_TABLE_MARK} why'`)
 
       const f = await lintCatalog(trx)
       const has = (rule: string, re: RegExp) => t.ok(f[rule].some((line) => re.test(line)), `${rule}: ${re} in ${JSON.stringify(f[rule])}`)
@@ -219,7 +271,13 @@ t.test('row-level security', async (t) => {
       has('runtime role owns nothing', /^table zz_owned$/)
       has('no SECURITY DEFINER function executable by the runtime role', /^zz_definer\(\)$/)
       has('views are security_invoker; materialized views unreadable by the runtime role', /^zz_view: view without security_invoker/)
-      t.notOk(Object.values(f).flat().some((line) => /^(customers|tenants|api_keys)\b/.test(line)), 'correct tables are not reported')
+      has('tenant_id uuid not null is the first column', /^zz_undeclared: first column is id/)
+      has('row level security enabled and forced', /^zz_undeclared: enable=false/)
+      const platformRule = 'platform tables: declared with a reason, RLS enabled and forced, explicit policies'
+      has(platformRule, /^zz_platform_open: enable=false force=false; no policy$/)
+      has(platformRule, /^zz_platform_lax: no reason in its comment; anything allows everything$/)
+      t.notOk(Object.values(f).flat().some((line) => /^zz_platform/.test(line) && !f[platformRule].includes(line)), 'declared tables are not linted as tenant tables')
+      t.notOk(Object.values(f).flat().some((line) => /^(customers|tenants|api_keys|tenant_directory|platform_idempotency_keys|database_identity)\b/.test(line)), 'correct tables are not reported')
 
       // A foreign key that does not pair tenant_id with tenant_id.
       await trx.raw(`create table zz_cross (tenant_id uuid not null, id text not null, other_tenant uuid not null, customer_id text not null, primary key (tenant_id, id),
@@ -292,7 +350,9 @@ t.test('row-level security', async (t) => {
 
   await t.test('without tenant context every tenant table is empty to the runtime role', async (t) => {
     const tables: string[] = (
-      await env.admin.raw(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname <> all (?) order by 1`, [EXEMPT])
+      await env.admin.raw(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname <> all (?) order by 1`, [
+        [...EXEMPT, ...(await platformTables(env.admin))],
+      ])
     ).rows.map((r: { relname: string }) => r.relname)
     for (const table of tables) {
       const rows = await env.db(table).select().limit(1).catch((err) => (err.code === '42501' ? [] : Promise.reject(err)))
@@ -348,5 +408,27 @@ t.test('row-level security', async (t) => {
     t.equal(afterRollback.pid, inside.pid)
     t.notOk(afterRollback.tenant, 'and after a rollback')
     t.equal(afterRollback.visible, 0)
+  })
+
+  await t.test('platform tables: what the runtime role may do is what their policies say', async (t) => {
+    const [a, b] = tenants
+    const directory = (await env.db('tenant_directory').select('tenant_id')).map((r: { tenant_id: string }) => r.tenant_id)
+    t.ok(directory.includes(a.uuid) && directory.includes(b.uuid), 'tenant_directory is readable across tenants, without tenant context')
+    await t.rejects(
+      withTenant(env.db, a.uuid, (trx) => trx('tenant_directory').insert({ tenant_id: newIdUuid() })),
+      { code: '42501', message: /row-level security/ },
+      'a tenant transaction cannot add another tenant to the directory',
+    )
+    await t.rejects(env.db('tenant_directory').where({ tenant_id: a.uuid }).delete(), { code: '42501' }, 'nor delete from it')
+    t.equal((await env.db('database_identity').select()).length, 1, 'database_identity: one row, readable')
+    await t.rejects(env.db('database_identity').update({ id: newIdUuid() }), { code: '42501' }, 'and read-only')
+    await env.admin.raw(`insert into platform_idempotency_keys (key, request_hash, method, path, status_code, sealed_response, expires_at)
+                         values ('rls-probe', 'h', 'POST', '/v1/tenants', 201, 'x', now() + interval '1 hour')`)
+    t.equal((await withTenant(env.db, a.uuid, (trx) => trx('platform_idempotency_keys').select())).length, 0, 'platform keys are invisible to tenant work')
+    const seen = await env.db.transaction(async (trx) => {
+      await trx.raw(`select set_config('app.platform', 'on', true)`)
+      return trx('platform_idempotency_keys').where({ key: 'rls-probe' }).select()
+    })
+    t.equal(seen.length, 1, 'and visible to platform work')
   })
 })

@@ -100,4 +100,56 @@ t.test('tenants and api keys', async (t) => {
     const tampered = a.key.slice(0, -2) + (a.key.endsWith('AA') ? 'BB' : 'AA')
     t.equal((await env.api(tampered).get('/v1/api-keys')).statusCode, 401)
   })
+
+  await t.test('POST /v1/tenants honours Idempotency-Key (platform-scoped, Stripe semantics)', async (t) => {
+    const platform = env.api(PLATFORM_TOKEN)
+    const count = async () => Number((await env.admin('tenants').count({ n: '*' }).first())!.n)
+    const before = await count()
+    const body = { name: 'Idem Shop', base_currency: 'eur' }
+    const first = await platform.post('/v1/tenants', body, { 'idempotency-key': 'tenant-create-1' })
+    t.equal(first.statusCode, 201)
+    t.notOk(first.headers['idempotent-replayed'])
+    const again = await platform.post('/v1/tenants', { base_currency: 'eur', name: 'Idem Shop' }, { 'idempotency-key': 'tenant-create-1' })
+    t.equal(again.statusCode, 201, 'the retry gets the first answer')
+    t.equal(again.headers['idempotent-replayed'], 'true')
+    t.strictSame(again.body, first.body, 'same tenant, same admin key')
+    t.equal((await env.api(again.body.api_key).get('/v1/api-keys')).statusCode, 200, 'the replayed key works')
+    t.equal(await count(), before + 1, 'one tenant for the key')
+
+    const other = await platform.post('/v1/tenants', { ...body, name: 'Other Shop' }, { 'idempotency-key': 'tenant-create-1' })
+    t.equal(other.statusCode, 422)
+    t.equal(other.body.error.code, 'idempotency_key_reused')
+    t.equal(await count(), before + 1, 'nothing created by a reused key')
+
+    // The secret is never stored in the clear, and platform keys are not any tenant's keys.
+    const stored = await env.admin('platform_idempotency_keys').where({ key: 'tenant-create-1' }).first()
+    t.ok(stored, 'stored in the platform table')
+    t.notOk(JSON.stringify(stored).includes(first.body.api_key), 'the admin key secret is sealed')
+    t.equal(Number((await env.admin('idempotency_keys').where({ key: 'tenant-create-1' }).count({ n: '*' }).first())!.n), 0)
+
+    // A key in flight: two concurrent requests with one key create one tenant.
+    const racing = await Promise.all([1, 2, 3].map(() => platform.post('/v1/tenants', { ...body, name: 'Race Shop' }, { 'idempotency-key': 'tenant-race' })))
+    const codes = racing.map((r) => r.statusCode).sort()
+    t.ok(codes.every((c) => c === 201 || c === 409), `201 or 409 only: ${codes}`)
+    for (const r of racing.filter((r) => r.statusCode === 409)) t.equal(r.body.error.code, 'idempotency_key_in_use')
+    t.equal(new Set(racing.filter((r) => r.statusCode === 201).map((r) => r.body.id)).size, 1, 'one tenant id among the answers')
+    t.equal(await count(), before + 2)
+
+    // Keys longer than 255 characters (or not printable) are refused like on tenant routes.
+    const long = await platform.post('/v1/tenants', body, { 'idempotency-key': 'k'.repeat(256) })
+    t.equal(long.statusCode, 400)
+    t.equal(long.body.error.code, 'invalid_idempotency_key')
+    t.equal((await platform.post('/v1/tenants', body, { 'idempotency-key': 'k'.repeat(255) })).statusCode, 201, '255 is fine')
+    t.equal(await count(), before + 3)
+  })
+
+  await t.test('a stored platform response is unreadable without the platform token', async (t) => {
+    const { seal, unseal } = await import('../tenants/platform-idempotency')
+    const idem = { key: 'k', hash: 'h', method: 'POST', path: '/v1/tenants', ttlHours: 24, token: PLATFORM_TOKEN }
+    const sealed = seal(idem, { api_key: 'sk_secret' })
+    t.notMatch(sealed, /sk_secret/)
+    t.strictSame(unseal(idem, sealed), { api_key: 'sk_secret' })
+    t.equal(unseal({ ...idem, token: 'another-platform-token-0000' }, sealed), undefined, 'another token cannot open it')
+    t.equal(unseal({ ...idem, hash: 'other' }, sealed), undefined, 'nor another request')
+  })
 })

@@ -2,6 +2,7 @@ import Queue from 'bull'
 import type { Logger } from 'pino'
 import type { Db, Trx } from '../kernel/db/knex'
 import { isUuid, withTenant } from '../kernel/db/tenant'
+import { databaseIdentity } from '../kernel/db/identity'
 
 /**
  * Job types and the producer side of the queues. One Bull queue per job type (never per tenant: a
@@ -54,10 +55,18 @@ export interface JobDefinition {
   concurrency: number
 }
 
-/** What Bull stores for every job: the tenant travels with the payload. */
+/** What Bull stores for every job: the tenant and its database travel with the payload. */
 export interface JobEnvelope<T = unknown> {
   tenantId: string
   data: T
+  /**
+   * The database the job belongs to (`databaseIdentity`, core/kernel/db/identity.ts). A worker of
+   * another database (deployments sharing a Redis and a queue prefix) refuses it without consuming
+   * it. Absent on jobs enqueued before this field existed: those run wherever they are taken.
+   */
+  database?: string
+  /** Times a worker of another database refused it (and put it back for its owner). */
+  refusals?: number
   /** Times the job was put back because its tenant was paused or at its concurrency cap. */
   deferrals?: number
   /** Failed attempts of the copies it was deferred from. */
@@ -201,7 +210,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export async function enqueue<T>(type: string, tenantId: string, data: T, opts: { jobId?: string; delayMs?: number } = {}): Promise<void> {
   if (!isUuid(tenantId)) throw new Error('enqueue: tenantId must be a uuid')
   const def = jobDefinition(type)
-  const envelope: JobEnvelope<T> = { tenantId, data }
+  const envelope: JobEnvelope<T> = { tenantId, data, database: await jobDatabase() }
   await withTimeout(producerQueue(type).add(envelope, jobOptions(def, tenantId, opts)), ENQUEUE_TIMEOUT_MS, `enqueue ${type}`)
 }
 
@@ -209,11 +218,17 @@ export async function enqueue<T>(type: string, tenantId: string, data: T, opts: 
 export async function enqueueMany<T>(type: string, jobs: { tenantId: string; data: T; jobId?: string; delayMs?: number }[], timeoutMs = ENQUEUE_TIMEOUT_MS): Promise<void> {
   if (!jobs.length) return
   const def = jobDefinition(type)
+  const database = await jobDatabase()
   const bulk = jobs.map((j) => {
     if (!isUuid(j.tenantId)) throw new Error('enqueueMany: tenantId must be a uuid')
-    return { data: { tenantId: j.tenantId, data: j.data } as JobEnvelope<T>, opts: jobOptions(def, j.tenantId, { jobId: j.jobId, delayMs: j.delayMs }) }
+    return { data: { tenantId: j.tenantId, data: j.data, database } as JobEnvelope<T>, opts: jobOptions(def, j.tenantId, { jobId: j.jobId, delayMs: j.delayMs }) }
   })
   await withTimeout(producerQueue(type).addBulk(bulk), timeoutMs, `enqueue ${type}`)
+}
+
+/** The identity of the database this process enqueues for (stamped on every job). */
+export function jobDatabase(): Promise<string> {
+  return databaseIdentity(requireRuntime().db)
 }
 
 /** Runs `fn` in the job's tenant transaction (the one way a job touches the database). */

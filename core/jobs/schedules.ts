@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import type { Db } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import { getTenant } from '../../tenants/service'
-import { jobDefinition, producerQueue, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
+import { jobDatabase, jobDefinition, producerQueue, withTimeout, ENQUEUE_TIMEOUT_MS, type JobEnvelope } from './queues'
 import { forEachTenant } from './tenants'
 
 /**
@@ -41,7 +41,7 @@ export async function ensureTenantSchedules(db: Db, tenantId: string, schedules:
   const { timezone } = await withTenant(db, tenantId, (trx) => getTenant(trx, tenantId))
   for (const s of schedules) {
     const def = jobDefinition(s.type)
-    const envelope: JobEnvelope = { tenantId, data: s.data }
+    const envelope: JobEnvelope = { tenantId, data: s.data, database: await jobDatabase() }
     await withTimeout(
       producerQueue(s.type).add(envelope, {
         repeat: { cron: s.cron, tz: timezone },

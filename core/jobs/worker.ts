@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
 import { isUuid, withTenant } from '../kernel/db/tenant'
+import { databaseIdentity } from '../kernel/db/identity'
 import { jobMetrics } from '../ops/metrics'
 import { startRelay, type Relay, type RelayOptions } from '../events/relay'
 import { cachedJobSettings, getJobSettings } from './controls'
@@ -46,6 +47,8 @@ export const HEARTBEAT_EVERY_MS = 30000
 const DEFAULTS = { lockDurationMs: 30000, stalledIntervalMs: 30000, maxStalledCount: 1, closeGraceMs: 10000, scheduleCheckMs: 60000 }
 /** A paused tenant's job is put back with growing delays up to this. */
 const PAUSED_MAX_DELAY_MS = 30000
+/** A job of another database is put back with growing delays (from 500 ms) up to this. */
+const FOREIGN_MAX_DELAY_MS = 10000
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
@@ -74,6 +77,7 @@ export async function startWorker({
   const opts = { ...DEFAULTS, ...options }
   const definitions = jobDefinitionMap(registry.jobs)
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
+  const ownDatabase = await databaseIdentity(db)
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
   heartbeat.on('failed', (_job, err) => log.error({ err }, 'heartbeat failed'))
@@ -110,8 +114,47 @@ export async function startWorker({
       jobMetrics.processed.inc({ queue: def.type, outcome: dead ? 'dead_lettered' : 'failed' })
       log[dead ? 'error' : 'warn']({ err, queue: def.type, jobId: job.id, attemptsMade: job.attemptsMade }, dead ? 'job dead-lettered' : 'job attempt failed')
     })
+    guardDatabase(def, queue)
     queue.process(def.concurrency, (job) => runJob(def, queue, job)).catch(() => undefined) // resolves at close
     return queue
+  }
+
+  /**
+   * Deployments sharing a Redis and a queue prefix share the queues, so this worker can take a job
+   * of another database. Such a job is refused before Bull starts processing it: it is moved, still
+   * under this worker's lock, from active back to delayed (Bull's own moveToDelayed script) with its
+   * attempts untouched, so it is neither completed nor failed, and its owner's workers take it when
+   * it is due. Reported as a warning and `jobs_processed_total{outcome="refused_foreign_database"}`.
+   * (Bull offers no hook between taking a job and running it, hence the wrapped processJob.)
+   */
+  function guardDatabase(def: JobDefinition, queue: Queue.Queue): void {
+    const q = queue as unknown as { processJob(job: Queue.Job | null, notFetch?: boolean): Promise<unknown> }
+    const processJob = q.processJob
+    q.processJob = (job, notFetch) => {
+      const database = (job?.data as JobEnvelope | undefined)?.database
+      if (!job || database === undefined || database === ownDatabase) return processJob(job, notFetch)
+      return refuseForeign(def, job, database).then(
+        () => null,
+        (err) => {
+          log.error({ err, queue: def.type, jobId: job.id }, 'could not put back a job of another database (its lock expires and it is retried)')
+          return null
+        },
+      )
+    }
+  }
+
+  async function refuseForeign(def: JobDefinition, job: Queue.Job, database: string): Promise<void> {
+    const envelope = job.data as JobEnvelope
+    const refusals = (envelope.refusals ?? 0) + 1
+    const delayMs = Math.min(250 * 2 ** Math.min(refusals, 10), FOREIGN_MAX_DELAY_MS)
+    await job.update({ ...envelope, refusals })
+    // Checks this worker's lock (the queue's token) as it moves the job; not in Bull's typings.
+    await (job as unknown as { moveToDelayed(timestamp: number, ignoreLock?: boolean): Promise<void> }).moveToDelayed(Date.now() + delayMs)
+    jobMetrics.processed.inc({ queue: def.type, outcome: 'refused_foreign_database' })
+    log.warn(
+      { queue: def.type, jobId: job.id, jobDatabase: database, ownDatabase, refusals, delayMs },
+      'refused a job of another database (same Redis and queue prefix): put back for its owner, not run',
+    )
   }
 
   async function runJob(def: JobDefinition, queue: Queue.Queue, job: Queue.Job): Promise<unknown> {

@@ -40,7 +40,8 @@ const schema = {
     DB_APP_PASSWORD: { type: 'string', minLength: 1, default: 'recv_app' },
     DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
-    QUEUE_PREFIX: { type: 'string', default: '{recv}' },
+    // Empty: derived from DATABASE_URL (defaultQueuePrefix), so deployments sharing a Redis do not share queues.
+    QUEUE_PREFIX: { type: 'string', maxLength: 200, default: '' },
     PLATFORM_ADMIN_TOKEN: { type: 'string', minLength: 16, default: 'dev-platform-admin-token-change-me' },
     PLUGIN_PATH: { type: 'string', default: '' },
     WEBHOOK_ALLOW_PRIVATE_TARGETS: { type: 'boolean', default: false },
@@ -59,10 +60,27 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
   const data: Record<string, unknown> = { ...env }
   for (const [k, v] of Object.entries(overrides)) data[k] = v
   const config = envSchema<Config>({ schema, data, dotenv: false })
+  if (!config.QUEUE_PREFIX) config.QUEUE_PREFIX = defaultQueuePrefix(config.DATABASE_URL)
   if (config.NODE_ENV === 'production' && config.PLATFORM_ADMIN_TOKEN === 'dev-platform-admin-token-change-me') {
     throw new Error('PLATFORM_ADMIN_TOKEN must be set in production')
   }
   return config
+}
+
+/**
+ * The queue prefix of a deployment that sets none: `{recv:<database>@<host>:<port>}`, from
+ * DATABASE_URL (host lower-cased, port 5432 when absent; characters other than letters, digits and
+ * `._-` become `_`). Two deployments on one Redis then use different queues unless their databases
+ * have the same name on the same server. The braces keep the whole prefix one Redis Cluster hash
+ * tag. Every process of a deployment must derive the same prefix (the same DATABASE_URL host
+ * spelling) or set QUEUE_PREFIX explicitly.
+ */
+export function defaultQueuePrefix(databaseUrl: string): string {
+  const url = new URL(databaseUrl)
+  const clean = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_')
+  const database = clean(decodeURIComponent(url.pathname.replace(/^\//, '')) || 'postgres')
+  const host = clean(url.hostname.toLowerCase().replace(/^\[|\]$/g, '')) || 'localhost'
+  return `{recv:${database}@${host}:${url.port || '5432'}}`
 }
 
 /** URL the API and workers use: the runtime role, never the owner. */

@@ -27,7 +27,7 @@ export const webhookDeliveries = new Counter({
 export const jobMetrics = {
   processed: new Counter({
     name: 'jobs_processed_total',
-    help: 'Job attempts by queue (job type) and outcome: completed, failed (will retry), dead_lettered, deferred (tenant paused or at its cap)',
+    help: 'Job attempts by queue (job type) and outcome: completed, failed (will retry), dead_lettered, deferred (tenant paused or at its cap), refused_foreign_database (a job of another database sharing Redis and the queue prefix, put back for its owner)',
     labelNames: ['queue', 'outcome'] as const,
     registers: [],
   }),
