@@ -1,7 +1,7 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
-import { mulRound, normalizeDecimal } from '../kernel/money'
+import { MAX_AMOUNT, mulRound, normalizeDecimal } from '../kernel/money'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import { paginate, page, ListQuery } from '../kernel/pagination'
@@ -97,7 +97,7 @@ export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocation
 }
 
 export function safe(n: number, param: string): number {
-  if (!Number.isSafeInteger(n)) throw new AppError('invalid_amount', 'The amount is too large.', { param })
+  if (!Number.isSafeInteger(n) || Math.abs(n) > MAX_AMOUNT) throw new AppError('invalid_amount', `The amount is too large (at most ${MAX_AMOUNT} minor units).`, { param })
   return n
 }
 

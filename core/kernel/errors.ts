@@ -51,6 +51,7 @@ export const CATALOG = {
   period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
   over_allocation: { status: 422, type: 'business_rule', message: 'Allocations exceed the outstanding amount or the available credit.' },
   credit_limit_exceeded: { status: 422, type: 'business_rule', message: 'The document would take the customer over the credit limit.' },
+  balance_limit_exceeded: { status: 422, type: 'business_rule', message: 'The posting would take a customer balance past its limit.' },
   refund_exceeds_credit: { status: 422, type: 'business_rule', message: 'The refund exceeds the available credit.' },
   insufficient_credit: { status: 422, type: 'business_rule', message: 'The customer has too little unapplied credit (advance balance) for this posting.' },
   overpayment: { status: 422, type: 'business_rule', message: 'The payment exceeds the sale total: give the excess back as change (cash) or keep it as credit.' },

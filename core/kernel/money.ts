@@ -17,9 +17,31 @@ export function currencyExponent(code: string): number {
   return new Intl.NumberFormat('en', { style: 'currency', currency: code.toUpperCase() }).resolvedOptions().maximumFractionDigits ?? 2
 }
 
+/**
+ * The range money may take, in minor units, so that no amount and no balance can leave the range a
+ * JSON number carries exactly (2^53 ≈ 9.007 × 10^15):
+ * - one amount (a request field, an invoice line, a document's total): at most MAX_AMOUNT, 10^13
+ *   (100 billion in a 2-decimal currency, 10 trillion yen);
+ * - one customer's pending or advance balance: at most MAX_BALANCE, 10^14 (`balance_limit_exceeded`);
+ * - sums over many customers (trial balance, aging totals) are computed exactly (bigint in SQL,
+ *   BigInt in code) and sent as a JSON number while exact, else as a decimal string.
+ */
+export const MAX_AMOUNT = 10_000_000_000_000
+export const MAX_BALANCE = 100_000_000_000_000
+
 /** JSON schema for an amount in minor units. */
-export const amountSchema = { type: 'integer', minimum: 0, maximum: 900719925474099 } as const
-export const signedAmountSchema = { type: 'integer', minimum: -900719925474099, maximum: 900719925474099 } as const
+export const amountSchema = { type: 'integer', minimum: 0, maximum: MAX_AMOUNT } as const
+export const signedAmountSchema = { type: 'integer', minimum: -MAX_AMOUNT, maximum: MAX_AMOUNT } as const
+/** JSON schema of a sum over many customers: a number while exact, else a decimal string. */
+export const aggregateAmountSchema = {
+  type: ['integer', 'string'],
+  description: 'Minor units: a JSON number while it is exact (|n| ≤ 2^53 − 1), else the same integer as a decimal string.',
+} as const
+
+/** An exact sum for JSON: a number while it is a safe integer, else its decimal string. */
+export function exactAmount(n: bigint): number | string {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString()
+}
 export const currencySchema = { type: 'string', pattern: '^[a-zA-Z]{3}$' } as const
 export const dateSchema = { type: 'string', format: 'date' } as const
 

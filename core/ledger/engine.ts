@@ -3,7 +3,7 @@ import { combineWrites, defineTable, insertWrite } from '../kernel/db/table'
 import type { RequestContext } from '../kernel/context'
 import { AppError, type ErrorCode, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { mulRound } from '../kernel/money'
+import { MAX_BALANCE, mulRound } from '../kernel/money'
 import { accountingToday } from '../kernel/dates'
 import { pluginRegistry } from '../kernel/plugins/registry'
 import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../kernel/plugins/contract'
@@ -436,6 +436,14 @@ export function stageBalanceChange(ctx: RequestContext, customer: CustomerState,
       refusal.message ?? `The customer has too little unapplied credit: ${-change.advance} needed, ${customer.advance_balance} available.`,
       { param: refusal.param, details: { customer: customer.id, advance_balance: customer.advance_balance, needed: -change.advance } },
     )
+  }
+  const pendingAfter = customer.pending_balance + change.pending
+  const advanceAfter = customer.advance_balance + change.advance
+  if ((change.pending > 0 && pendingAfter > MAX_BALANCE) || (change.advance > 0 && advanceAfter > MAX_BALANCE)) {
+    throw new AppError('balance_limit_exceeded', `A customer balance is at most ${MAX_BALANCE} minor units.`, {
+      param: 'amount',
+      details: { customer: customer.id, pending_balance: customer.pending_balance, advance_balance: customer.advance_balance, limit: MAX_BALANCE },
+    })
   }
   if (!change.txn && delta !== 0) throw new Error('a change of the current balance needs a sub-ledger row')
   const t = change.txn

@@ -1,7 +1,7 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
-import { normalizeDecimal } from '../kernel/money'
+import { exactAmount, normalizeDecimal } from '../kernel/money'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import type { LineRole } from '../kernel/plugins/contract'
 import { ledgerContext } from './engine'
@@ -265,10 +265,11 @@ export async function listAccounts(trx: Trx, ctx: RequestContext) {
 export async function trialBalance(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
   const lc = await ledgerContext(trx, ctx)
   const asOf = q.as_of ?? lc.today
+  // Sums over every customer can pass 2^53: they travel as text and add up as BigInt.
   const { rows } = await trx.raw(
     `select l.account_code, l.currency, grouping(l.currency) = 1 as base,
-            sum(l.debit)::bigint as debit, sum(l.credit)::bigint as credit,
-            sum(l.tx_debit)::bigint as tx_debit, sum(l.tx_credit)::bigint as tx_credit
+            sum(l.debit)::text as debit, sum(l.credit)::text as credit,
+            sum(l.tx_debit)::text as tx_debit, sum(l.tx_credit)::text as tx_credit
        from journal_lines l
       where l.tenant_id = ? and l.entry_date <= ?
       group by grouping sets ((l.account_code), (l.currency, l.account_code))
@@ -278,32 +279,46 @@ export async function trialBalance(trx: Trx, ctx: RequestContext, q: { as_of?: s
   const accounts: { code: string; name: string; type: string }[] = await trx('accounts').where({ tenant_id: ctx.tenantId }).select('code', 'name', 'type')
   const byCode = new Map(accounts.map((a) => [a.code, a]))
 
-  const baseRows = (rows as any[]).filter((r) => r.base)
-  const lines = baseRows.map((r) => ({
-    account: r.account_code as string,
-    name: byCode.get(r.account_code)?.name ?? null,
-    type: byCode.get(r.account_code)?.type ?? null,
-    debit: r.debit as number,
-    credit: r.credit as number,
-    balance: (r.debit - r.credit) as number,
-  }))
-  const byCurrency = new Map<string, { currency: string; accounts: { account: string; tx_debit: number; tx_credit: number }[]; total_tx_debit: number; total_tx_credit: number }>()
-  for (const r of (rows as any[]).filter((r) => !r.base)) {
-    let c = byCurrency.get(r.currency)
-    if (!c) byCurrency.set(r.currency, (c = { currency: r.currency, accounts: [], total_tx_debit: 0, total_tx_credit: 0 }))
-    c.accounts.push({ account: r.account_code, tx_debit: r.tx_debit, tx_credit: r.tx_credit })
-    c.total_tx_debit += r.tx_debit
-    c.total_tx_credit += r.tx_credit
+  type Sums = { account_code: string; currency: string | null; base: boolean; debit: string; credit: string; tx_debit: string; tx_credit: string }
+  const all = rows as Sums[]
+  let debit = 0n
+  let credit = 0n
+  const lines = all
+    .filter((r) => r.base)
+    .map((r) => {
+      const [d, c] = [BigInt(r.debit), BigInt(r.credit)]
+      debit += d
+      credit += c
+      return {
+        account: r.account_code,
+        name: byCode.get(r.account_code)?.name ?? null,
+        type: byCode.get(r.account_code)?.type ?? null,
+        debit: exactAmount(d),
+        credit: exactAmount(c),
+        balance: exactAmount(d - c),
+      }
+    })
+  const byCurrency = new Map<string, { currency: string; accounts: { account: string; tx_debit: number | string; tx_credit: number | string }[]; debit: bigint; credit: bigint }>()
+  for (const r of all.filter((r) => !r.base)) {
+    let c = byCurrency.get(r.currency!)
+    if (!c) byCurrency.set(r.currency!, (c = { currency: r.currency!, accounts: [], debit: 0n, credit: 0n }))
+    c.accounts.push({ account: r.account_code, tx_debit: exactAmount(BigInt(r.tx_debit)), tx_credit: exactAmount(BigInt(r.tx_credit)) })
+    c.debit += BigInt(r.tx_debit)
+    c.credit += BigInt(r.tx_credit)
   }
-  const totals = { debit: lines.reduce((s, l) => s + l.debit, 0), credit: lines.reduce((s, l) => s + l.credit, 0) }
-  const currencies = [...byCurrency.values()].map((c) => ({ ...c, balanced: c.total_tx_debit === c.total_tx_credit }))
+  const currencies = [...byCurrency.values()].map(({ debit: d, credit: c, ...rest }) => ({
+    ...rest,
+    total_tx_debit: exactAmount(d),
+    total_tx_credit: exactAmount(c),
+    balanced: d === c,
+  }))
   return {
     object: 'trial_balance' as const,
     as_of: asOf,
     currency: lc.base_currency,
     accounts: lines,
-    totals,
+    totals: { debit: exactAmount(debit), credit: exactAmount(credit) },
     by_currency: currencies,
-    balanced: totals.debit === totals.credit && currencies.every((c) => c.balanced),
+    balanced: debit === credit && currencies.every((c) => c.balanced),
   }
 }

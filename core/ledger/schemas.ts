@@ -1,3 +1,4 @@
+import { aggregateAmountSchema } from '../kernel/money'
 /** Response schemas of the ledger reads (shared with the statement report). */
 
 const nullableString = { type: ['string', 'null'] } as const
@@ -90,13 +91,13 @@ export const trialBalanceSchema = {
           account: { type: 'string' },
           name: nullableString,
           type: nullableString,
-          debit: { type: 'integer' },
-          credit: { type: 'integer' },
-          balance: { type: 'integer', description: 'debit − credit' },
+          debit: aggregateAmountSchema,
+          credit: aggregateAmountSchema,
+          balance: { ...aggregateAmountSchema, description: 'debit − credit; a decimal string when past 2^53' },
         },
       },
     },
-    totals: { type: 'object', properties: { debit: { type: 'integer' }, credit: { type: 'integer' } } },
+    totals: { type: 'object', properties: { debit: aggregateAmountSchema, credit: aggregateAmountSchema } },
     by_currency: {
       type: 'array',
       items: {
@@ -105,10 +106,10 @@ export const trialBalanceSchema = {
           currency: { type: 'string' },
           accounts: {
             type: 'array',
-            items: { type: 'object', properties: { account: { type: 'string' }, tx_debit: { type: 'integer' }, tx_credit: { type: 'integer' } } },
+            items: { type: 'object', properties: { account: { type: 'string' }, tx_debit: aggregateAmountSchema, tx_credit: aggregateAmountSchema } },
           },
-          total_tx_debit: { type: 'integer' },
-          total_tx_credit: { type: 'integer' },
+          total_tx_debit: aggregateAmountSchema,
+          total_tx_credit: aggregateAmountSchema,
           balanced: { type: 'boolean' },
         },
       },

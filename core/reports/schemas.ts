@@ -1,4 +1,4 @@
-import { dateSchema } from '../kernel/money'
+import { aggregateAmountSchema, dateSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { transactionSchema } from '../ledger/schemas'
 
@@ -11,6 +11,19 @@ const bucketProperties = {
 } as const
 
 const bucketsSchema = { type: 'object', properties: bucketProperties, required: Object.keys(bucketProperties) } as const
+
+/** Sums over many customers (the report's totals and its per-currency lines): exact, see aggregateAmountSchema. */
+const sumBucketsSchema = {
+  type: 'object',
+  properties: Object.fromEntries(Object.keys(bucketProperties).map((k) => [k, aggregateAmountSchema])),
+  required: Object.keys(bucketProperties),
+} as const
+
+const agedSums = {
+  buckets: sumBucketsSchema,
+  unapplied_credits: { ...aggregateAmountSchema, description: 'Credit not yet applied (positive).' },
+  total: { ...aggregateAmountSchema, description: 'Σ buckets − unapplied_credits: the net receivable.' },
+} as const
 
 export const agingQuery = {
   type: 'object',
@@ -36,13 +49,13 @@ export const agingSchema = {
     object: { type: 'string', enum: ['aging_report'] },
     as_of: { type: 'string' },
     currency: { type: 'string', description: 'Tenant base currency: `buckets`, `unapplied_credits` and `total` are in its minor units, every item converted at its document’s exchange rate.' },
-    ...agedAmounts,
+    ...agedSums,
     currencies: {
       type: 'array',
       description: 'Breakdown per original currency (customers’ currencies, sorted), in that currency’s minor units, with `base` its share of the totals.',
       items: {
         type: 'object',
-        properties: { currency: { type: 'string' }, ...agedAmounts, base: { ...inBaseSchema, description: 'This currency’s amounts in base currency.' } },
+        properties: { currency: { type: 'string' }, ...agedSums, base: { ...inBaseSchema, properties: agedSums, description: 'This currency’s amounts in base currency.' } },
       },
     },
     customers: {

@@ -1,7 +1,7 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
-import { mulRound } from '../kernel/money'
+import { exactAmount, mulRound } from '../kernel/money'
 import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
@@ -91,12 +91,33 @@ interface AgingAmounts {
 
 const emptyAmounts = (): AgingAmounts => ({ buckets: emptyBuckets(), unapplied_credits: 0, total: 0 })
 
-function addAmounts(into: AgingAmounts, from: AgingAmounts): void {
-  for (const b of AGING_BUCKETS) into.buckets[b] += from.buckets[b]
-  into.unapplied_credits += from.unapplied_credits
-}
 
 const withTotal = (a: AgingAmounts): AgingAmounts => ({ ...a, total: AGING_BUCKETS.reduce((s, b) => s + a.buckets[b], 0) - a.unapplied_credits })
+
+/** Aged amounts summed over many customers: exact (BigInt), sent as numbers while exact. */
+interface AgingSums {
+  buckets: Record<keyof Buckets, bigint>
+  unapplied_credits: bigint
+}
+
+const emptySums = (): AgingSums => ({
+  buckets: Object.fromEntries(AGING_BUCKETS.map((b) => [b, 0n])) as Record<keyof Buckets, bigint>,
+  unapplied_credits: 0n,
+})
+
+function addToSums(into: AgingSums, from: AgingAmounts): void {
+  for (const b of AGING_BUCKETS) into.buckets[b] += BigInt(from.buckets[b])
+  into.unapplied_credits += BigInt(from.unapplied_credits)
+}
+
+function sumsView(s: AgingSums) {
+  const total = AGING_BUCKETS.reduce((t, b) => t + s.buckets[b], 0n) - s.unapplied_credits
+  return {
+    buckets: Object.fromEntries(AGING_BUCKETS.map((b) => [b, exactAmount(s.buckets[b])])) as Record<keyof Buckets, number | string>,
+    unapplied_credits: exactAmount(s.unapplied_credits),
+    total: exactAmount(total),
+  }
+}
 
 interface CustomerAging extends AgingAmounts {
   customer: string
@@ -144,16 +165,16 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
     : []
   for (const n of names) Object.assign(byCustomer.get(n.id)!, { name: n.name, currency: n.currency })
 
-  const base = emptyAmounts()
-  const perCurrency = new Map<string, { amounts: AgingAmounts; base: AgingAmounts }>()
+  const base = emptySums()
+  const perCurrency = new Map<string, { amounts: AgingSums; base: AgingSums }>()
   const customers = [...byCustomer.values()]
     .sort((a, b) => a.name.localeCompare(b.name) || a.customer.localeCompare(b.customer))
     .map((c) => {
-      addAmounts(base, c.base)
+      addToSums(base, c.base)
       let cur = perCurrency.get(c.currency)
-      if (!cur) perCurrency.set(c.currency, (cur = { amounts: emptyAmounts(), base: emptyAmounts() }))
-      addAmounts(cur.amounts, c)
-      addAmounts(cur.base, c.base)
+      if (!cur) perCurrency.set(c.currency, (cur = { amounts: emptySums(), base: emptySums() }))
+      addToSums(cur.amounts, c)
+      addToSums(cur.base, c.base)
       const own = withTotal(c)
       // Bucket amounts also flat on the row, for spreadsheet-style consumers.
       return {
@@ -162,7 +183,7 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
         base: { currency: lc.base_currency, ...withTotal(c.base) },
       }
     })
-  const totals = withTotal(base)
+  const totals = sumsView(base)
   return {
     object: 'aging_report' as const,
     as_of: asOf,
@@ -172,7 +193,7 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
     total: totals.total,
     currencies: [...perCurrency.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([currency, { amounts, base: inBase }]) => ({ currency, ...withTotal(amounts), base: withTotal(inBase) })),
+      .map(([currency, { amounts, base: inBase }]) => ({ currency, ...sumsView(amounts), base: sumsView(inBase) })),
     customers,
   }
 }
