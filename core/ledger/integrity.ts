@@ -1,3 +1,4 @@
+import { exactAmount } from '../kernel/money'
 import type { Trx } from '../kernel/db/knex'
 
 /**
@@ -29,8 +30,8 @@ export interface Discrepancy {
   cached: number | string
   /** What the ledger says it should be; for balance checks the credit side. */
   ledger: number | string
-  /** cached − ledger for amounts; null for the status check. */
-  difference: number | null
+  /** cached − ledger for amounts (a decimal string past 2^53); null for the status check. */
+  difference: number | string | null
 }
 
 type Row = Record<string, any>
@@ -43,8 +44,8 @@ function amount(check: IntegrityCheck, field: string, cached: number, ledger: nu
 async function checkBalanced(trx: Trx, tenantId: string): Promise<Discrepancy[]> {
   const { rows } = await trx.raw(
     `select entry_id, currency, grouping(entry_id) = 1 as per_currency,
-            sum(debit)::bigint as debit, sum(credit)::bigint as credit,
-            sum(tx_debit)::bigint as tx_debit, sum(tx_credit)::bigint as tx_credit
+            sum(debit)::text as debit, sum(credit)::text as credit,
+            sum(tx_debit)::text as tx_debit, sum(tx_credit)::text as tx_credit
        from journal_lines
       where tenant_id = ?
       group by grouping sets ((entry_id), (currency))
@@ -55,8 +56,11 @@ async function checkBalanced(trx: Trx, tenantId: string): Promise<Discrepancy[]>
   for (const r of rows as Row[]) {
     const check: IntegrityCheck = r.per_currency ? 'currency_balanced' : 'entry_balanced'
     const keys = r.per_currency ? { currency: r.currency } : { entry: r.entry_id }
-    if (r.debit !== r.credit) out.push(amount(check, 'base', r.debit, r.credit, keys))
-    if (r.tx_debit !== r.tx_credit) out.push(amount(check, 'tx', r.tx_debit, r.tx_credit, keys))
+    // Per-currency sums of a whole tenant can pass 2^53: compared and reported exactly.
+    for (const [field, d, c] of [['base', r.debit, r.credit], ['tx', r.tx_debit, r.tx_credit]] as const) {
+      const [debit, credit] = [BigInt(d), BigInt(c)]
+      if (debit !== credit) out.push({ check, ...keys, field, cached: exactAmount(debit), ledger: exactAmount(credit), difference: exactAmount(debit - credit) })
+    }
   }
   return out
 }

@@ -40,18 +40,20 @@ export interface FinanceFigures {
 
 const DSO_WINDOW_DAYS = 90
 
+// Sums over a tenant's customers are metrics (Prometheus floats): float8 cannot overflow where a
+// bigint read would pass 2^53.
 export async function tenantFigures(trx: Trx, tenantId: string): Promise<TenantFigures> {
   const today = await tenantToday(trx, tenantId)
   const { rows } = await trx.raw(
     `with open_items as (
-       select coalesce(sum(round(outstanding * exchange_rate)), 0)::bigint as open_base,
-              coalesce(sum(round(outstanding * exchange_rate)) filter (where due_date < :today), 0)::bigint as overdue_base
+       select coalesce(sum(round(outstanding * exchange_rate)), 0)::float8 as open_base,
+              coalesce(sum(round(outstanding * exchange_rate)) filter (where due_date < :today), 0)::float8 as overdue_base
          from invoices where tenant_id = :t and status <> 'void' and outstanding > 0
      ), sales as (
-       select coalesce(sum(total_base), 0)::bigint as amount from invoices
+       select coalesce(sum(total_base), 0)::float8 as amount from invoices
         where tenant_id = :t and status <> 'void' and issue_date > :today::date - :window::int
      ), credit as (
-       select coalesce(sum(greatest(b.current_balance, 0)), 0)::bigint as used, coalesce(sum(c.credit_limit), 0)::bigint as limits
+       select coalesce(sum(greatest(b.current_balance, 0)), 0)::float8 as used, coalesce(sum(c.credit_limit), 0)::float8 as limits
          from customers c join customer_balances b on b.tenant_id = c.tenant_id and b.customer_id = c.id
         where c.tenant_id = :t and c.credit_limit > 0 and c.deleted_at is null
      ), latest as (

@@ -55,7 +55,7 @@ export const discrepancySchema = {
     field: { type: 'string' },
     cached: amountOrStatus,
     ledger: amountOrStatus,
-    difference: { type: ['integer', 'null'], description: 'cached − ledger in minor units; null for a status.' },
+    difference: { type: ['integer', 'string', 'null'], description: 'cached − ledger in minor units (a decimal string past 2^53); null for a status.' },
   },
   required: ['check', 'customer', 'invoice', 'field', 'cached', 'ledger', 'difference'],
 } as const
