@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, CATALOG, DB_RULE_SQLSTATE, ErrorCode } from '../kernel/errors'
 import { MAX_ACCOUNTING_DATE, MIN_ACCOUNTING_DATE } from '../kernel/dates'
+import { countErrorAnswer } from '../ops/metrics'
 
 export interface ErrorBody {
   error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }
@@ -46,7 +47,9 @@ export function toAppError(err: unknown): AppError {
   return new AppError('internal_error')
 }
 
+/** The body of every error answer; each call counts one answer in `http_errors_total{code}`. */
 export function errorBody(err: AppError, requestId: string): ErrorBody {
+  countErrorAnswer(err.code)
   return {
     error: {
       type: err.type,

@@ -20,6 +20,11 @@ export interface TenantFigures {
   openDiscrepancies: number
   /** Seconds since the last completed reconciliation without discrepancies; null if none. */
   sinceLastClean: number | null
+  /** The tenant's latest finished reconciliation run failed (an error, not discrepancies). */
+  lastRunFailed: boolean
+  /** Outbox events not yet handed to the dispatch queue, and the age of the oldest in seconds. */
+  outboxBacklog: number
+  outboxOldestSeconds: number
 }
 
 export interface Spread {
@@ -32,6 +37,13 @@ export interface FinanceFigures {
   openDiscrepancies: number
   tenantsWithDiscrepancies: number
   neverClean: number
+  /** Tenants whose last clean reconciliation finished within RECONCILIATION_FRESH_SECONDS. */
+  cleanRecent: number
+  /** Tenants with a clean reconciliation, but older than RECONCILIATION_FRESH_SECONDS. */
+  stale: number
+  lastRunFailed: number
+  outboxBacklog: number
+  outboxOldestSeconds: number
   sinceLastClean: Spread
   overdueRatio: Spread
   dsoDays: Spread
@@ -39,6 +51,11 @@ export interface FinanceFigures {
 }
 
 const DSO_WINDOW_DAYS = 90
+/**
+ * A clean reconciliation is "recent" for this long: the nightly run (02:00 in the tenant's
+ * timezone) plus two hours of slack. core/ops/alerts.yml uses the same threshold.
+ */
+export const RECONCILIATION_FRESH_SECONDS = 26 * 3600
 
 // Sums over a tenant's customers are metrics (Prometheus floats): float8 cannot overflow where a
 // bigint read would pass 2^53.
@@ -63,8 +80,14 @@ export async function tenantFigures(trx: Trx, tenantId: string): Promise<TenantF
      select o.open_base, o.overdue_base, s.amount as sales, c.used, c.limits,
             coalesce((select case when repaired_at is null then discrepancy_count else 0 end from latest), 0) as open_discrepancies,
             (select extract(epoch from now() - max(finished_at)) from reconciliation_runs
-              where tenant_id = :t and status = 'completed' and discrepancy_count = 0) as since_clean
-       from open_items o, sales s, credit c`,
+              where tenant_id = :t and status = 'completed' and discrepancy_count = 0) as since_clean,
+            coalesce((select status = 'failed' from reconciliation_runs
+              where tenant_id = :t and status in ('completed', 'failed') and finished_at is not null
+              order by finished_at desc limit 1), false) as last_run_failed,
+            ob.backlog, ob.oldest_s
+       from open_items o, sales s, credit c,
+            (select count(*)::int as backlog, coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as oldest_s
+               from events where tenant_id = :t and published_at is null) ob`,
     { t: tenantId, today, window: DSO_WINDOW_DAYS },
   )
   const r = rows[0]
@@ -74,6 +97,9 @@ export async function tenantFigures(trx: Trx, tenantId: string): Promise<TenantF
     creditUtilization: r.limits > 0 ? r.used / r.limits : null,
     openDiscrepancies: Number(r.open_discrepancies),
     sinceLastClean: r.since_clean === null ? null : Number(r.since_clean),
+    lastRunFailed: r.last_run_failed === true,
+    outboxBacklog: Number(r.backlog),
+    outboxOldestSeconds: Math.max(0, Number(r.oldest_s)),
   }
 }
 
@@ -91,6 +117,11 @@ export async function financeFigures(db: Db): Promise<FinanceFigures> {
     openDiscrepancies: all.reduce((s, f) => s + f.openDiscrepancies, 0),
     tenantsWithDiscrepancies: all.filter((f) => f.openDiscrepancies > 0).length,
     neverClean: all.filter((f) => f.sinceLastClean === null).length,
+    cleanRecent: all.filter((f) => f.sinceLastClean !== null && f.sinceLastClean <= RECONCILIATION_FRESH_SECONDS).length,
+    stale: all.filter((f) => f.sinceLastClean !== null && f.sinceLastClean > RECONCILIATION_FRESH_SECONDS).length,
+    lastRunFailed: all.filter((f) => f.lastRunFailed).length,
+    outboxBacklog: all.reduce((s, f) => s + f.outboxBacklog, 0),
+    outboxOldestSeconds: all.reduce((m, f) => Math.max(m, f.outboxOldestSeconds), 0),
     sinceLastClean: spread(all.map((f) => f.sinceLastClean)),
     overdueRatio: spread(all.map((f) => f.overdueRatio)),
     dsoDays: spread(all.map((f) => f.dsoDays)),

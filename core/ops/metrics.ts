@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import { jobTypes, producerQueue, withTimeout } from '../jobs/queues'
-import { financeFigures, type FinanceFigures } from './finance-figures'
+import { CATALOG, type ErrorCode } from '../kernel/errors'
+import { financeFigures, RECONCILIATION_FRESH_SECONDS, type FinanceFigures } from './finance-figures'
+import { auditFigures, type AuditFigures } from './audit-figures'
 
 export interface Metrics {
   registry: Registry
@@ -52,7 +54,25 @@ export const relayMetrics = {
   errors: new Counter({ name: 'outbox_relay_errors_total', help: 'Failed relay turns (retried by the next sweep)', registers: [] }),
 }
 
-const SHARED: Metric<string>[] = [webhookDeliveries, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors]
+/**
+ * Error answers by catalogue code (incremented by core/http/errors.ts, where errors become HTTP):
+ * e.g. `code="credit_limit_exceeded"` counts credit-limit refusals, `code="version_conflict"` stale
+ * If-Match updates. Only catalogue codes are labels (bounded), each present from 0.
+ */
+export const httpErrors = new Counter({
+  name: 'http_errors_total',
+  help: 'Error answers by error code (the catalogue of core/kernel/errors.ts), e.g. credit_limit_exceeded, version_conflict',
+  labelNames: ['code'] as const,
+  registers: [],
+})
+for (const code of Object.keys(CATALOG)) httpErrors.labels(code).inc(0)
+
+/** Counts one error answer; codes outside the catalogue (none should exist) count as internal_error. */
+export function countErrorAnswer(code: string): void {
+  httpErrors.inc({ code: code in CATALOG ? (code as ErrorCode) : 'internal_error' })
+}
+
+const SHARED: Metric<string>[] = [webhookDeliveries, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors, httpErrors]
 
 /** Queue states reported per job type. */
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'paused'] as const
@@ -60,6 +80,8 @@ const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'paused'] as con
 const SCRAPE_TIMEOUT_MS = 2000
 /** Finance figures are recomputed at most this often (one transaction per tenant). */
 const FIGURES_TTL_MS = 60_000
+/** Audit chains are re-verified at most this often (they are rehashed whole, one tenant at a time). */
+export const AUDIT_VERIFY_TTL_MS = 15 * 60_000
 
 /** One registry per process (or per test app), so metrics never collide between instances. */
 export function createMetrics(): Metrics {
@@ -91,6 +113,7 @@ export function createMetrics(): Metrics {
       })
       registerQueueGauges(registry, (err) => app.log.warn({ err }, 'queue metrics unavailable'))
       registerFinanceGauges(registry, app)
+      registerAuditGauges(registry, app)
     },
   }
 }
@@ -190,8 +213,76 @@ function registerFinanceGauges(registry: Registry, app: FastifyInstance): void {
     mean: f.sinceLastClean.mean,
     never: f.neverClean,
   }))
+  gauge(
+    'reconciliation_tenants',
+    `Reconciliation coverage, in tenants: clean_recent = last clean reconciliation within ${RECONCILIATION_FRESH_SECONDS / 3600} h, stale = older, never = none yet, last_run_failed = latest finished run failed`,
+    (f) => ({ clean_recent: f.cleanRecent, stale: f.stale, never: f.neverClean, last_run_failed: f.lastRunFailed }),
+  )
+  gauge('reconciliation_coverage_ratio', `Share of tenants whose last clean reconciliation is within ${RECONCILIATION_FRESH_SECONDS / 3600} h`, (f) => ({
+    clean_recent: f.tenants ? f.cleanRecent / f.tenants : null,
+  }))
+  gauge('outbox_backlog_events', 'Outbox events not yet handed to the dispatch queue, over tenants', (f) => ({ total: f.outboxBacklog }))
+  gauge('outbox_oldest_unpublished_seconds', 'Age of the oldest outbox event not yet handed to the dispatch queue (worst tenant)', (f) => ({ max: f.outboxOldestSeconds }))
   gauge('receivables_overdue_ratio', 'Share of open receivables past due, across tenants (mean, max)', (f) => ({ mean: f.overdueRatio.mean, max: f.overdueRatio.max }))
   gauge('receivables_dso_days', 'Days sales outstanding (open receivables / credit sales of the last 90 days × 90), across tenants (mean, max)', (f) => ({ mean: f.dsoDays.mean, max: f.dsoDays.max }))
   gauge('credit_utilization_ratio', 'Balances of customers with a credit limit / their limits, across tenants (mean, max)', (f) => ({ mean: f.creditUtilization.mean, max: f.creditUtilization.max }))
   gauge('tenants', 'Tenants the figures cover', (f) => ({ total: f.tenants }))
+}
+
+/**
+ * Audit coverage: each tenant's audit chain re-verified (verifyAuditChain) in the background at most
+ * every AUDIT_VERIFY_TTL_MS, one tenant at a time; a scrape waits briefly for a pass in progress and
+ * otherwise reports the last one. Aggregated over tenants.
+ */
+function registerAuditGauges(registry: Registry, app: FastifyInstance): void {
+  let last: AuditFigures | null = null
+  let pending: Promise<void> | null = null
+  const figures = async (): Promise<AuditFigures | null> => {
+    if (!pending && (!last || Date.now() - last.finishedAt > AUDIT_VERIFY_TTL_MS)) {
+      pending = auditFigures(app.deps.db, (tenantId, err) => app.log.warn({ err, tenantId }, 'audit chain verification failed'))
+        .then((figures) => {
+          last = figures
+        })
+        .catch((err) => app.log.warn({ err }, 'audit figures unavailable'))
+        .finally(() => {
+          pending = null
+        })
+    }
+    if (pending) await Promise.race([pending, new Promise((r) => setTimeout(r, SCRAPE_TIMEOUT_MS * 2).unref())])
+    return last
+  }
+  new Gauge({
+    name: 'audit_chain_tenants',
+    help: 'Tenants by the result of the last audit chain verification: verified, broken (a row tampered with, removed or out of place), error (the check failed)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset()
+      const f = await figures()
+      if (!f) return
+      this.set({ state: 'verified' }, f.verified)
+      this.set({ state: 'broken' }, f.broken)
+      this.set({ state: 'error' }, f.errors)
+    },
+  })
+  new Gauge({
+    name: 'audit_chain_verified_rows',
+    help: 'Audit rows rehashed by the last verification pass, over tenants',
+    registers: [registry],
+    async collect() {
+      this.reset()
+      const f = await figures()
+      if (f) this.set(f.rows)
+    },
+  })
+  new Gauge({
+    name: 'audit_chain_verification_age_seconds',
+    help: 'Time since the last audit chain verification pass over every tenant finished',
+    registers: [registry],
+    async collect() {
+      this.reset()
+      const f = await figures()
+      if (f) this.set((Date.now() - f.finishedAt) / 1000)
+    },
+  })
 }
