@@ -378,16 +378,23 @@ function knownMaskSplit(route: { method: string; path: string }, who: string, te
   }
 }
 
-t.test('known failure: a masked phone or tax_id can end in half a surrogate pair', { todo: 'maskTail (core/kernel/permissions.ts) slices UTF-16 code units: unpaired surrogate in the answer, 500 with an Idempotency-Key' }, async (t) => {
+const MASK_TODO = 'known failure: maskTail (core/kernel/permissions.ts) slices UTF-16 code units, leaving an unpaired surrogate in the answer; 500 with an Idempotency-Key'
+
+t.test('known failure: a masked phone or tax_id can end in half a surrogate pair', async (t) => {
   const env = await setupTestEnv(t)
   const a = await env.tenant()
   const cashier = await env.key(a.key, 'cashier')
   const api = env.api(cashier.secret)
   const plain = await api.post('/v1/customers', { name: 'Masked', tax_id: 'ab\u{1080E}x' })
   t.equal(plain.statusCode, 201, plain.raw)
-  t.notOk(hasLoneSurrogate(plain.raw), `no unpaired surrogate in the answer: ${plain.raw.slice(0, 200)}`)
+  t.notOk(hasLoneSurrogate(plain.raw), `no unpaired surrogate in the answer: ${plain.raw.slice(0, 160)}`, { todo: MASK_TODO })
+  const before = Number((await env.admin('customers').count('* as n'))[0].n)
   const keyed = await api.post('/v1/customers', { name: 'Masked', phone: '+44 \u{1080E}x' }, { 'idempotency-key': 'mask-split' })
-  t.equal(keyed.statusCode, 201, keyed.raw)
+  t.equal(keyed.statusCode, 201, `with an Idempotency-Key: ${keyed.raw}`, { todo: MASK_TODO })
+  if (keyed.statusCode >= 400) {
+    t.match(keyed.body, { error: { type: String, code: String, message: String, request_id: String } }, 'still the error envelope')
+    t.equal(Number((await env.admin('customers').count('* as n'))[0].n), before, 'and nothing written')
+  }
 })
 
 type Route = { method: 'POST' | 'PATCH'; path: string; platform: boolean; body: Schema | null; params: { name: string; in: string; schema: Schema }[] }
