@@ -6,7 +6,12 @@ import { newId } from '../core/kernel/ids'
 // Issue 10, "Also build": a property-based fuzz of every POST and PATCH route, generated from the
 // route schemas of the running app (`app.swagger()`, the source of api-spec/openapi.json). For each
 // generated request: never a 5xx; a 4xx carries the error envelope; a refused request writes no row
-// (row count and newest row version of every table, before and after).
+// (row count and newest row version, xmin, of every table of the database, before and after; only
+// the sequence table document_sequences is left out); no answer holds an unpaired UTF-16 surrogate.
+// Valid-ish bodies come from the schemas (types, enums, patterns, formats, bounds, required fields,
+// ids of fixtures of the tenant, of another tenant, or of nothing); hostile ones break one field
+// (wrong type, huge or non-finite number, NUL, lone surrogate, deep nesting), add fields, or are no
+// object at all (null, empty, arrays, broken JSON, other media types); path ids go hostile too.
 //
 // FUZZ_RUNS: generated requests per route (default 30); FUZZ_SEED: the seed (default fixed).
 // A failure names the seed and the counterexample; rerun with FUZZ_SEED=<seed> to reproduce.
