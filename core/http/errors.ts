@@ -32,6 +32,10 @@ export function toAppError(err: unknown): AppError {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new AppError('invalid_json')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      // The router refuses a path segment longer than its maxParamLength (fastify's 414) before
+      // any route runs: no id is that long, so it is an invalid parameter like any other.
+      return new AppError('validation_failed', 'A path parameter is longer than 100 characters.')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'Content-Length does not match the body.')
     case DB_RULE_SQLSTATE: {
