@@ -120,8 +120,10 @@ function maskEmail(email: string): string {
 }
 
 function maskTail(value: string): string {
-  // Short values would be revealed whole by their last two characters.
-  return value.length > 4 ? `***${value.slice(-2)}` : '***'
+  // Short values would be revealed whole by their last two characters. Characters, not UTF-16
+  // units: half a surrogate pair would make the answer invalid Unicode.
+  const chars = Array.from(value)
+  return chars.length > 4 ? `***${chars.slice(-2).join('')}` : '***'
 }
 
 /**
