@@ -385,7 +385,7 @@ t.test('row-level security', async (t) => {
   })
 
   await t.test('set_config is transaction-local: nothing stays on the pooled connection', async (t) => {
-    const one = createDb(appDatabaseUrl(env.config), { poolMax: 1 })
+    const one = createDb(appDatabaseUrl(env.config), { poolMax: 1, preparedStatements: env.config.DB_PREPARED_STATEMENTS })
     t.teardown(() => one.destroy())
     const probe = "select pg_backend_pid() as pid, current_setting('app.tenant_id', true) as tenant, (select count(*) from customers)::int as visible"
     const [a] = tenants
