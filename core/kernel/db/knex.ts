@@ -43,6 +43,11 @@ export function createDb(
   return db
 }
 
+/** Makes `prepared()` send unnamed statements on `db` (for instances not made by createDb). */
+export function sendUnnamedStatements(db: Knex): void {
+  unnamedConfigs.add((db.client as { config: object }).config)
+}
+
 /** Whether `prepared()` sends named statements on this instance (false behind a transaction pooler). */
 export function usesNamedStatements(db: Knex | Trx): boolean {
   return !unnamedConfigs.has((db.client as { config: object }).config)
