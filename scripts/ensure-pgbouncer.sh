@@ -7,8 +7,12 @@
 # or as `postgres` when called as root (PgBouncer refuses to run as root). Idempotent: a PgBouncer
 # that already answers on the port is reused. Any database name is forwarded (`* = …`);
 # authentication is `trust` (PostgreSQL's own authentication still applies), for development and CI
-# machines only. `bash scripts/ensure-pgbouncer.sh stop` stops the one it started.
+# machines only. `bash scripts/ensure-pgbouncer.sh stop` stops the one it started;
+# SKIP_ENSURE_SERVICES=1 skips it, as it does scripts/ensure-services.sh.
 set -euo pipefail
+
+# Services run elsewhere: so does the PgBouncer (point TEST_PGBOUNCER_URL at it).
+if [ "${SKIP_ENSURE_SERVICES:-}" = 1 ]; then exit 0; fi
 
 PGHOST_=${PGHOST:-127.0.0.1}
 PGPORT_=${PGPORT:-5432}
