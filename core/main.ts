@@ -16,7 +16,7 @@ async function main(mode: string): Promise<void> {
     await migrate(config.DATABASE_URL, config.DB_APP_PASSWORD, (m) => log.info(m))
     if (mode === 'migrate') return
   }
-  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX })
+  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
   const closers: (() => Promise<unknown>)[] = []
 

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   console.log(`database ${name}: migrating`)
   await migrate(url, 'recv_app')
   const config = loadConfig({ DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'silent', QUEUE_PREFIX: `{bench_${randomBytes(3).toString('hex')}}` }, {})
-  const db = createDb(appDatabaseUrl(config), { poolMax: 4 })
+  const db = createDb(appDatabaseUrl(config), { poolMax: 4, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
   const app = await buildApp({ config, db, redis }, { logger: false })
   const admin = new pg.Client({ connectionString: url })

@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     { DATABASE_URL: url, PLATFORM_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'silent', QUEUE_PREFIX: `{bench_${randomBytes(3).toString('hex')}}`, WEBHOOK_ALLOW_PRIVATE_TARGETS: true, DB_POOL_MAX: 40 },
     {},
   )
-  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX })
+  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
   const app = await buildApp({ config, db, redis }, { logger: false })
   const admin = new pg.Client({ connectionString: url })

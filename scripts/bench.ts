@@ -282,7 +282,7 @@ async function main(): Promise<void> {
 
     // Drift check straight on the database, as the runtime role inside the tenant transaction.
     const tenantUuid = String(tenant.id).replace(/^ten_(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5')
-    const db = createDb(appDatabaseUrl(config), { poolMax: 1 })
+    const db = createDb(appDatabaseUrl(config), { poolMax: 1, preparedStatements: config.DB_PREPARED_STATEMENTS })
     const { checkLedger } = await import('../core/ledger/integrity')
     const discrepancies = await withTenant(db, tenantUuid, (trx) => checkLedger(trx, tenantUuid))
     const counts = await withTenant(db, tenantUuid, async (trx) => ({

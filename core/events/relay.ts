@@ -1,6 +1,6 @@
 import pg from 'pg'
 import type { Logger } from 'pino'
-import { appDatabaseUrl, type Config } from '../kernel/config'
+import { listenDatabaseUrl, type Config } from '../kernel/config'
 import type { Db, Trx } from '../kernel/db/knex'
 import { isUuid, withTenant } from '../kernel/db/tenant'
 import { getJobSettings } from '../jobs/controls'
@@ -28,7 +28,10 @@ import { DISPATCH_BATCH_MAX, EVENT_DISPATCH } from './dispatch'
  * duplicates nothing: an event stays in the outbox until every consumer has run.
  *
  * Wake-ups: LISTEN 'outbox' (a trigger notifies with the tenant id at commit) for low latency, and
- * a sweep over the tenant directory as the safety net (missed notifications, republishing).
+ * a sweep over the tenant directory as the safety net (missed notifications, republishing). The
+ * LISTEN connection is LISTEN_DATABASE_URL (default: the runtime role's URL): behind PgBouncer in
+ * transaction mode it must reach Postgres directly, since a pooled server connection is not this
+ * client's between statements; `none` turns LISTEN off and leaves the sweep alone.
  *
  * Fairness: tenants with work take turns (round-robin); each turn publishes at most
  * `batchPerTenant` events, and a tenant never has more than `maxInFlightPerTenant` events published
@@ -239,11 +242,16 @@ export async function startRelay({ config, db, log, consumers, options = {} }: {
   }
 
   // LISTEN on a dedicated connection (the runtime role; outside the pool), reconnecting with backoff.
+  const listenUrl = listenDatabaseUrl(config)
+  if (!listenUrl) log.info({ sweepEveryMs: o.sweepEveryMs }, 'LISTEN_DATABASE_URL=none: the outbox relay finds work by its sweep only')
+  else if (!config.DB_PREPARED_STATEMENTS && !config.LISTEN_DATABASE_URL) {
+    log.warn('DB_PREPARED_STATEMENTS=false but LISTEN_DATABASE_URL is not set: behind PgBouncer in transaction mode LISTEN gets no notifications (the sweep still finds the work, later)')
+  }
   let listener: pg.Client | null = null
   let listenRetry: NodeJS.Timeout | null = null
   async function listen(attempt = 0): Promise<void> {
-    if (stopped) return
-    const client = new pg.Client({ connectionString: appDatabaseUrl(config), application_name: 'receivables-relay' })
+    if (stopped || !listenUrl) return
+    const client = new pg.Client({ connectionString: listenUrl, application_name: 'receivables-relay' })
     client.on('notification', (msg) => {
       if (msg.channel === 'outbox' && msg.payload) wake(msg.payload)
     })

@@ -11,6 +11,10 @@ export interface Config {
   APP_DATABASE_URL: string
   DB_APP_PASSWORD: string
   DB_POOL_MAX: number
+  /** false: `prepared()` sends unnamed statements (behind PgBouncer in transaction mode). */
+  DB_PREPARED_STATEMENTS: boolean
+  /** Connection the outbox relay LISTENs on: empty = the runtime role's URL, `none` = no LISTEN (sweep only). */
+  LISTEN_DATABASE_URL: string
   REDIS_URL: string
   QUEUE_PREFIX: string
   PLATFORM_ADMIN_TOKEN: string
@@ -39,6 +43,8 @@ const schema = {
     APP_DATABASE_URL: { type: 'string', default: '' },
     DB_APP_PASSWORD: { type: 'string', minLength: 1, default: 'recv_app' },
     DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
+    DB_PREPARED_STATEMENTS: { type: 'boolean', default: true },
+    LISTEN_DATABASE_URL: { type: 'string', pattern: '^(|none|postgres(ql)?://.*)$', default: '' },
     REDIS_URL: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' },
     // Empty: derived from DATABASE_URL (defaultQueuePrefix), so deployments sharing a Redis do not share queues.
     QUEUE_PREFIX: { type: 'string', maxLength: 200, default: '' },
@@ -90,4 +96,14 @@ export function appDatabaseUrl(config: Config): string {
   url.username = APP_ROLE
   url.password = config.DB_APP_PASSWORD
   return url.toString()
+}
+
+/**
+ * URL the outbox relay LISTENs on, or null for none (it then finds work by its periodic sweep only).
+ * LISTEN needs a session of its own on the server: behind a pooler in transaction mode it must
+ * point straight at Postgres.
+ */
+export function listenDatabaseUrl(config: Config): string | null {
+  if (config.LISTEN_DATABASE_URL === 'none') return null
+  return config.LISTEN_DATABASE_URL || appDatabaseUrl(config)
 }

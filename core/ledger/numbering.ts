@@ -1,5 +1,5 @@
 import knexFactory, { Knex } from 'knex'
-import type { Trx } from '../kernel/db/knex'
+import { sendUnnamedStatements, usesNamedStatements, type Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import type { RequestContext } from '../kernel/context'
 
@@ -40,6 +40,8 @@ function reserverFor(trx: Trx): Knex {
   if (!db) {
     // Kept open while a tenant posts: opening a connection costs more than a whole reservation.
     db = knexFactory({ client: 'pg', connection: config.connection, pool: { min: 0, max: 2, idleTimeoutMillis: 60_000 } })
+    // Same connection, same statement mode (unnamed behind PgBouncer: withTenant uses prepared()).
+    if (!usesNamedStatements(trx)) sendUnnamedStatements(db)
     reservers.set(config, db)
   }
   return db

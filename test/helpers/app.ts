@@ -9,6 +9,24 @@ import { APP_PASSWORD, createTestDatabase } from './db'
 
 export const PLATFORM_TOKEN = 'test-platform-admin-token-0123456789'
 
+/**
+ * `TEST_VIA_PGBOUNCER=1`: the app's runtime-role connections go through the PgBouncer (transaction
+ * pooling) of `scripts/ensure-pgbouncer.sh` at TEST_PGBOUNCER_URL (host and port only; default
+ * 127.0.0.1:6432), with unnamed statements; migrations, the admin connection and the relay's LISTEN
+ * stay direct, as in a deployment behind PgBouncer.
+ */
+export const VIA_PGBOUNCER = process.env.TEST_VIA_PGBOUNCER === '1'
+export const PGBOUNCER_URL = process.env.TEST_PGBOUNCER_URL ?? 'postgres://127.0.0.1:6432'
+
+/** `url` with its host and port replaced by PgBouncer's. */
+export function viaPgBouncer(url: string): string {
+  const u = new URL(url)
+  const b = new URL(PGBOUNCER_URL)
+  u.hostname = b.hostname
+  u.port = b.port
+  return u.toString()
+}
+
 export interface TestEnv {
   app: FastifyInstance
   config: Config
@@ -35,21 +53,27 @@ export type ApiClient = {
  * One database (from the migrated template), one app and one Redis namespace per test file;
  * everything is torn down with the test.
  */
-export async function setupTestEnv(t: Test, overrides: Partial<Config> = {}): Promise<TestEnv> {
+export async function setupTestEnv(t: Test, overrides: Partial<Config> = {}, opts: { viaPgBouncer?: boolean } = {}): Promise<TestEnv> {
   const database = await createTestDatabase()
+  const base = { DATABASE_URL: database.url, DB_APP_PASSWORD: APP_PASSWORD }
+  let pooled: Partial<Config> = {}
+  if (opts.viaPgBouncer ?? VIA_PGBOUNCER) {
+    const direct = appDatabaseUrl(loadConfig(base, {}))
+    pooled = { APP_DATABASE_URL: viaPgBouncer(direct), DB_PREPARED_STATEMENTS: false, LISTEN_DATABASE_URL: direct }
+  }
   const config = loadConfig(
     {
-      DATABASE_URL: database.url,
-      DB_APP_PASSWORD: APP_PASSWORD,
+      ...base,
       PLATFORM_ADMIN_TOKEN: PLATFORM_TOKEN,
       LOG_LEVEL: 'silent',
       QUEUE_PREFIX: `{test_${randomBytes(4).toString('hex')}}`,
       WEBHOOK_ALLOW_PRIVATE_TARGETS: true,
+      ...pooled,
       ...overrides,
     },
     {},
   )
-  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX })
+  const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const admin = createDb(database.url, { poolMax: 2 })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
   const app = await buildApp({ config, db, redis }, { logger: false })

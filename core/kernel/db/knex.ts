@@ -15,8 +15,14 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (v: string) => v)
 export type Db = Knex
 export type Trx = Knex.Transaction
 
-export function createDb(url: string, opts: { poolMax?: number; poolMin?: number; afterCreateSql?: string } = {}): Db {
-  return knexFactory({
+/** Configs of the knex instances created with `preparedStatements: false` (see `prepared()`). */
+const unnamedConfigs = new WeakSet<object>()
+
+export function createDb(
+  url: string,
+  opts: { poolMax?: number; poolMin?: number; afterCreateSql?: string; preparedStatements?: boolean } = {},
+): Db {
+  const db = knexFactory({
     client: 'pg',
     connection: { connectionString: url, application_name: 'receivables' },
     pool: {
@@ -32,6 +38,19 @@ export function createDb(url: string, opts: { poolMax?: number; poolMin?: number
     },
     acquireConnectionTimeout: 10000,
   })
+  // A transaction's client is a clone sharing this config object, so `prepared()` finds it there too.
+  if (opts.preparedStatements === false) unnamedConfigs.add((db.client as { config: object }).config)
+  return db
+}
+
+/** Makes `prepared()` send unnamed statements on `db` (for instances not made by createDb). */
+export function sendUnnamedStatements(db: Knex): void {
+  unnamedConfigs.add((db.client as { config: object }).config)
+}
+
+/** Whether `prepared()` sends named statements on this instance (false behind a transaction pooler). */
+export function usesNamedStatements(db: Knex | Trx): boolean {
+  return !unnamedConfigs.has((db.client as { config: object }).config)
 }
 
 const statementNames = new Map<string, string>()
@@ -42,8 +61,14 @@ const statementNames = new Map<string, string>()
  * posting); a named one is parsed once per pooled connection and then only bound and executed.
  * The name is derived from the text, so one name can never stand for two texts. Use it only for
  * statements whose text is a program constant (never built from data), or the set of names grows.
+ *
+ * On an instance created with `preparedStatements: false` (DB_PREPARED_STATEMENTS=false) the
+ * statement is sent unnamed, like any knex query: a pooler in transaction mode (PgBouncer before
+ * 1.21) hands each transaction whichever server connection is free, where a statement named on
+ * another one does not exist.
  */
 export function prepared(db: Knex | Trx, sql: string, bindings: readonly Knex.RawBinding[] | Knex.ValueDict) {
+  if (unnamedConfigs.has((db.client as { config: object }).config)) return db.raw(sql, bindings as Knex.ValueDict)
   let name = statementNames.get(sql)
   if (!name) statementNames.set(sql, (name = `q_${createHash('sha1').update(sql).digest('hex')}`))
   return db.raw(sql, bindings as Knex.ValueDict).options({ name })
