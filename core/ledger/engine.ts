@@ -47,16 +47,10 @@ export interface LedgerContext {
 /**
  * Locks several customers' balance rows in id order (the order every batch uses, so two batches
  * cannot deadlock, and a single posting locks only one) and returns the states found; a missing or
- * another tenant's customer is simply absent from the map. In the same round trip it reads which
- * of `dates` fall in a closed or locked period (date → status), so each document can answer
- * `period_closed` before anything is written.
+ * another tenant's customer is simply absent from the map. (Periods are checked per entry date
+ * by the plan, `Plan.post`.)
  */
-export async function lockCustomers(
-  trx: Trx,
-  ctx: RequestContext,
-  customerIds: string[],
-  dates: string[] = [],
-): Promise<{ customers: Map<string, CustomerState>; closedPeriods: Map<string, string> }> {
+export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: string[]): Promise<{ customers: Map<string, CustomerState> }> {
   // The balance row is the posting lock; the share lock on the customer row makes a concurrent
   // soft delete (an UPDATE of customers) and this posting wait for each other, and re-reads the
   // customer after the wait, so a posting never lands on a customer deleted meanwhile.
@@ -64,20 +58,16 @@ export async function lockCustomers(
     trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
             c.payment_terms_days, c.deleted_at, c.assigned_to,
-            b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at,
-            (select jsonb_object_agg(to_char(d, 'YYYY-MM-DD'), ap.status)
-               from unnest(:dates::date[]) d
-               join accounting_periods ap on ap.tenant_id = :tenant and d between ap.start_date and ap.end_date
-              where ap.status <> 'open') as closed_periods
+            b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
       where b.tenant_id = :tenant and b.customer_id = any(:ids::text[])
       order by b.customer_id
         for no key update of b for share of c`,
-    { tenant: ctx.tenantId, ids: [...new Set(customerIds)].sort(), dates: [...new Set(dates)] },
+    { tenant: ctx.tenantId, ids: [...new Set(customerIds)].sort() },
   )
   const customers = new Map<string, CustomerState>()
-  for (const { closed_periods: _c, ...r } of rows) customers.set(r.id, r as CustomerState)
-  return { customers, closedPeriods: new Map(Object.entries((rows[0]?.closed_periods ?? {}) as Record<string, string>)) }
+  for (const r of rows) customers.set(r.id, r as CustomerState)
+  return { customers }
 }
 
 /** Refuses documents for a deleted customer. */

@@ -4,7 +4,7 @@ import { notFound } from '../kernel/errors'
 import { exactAmount, normalizeDecimal } from '../kernel/money'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import type { LineRole } from '../kernel/plugins/contract'
-import { ledgerContext } from './engine'
+import { ledgerContext, type CustomerTxnInsert } from './engine'
 
 /**
  * Read side of the ledger: the customer sub-ledger, journal entries, the chart of accounts and the
@@ -13,22 +13,8 @@ import { ledgerContext } from './engine'
 
 // ---- customer sub-ledger ----------------------------------------------------------------------
 
-export interface CustomerTransactionRow {
-  id: string
-  customer_id: string
-  type: string
-  amount: number
-  currency: string
-  balance_before: number
-  balance_after: number
-  reference: string
-  source_type: string
-  source_id: string
-  posting_date: string
-  reverses_id: string | null
-  actor: string | null
-  reason: string | null
-  journal_entry_id: string
+/** A sub-ledger row as read back: what a posting inserts (CustomerTxnInsert), with its time and reversals. */
+export interface CustomerTransactionRow extends CustomerTxnInsert {
   created_at: Date
   /** Σ of the amounts of the rows reversing this one (opposite sign), 0 when none. */
   reversals_sum: number

@@ -273,7 +273,7 @@ export async function planReversal(trx: Trx, plan: Plan, ctx: RequestContext, lc
     },
   })
   plan.balance(staged)
-  const reversal = transactionView({ ...(staged.txn as unknown as CustomerTransactionRow), created_at: customer.locked_at, reversals_sum: 0 })
+  const reversal = transactionView({ ...staged.txn!, created_at: customer.locked_at, reversals_sum: 0 })
   const reversed = transactionView({ ...txn, reversals_sum: txn.reversals_sum + (staged.txn!.amount as number) })
   plan.audit(ctx, {
     action: voids && doc.voidEvent ? doc.voidEvent.type : 'transaction.reversed',
