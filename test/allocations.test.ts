@@ -149,7 +149,7 @@ t.test('allocations', async (t) => {
     t.same(rows.map((r: any) => [r.account_code, Number(r.base)]), [['1100', 11000], ['2100', -12000]], 'AR back at the invoice base, advances at the payment base')
   })
 
-  await t.test('credit notes apply through applyCredit without posting (post: false)', async (t) => {
+  await t.test('a credit note’s own AR credit is recorded as its allocation, with no second entry', async (t) => {
     const cus = await customer()
     const inv = await invoice(api, cus, 600)
     const inv2 = await invoice(api, cus, 1000)
