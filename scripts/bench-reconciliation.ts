@@ -19,7 +19,7 @@ import { withTenant } from '../core/kernel/db/tenant'
 import { buildApp } from '../core/http/app'
 import { checkLedger } from '../core/ledger/integrity'
 import { systemContext } from '../core/kernel/context'
-import { abilityFor } from '../core/kernel/permissions'
+import { builtInAccess } from '../core/kernel/permissions'
 import { completeRun, createRun, startRun } from '../core/reconciliation/service'
 import Redis from 'ioredis'
 
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     const lines = Number((await q(`select count(*) from journal_lines where tenant_id = $1`)).rows[0].count)
     console.log(`generated ${lines} journal lines in ${seconds(gen).toFixed(1)} s`)
 
-    const ctx = systemContext(tenantId, abilityFor('admin', 'system'), 'bench')
+    const ctx = systemContext(tenantId, builtInAccess('admin'), 'bench')
     for (let i = 1; i <= 2; i++) {
       const t0 = process.hrtime.bigint()
       const found = await withTenant(db, tenantId, (trx) => checkLedger(trx, tenantId))

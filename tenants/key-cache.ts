@@ -1,7 +1,9 @@
+import type { Access } from '../core/kernel/permissions'
+
 /**
- * A short-lived, bounded cache of API-key lookups (hash → key id and role), so authentication does
- * not cost a database round trip on every request. Revoking a key evicts it in this process at
- * once; other replicas stop accepting it within TTL_MS.
+ * A short-lived, bounded cache of API-key lookups (hash → key id, user and access), so
+ * authentication does not cost a database round trip on every request. Revoking a key, or changing
+ * or deleting a custom role, evicts in this process at once; other replicas follow within TTL_MS.
  */
 const TTL_MS = 5000
 const MAX_ENTRIES = 10000
@@ -9,7 +11,8 @@ const MAX_ENTRIES = 10000
 export interface CachedKey {
   tenantId: string
   keyId: string
-  role: string
+  user: string | null
+  access: Access
 }
 
 const entries = new Map<string, { key: CachedKey; expires: number }>()
@@ -31,4 +34,9 @@ export function cacheKey(hash: string, key: CachedKey): void {
 
 export function evictKey(hash: string): void {
   entries.delete(hash)
+}
+
+/** Evicts every cached key of a tenant (its roles changed). */
+export function evictTenantKeys(tenantId: string): void {
+  for (const [hash, e] of entries) if (e.key.tenantId === tenantId) entries.delete(hash)
 }

@@ -3,7 +3,8 @@ import { answer, idempotentRequest, inTenant } from '../core/http/tx'
 import { platformContext } from '../core/http/auth'
 import { listQueryProperties, listSchema, ListQuery } from '../core/kernel/pagination'
 import { idPattern } from '../core/kernel/ids'
-import { ROLES, Role } from '../core/kernel/permissions'
+import { PERMISSION_NAMES, USER_LABEL_PATTERN } from '../core/kernel/permissions'
+import { createRole, deleteRole, getRole, listRoles, permissionsView, updateRole, type RoleInput } from './roles'
 import { advanceTestClock, createApiKey, getTestClock, listApiKeys, revokeApiKey } from './service'
 import { createTenant } from './provision'
 
@@ -30,7 +31,8 @@ const apiKeySchema = {
     id: { type: 'string' },
     object: { type: 'string' },
     name: { type: 'string' },
-    role: { type: 'string', enum: [...ROLES] },
+    role: { type: 'string', description: 'A built-in role name, or a custom role id (`role_…`).' },
+    user: { type: ['string', 'null'], description: 'The staff member the key belongs to.' },
     mode: { type: 'string', enum: ['test', 'live'] },
     last4: { type: 'string' },
     created: { type: 'string' },
@@ -78,10 +80,9 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     },
   )
 
-  app.post<{ Body: { name: string; role: Role; mode?: 'test' | 'live' } }>(
+  app.post<{ Body: { name: string; role: string; user?: string; mode?: 'test' | 'live' } }>(
     '/api-keys',
     {
-      config: { permission: ['create', 'ApiKey'] },
       schema: {
         tags: ['tenants'],
         summary: 'Create an API key bound to a role; the secret is shown once',
@@ -91,7 +92,12 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
           required: ['name', 'role'],
           properties: {
             name: { type: 'string', minLength: 1, maxLength: 200 },
-            role: { type: 'string', enum: [...ROLES] },
+            role: { type: 'string', minLength: 1, maxLength: 100, description: 'A built-in role (admin, accountant, manager, cashier, credit_manager, sales_rep, compliance, auditor), or a custom role by id or name.' },
+            user: {
+              type: 'string',
+              pattern: USER_LABEL_PATTERN,
+              description: 'The staff member the key belongs to: the audit log names them, and customers assigned to this label stay theirs when the key is rotated.',
+            },
             mode: { type: 'string', enum: ['test', 'live'] },
           },
         },
@@ -104,7 +110,6 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery }>(
     '/api-keys',
     {
-      config: { permission: ['read', 'ApiKey'] },
       schema: {
         tags: ['tenants'],
         summary: 'List API keys (never their secrets)',
@@ -118,7 +123,6 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>(
     '/api-keys/:id',
     {
-      config: { permission: ['delete', 'ApiKey'] },
       schema: {
         tags: ['tenants'],
         summary: 'Revoke an API key',
@@ -137,7 +141,6 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/test-clock',
     {
-      config: { permission: ['read', 'Tenant'] },
       schema: { tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getTestClock(trx, ctx)),
@@ -146,7 +149,6 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { date: string } }>(
     '/test-clock/advance',
     {
-      config: { permission: ['update', 'Tenant'] },
       schema: {
         tags: ['tenants'],
         summary: 'Move a sandbox tenant’s test clock forward',
@@ -155,5 +157,85 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => advanceTestClock(trx, ctx, req.body.date)),
+  )
+
+  // ---- permissions and roles ----------------------------------------------------------------
+
+  const permissionSchema = {
+    type: 'object',
+    properties: { object: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, scope: { type: 'string', enum: ['customer', 'tenant'] } },
+  }
+  const roleSchema = {
+    type: 'object',
+    properties: {
+      id: { type: 'string', description: 'The name of a built-in role, or `role_…`.' },
+      object: { type: 'string' },
+      name: { type: 'string' },
+      built_in: { type: 'boolean' },
+      description: { type: ['string', 'null'] },
+      permissions: { type: 'array', items: { type: 'string' } },
+      own_customers_only: { type: 'boolean', description: 'Keys with this role see and act only on the customers assigned to them, and their rows.' },
+      version: { type: ['integer', 'null'] },
+      created: { type: ['string', 'null'] },
+      updated: { type: ['string', 'null'] },
+      deleted: { type: 'boolean' },
+    },
+  }
+  const roleBody = (required: string[]) => ({
+    type: 'object',
+    additionalProperties: false,
+    required,
+    minProperties: 1,
+    properties: {
+      name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' },
+      description: { type: ['string', 'null'], maxLength: 500 },
+      permissions: { type: 'array', maxItems: PERMISSION_NAMES.length, items: { type: 'string', maxLength: 100 } },
+      own_customers_only: { type: 'boolean' },
+    },
+  })
+  const roleParams = { type: 'object', properties: { id: { type: 'string', maxLength: 100 } }, required: ['id'] }
+
+  app.get(
+    '/permissions',
+    { schema: { tags: ['roles'], summary: 'Every named permission, with what it grants and whether a role limited to its own customers may hold it', response: { 200: listSchema(permissionSchema), ...errors } } },
+    async () => permissionsView(),
+  )
+
+  app.get(
+    '/roles',
+    { schema: { tags: ['roles'], summary: 'The built-in roles and the tenant’s custom roles, each with its permissions', response: { 200: listSchema(roleSchema), ...errors } } },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => listRoles(trx, ctx)),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/roles/:id',
+    { schema: { tags: ['roles'], summary: 'One role', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => getRole(trx, ctx, req.params.id)),
+  )
+
+  app.post<{ Body: RoleInput }>(
+    '/roles',
+    { schema: { tags: ['roles'], summary: 'Create a custom role from named permissions', body: roleBody(['name', 'permissions']), response: { 201: roleSchema, ...errors } } },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => createRole(trx, ctx, req.body), { status: 201 }),
+  )
+
+  app.patch<{ Params: { id: string }; Body: Partial<RoleInput> }>(
+    '/roles/:id',
+    {
+      schema: {
+        tags: ['roles'],
+        summary: 'Change a custom role (its keys follow at once)',
+        params: roleParams,
+        body: roleBody([]),
+        response: { 200: roleSchema, ...errors },
+      },
+    },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => updateRole(trx, ctx, req.params.id, req.body)),
+  )
+
+  app.delete<{ Params: { id: string } }>(
+    '/roles/:id',
+    { schema: { tags: ['roles'], summary: 'Delete a custom role (409 role_in_use while an active key holds it)', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteRole(trx, ctx, req.params.id)),
   )
 }

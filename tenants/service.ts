@@ -8,7 +8,7 @@ import type { RequestContext } from '../core/kernel/context'
 import { paginate, page } from '../core/kernel/pagination'
 import { generateSecret, hashSecret } from './keys'
 import { evictKey } from './key-cache'
-import type { Role } from '../core/kernel/permissions'
+import { resolveRole } from './roles'
 
 export interface TenantRow {
   tenant_id: string
@@ -35,12 +35,13 @@ export function tenantView(t: TenantRow) {
   }
 }
 
-export function apiKeyView(k: { id: string; name: string; role: string; mode: string; last4: string; created_at: Date; revoked_at: Date | null }) {
+export function apiKeyView(k: { id: string; name: string; role: string; user_label: string | null; mode: string; last4: string; created_at: Date; revoked_at: Date | null }) {
   return {
     id: k.id,
     object: 'api_key' as const,
     name: k.name,
     role: k.role,
+    user: k.user_label,
     mode: k.mode,
     last4: k.last4,
     created: k.created_at.toISOString(),
@@ -94,7 +95,7 @@ export async function advanceTestClock(trx: Trx, ctx: RequestContext, date: stri
   return { object: 'test_clock' as const, sandbox: true, date }
 }
 
-export async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode: 'test' | 'live' }) {
+export async function insertKey(trx: Trx, ctx: RequestContext, input: { name: string; role: string; user?: string | null; mode: 'test' | 'live' }) {
   const secret = generateSecret(ctx.tenantId, input.mode)
   const [row] = await trx('api_keys')
     .insert({
@@ -102,6 +103,7 @@ export async function insertKey(trx: Trx, ctx: RequestContext, input: { name: st
       id: newId('key'),
       name: input.name,
       role: input.role,
+      user_label: input.user ?? null,
       mode: input.mode,
       secret_hash: hashSecret(secret),
       last4: secret.slice(-4),
@@ -111,9 +113,11 @@ export async function insertKey(trx: Trx, ctx: RequestContext, input: { name: st
   return { row, secret }
 }
 
-export async function createApiKey(trx: Trx, ctx: RequestContext, input: { name: string; role: Role; mode?: 'test' | 'live' }) {
+/** A key for a built-in or custom role (by id or name), optionally labelled with its staff `user`. */
+export async function createApiKey(trx: Trx, ctx: RequestContext, input: { name: string; role: string; user?: string | null; mode?: 'test' | 'live' }) {
   const tenant = await getTenant(trx, ctx.tenantId)
-  const { row, secret } = await insertKey(trx, ctx, { ...input, mode: input.mode ?? (tenant.sandbox ? 'test' : 'live') })
+  const role = await resolveRole(trx, ctx, input.role)
+  const { row, secret } = await insertKey(trx, ctx, { ...input, role, mode: input.mode ?? (tenant.sandbox ? 'test' : 'live') })
   const view = apiKeyView(row)
   await recordAudit(trx, ctx, { action: 'api_key.created', entity_type: 'api_key', entity_id: row.id, after: view })
   return { ...view, secret }

@@ -9,7 +9,7 @@ import { systemContext } from '../core/kernel/context'
 import { producerQueue } from '../core/jobs/queues'
 import { workerRegistry } from '../core/jobs/registry'
 import { startWorker, type Worker, type WorkerOptions } from '../core/jobs/worker'
-import { abilityFor } from '../core/kernel/permissions'
+import { builtInAccess } from '../core/kernel/permissions'
 import { setupTestEnv } from './helpers/app'
 
 /**
@@ -82,7 +82,7 @@ t.test('outbox', async (t) => {
   })
   const tenant = await env.tenant()
   const api = env.api(tenant.key)
-  const ctx = systemContext(tenant.uuid, abilityFor('admin', 'system'), 'test')
+  const ctx = systemContext(tenant.uuid, builtInAccess('admin'), 'test')
   const emit = (type: string) => withTenant(env.db, tenant.uuid, (trx) => emitEvent(trx, ctx, type, { test: true }))
   const createCustomers = async (n: number, from: number) => {
     for (let i = 0; i < n; i += 5) {

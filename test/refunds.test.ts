@@ -6,7 +6,7 @@ import { systemContext } from '../core/kernel/context'
 import { Plan } from '../core/ledger/plan'
 import { planRestoreRefundSources } from '../core/workflows/refund'
 import { holdCustomer } from '../core/workflows/steps/locks'
-import { defineAbility } from '../core/kernel/permissions'
+import { builtInAccess } from '../core/kernel/permissions'
 
 
 
@@ -70,7 +70,7 @@ t.test('refunds', async (t) => {
     t.equal(await unapplied(env, b.id), 2500)
     t.same((await api.get(`/v1/refunds/${res.body.id}`)).body.sources, res.body.sources)
 
-    const ctx = systemContext(tenant.uuid, defineAbility('admin', 'system'))
+    const ctx = systemContext(tenant.uuid, builtInAccess('admin'))
     const restored = await withTenant(env.db, tenant.uuid, async (trx) => {
       const read = async () => Promise.all([a.id, b.id].map(async (id) => Number((await trx('payments').where({ id }).first()).unapplied_amount)))
       const restore = async (amount: number, already?: number) => {

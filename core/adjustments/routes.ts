@@ -17,7 +17,6 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateAdjustmentInput }>(
     '/adjustments',
     {
-      config: { permission: ['create', 'Adjustment'] },
       schema: { tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
     },
     async (req, reply) => postAdjustment(req, reply, req.body),
@@ -26,7 +25,6 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string } }>(
     '/adjustments',
     {
-      config: { permission: ['read', 'Adjustment'] },
       schema: {
         tags: ['adjustments'],
         summary: 'List adjustments',
@@ -40,7 +38,6 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/adjustments/:id',
     {
-      config: { permission: ['read', 'Adjustment'] },
       schema: { tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: adjustmentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAdjustment(trx, ctx, req.params.id)),

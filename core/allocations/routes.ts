@@ -17,7 +17,6 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateAllocationInput }>(
     '/allocations',
     {
-      config: { permission: ['create', 'Allocation'] },
       schema: {
         tags: ['allocations'],
         summary: "Apply a payment's or credit note's unapplied credit to an invoice",
@@ -31,7 +30,6 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     '/allocations/:id/reverse',
     {
-      config: { permission: ['update', 'Allocation'] },
       schema: {
         tags: ['allocations'],
         summary: 'Un-apply one allocation: the invoice reopens and the credit is unapplied again',
@@ -46,7 +44,6 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/allocations/:id',
     {
-      config: { permission: ['read', 'Allocation'] },
       schema: { tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAllocation(trx, ctx, req.params.id)),

@@ -4,6 +4,7 @@ import { defineTable, insertWrite } from '../kernel/db/table'
 import { beforeCommit } from '../kernel/db/tenant'
 import type { RequestContext } from '../kernel/context'
 import { newId } from '../kernel/ids'
+import { customerOf } from '../outbox/outbox'
 
 export interface AuditEntry {
   action: string // e.g. customer.created, api_key.revoked, period.reopened
@@ -25,6 +26,7 @@ interface AuditInsert {
   action: string
   entity_type: string
   entity_id: string | null
+  customer_id: string | null
   before: unknown
   after: unknown
   reason: string | null
@@ -38,7 +40,7 @@ interface AuditInsert {
 const auditTable = defineTable<AuditInsert>(
   'audit_log',
   {
-    seq: 'bigint', lane: 'smallint', lane_seq: 'bigint', id: 'text', actor: 'text', action: 'text', entity_type: 'text', entity_id: 'text',
+    seq: 'bigint', lane: 'smallint', lane_seq: 'bigint', id: 'text', actor: 'text', action: 'text', entity_type: 'text', entity_id: 'text', customer_id: 'text',
     before: 'jsonb', after: 'jsonb', reason: 'text', ip: 'text', user_agent: 'text', request_id: 'text', prev_hash: 'text', hash: 'text',
   },
   ['id'],
@@ -73,6 +75,7 @@ export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEnt
     action: entry.action,
     entity_type: entry.entity_type,
     entity_id: entry.entity_id,
+    customer_id: entry.entity_type === 'customer' ? entry.entity_id : (customerOf(entry.after) ?? customerOf(entry.before)),
     before: entry.before === undefined ? null : entry.before,
     after: entry.after === undefined ? null : entry.after,
     reason: entry.reason ?? null,

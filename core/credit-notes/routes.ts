@@ -17,7 +17,6 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateCreditNoteInput }>(
     '/credit-notes',
     {
-      config: { permission: ['create', 'CreditNote'] },
       schema: { tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
     },
     async (req, reply) => postCreditNote(req, reply, req.body),
@@ -26,7 +25,6 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
     '/credit-notes',
     {
-      config: { permission: ['read', 'CreditNote'] },
       schema: {
         tags: ['credit-notes'],
         summary: 'List credit notes',
@@ -44,7 +42,6 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/credit-notes/:id',
     {
-      config: { permission: ['read', 'CreditNote'] },
       schema: { tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),

@@ -33,7 +33,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateCustomerInput }>(
     '/customers',
     {
-      config: { permission: ['create', 'Customer'] },
       schema: {
         tags: ['customers'],
         summary: 'Create a customer (and its zero balance); lists possible duplicates',
@@ -47,7 +46,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListCustomersQuery }>(
     '/customers',
     {
-      config: { permission: ['read', 'Customer'] },
       schema: {
         tags: ['customers'],
         summary: 'List customers, newest first (deleted ones only with include_deleted=true)',
@@ -61,7 +59,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/customers/:id',
     {
-      config: { permission: ['read', 'Customer'] },
       schema: {
         tags: ['customers'],
         summary: 'Retrieve a customer (deleted customers too)',
@@ -75,7 +72,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.patch<{ Params: { id: string }; Body: UpdateCustomerInput; Headers: { 'if-match'?: string } }>(
     '/customers/:id',
     {
-      config: { permission: ['update', 'Customer'] },
       schema: {
         tags: ['customers'],
         summary: 'Update a customer; with If-Match, a stale version gets 412',
@@ -92,7 +88,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string }; Body: { reason: string } }>(
     '/customers/:id',
     {
-      config: { permission: ['delete', 'Customer'] },
       schema: {
         tags: ['customers'],
         summary: 'Soft-delete a customer with zero balance and no open documents; reason required',
@@ -107,7 +102,6 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: { reason?: string } }>(
     '/customers/:id/restore',
     {
-      config: { permission: ['restore', 'Customer'] },
       // The body is optional: a bare POST restores without a reason.
       preValidation: async (req) => {
         req.body ??= {}

@@ -1,3 +1,4 @@
+import { USER_LABEL_PATTERN } from '../kernel/permissions'
 import { idPattern } from '../kernel/ids'
 import { amountSchema, currencySchema } from '../kernel/money'
 import { listQueryProperties, type ListQuery } from '../kernel/pagination'
@@ -94,7 +95,11 @@ const editableProperties = {
   temporary_credit_limit_expires_on: { type: ['string', 'null'], format: 'date', description: 'Last day the temporary limit applies.' },
   payment_terms_days: { type: 'integer', minimum: 0, maximum: 3650 },
   external_id: nullableText(255),
-  assigned_to: { type: ['string', 'null'], pattern: idPattern('key'), description: 'API key id of the sales rep who owns the account.' },
+  assigned_to: {
+    type: ['string', 'null'],
+    anyOf: [{ type: 'null' }, { pattern: idPattern('key') }, { pattern: USER_LABEL_PATTERN }],
+    description: 'The staff member who owns the account: an API key id, or a `user` label carried by an active key (survives key rotation). Keys limited to their own customers see only the customers assigned to them.',
+  },
   metadata: metadataInput,
 } as const
 

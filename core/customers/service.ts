@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Knex } from 'knex'
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
-import { asCustomerSubject as asSubject, canReadCustomerPii, maskCustomerPii, type Action } from '../kernel/permissions'
+import { can, firstUneditableField } from '../kernel/permissions'
 import { ledgerContext } from '../ledger/engine'
 import { listCustomerTransactions } from '../ledger/reads'
 import type { ListQuery } from '../kernel/pagination'
@@ -22,10 +22,11 @@ import type {
 } from './schemas'
 
 /**
- * Checks that `assigned_to` names an API key the customer may be assigned to (404 with param
- * `assigned_to` otherwise). Keys belong to the control plane, so the caller (the route) supplies it.
+ * Checks that `assigned_to` names an API key id or a staff `user` label of an active key of the
+ * tenant (404 with param `assigned_to` otherwise). Keys belong to the control plane, so the caller
+ * (the route) supplies it.
  */
-export type AssigneeCheck = (trx: Trx, ctx: RequestContext, keyId: string) => Promise<void>
+export type AssigneeCheck = (trx: Trx, ctx: RequestContext, assignee: string) => Promise<void>
 
 export interface CustomerRow {
   tenant_id: string
@@ -65,7 +66,7 @@ interface CustomerWithBalance extends CustomerRow {
 const MAX_DUPLICATE_HINTS = 10
 const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata'] as const
 
-// ---- views and masking ------------------------------------------------------------------------
+// ---- views ------------------------------------------------------------------------------------
 
 /** The customer's own fields, unmasked and without balance: what audit rows snapshot. */
 function customerFields(row: CustomerRow) {
@@ -96,7 +97,10 @@ function customerFields(row: CustomerRow) {
   }
 }
 
-/** The full, unmasked customer object: what events carry. */
+/**
+ * The whole customer object: what events carry and what responses start from (the fields a reader
+ * may not view are removed from every response in core/http/fields.ts).
+ */
 function fullView(row: CustomerWithBalance) {
   return {
     ...customerFields(row),
@@ -111,25 +115,7 @@ function fullView(row: CustomerWithBalance) {
 
 export type CustomerView = ReturnType<typeof fullView>
 
-/** The customer object as this reader may see it. */
-function viewFor(ctx: RequestContext, row: CustomerWithBalance): CustomerView {
-  const view = fullView(row)
-  return canReadCustomerPii(ctx, row) ? view : maskCustomerPii(view)
-}
-
 // ---- reads ------------------------------------------------------------------------------------
-
-/**
- * Row filter for lists, mirroring the row-level rule in core/kernel/permissions.ts: a sales rep reads only the
- * customers assigned to its key. Lists cannot ask CASL row by row (filtering after LIMIT would break
- * pagination), so the condition is repeated here in SQL; single rows are checked with the ability.
- * Queries must alias customers as `c`.
- */
-export function customerReadScope(ctx: RequestContext): (qb: Knex.QueryBuilder) => void {
-  return (qb) => {
-    if (ctx.role === 'sales_rep') qb.where('c.assigned_to', ctx.keyId ?? '')
-  }
-}
 
 function selectCustomers(trx: Trx, ctx: RequestContext): Knex.QueryBuilder {
   return trx('customers as c')
@@ -142,25 +128,33 @@ function selectCustomers(trx: Trx, ctx: RequestContext): Knex.QueryBuilder {
 
 /**
  * One customer the actor may read. Another tenant's id, a missing id and a row outside the actor's
- * scope all answer the same 404. `forUpdate` locks the customer row for the rest of the transaction.
+ * scope (row-level security hides the customers of other owners from a limited key) all answer the
+ * same 404. `forUpdate` locks the customer row for the rest of the transaction.
  */
 async function findReadable(trx: Trx, ctx: RequestContext, id: string, opts: { forUpdate?: boolean } = {}): Promise<CustomerWithBalance> {
   const query = selectCustomers(trx, ctx).where('c.id', id)
   if (opts.forUpdate) query.forUpdate('c')
   const row: CustomerWithBalance | undefined = await query.first()
-  if (!row || ctx.ability.cannot('read', asSubject(row))) throw notFound('customer', id, 'id')
+  if (!row) throw notFound('customer', id, 'id')
   return row
 }
 
-/** Route permissions check the type; this checks the row, for roles whose rules carry conditions. */
-function assertCan(ctx: RequestContext, action: Action, row: CustomerRow): void {
-  if (ctx.ability.cannot(action, asSubject(row))) {
-    throw new AppError('permission_denied', `The '${ctx.role}' role cannot ${action} this customer.`)
+/**
+ * Field-level edit rights: a guarded field in the input the key may not write is 403
+ * `field_not_permitted` naming it. A key limited to its own customers can assign a customer only
+ * to one of its owners (it would lose sight of it otherwise).
+ */
+function assertEditable(ctx: RequestContext, input: object): void {
+  const field = firstUneditableField(ctx.access, 'customer', Object.keys(input))
+  if (field) throw new AppError('field_not_permitted', `The '${ctx.role}' role may not write '${field}'.`, { param: field })
+  const assignee = (input as { assigned_to?: string | null }).assigned_to
+  if (ctx.access.owners && assignee !== undefined && (assignee === null || !ctx.access.owners.includes(assignee))) {
+    throw new AppError('field_not_permitted', 'A key limited to its own customers assigns them only to itself (its key id or user).', { param: 'assigned_to' })
   }
 }
 
 export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
-  return viewFor(ctx, await findReadable(trx, ctx, id))
+  return fullView(await findReadable(trx, ctx, id))
 }
 
 /** The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. */
@@ -174,20 +168,20 @@ function escapeLike(s: string): string {
 }
 
 export async function listCustomers(trx: Trx, ctx: RequestContext, q: ListCustomersQuery) {
-  const query = selectCustomers(trx, ctx).modify(customerReadScope(ctx))
+  const query = selectCustomers(trx, ctx)
   if (q.status) query.where('c.status', q.status)
   if (!q.include_deleted && q.status !== 'deleted') query.whereNull('c.deleted_at')
   if (q.q) {
     const pattern = `%${escapeLike(q.q)}%`
     // Searching emails the reader cannot see would let it probe them letter by letter.
-    const searchEmail = ctx.ability.can('read_pii', 'Customer')
+    const searchEmail = can(ctx.access, 'customers.pii.view')
     query.where((w) => {
       w.whereILike('c.name', pattern).orWhereILike('c.external_id', pattern)
       if (searchEmail) w.orWhereILike('c.email', pattern)
     })
   }
   const { rows, has_more } = await paginate<CustomerWithBalance>(query, q, 'c.id')
-  return page(rows.map((r) => viewFor(ctx, r)), has_more)
+  return page(rows.map(fullView), has_more)
 }
 
 /** Existing, non-deleted customers the actor may read that share an email, phone or tax id. */
@@ -198,7 +192,6 @@ async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, input: { em
   const rows: Pick<CustomerRow, 'id' | 'name' | 'email' | 'phone' | 'tax_id'>[] = await trx('customers as c')
     .where('c.tenant_id', ctx.tenantId)
     .whereNull('c.deleted_at')
-    .modify(customerReadScope(ctx))
     .where((w) => {
       if (email !== null) w.orWhereRaw('lower(c.email) = ?', [email])
       if (phone !== null) w.orWhere('c.phone', phone)
@@ -261,13 +254,14 @@ async function recordChange(trx: Trx, ctx: RequestContext, action: string, befor
 }
 
 /**
- * Creates the customer and its zero balance row. A sales rep's new customer is assigned to the rep
- * unless it says otherwise, so the rep can see what it just created.
+ * Creates the customer and its zero balance row. A key limited to its own customers assigns the new
+ * customer to its user (else its key id) unless it names one of them, so it sees what it created.
  */
 export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput, assertAssignee?: AssigneeCheck) {
   const currency = input.currency === undefined ? (await ledgerContext(trx, ctx)).base_currency : assertCurrency(input.currency)
   assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
-  const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.role === 'sales_rep' ? ctx.keyId : null
+  assertEditable(ctx, input)
+  const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.access.owners ? (ctx.user ?? ctx.keyId) : null
   if (input.assigned_to && assertAssignee) await assertAssignee(trx, ctx, input.assigned_to)
   // Looked up before the insert, so the new customer never lists itself.
   const possible_duplicates = await findPossibleDuplicates(trx, ctx, input)
@@ -306,7 +300,7 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
   }
   await recordChange(trx, ctx, 'customer.created', null, row)
   await emitEvent(trx, ctx, 'customer.created', fullView(created))
-  return { ...viewFor(ctx, created), possible_duplicates }
+  return { ...fullView(created), possible_duplicates }
 }
 
 /**
@@ -326,8 +320,8 @@ function assertIfMatch(ifMatch: string | undefined, version: number): void {
  * it). A PATCH that changes nothing writes nothing and keeps the version.
  */
 export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, input: UpdateCustomerInput, ifMatch?: string, assertAssignee?: AssigneeCheck) {
+  assertEditable(ctx, input)
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
-  assertCan(ctx, 'update', before)
   if (before.deleted_at) throw new AppError('customer_deleted')
   assertIfMatch(ifMatch, before.version)
 
@@ -335,7 +329,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
   for (const [field, value] of Object.entries(input)) {
     if (!isDeepStrictEqual(before[field as keyof CustomerRow], value)) changes[field] = value
   }
-  if (Object.keys(changes).length === 0) return viewFor(ctx, before)
+  if (Object.keys(changes).length === 0) return fullView(before)
   // Only a new assignee is checked: resending the current one (even a since-revoked key) is no change.
   if (typeof changes.assigned_to === 'string' && assertAssignee) await assertAssignee(trx, ctx, changes.assigned_to)
   assertTemporaryLimitPair({ ...before, ...changes } as CustomerRow)
@@ -353,7 +347,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
     if (after.status === 'suspended') await emitEvent(trx, ctx, 'customer.suspended', fullView(after))
     else if (before.status === 'suspended' && after.status === 'active') await emitEvent(trx, ctx, 'customer.reactivated', fullView(after))
   }
-  return viewFor(ctx, after)
+  return fullView(after)
 }
 
 /**
@@ -379,7 +373,6 @@ export async function deleteCustomer(trx: Trx, ctx: RequestContext, id: string, 
   // Same lock order as the posting engine: the balance row first, then the customer.
   await trx('customer_balances').where({ tenant_id: ctx.tenantId, customer_id: id }).forUpdate().select('customer_id')
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
-  assertCan(ctx, 'delete', before)
   if (before.deleted_at) throw new AppError('customer_deleted')
   await assertNoOpenDocuments(trx, ctx, id)
 
@@ -398,13 +391,12 @@ export async function deleteCustomer(trx: Trx, ctx: RequestContext, id: string, 
   const after: CustomerWithBalance = { ...before, ...updated }
   await recordChange(trx, ctx, 'customer.deleted', before, after, reason)
   await emitEvent(trx, ctx, 'customer.deleted', fullView(after))
-  return viewFor(ctx, after)
+  return fullView(after)
 }
 
 /** Undoes a soft delete, back to the status the customer had; its external_id must still be free. */
 export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string, reason: string | null) {
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
-  assertCan(ctx, 'restore', before)
   if (!before.deleted_at) throw new AppError('customer_not_deleted')
 
   const [updated]: CustomerRow[] = await guardExternalId(
@@ -425,5 +417,5 @@ export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string,
   await recordChange(trx, ctx, 'customer.restored', before, after, reason)
   // The public event list has no customer.restored; a restore is an update to subscribers.
   await emitEvent(trx, ctx, 'customer.updated', fullView(after))
-  return viewFor(ctx, after)
+  return fullView(after)
 }

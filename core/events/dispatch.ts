@@ -1,6 +1,6 @@
 import type { Trx } from '../kernel/db/knex'
 import { systemContext } from '../kernel/context'
-import { abilityFor } from '../kernel/permissions'
+import { builtInAccess } from '../kernel/permissions'
 import { defineJob, withJobTenant, type JobContext, type JobDefinition } from '../jobs/queues'
 import { EVENT_COLUMNS, type EventConsumer, type EventRow } from './consumers'
 
@@ -40,7 +40,7 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
   const ids = [...new Set(eventIds)].slice(0, DISPATCH_BATCH_MAX)
   const result: DispatchResult = { events: ids.length, dispatched: 0, skipped: 0, ran: {} }
   if (!ids.length) return result
-  const ctx = systemContext(tenantId, abilityFor('admin', 'system'), `job_${job.jobId}`)
+  const ctx = systemContext(tenantId, builtInAccess('admin'), `job_${job.jobId}`)
   const markDispatched = async (trx: Trx, events: EventRow[]) => {
     if (!events.length) return
     const { rowCount } = await trx.raw(`update events set dispatched_at = now() where tenant_id = ? and id = any(?::text[]) and dispatched_at is null`, [tenantId, events.map((e) => e.id)])

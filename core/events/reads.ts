@@ -3,7 +3,6 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
 import { paginate, page, type ListQuery } from '../kernel/pagination'
-import { canReadCustomerPii, maskCustomerPii } from '../kernel/permissions'
 import { EVENT_COLUMNS, eventView, type EventRow } from './consumers'
 
 export interface ListEventsQuery extends ListQuery {
@@ -11,16 +10,12 @@ export interface ListEventsQuery extends ListQuery {
 }
 
 /**
- * The event as this reader may see it. Events carry the full customer object (webhook receivers are
- * the merchant's own systems); the API masks its PII for roles without read_pii, as GET /customers does.
+ * The event as stored. Events carry whole objects (webhook receivers are the merchant's own
+ * systems); read through the API, the fields the reader may not view are removed like in any other
+ * response (core/http/fields.ts), and a key limited to its own customers sees only their events.
  */
 function viewFor(ctx: RequestContext, row: EventRow) {
-  const view = eventView(row, tenantPublicId(ctx.tenantId))
-  const object = view.data.object as Record<string, unknown> | null
-  if (object && typeof object === 'object' && object.object === 'customer' && !canReadCustomerPii(ctx, object as { assigned_to?: string | null })) {
-    view.data.object = maskCustomerPii(object)
-  }
-  return view
+  return eventView(row, tenantPublicId(ctx.tenantId))
 }
 
 export async function listEvents(trx: Trx, ctx: RequestContext, q: ListEventsQuery) {

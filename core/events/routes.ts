@@ -42,7 +42,6 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListEventsQuery }>(
     '/events',
     {
-      config: { permission: ['read', 'Event'] },
       schema: {
         tags,
         summary: 'List events, newest first',
@@ -64,7 +63,6 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/events/:id',
     {
-      config: { permission: ['read', 'Event'] },
       schema: { tags, summary: 'Retrieve an event', params: eventParams, response: { 200: eventView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getEvent(trx, ctx, req.params.id)),
@@ -73,7 +71,6 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: { endpoint?: string } }>(
     '/events/:id/redeliver',
     {
-      config: { permission: ['update', 'WebhookEndpoint'] },
       // The body is optional: a bare POST redelivers to every subscribed endpoint.
       preValidation: async (req) => {
         req.body ??= {}

@@ -7,6 +7,7 @@ import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
 import { newId } from '../kernel/ids'
 import { rateLimitKey, registerAuth } from './auth'
+import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
 import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
@@ -129,6 +130,7 @@ export async function buildApp(
   })
 
   registerAuth(app)
+  registerFieldRules(app)
   app.deps.metrics.instrument(app)
 
   await app.register(opsRoutes)

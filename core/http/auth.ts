@@ -3,17 +3,16 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError, notFound } from '../kernel/errors'
 import type { Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
-import { abilityFor, defineAbility, Role, type Action, type Subject } from '../kernel/permissions'
+import { accessFor, BUILT_IN_ROLES, builtInAccess, isBuiltInRole, isPermission, type Access } from '../kernel/permissions'
 import { hashSecret, parseSecret } from '../../tenants/keys'
 import { cacheKey, getCachedKey } from '../../tenants/key-cache'
 import type { RequestContext } from '../kernel/context'
+import { ROUTE_PERMISSIONS, routeKey } from './access'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** `key` (default): an API key; `platform`: the platform admin token; `none`: public. */
+    /** `key` (default): an API key, with the route's permissions from core/http/access.ts; `platform`: the platform admin token; `none`: public. */
     auth?: 'key' | 'platform' | 'none'
-    /** The action and subject the key's role must hold; required on every `key` route. */
-    permission?: [Action, Subject]
   }
   interface FastifyRequest {
     ctx: RequestContext
@@ -57,9 +56,21 @@ function baseContext(req: FastifyRequest): Pick<RequestContext, 'requestId' | 'i
 }
 
 /**
+ * What a key may do: its role's permissions (a built-in role, or the tenant's custom role it names),
+ * limited to the customers of its owners (key id, user label) when the role says so.
+ */
+export function keyAccess(key: { id: string; role: string; user_label: string | null; permissions: string[] | null; own_customers_only: boolean | null }): Access {
+  const owners = [key.id, ...(key.user_label ? [key.user_label] : [])]
+  if (isBuiltInRole(key.role)) return accessFor(key.role, BUILT_IN_ROLES[key.role], owners)
+  // A custom role (its row joined in); a role that no longer exists grants nothing.
+  return accessFor(key.role, { permissions: (key.permissions ?? []).filter(isPermission), ownCustomersOnly: key.own_customers_only ?? true }, owners)
+}
+
+/**
  * Authenticates every request in `onRequest` (before the body is even read) and checks the route's
- * declared permission, so a request without a key gets 401 and one without the right role 403,
- * whatever its body. A route that forgets to declare its permission fails at startup.
+ * permissions from the one table (core/http/access.ts), so a request without a key gets 401 and
+ * one whose role lacks a permission 403, whatever its body. A key route missing from the table
+ * fails at startup.
  */
 export function registerAuth(app: FastifyInstance): void {
   app.decorateRequest('ctx', null as unknown as RequestContext)
@@ -68,8 +79,9 @@ export function registerAuth(app: FastifyInstance): void {
   // missing key are rate-limited too.
   app.addHook('onRoute', (route) => {
     const mode = route.config?.auth ?? 'key'
-    if (mode === 'key' && !route.config?.permission) {
-      throw new Error(`route ${route.method} ${route.url} declares no permission`)
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => (m === 'HEAD' ? 'GET' : m))
+    if (mode === 'key' && methods.some((m) => !ROUTE_PERMISSIONS[routeKey(m, route.url)])) {
+      throw new Error(`route ${route.method} ${route.url} has no entry in ROUTE_PERMISSIONS (core/http/access.ts)`)
     }
     const existing = route.onRequest ? (Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]) : []
     route.onRequest = [...existing, authenticate]
@@ -91,32 +103,42 @@ export function registerAuth(app: FastifyInstance): void {
     let key = getCachedKey(hash)
     if (!key) {
       const row = await withTenant(app.deps.db, parsed.tenantId, (trx) =>
-        trx('api_keys').where({ tenant_id: parsed.tenantId, secret_hash: hash }).whereNull('revoked_at').first('id', 'role'),
+        trx('api_keys as k')
+          .leftJoin('roles as r', function () {
+            this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
+          })
+          .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
+          .whereNull('k.revoked_at')
+          .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only'),
       )
       if (!row) throw new AppError('invalid_api_key')
-      key = { tenantId: parsed.tenantId, keyId: row.id, role: row.role }
+      key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
       cacheKey(hash, key)
     }
-    const ability = abilityFor(key.role as Role, key.keyId)
-    req.ctx = { tenantId: parsed.tenantId, keyId: key.keyId, role: key.role as Role, ability, ...baseContext(req) }
-    const [action, subject] = config.permission!
-    if (!ability.can(action, subject)) {
-      throw new AppError('permission_denied', `The '${key.role}' role cannot ${action} ${subject}.`)
+    req.ctx = { tenantId: parsed.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
+    const required = ROUTE_PERMISSIONS[routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.routeOptions.url ?? '')]
+    const missing = required === 'authenticated' ? undefined : required?.find((p) => !key!.access.permissions.has(p))
+    if (!required || missing) {
+      throw new AppError('permission_denied', `The '${key.access.role}' role lacks the '${missing ?? 'route'}' permission.`, { details: { permission: missing ?? null } })
     }
   }
 }
 
 /**
- * An active (unrevoked) API key of the tenant, else 404 `resource_missing` with
- * `param`: a key of another tenant (hidden by row-level security) answers like one that never
- * existed. For fields that name a key, such as a customer's `assigned_to`.
+ * An active (unrevoked) API key of the tenant named by its id (`key_…`) or by its staff `user`
+ * label, else 404 `resource_missing` with `param`: a key of another tenant (hidden by row-level
+ * security) answers like one that never existed. For fields that name a key's owner, such as a
+ * customer's `assigned_to`.
  */
-export async function assertTenantKey(trx: Trx, tenantId: string, keyId: string, param: string): Promise<void> {
-  const row = await trx('api_keys').where({ tenant_id: tenantId, id: keyId }).whereNull('revoked_at').first('id')
-  if (!row) throw notFound('API key', keyId, param)
+export async function assertTenantKey(trx: Trx, tenantId: string, idOrUser: string, param: string): Promise<void> {
+  const q = trx('api_keys').where({ tenant_id: tenantId }).whereNull('revoked_at')
+  if (idOrUser.startsWith('key_')) q.where({ id: idOrUser })
+  else q.where({ user_label: idOrUser })
+  const row = await q.first('id')
+  if (!row) throw notFound('API key', idOrUser, param)
 }
 
 /** Context for platform-token routes that act on a tenant they have just chosen. */
 export function platformContext(req: FastifyRequest, tenantId: string): RequestContext {
-  return { tenantId, keyId: null, role: 'platform', ability: defineAbility('admin', 'platform'), ...baseContext(req) }
+  return { tenantId, keyId: null, user: null, role: 'platform', access: builtInAccess('admin'), ...baseContext(req) }
 }

@@ -84,7 +84,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
         })
         await storeIdempotentResponses(trx, tenantId, ttlHours, store)
         return out as (Answer<unknown> | AppError)[]
-      })
+      }, { owners: group[0].ctx.access.owners }) // one row scope per group: the queue key holds it
     } catch (err) {
       // Rerun alone only what surely wrote nothing: an error of ours or one Postgres answered (the
       // transaction rolled back). A lost connection may have lost the answer to a COMMIT that
@@ -120,7 +120,9 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
     const claim = idempotentRequest(req)
     const { db, config } = req.server.deps
     const tenantId = req.ctx.tenantId
-    const queueKey = `${tenantId}:${lane(opts.partition(input), config.POSTING_BATCH_LANES)}`
+    // Requests of keys limited to their own customers are grouped per owner set (a transaction has one row scope).
+    const owners = req.ctx.access.owners ? req.ctx.access.owners.join(',') : '*'
+    const queueKey = `${tenantId}:${owners}:${lane(opts.partition(input), config.POSTING_BATCH_LANES)}`
     let tenants = queues.get(db)
     if (!tenants) queues.set(db, (tenants = new Map()))
     let t = tenants.get(queueKey)

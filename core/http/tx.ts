@@ -114,7 +114,7 @@ export function answer<T>(reply: FastifyReply, a: Answer<T>): T {
 }
 
 /**
- * Runs one service call in the request's tenant transaction and sets the status. For a POST with
+ * Runs one service call in the request's tenant transaction (with the key's row scope) and sets the status. For a POST with
  * `Idempotency-Key` (Stripe semantics, see claimIdempotencyKeys) a stored response is replayed with
  * `Idempotent-Replayed: true`, and a new response is stored in the same transaction as its effect,
  * so one key can never yield two effects. Failed requests store nothing: they wrote nothing, so a
@@ -139,6 +139,6 @@ export async function inTenant<T>(
     const a = { replayed: false, status, body: await fn(trx, ctx) }
     if (claim) await storeIdempotentResponses(trx, ctx.tenantId, ttlHours, [{ claim, answer: a }])
     return a
-  })
+  }, { owners: ctx.access.owners })
   return answer(reply, outcome)
 }

@@ -20,7 +20,6 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateInvoiceInput }>(
     '/invoices',
     {
-      config: { permission: ['create', 'Invoice'] },
       schema: { tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
     },
     async (req, reply) => postInvoice(req, reply, req.body),
@@ -29,7 +28,6 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string; status?: string } }>(
     '/invoices',
     {
-      config: { permission: ['read', 'Invoice'] },
       schema: {
         tags: ['invoices'],
         summary: 'List invoices',
@@ -51,7 +49,6 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/invoices/:id',
     {
-      config: { permission: ['read', 'Invoice'] },
       schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
@@ -60,7 +57,6 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/invoices/:id/void',
     {
-      config: { permission: ['update', 'Invoice'] },
       schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => voidInvoice(trx, ctx, req.params.id, req.body)),

@@ -35,6 +35,8 @@ export const CATALOG = {
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
   invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },
   permission_denied: { status: 403, type: 'permission', message: 'The API key role lacks the permission for this action.' },
+  field_not_permitted: { status: 403, type: 'permission', message: 'The API key role may not write this field.' },
+  self_approval: { status: 403, type: 'permission', message: 'A request cannot be approved by the key that made it.' },
   // 404
   resource_missing: { status: 404, type: 'not_found', message: 'No such resource.' },
   route_not_found: { status: 404, type: 'not_found', message: 'No such route.' },
@@ -47,6 +49,8 @@ export const CATALOG = {
   customer_deleted: { status: 409, type: 'conflict', message: 'The customer is deleted.' },
   customer_not_deleted: { status: 409, type: 'conflict', message: 'The customer is not deleted.' },
   api_key_revoked: { status: 409, type: 'conflict', message: 'The API key is already revoked.' },
+  role_in_use: { status: 409, type: 'conflict', message: 'An active API key holds this role.' },
+  duplicate_role_name: { status: 409, type: 'conflict', message: 'A role with this name already exists.' },
   // 422 business rules
   period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
   over_allocation: { status: 422, type: 'business_rule', message: 'Allocations exceed the outstanding amount or the available credit.' },

@@ -1,3 +1,4 @@
+import { can } from '../kernel/permissions'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import type { Plan } from './plan'
@@ -29,8 +30,8 @@ export function checkCredit(
   document: { type: string; id: string },
   today: string,
 ): void {
-  if (override && !ctx.ability.can('override_credit', 'Customer')) {
-    throw new AppError('permission_denied', `The '${ctx.role}' role cannot override the credit limit.`, { param: 'credit_override' })
+  if (override && !can(ctx.access, 'credit.override')) {
+    throw new AppError('permission_denied', `The '${ctx.role}' role lacks the 'credit.override' permission.`, { param: 'credit_override' })
   }
   const exposure = customer.current_balance + amount
   const limit = effectiveCreditLimit(customer, today)

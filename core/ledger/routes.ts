@@ -13,7 +13,6 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: ListQuery }>(
     '/customers/:id/transactions',
     {
-      config: { permission: ['read', 'Transaction'] },
       schema: {
         tags: ['ledger'],
         summary: 'The customer sub-ledger, newest first',
@@ -32,7 +31,6 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { source?: string } }>(
     '/journal-entries',
     {
-      config: { permission: ['read', 'JournalEntry'] },
       schema: {
         tags: ['ledger'],
         summary: 'List journal entries with their lines, newest first',
@@ -54,7 +52,6 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/journal-entries/:id',
     {
-      config: { permission: ['read', 'JournalEntry'] },
       schema: {
         tags: ['ledger'],
         summary: 'Retrieve a journal entry with its lines',
@@ -68,7 +65,6 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/accounts',
     {
-      config: { permission: ['read', 'Account'] },
       schema: { tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listAccounts(trx, ctx)),
@@ -77,7 +73,6 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { as_of?: string } }>(
     '/trial-balance',
     {
-      config: { permission: ['read', 'Report'] },
       schema: {
         tags: ['ledger'],
         summary: 'Trial balance as of a date, aggregated from the journal',

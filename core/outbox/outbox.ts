@@ -9,11 +9,22 @@ export interface OutboxEvent {
   object: unknown
 }
 
-const eventsTable = defineTable<{ id: string; type: string; data: { object: unknown }; request_id: string | null; idempotency_key: string | null }>(
+const eventsTable = defineTable<{ id: string; type: string; data: { object: unknown }; customer_id: string | null; request_id: string | null; idempotency_key: string | null }>(
   'events',
-  { id: 'text', type: 'text', data: 'json', request_id: 'text', idempotency_key: 'text' },
+  { id: 'text', type: 'text', data: 'json', customer_id: 'text', request_id: 'text', idempotency_key: 'text' },
   ['id'],
 )
+
+/**
+ * The customer an object is about: the customer itself, or a document's `customer`. Stored with the
+ * event (and the audit row) so keys limited to their own customers see only their customers' rows.
+ */
+export function customerOf(object: unknown): string | null {
+  if (!object || typeof object !== 'object') return null
+  const o = object as { object?: unknown; id?: unknown; customer?: unknown }
+  if (o.object === 'customer' && typeof o.id === 'string') return o.id
+  return typeof o.customer === 'string' ? o.customer : null
+}
 
 /** Writes a domain event to the outbox in the caller's transaction; the relay publishes it after commit. */
 export async function emitEvent(trx: Trx, ctx: RequestContext, type: string, object: unknown): Promise<string> {
@@ -27,6 +38,7 @@ export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: 
     id: newId('evt'),
     type: e.type,
     data: { object: e.object },
+    customer_id: customerOf(e.object),
     request_id: e.ctx.requestId,
     idempotency_key: e.ctx.idempotencyKey,
   }))

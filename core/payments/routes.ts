@@ -19,7 +19,6 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreatePaymentInput }>(
     '/payments',
     {
-      config: { permission: ['create', 'Payment'] },
       schema: { tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
     },
     async (req, reply) => postPayment(req, reply, req.body),
@@ -28,7 +27,6 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string } }>(
     '/payments',
     {
-      config: { permission: ['read', 'Payment'] },
       schema: {
         tags: ['payments'],
         summary: 'List payments',
@@ -46,7 +44,6 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/payments/:id',
     {
-      config: { permission: ['read', 'Payment'] },
       schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
@@ -55,7 +52,6 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/payments/:id/void',
     {
-      config: { permission: ['update', 'Payment'] },
       schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: paymentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => voidPayment(trx, ctx, req.params.id, req.body)),

@@ -10,7 +10,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreatePeriodInput }>(
     '/periods',
     {
-      config: { permission: ['create', 'Period'] },
       schema: {
         tags: ['periods'],
         summary: 'Create an accounting period (a calendar month, quarter or year)',
@@ -24,7 +23,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListPeriodsQuery }>(
     '/periods',
     {
-      config: { permission: ['read', 'Period'] },
       schema: { tags: ['periods'], summary: 'List accounting periods', querystring: listPeriodsQuery, response: { 200: listSchema(periodSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listPeriods(trx, ctx, req.query)),
@@ -33,7 +31,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/periods/:id',
     {
-      config: { permission: ['read', 'Period'] },
       schema: { tags: ['periods'], summary: 'Retrieve an accounting period', params: periodParams, response: { 200: periodSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPeriod(trx, ctx, req.params.id)),
@@ -42,7 +39,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string } }>(
     '/periods/:id/close',
     {
-      config: { permission: ['update', 'Period'] },
       schema: {
         tags: ['periods'],
         summary: 'Close an open period after reconciliation (refused with reconciliation_failed on drift)',
@@ -56,7 +52,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     '/periods/:id/reopen',
     {
-      config: { permission: ['reopen', 'Period'] },
       schema: {
         tags: ['periods'],
         summary: 'Reopen a closed period (audited with the reason); a locked period stays locked',
@@ -71,7 +66,6 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string } }>(
     '/periods/:id/lock',
     {
-      config: { permission: ['lock', 'Period'] },
       schema: {
         tags: ['periods'],
         summary: 'Lock a closed period: final',

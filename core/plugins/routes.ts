@@ -31,7 +31,6 @@ export async function pluginRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/plugins',
     {
-      config: { permission: ['read', 'Plugin'] },
       schema: { tags: ['plugins'], summary: 'Installed plugins with this tenant’s enablement and config', response: { 200: listSchema(pluginSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => page(await listPlugins(trx, ctx), false)),
@@ -40,7 +39,6 @@ export async function pluginRoutes(app: FastifyInstance): Promise<void> {
   app.put<{ Params: { name: string }; Body: { enabled?: boolean; config?: Record<string, unknown> } }>(
     '/plugins/:name',
     {
-      config: { permission: ['update', 'Plugin'] },
       schema: {
         tags: ['plugins'],
         summary: 'Enable, disable or configure a plugin for this tenant',

@@ -1,5 +1,5 @@
 import { systemContext } from '../kernel/context'
-import { abilityFor } from '../kernel/permissions'
+import { builtInAccess } from '../kernel/permissions'
 import { defineJob, enqueue, withJobTenant, type JobContext } from '../jobs/queues'
 import { defineTenantSchedule } from '../jobs/schedules'
 import { defineTenantSweep } from '../jobs/sweeps'
@@ -19,7 +19,7 @@ const ATTEMPTS = 3
 type RunJob = { runId?: string; trigger?: 'nightly' }
 
 export async function runReconciliationJob(data: RunJob, job: JobContext) {
-  const ctx = systemContext(job.tenantId, abilityFor('admin', 'system'), `job_${job.jobId}`)
+  const ctx = systemContext(job.tenantId, builtInAccess('admin'), `job_${job.jobId}`)
   const runId = data.runId ?? (await withJobTenant(job, (trx) => nightlyRun(trx, ctx))).id
   if (!(await withJobTenant(job, (trx) => startRun(trx, ctx, runId)))) return { run: runId, skipped: 'finished' }
   try {

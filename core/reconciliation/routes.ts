@@ -14,7 +14,6 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.post<{ Body: Record<string, never> }>(
     '/reconciliations',
     {
-      config: { permission: ['create', 'Reconciliation'] },
       // The body is optional: a bare POST queues a run.
       preValidation: async (req) => {
         req.body ??= {}
@@ -41,7 +40,6 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Querystring: ListRunsQuery }>(
     '/reconciliations',
     {
-      config: { permission: ['read', 'Reconciliation'] },
       schema: { tags, summary: 'List reconciliation runs, newest first', querystring: listRunsQuery, response: { 200: listSchema(runSummarySchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listRuns(trx, ctx, req.query)),
@@ -50,7 +48,6 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Params: { id: string } }>(
     '/reconciliations/:id',
     {
-      config: { permission: ['read', 'Reconciliation'] },
       schema: { tags, summary: 'Retrieve a reconciliation run with its discrepancies', params: runParams, response: { 200: runSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRun(trx, ctx, req.params.id)),
@@ -59,7 +56,6 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.post<{ Params: { id: string }; Body: { reason: string } }>(
     '/reconciliations/:id/repair',
     {
-      config: { permission: ['repair', 'Reconciliation'] },
       schema: {
         tags,
         summary: "Rebuild the drifting customers' cached balances and open items from the ledger (reason required, audited)",

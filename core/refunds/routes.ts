@@ -17,7 +17,6 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
-      config: { permission: ['create', 'Refund'] },
       schema: { tags: ['refunds'], summary: 'Refund unapplied credit', body: createRefundBody, response: { 201: refundSchema, ...errors } },
     },
     async (req, reply) => postRefund(req, reply, req.body),
@@ -26,7 +25,6 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string } }>(
     '/refunds',
     {
-      config: { permission: ['read', 'Refund'] },
       schema: {
         tags: ['refunds'],
         summary: 'List refunds',
@@ -44,7 +42,6 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/refunds/:id',
     {
-      config: { permission: ['read', 'Refund'] },
       schema: { tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: refundSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRefund(trx, ctx, req.params.id)),

@@ -11,7 +11,6 @@ export async function reversalRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: ReverseTransactionInput }>(
     '/transactions/:id/reverse',
     {
-      config: { permission: ['create', 'Transaction'] },
       schema: {
         tags: ['reversals'],
         summary: 'Reverse a customer transaction, whole or in part',

@@ -18,7 +18,6 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateSaleInput }>(
     '/sales',
     {
-      config: { permission: ['create', 'Sale'] },
       schema: { tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
     },
     async (req, reply) => postSale(req, reply, req.body),
@@ -27,7 +26,6 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string } }>(
     '/sales',
     {
-      config: { permission: ['read', 'Sale'] },
       schema: {
         tags: ['sales'],
         summary: 'List sales',
@@ -41,7 +39,6 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/sales/:id',
     {
-      config: { permission: ['read', 'Sale'] },
       schema: { tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
@@ -50,7 +47,6 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: CancelSaleInput }>(
     '/sales/:id/cancel',
     {
-      config: { permission: ['update', 'Sale'] },
       schema: { tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: saleSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => cancelSale(trx, ctx, req.params.id, req.body)),

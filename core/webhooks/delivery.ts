@@ -7,7 +7,7 @@ import { AppError, notFound } from '../kernel/errors'
 import { newId, tenantPublicId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { page } from '../kernel/pagination'
-import { abilityFor } from '../kernel/permissions'
+import { builtInAccess } from '../kernel/permissions'
 import { defineEventConsumer, EVENT_COLUMNS, eventView, type EventConsumer, type EventRow } from '../events/consumers'
 import { defineJob, enqueue, enqueueMany, type JobContext, type JobDefinition } from '../jobs/queues'
 import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
@@ -91,7 +91,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 }
 
 function jobCtx(tenantId: string, requestId: string): RequestContext {
-  return systemContext(tenantId, abilityFor('admin', 'system'), requestId)
+  return systemContext(tenantId, builtInAccess('admin'), requestId)
 }
 
 /** Enqueues the job for a delivery's next attempt; a lost enqueue is recovered by the sweeper. */

@@ -27,7 +27,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateEndpointInput }>(
     '/webhook-endpoints',
     {
-      config: { permission: ['create', 'WebhookEndpoint'] },
       schema: {
         tags,
         summary: 'Create a webhook endpoint; its whsec_ signing secret is shown once',
@@ -41,7 +40,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery }>(
     '/webhook-endpoints',
     {
-      config: { permission: ['read', 'WebhookEndpoint'] },
       schema: { tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(endpointView), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listEndpoints(trx, ctx, req.query)),
@@ -50,7 +48,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      config: { permission: ['read', 'WebhookEndpoint'] },
       schema: { tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: endpointView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getEndpoint(trx, ctx, req.params.id)),
@@ -59,7 +56,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.patch<{ Params: { id: string }; Body: UpdateEndpointInput }>(
     '/webhook-endpoints/:id',
     {
-      config: { permission: ['update', 'WebhookEndpoint'] },
       schema: {
         tags,
         summary: 'Change the URL, event filter or description; enable or disable the endpoint',
@@ -74,7 +70,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      config: { permission: ['delete', 'WebhookEndpoint'] },
       schema: { tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteEndpoint(trx, ctx, req.params.id)),
@@ -83,7 +78,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string } }>(
     '/webhook-endpoints/:id/rotate-secret',
     {
-      config: { permission: ['update', 'WebhookEndpoint'] },
       // No body needed: a bare POST rotates.
       preValidation: async (req) => {
         req.body ??= {}
@@ -102,7 +96,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: ListDeliveriesQuery }>(
     '/webhook-endpoints/:id/deliveries',
     {
-      config: { permission: ['read', 'WebhookEndpoint'] },
       schema: {
         tags,
         summary: 'The delivery log of an endpoint, newest first, each delivery with its latest attempts',
@@ -117,7 +110,6 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string; delivery: string }; Querystring: ListQuery }>(
     '/webhook-endpoints/:id/deliveries/:delivery/attempts',
     {
-      config: { permission: ['read', 'WebhookEndpoint'] },
       schema: {
         tags,
         summary: 'Every attempt of one delivery (status code, duration, error, response excerpt), newest first',

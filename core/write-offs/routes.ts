@@ -17,7 +17,6 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateWriteOffInput }>(
     '/write-offs',
     {
-      config: { permission: ['create', 'WriteOff'] },
       schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', body: createWriteOffBody, response: { 201: writeOffSchema, ...errors } },
     },
     async (req, reply) => postWriteOff(req, reply, req.body),
@@ -26,7 +25,6 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
     '/write-offs',
     {
-      config: { permission: ['read', 'WriteOff'] },
       schema: {
         tags: ['write-offs'],
         summary: 'List write-offs',
@@ -44,7 +42,6 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/write-offs/:id',
     {
-      config: { permission: ['read', 'WriteOff'] },
       schema: { tags: ['write-offs'], summary: 'Get a write-off', params: idParams, response: { 200: writeOffSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getWriteOff(trx, ctx, req.params.id)),

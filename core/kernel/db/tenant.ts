@@ -5,17 +5,28 @@ const RETRYABLE = new Set(['40001', '40P01'])
 const MAX_ATTEMPTS = 6
 
 /**
+ * A key limited to its own customers: its owners (key id, user label). Row-level security then shows
+ * the transaction only their customers and those customers' rows (migration 20261201000010).
+ */
+export interface TenantScope {
+  owners?: readonly string[] | null
+}
+
+/**
  * The one way to open a tenant transaction: the first statement scopes row-level security to the
  * tenant with a transaction-local setting (never a session SET, which would leak across pooled
- * connections). Deadlocks and serialization failures are retried with bounded, jittered backoff,
+ * connections), with the caller's row scope when it has one. Deadlocks and serialization failures are retried with bounded, jittered backoff,
  * so `fn` must be free of side effects outside the transaction.
  */
-export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
+export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => Promise<T>, scope: TenantScope = {}): Promise<T> {
   if (!isUuid(tenantId)) throw new Error('withTenant: tenantId must be a uuid')
+  const owners = scope.owners ? scope.owners.join(',') : null
+  if (owners !== null && (!scope.owners!.length || scope.owners!.some((o) => !o || o.includes(',')))) throw new Error('withTenant: bad owners')
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(async (trx) => {
-        await prepared(trx, "select set_config('app.tenant_id', ?, true)", [tenantId])
+        if (owners === null) await prepared(trx, "select set_config('app.tenant_id', ?, true)", [tenantId])
+        else await prepared(trx, "select set_config('app.tenant_id', ?, true), set_config('app.owners', ?, true)", [tenantId, owners])
         hooks.set(trx, [])
         const result = await fn(trx)
         for (const hook of hooks.get(trx)!) await hook()
