@@ -15,7 +15,8 @@ import { tenantRls } from '../core/kernel/db/migration-helpers'
  *   someone else); on the append-only logs (events, audit) it filters reads.
  * - `events.customer_id`, `audit_log.customer_id`: the customer a row is about (set by the writer:
  *   the customer itself, or the document's customer), so the logs can be scoped the same way. Not
- *   part of the audit hash: it decides visibility only.
+ *   part of the audit hash: it decides visibility only. The audit chain trigger reads its lane's tail
+ *   with the row scope lifted (the tail may be another customer's row).
  */
 
 const OWNERS = `string_to_array(current_setting('app.owners', true), ',')`
@@ -60,6 +61,45 @@ export async function up(knex: Knex): Promise<void> {
     await knex.raw(`create index ${table}_customer_idx on ${table} (tenant_id, customer_id) where customer_id is not null`)
     await knex.raw(`create policy owner_scope on ${table} as restrictive for select using (${ownedCustomer(table)})`)
   }
+  await knex.raw(`
+    create or replace function audit_log_chain() returns trigger language plpgsql as $$
+    declare
+      last record;
+      tail text[];
+      owners text;
+    begin
+      -- The writer picks the lane (one per transaction, so it takes one lane lock); default by entity.
+      if new.lane is null or new.lane not between 0 and 63 then
+        new.lane := abs(hashtext(coalesce(new.entity_id, new.id))) % 64;
+      end if;
+      -- tenant | lane | lane_seq | hash of the row this transaction chained last.
+      tail := string_to_array(current_setting('audit.tail', true), '|');
+      if tail[1] = new.tenant_id::text and tail[2] = new.lane::text then
+        new.lane_seq := tail[3]::bigint + 1;
+        new.prev_hash := tail[4];
+      else
+        perform pg_advisory_xact_lock(hashtextextended('audit_log:' || new.tenant_id::text || ':' || new.lane, 0));
+        -- The lane's tail may be about another customer: a key limited to its own customers must
+        -- still chain to it, so its row scope is lifted for this one read (tenant isolation stays).
+        owners := coalesce(current_setting('app.owners', true), '');
+        if owners <> '' then perform set_config('app.owners', '', true); end if;
+        select lane_seq, hash into last from audit_log
+          where tenant_id = new.tenant_id and lane = new.lane order by lane_seq desc limit 1;
+        if owners <> '' then perform set_config('app.owners', owners, true); end if;
+        new.lane_seq := coalesce(last.lane_seq, 0) + 1;
+        new.prev_hash := coalesce(last.hash, '');
+      end if;
+      new.seq := nextval('audit_log_seq');
+      new.created_at := clock_timestamp();
+      new.hash := encode(sha256(convert_to(new.prev_hash || '|' || jsonb_build_array(
+        new.tenant_id, new.seq, new.lane, new.lane_seq, new.id, new.actor, new.action, new.entity_type, new.entity_id, new.before,
+        new.after, new.reason, new.ip, new.user_agent, new.request_id,
+        to_char(new.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      )::text, 'UTF8')), 'hex');
+      perform set_config('audit.tail', new.tenant_id::text || '|' || new.lane || '|' || new.lane_seq || '|' || new.hash, true);
+      return new;
+    end $$`)
+
   // What existing rows are about (new rows get it from their writer).
   await knex.raw(`
     update events set customer_id = case when data->'object'->>'object' = 'customer' then data->'object'->>'id' else data->'object'->>'customer' end`)

@@ -173,7 +173,7 @@ export async function deleteRole(trx: Trx, ctx: RequestContext, id: string) {
 
 /**
  * The role a new key names: a built-in by name, a custom role by id or by name (stored by id, so
- * renaming the role keeps its keys). 404 with `param: role` when there is none.
+ * renaming the role keeps its keys). 400 with `param: role` when there is none.
  */
 export async function resolveRole(trx: Trx, ctx: RequestContext, role: string): Promise<string> {
   if (isBuiltInRole(role)) return role
@@ -181,6 +181,6 @@ export async function resolveRole(trx: Trx, ctx: RequestContext, role: string): 
     .where({ tenant_id: ctx.tenantId })
     .where((w) => w.where({ id: role }).orWhere({ name: role }))
     .first('id')
-  if (!row) throw notFound('role', role, 'role')
+  if (!row) throw new AppError('validation_failed', `Unknown role '${role}': a built-in role (${ROLES.join(', ')}) or a custom role's id or name.`, { param: 'role' })
   return row.id
 }

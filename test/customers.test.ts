@@ -330,7 +330,10 @@ t.test('customers', async (t) => {
 
     await api.patch(url, { status: 'suspended' })
     const compliance = await env.key(tenant.key, 'compliance')
-    t.equal((await env.api(compliance.secret).delete(url, { reason: 'fraud review' })).statusCode, 200)
+    const refused = await env.api(compliance.secret).delete(url, { reason: 'fraud review' })
+    t.equal(refused.statusCode, 403, 'only admin deletes a customer')
+    t.match(refused.body.error, { code: 'permission_denied', details: { permission: 'customers.delete' } })
+    t.equal((await api.delete(url, { reason: 'fraud review' })).statusCode, 200)
 
     const accountant = await env.key(tenant.key, 'accountant')
     t.equal((await env.api(accountant.secret).post(`${url}/restore`, {})).statusCode, 403)
@@ -349,7 +352,7 @@ t.test('customers', async (t) => {
     t.equal(withReason.body.status, 'suspended')
   })
 
-  await t.test('PII is masked for roles without read_pii', async (t) => {
+  await t.test('personal data and balances are absent for roles that may not view them', async (t) => {
     const tenant = await env.tenant()
     const pii = {
       name: 'Jane Doe',
@@ -359,32 +362,62 @@ t.test('customers', async (t) => {
       billing_address: { line1: '1 Main St', country: 'DE' },
       shipping_address: { line1: '2 Side St', country: 'DE' },
     }
-    const c = await env.api(tenant.key).post('/v1/customers', pii)
-    const keys = Object.fromEntries(
-      await Promise.all(['cashier', 'auditor', 'accountant', 'credit_manager', 'compliance', 'manager'].map(async (r) => [r, (await env.key(tenant.key, r)).secret])),
-    )
-    const masked = { email: 'j***@example.com', phone: '***89', tax_id: '***89', billing_address: null, shipping_address: null }
-    for (const role of ['cashier', 'auditor']) {
-      const got = await env.api(keys[role]).get(`/v1/customers/${c.body.id}`)
-      t.equal(got.statusCode, 200)
-      t.match(got.body, { ...masked, name: 'Jane Doe' }, `${role} get is masked`)
-      const list = await env.api(keys[role]).get('/v1/customers')
-      t.match(list.body.data[0], masked, `${role} list is masked`)
-      t.notOk(JSON.stringify(list.body).includes('jane.doe'), `${role} sees no raw email`)
-      t.same((await env.api(keys[role]).get('/v1/customers?q=doe%40')).body.data, [], `${role} cannot search by email`)
-      t.equal((await env.api(keys[role]).get('/v1/customers?q=jane')).body.data.length, 1, `${role} can search by name`)
+    const PII = ['email', 'phone', 'tax_id', 'billing_address', 'shipping_address']
+    const BALANCES = ['balance', 'credit_limit', 'temporary_credit_limit', 'temporary_credit_limit_expires_on']
+    const c = await env.api(tenant.key).post('/v1/customers', { ...pii, credit_limit: 5000 })
+    const roles = ['cashier', 'auditor', 'accountant', 'credit_manager', 'compliance', 'manager', 'sales_rep']
+    const keys = Object.fromEntries(await Promise.all(roles.map(async (r) => [r, await env.key(tenant.key, r)])))
+    await env.api(tenant.key).patch(`/v1/customers/${c.body.id}`, { assigned_to: keys.sales_rep.id })
+    const seesPii = ['compliance']
+    const seesBalances = ['auditor', 'accountant', 'credit_manager', 'compliance', 'manager']
+    for (const role of roles) {
+      const api = env.api(keys[role].secret)
+      const got = await api.get(`/v1/customers/${c.body.id}`)
+      t.equal(got.statusCode, 200, role)
+      const list = await api.get('/v1/customers')
+      for (const view of [got.body, list.body.data[0]]) {
+        for (const f of PII) t.equal(f in view, seesPii.includes(role), `${role}: ${f} ${seesPii.includes(role) ? 'shown' : 'absent'}`)
+        for (const f of BALANCES) t.equal(f in view, seesBalances.includes(role), `${role}: ${f} ${seesBalances.includes(role) ? 'shown' : 'absent'}`)
+        t.equal(view.name, 'Jane Doe')
+      }
+      if (!seesPii.includes(role)) {
+        t.notOk(JSON.stringify(list.body).includes('jane.doe'), `${role} sees no email anywhere`)
+        t.same((await api.get('/v1/customers?q=doe%40')).body.data, [], `${role} cannot search by email`)
+      } else t.match(got.body, pii, `${role} sees PII`)
+      t.equal((await api.get('/v1/customers?q=jane')).body.data.length, 1, `${role} can search by name`)
     }
-    for (const role of ['accountant', 'credit_manager', 'compliance', 'manager']) {
-      const got = await env.api(keys[role]).get(`/v1/customers/${c.body.id}`)
-      t.match(got.body, pii, `${role} sees PII`)
-    }
-    // A cashier creating a customer at the till gets the masked view back too.
-    const created = await env.api(keys.cashier).post('/v1/customers', { name: 'Walk-in', email: 'walkin@shop.example', phone: '12' })
+    // A cashier captures contact details at the till without reading them back, nor balances.
+    const created = await env.api(keys.cashier.secret).post('/v1/customers', { name: 'Walk-in', email: 'walkin@shop.example', phone: '12' })
     t.equal(created.statusCode, 201)
-    t.match(created.body, { email: 'w***@shop.example', phone: '***' })
+    t.notOk('email' in created.body || 'phone' in created.body || 'balance' in created.body)
+    t.match(await env.admin('customers').where({ id: created.body.id }).first(), { email: 'walkin@shop.example', phone: '12' })
   })
 
-  await t.test('a sales rep sees only customers assigned to its key', async (t) => {
+  await t.test('writing a field the role may not edit is 403 field_not_permitted, nothing written', async (t) => {
+    const tenant = await env.tenant()
+    const c = await env.api(tenant.key).post('/v1/customers', { name: 'Limits' })
+    const url = `/v1/customers/${c.body.id}`
+    const before = await env.admin('customers').where({ id: c.body.id }).first()
+    for (const role of ['manager', 'accountant', 'cashier', 'auditor']) {
+      const k = await env.key(tenant.key, role)
+      const res = await env.api(k.secret).patch(url, { credit_limit: 999999 })
+      t.equal(res.statusCode, 403, `${role} cannot raise a credit limit`)
+      if (role === 'manager' || role === 'accountant') t.match(res.body.error, { code: 'field_not_permitted', param: 'credit_limit' })
+    }
+    const cashier = await env.key(tenant.key, 'cashier')
+    const create = await env.api(cashier.secret).post('/v1/customers', { name: 'x', credit_limit: 100 })
+    t.match(create.body.error, { code: 'field_not_permitted', param: 'credit_limit' })
+    t.same(await env.admin('customers').where({ id: c.body.id }).first(), before, 'nothing written')
+    t.equal((await env.admin('customers').where({ tenant_id: tenant.uuid })).length, 1, 'no customer created')
+    for (const role of ['admin', 'credit_manager']) {
+      const k = role === 'admin' ? { secret: tenant.key } : await env.key(tenant.key, role)
+      const cur = await env.api(k.secret).get(url)
+      const res = await env.api(k.secret).patch(url, { credit_limit: cur.body.credit_limit === 1000 ? 2000 : 1000 })
+      t.equal(res.statusCode, 200, `${role} sets a credit limit`)
+    }
+  })
+
+  await t.test('a sales rep sees only customers assigned to its key or its user', async (t) => {
     const tenant = await env.tenant()
     const admin = env.api(tenant.key)
     const rep1 = await env.key(tenant.key, 'sales_rep')
@@ -396,19 +429,35 @@ t.test('customers', async (t) => {
 
     const list = await r1.get('/v1/customers?include_deleted=true')
     t.same(list.body.data.map((c: { name: string }) => c.name), ['Mine'])
-    t.equal(list.body.data[0].email, 'mine@example.com', 'own customers unmasked')
+    t.notOk('email' in list.body.data[0], 'no personal data for a rep, even of its own customers')
     t.equal((await r1.get(`/v1/customers/${mine.body.id}`)).statusCode, 200)
     const other = await r1.get(`/v1/customers/${theirs.body.id}`)
     t.equal(other.statusCode, 404)
     t.equal(other.body.error.code, 'resource_missing')
-    t.equal((await r1.patch(`/v1/customers/${mine.body.id}`, { name: 'x' })).statusCode, 403, 'reps cannot update')
+    t.equal((await r1.patch(`/v1/customers/${theirs.body.id}`, { name: 'x' })).statusCode, 404)
+    t.equal((await r1.patch(`/v1/customers/${mine.body.id}`, { name: 'Mine too' })).statusCode, 200, 'reps edit their own')
+    const away = await r1.patch(`/v1/customers/${mine.body.id}`, { assigned_to: rep2.id })
+    t.match(away.body.error, { code: 'field_not_permitted', param: 'assigned_to' }, 'cannot hand a customer to someone else')
 
     const own = await r1.post('/v1/customers', { name: 'New lead', email: 'theirs@example.com' })
-    t.equal(own.statusCode, 201)
+    t.equal(own.statusCode, 201, own.raw)
     t.equal(own.body.assigned_to, rep1.id, 'assigned to the creating rep by default')
     t.same(own.body.possible_duplicates, [], 'no hints about customers outside its scope')
-    t.same((await r1.get('/v1/customers')).body.data.map((c: { name: string }) => c.name), ['New lead', 'Mine'])
+    t.same((await r1.get('/v1/customers')).body.data.map((c: { name: string }) => c.name), ['New lead', 'Mine too'])
     t.same((await env.api(rep2.secret).get('/v1/customers')).body.data.map((c: { name: string }) => c.name), ['Theirs'])
+
+    // A key with a user label: customers assigned to the user stay with it across key rotation.
+    const k1 = await admin.post('/v1/api-keys', { name: 'Ann, laptop', role: 'sales_rep', user: 'ann' })
+    t.equal(k1.statusCode, 201, k1.raw)
+    t.equal(k1.body.user, 'ann')
+    const anns = await admin.post('/v1/customers', { name: "Ann's", assigned_to: 'ann' })
+    t.equal(anns.statusCode, 201, anns.raw)
+    const created = await env.api(k1.body.secret).post('/v1/customers', { name: 'Ann lead' })
+    t.equal(created.body.assigned_to, 'ann', created.raw)
+    t.equal((await admin.delete(`/v1/api-keys/${k1.body.id}`)).statusCode, 200)
+    const k2 = await admin.post('/v1/api-keys', { name: 'Ann, phone', role: 'sales_rep', user: 'ann' })
+    t.same((await env.api(k2.body.secret).get('/v1/customers')).body.data.map((c: { name: string }) => c.name), ['Ann lead', "Ann's"])
+    t.equal((await admin.post('/v1/customers', { name: 'x', assigned_to: 'nobody' })).statusCode, 404, 'an unknown user')
   })
 
   await t.test("another tenant's ids answer 404 exactly like missing ids", async (t) => {
@@ -461,7 +510,7 @@ t.test('customers', async (t) => {
       { name: 'x', payment_terms_days: 1.5 },
       { name: 'x', currency: 'us' },
       { name: 'x', currency: 'zzz' },
-      { name: 'x', assigned_to: 'someone' },
+      { name: 'x', assigned_to: 'not a key, nor a user' },
       { name: 'x', external_id: '' },
       { name: 'x', billing_address: { line1: 'a', evil: 1 } },
       { name: 'x', billing_address: 'Main St' },

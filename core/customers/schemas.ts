@@ -1,4 +1,4 @@
-import { USER_LABEL_PATTERN } from '../kernel/permissions'
+import { FIELD_RULES, USER_LABEL_PATTERN } from '../kernel/permissions'
 import { idPattern } from '../kernel/ids'
 import { amountSchema, currencySchema } from '../kernel/money'
 import { listQueryProperties, type ListQuery } from '../kernel/pagination'
@@ -176,19 +176,22 @@ const addressView = {
   },
 } as const
 
+const PII = 'Personal data: absent unless the caller holds customers.pii.view (admin, compliance by default).'
+const BALANCES = 'Absent unless the caller holds customers.balance.view.'
+
 const customerViewProperties = {
   id: { type: 'string' },
   object: { type: 'string', enum: ['customer'] },
   name: { type: 'string' },
-  email: { ...nullableString, description: 'Masked (j***@example.com) for roles without read_pii.' },
-  phone: { ...nullableString, description: 'Masked (***89) for roles without read_pii.' },
-  tax_id: { ...nullableString, description: 'Masked (***89) for roles without read_pii.' },
-  billing_address: { ...addressView, description: 'null for roles without read_pii.' },
-  shipping_address: { ...addressView, description: 'null for roles without read_pii.' },
+  email: { ...nullableString, description: PII },
+  phone: { ...nullableString, description: PII },
+  tax_id: { ...nullableString, description: PII },
+  billing_address: { ...addressView, description: PII },
+  shipping_address: { ...addressView, description: PII },
   currency: { type: 'string' },
-  credit_limit: { type: ['integer', 'null'] },
-  temporary_credit_limit: { type: ['integer', 'null'] },
-  temporary_credit_limit_expires_on: nullableString,
+  credit_limit: { type: ['integer', 'null'], description: BALANCES },
+  temporary_credit_limit: { type: ['integer', 'null'], description: BALANCES },
+  temporary_credit_limit_expires_on: { ...nullableString, description: BALANCES },
   payment_terms_days: { type: 'integer' },
   external_id: nullableString,
   assigned_to: nullableString,
@@ -202,6 +205,7 @@ const customerViewProperties = {
   updated: { type: 'string' },
   balance: {
     type: 'object',
+    description: BALANCES,
     properties: {
       pending_balance: { type: 'integer' },
       advance_balance: { type: 'integer' },
@@ -212,10 +216,13 @@ const customerViewProperties = {
   },
 } as const
 
+/** Always present; the guarded fields (FIELD_RULES) are absent for a caller who may not view them. */
+const alwaysPresent = Object.keys(customerViewProperties).filter((f) => !Object.hasOwn(FIELD_RULES.customer, f) || f === 'assigned_to')
+
 export const customerView = {
   type: 'object',
   properties: customerViewProperties,
-  required: Object.keys(customerViewProperties),
+  required: alwaysPresent,
 } as const
 
 export const createdCustomerView = {
@@ -236,5 +243,5 @@ export const createdCustomerView = {
       },
     },
   },
-  required: [...Object.keys(customerViewProperties), 'possible_duplicates'],
+  required: [...alwaysPresent, 'possible_duplicates'],
 } as const

@@ -159,10 +159,10 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
   },
   compliance: {
     description: 'Personal data, the audit log, exports and erasure; restores customers.',
-    permissions: [...VIEW_ALL, 'customers.pii.view', 'customers.pii.edit', 'customers.restore', 'customers.export', 'customers.anonymize'],
+    permissions: [...VIEW_ALL, 'audit.verify', 'customers.pii.view', 'customers.pii.edit', 'customers.restore', 'customers.export', 'customers.anonymize'],
     ownCustomersOnly: false,
   },
-  auditor: { description: 'Reads everything but personal data; changes nothing.', permissions: VIEW_ALL, ownCustomersOnly: false },
+  auditor: { description: 'Reads everything but personal data; verifies the audit chain; changes nothing.', permissions: [...VIEW_ALL, 'audit.verify'], ownCustomersOnly: false },
 }
 
 export function isBuiltInRole(name: string): name is Role {
