@@ -48,7 +48,7 @@ export async function up(knex: Knex): Promise<void> {
     )`)
   await tenantRls(knex, 'roles')
 
-  await knex.raw(`alter table api_keys add column user_label text check (user_label ~ '^[A-Za-z0-9._@+-]{1,100}$' and user_label !~ '^key_')`)
+  await knex.raw(`alter table api_keys add column user_label text check (user_label ~ '^[A-Za-z0-9.@+-]{1,100}$')`)
   await knex.raw(`create index api_keys_user_idx on api_keys (tenant_id, user_label) where user_label is not null`)
   await knex.raw(`create index customers_assigned_idx on customers (tenant_id, assigned_to) where assigned_to is not null`)
 

@@ -1,3 +1,4 @@
+import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
@@ -32,7 +33,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(adjustmentSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listAdjustments(trx, ctx, req.query)),
+    async (req, reply) => inTenant(req, reply, async (trx, ctx) => listAdjustments(trx, ctx, await customerFilter(trx, ctx, req.query))),
   )
 
   app.get<{ Params: { id: string } }>(

@@ -153,6 +153,18 @@ function assertEditable(ctx: RequestContext, input: object): void {
   }
 }
 
+/**
+ * A list's `?customer=` filter must name a customer the caller sees: another tenant's, a missing one
+ * and, for a key limited to its own customers, one not assigned to it all answer 404 (param
+ * `customer`), as reads of that customer do. Returns the query unchanged.
+ */
+export async function customerFilter<Q extends { customer?: string }>(trx: Trx, ctx: RequestContext, q: Q): Promise<Q> {
+  if (q.customer === undefined) return q
+  const row = await trx('customers').where({ tenant_id: ctx.tenantId, id: q.customer }).first('id')
+  if (!row) throw notFound('customer', q.customer, 'customer')
+  return q
+}
+
 export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
   return fullView(await findReadable(trx, ctx, id))
 }

@@ -1,3 +1,4 @@
+import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { batchedInTenant } from '../http/batch'
@@ -43,7 +44,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(invoiceSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listInvoices(trx, ctx, req.query)),
+    async (req, reply) => inTenant(req, reply, async (trx, ctx) => listInvoices(trx, ctx, await customerFilter(trx, ctx, req.query))),
   )
 
   app.get<{ Params: { id: string } }>(

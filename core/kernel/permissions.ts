@@ -97,8 +97,11 @@ export function isPermission(name: string): name is Permission {
   return Object.hasOwn(PERMISSIONS, name)
 }
 
-/** A staff member's label on an API key (`user`), which `assigned_to` may name (no commas: see app.owners). */
-export const USER_LABEL_PATTERN = '^(?!key_)[A-Za-z0-9._@+-]{1,100}$'
+/**
+ * A staff member's label on an API key (`user`), which `assigned_to` may name: no underscore, so it
+ * is never mistaken for a key id (`key_…`), and no comma (see app.owners).
+ */
+export const USER_LABEL_PATTERN = '^[A-Za-z0-9.@+-]{1,100}$'
 
 // ---- built-in roles -----------------------------------------------------------------------------
 
@@ -122,7 +125,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'payments.create', 'allocations.create', 'credit_notes.create', 'refunds.create',
-      'write_offs.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view', 'audit.view',
+      'write_offs.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'periods.manage', 'periods.close', 'periods.reopen',
       'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view',
     ],

@@ -1,3 +1,4 @@
+import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
@@ -38,7 +39,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(paymentSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listPayments(trx, ctx, req.query)),
+    async (req, reply) => inTenant(req, reply, async (trx, ctx) => listPayments(trx, ctx, await customerFilter(trx, ctx, req.query))),
   )
 
   app.get<{ Params: { id: string } }>(

@@ -1,3 +1,4 @@
+import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
@@ -36,7 +37,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(refundSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listRefunds(trx, ctx, req.query)),
+    async (req, reply) => inTenant(req, reply, async (trx, ctx) => listRefunds(trx, ctx, await customerFilter(trx, ctx, req.query))),
   )
 
   app.get<{ Params: { id: string } }>(

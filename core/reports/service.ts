@@ -68,13 +68,16 @@ async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
 /**
  * Unapplied credit as of a date, per customer: exact from the advances sub-ledger lines, in the
  * customer's currency and in base (the lines' base amounts: each credit at its own document's rate,
- * which is the rate it leaves advances at when applied or refunded).
+ * which is the rate it leaves advances at when applied or refunded). Journal lines carry no row
+ * scope of their own (only tenant-wide permissions read the ledger), so the customers are taken
+ * through the customers table, which a key limited to its own customers sees only those of.
  */
 async function unappliedAsOf(trx: Trx, tenantId: string, asOf: string) {
   const { rows } = await trx.raw(
     `select customer_id, sum(tx_credit - tx_debit)::bigint as amount, sum(credit - debit)::bigint as base
        from journal_lines
       where tenant_id = ? and role = 'advances' and customer_id is not null and entry_date <= ?
+        and customer_id in (select id from customers where tenant_id = journal_lines.tenant_id)
       group by customer_id
      having sum(tx_credit - tx_debit) <> 0 or sum(credit - debit) <> 0`,
     [tenantId, asOf],

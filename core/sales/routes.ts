@@ -1,3 +1,4 @@
+import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
@@ -33,7 +34,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: listSchema(saleSchema), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => listSales(trx, ctx, req.query)),
+    async (req, reply) => inTenant(req, reply, async (trx, ctx) => listSales(trx, ctx, await customerFilter(trx, ctx, req.query))),
   )
 
   app.get<{ Params: { id: string } }>(
