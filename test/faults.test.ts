@@ -353,10 +353,11 @@ t.test('Postgres restarted under load: 503 service_unavailable while down, heals
   const other = refused.filter((e) => !(e.a.status === 503 && e.a.body?.error?.code === 'service_unavailable'))
   t.ok(refused.length > 0, `${refused.length} requests refused during the outage`)
   t.same(
-    other.map((e) => ({ key: e.p.key, status: e.a.status, code: e.a.body?.error?.code, error: e.a.error })),
+    other.map((e) => ({ key: e.p.key, status: e.a.status, code: e.a.body?.error?.code, request: e.a.body?.error?.request_id, error: e.a.error })),
     [],
     'every refused request answered 503 service_unavailable (no 500, no dropped connection)',
   )
+  if (other.length) t.comment(`the API's log:\n${api.proc.output()}`)
   const r = await retryAndCheck(t, api.base, tenant, admin, new Map(all.map((e) => [e.p.key, e])))
   t.comment(`Postgres restart: ${all.length} postings, 1 outage, ${r.acked} acknowledged (lost: 0), ${r.unacked} refused with 503 and retried, other 5xx: ${other.length}`)
 })

@@ -65,7 +65,7 @@ export function spawnProcess(t: Test, command: string, args: string[], env: Reco
   children.add(child)
   let out = ''
   const keep = (b: Buffer) => {
-    out = (out + b.toString()).slice(-8000)
+    out = (out + b.toString()).slice(-200000)
   }
   child.stdout!.on('data', keep)
   child.stderr!.on('data', keep)
