@@ -7,6 +7,27 @@ export interface ErrorBody {
   error: { type: string; code: string; message: string; param?: string; request_id: string; details?: Record<string, unknown> }
 }
 
+/** Network errors of a connection to Postgres (or anything the request needs) that was refused, lost or timed out. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+
+/**
+ * Whether `e` says the database is unavailable right now rather than that the request is wrong:
+ * a refused or lost connection (the pg driver's "Connection terminated unexpectedly", "…not queryable"), the
+ * pool's acquire timeout (knex's KnexTimeoutError), SQLSTATE class 08 (connection exception),
+ * 57P01/57P02/57P03 (the server shutting down, crashed, or not yet accepting connections) and 53300
+ * (too many connections). Such a request wrote nothing it can keep, or committed with its answer
+ * lost: either way a retry with its Idempotency-Key is safe, so it answers 503 with Retry-After.
+ */
+export function isUnavailable(e: { code?: unknown; name?: unknown; message?: unknown } | null | undefined): boolean {
+  if (!e) return false
+  const code = typeof e.code === 'string' ? e.code : ''
+  if (UNREACHABLE.has(code) || /^08[0-9A-Z]{3}$/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true
+  if (e.name === 'KnexTimeoutError') return true
+  const message = typeof e.message === 'string' ? e.message : ''
+  // knex prefixes the statement ("COMMIT; - Connection terminated unexpectedly").
+  return /Connection terminated|Client has encountered a connection error|Connection ended unexpectedly|timeout exceeded when trying to connect/.test(message)
+}
+
 /** Maps anything thrown to the catalogue: the only place errors become HTTP. */
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err
@@ -44,6 +65,7 @@ export function toAppError(err: unknown): AppError {
       break
     }
   }
+  if (isUnavailable(e)) return new AppError('service_unavailable', 'The database is unavailable; retry shortly (with the same Idempotency-Key).')
   if (e instanceof SyntaxError || e?.statusCode === 400) return new AppError('validation_failed', e.message)
   if (e?.statusCode === 429) return new AppError('rate_limited')
   if (e?.statusCode === 413) return new AppError('body_too_large')
@@ -70,7 +92,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const appErr = toAppError(err)
     if (appErr.status >= 500) req.log.error({ err }, 'request failed')
-    if ((appErr.code === 'rate_limited' || appErr.code === 'overloaded') && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
+    if ((appErr.code === 'rate_limited' || appErr.code === 'overloaded' || appErr.code === 'service_unavailable') && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
     reply.code(appErr.status).send(errorBody(appErr, req.id))
   })
   app.setNotFoundHandler((req, reply) => {

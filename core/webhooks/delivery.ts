@@ -345,46 +345,27 @@ async function pool<T, R>(items: T[], parallel: number, fn: (item: T) => Promise
   return out
 }
 
+/** One attempt made: what was sent and what came back. */
+interface Sent {
+  delivery: DeliveryRow
+  endpoint: EndpointRow
+  event: EventRow
+  outcome: PostOutcome
+  made: number
+  verdict: Verdict
+  nextAt: Date | null
+  statusCode: number | null
+  error: string | null
+  excerpt: string | null
+}
+
 /**
- * The next attempt of several deliveries of one tenant (a batch of first attempts, or one retry):
- * claim them all (one transaction), POST them a few at a time (no transaction open across the
- * network), record every attempt and verdict (one transaction: one statement for the deliveries
- * and their attempt log), then enqueue the retries after commit (one round trip). Results are in
- * the order of `items`.
+ * Records attempts in one transaction: one statement moves each delivery whose attempt is still
+ * ours (`attempts` unchanged since the claim) and logs the attempt; an endpoint that answered 410 is
+ * disabled; the retries are enqueued after commit (one round trip). Returns the deliveries recorded.
  */
-export async function deliverAttempts(
-  db: Db,
-  tenantId: string,
-  items: { deliveryId: string; attempt: number }[],
-  settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS,
-  requestId = 'job',
-): Promise<AttemptResult[]> {
-  const skipped = (i: { deliveryId: string; attempt: number }): AttemptResult => ({ deliveryId: i.deliveryId, attempt: i.attempt, status: 'skipped' })
-  if (!items.length) return []
-  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, items, settings))
-  if (!claimed.length) return items.map(skipped)
-
-  const sent = await pool(claimed, DELIVERY_PARALLEL, async ({ delivery, endpoint, event }) => {
-    const body = JSON.stringify(eventView(event, tenantPublicId(tenantId)))
-    const secrets = [endpoint.secret]
-    if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > new Date()) secrets.push(endpoint.previous_secret)
-    const headers = {
-      ...signedHeaders(secrets, event.id, Math.floor(Date.now() / SECOND), body),
-      'content-type': 'application/json',
-      'user-agent': 'Receivables-Webhooks/1',
-    }
-    const outcome = await guardedPost(endpoint.url, headers, body, {
-      allowPrivateTargets: settings.allowPrivateTargets,
-      timeoutMs: settings.timeoutMs,
-      maxResponseBytes: RESPONSE_EXCERPT_BYTES,
-    })
-    const made = delivery.attempts + 1
-    const verdict = judge(outcome, made - delivery.cycle_start, settings.retryScheduleMs)
-    const nextAt = verdict.status === 'pending' ? new Date(Date.now() + verdict.delayMs) : null
-    return { delivery, endpoint, event, outcome, made, verdict, nextAt, ...describe(outcome) }
-  })
-
-  const recorded = await withTenant(db, tenantId, async (trx) => {
+async function recordAttempts(db: Db, tenantId: string, sent: Sent[], requestId: string): Promise<Set<string>> {
+  return withTenant(db, tenantId, async (trx) => {
     const rows = sent.map((s) => ({
       id: s.delivery.id,
       attempts_before: s.delivery.attempts,
@@ -447,6 +428,91 @@ export async function deliverAttempts(
     }
     return ours
   })
+}
+
+/**
+ * Records outcomes as they arrive instead of when the batch ends, so a worker killed in the middle
+ * of a batch has recorded every answer it got (but the last flush's) and none of them is sent
+ * again: one flush in flight at a time, and the next flush takes every outcome that arrived
+ * meanwhile (one transaction and one statement per flush, as many flushes as the answers' pace
+ * calls for). A failed flush leaves its deliveries leased, to be sent again when the lease expires
+ * (as before), and `done` throws it once every flush has run.
+ */
+function outcomeRecorder(record: (sent: Sent[]) => Promise<Set<string>>) {
+  let waiting: Sent[] = []
+  let flushing: Promise<void> | null = null
+  let failure: unknown = null
+  const recorded = new Set<string>()
+  const flush = () => {
+    if (flushing || !waiting.length) return
+    const batch = waiting
+    waiting = []
+    flushing = record(batch)
+      .then(
+        (done) => done.forEach((id) => recorded.add(id)),
+        (err) => void (failure ??= err),
+      )
+      .finally(() => {
+        flushing = null
+        flush()
+      })
+  }
+  return {
+    add(s: Sent): void {
+      waiting.push(s)
+      flush()
+    },
+    /** Once every outcome added is flushed: the deliveries recorded. */
+    async done(): Promise<Set<string>> {
+      while (flushing) await flushing
+      if (failure) throw failure
+      return recorded
+    },
+  }
+}
+
+/**
+ * The next attempt of several deliveries of one tenant (a batch of first attempts, or one retry):
+ * claim them all (one transaction), POST them a few at a time (no transaction open across the
+ * network), and record each attempt and verdict as its answer arrives (outcomeRecorder: a flush is
+ * one transaction with one statement for the deliveries and their attempt log, and enqueues its
+ * retries after commit). Results are in the order of `items`.
+ */
+export async function deliverAttempts(
+  db: Db,
+  tenantId: string,
+  items: { deliveryId: string; attempt: number }[],
+  settings: DeliverySettings = DEFAULT_DELIVERY_SETTINGS,
+  requestId = 'job',
+): Promise<AttemptResult[]> {
+  const skipped = (i: { deliveryId: string; attempt: number }): AttemptResult => ({ deliveryId: i.deliveryId, attempt: i.attempt, status: 'skipped' })
+  if (!items.length) return []
+  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, items, settings))
+  if (!claimed.length) return items.map(skipped)
+
+  const recorder = outcomeRecorder((batch) => recordAttempts(db, tenantId, batch, requestId))
+  const sent = await pool(claimed, DELIVERY_PARALLEL, async ({ delivery, endpoint, event }): Promise<Sent> => {
+    const body = JSON.stringify(eventView(event, tenantPublicId(tenantId)))
+    const secrets = [endpoint.secret]
+    if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > new Date()) secrets.push(endpoint.previous_secret)
+    const headers = {
+      ...signedHeaders(secrets, event.id, Math.floor(Date.now() / SECOND), body),
+      'content-type': 'application/json',
+      'user-agent': 'Receivables-Webhooks/1',
+    }
+    const outcome = await guardedPost(endpoint.url, headers, body, {
+      allowPrivateTargets: settings.allowPrivateTargets,
+      timeoutMs: settings.timeoutMs,
+      maxResponseBytes: RESPONSE_EXCERPT_BYTES,
+    })
+    const made = delivery.attempts + 1
+    const verdict = judge(outcome, made - delivery.cycle_start, settings.retryScheduleMs)
+    const nextAt = verdict.status === 'pending' ? new Date(Date.now() + verdict.delayMs) : null
+    const s: Sent = { delivery, endpoint, event, outcome, made, verdict, nextAt, ...describe(outcome) }
+    recorder.add(s)
+    return s
+  })
+  const recorded = await recorder.done()
 
   const results = new Map<string, AttemptResult>()
   for (const s of sent) {
