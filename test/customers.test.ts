@@ -453,6 +453,8 @@ t.test('customers', async (t) => {
     const anns = await admin.post('/v1/customers', { name: "Ann's", assigned_to: 'ann' })
     t.equal(anns.statusCode, 201, anns.raw)
     const created = await env.api(k1.body.secret).post('/v1/customers', { name: 'Ann lead' })
+    const logged = await admin.get(`/v1/audit-log?entity=${created.body.id}`)
+    t.match(logged.body.data[0], { actor: k1.body.id, actor_user: 'ann', action: 'customer.created' }, 'the audit log names the person')
     t.equal(created.body.assigned_to, 'ann', created.raw)
     t.equal((await admin.delete(`/v1/api-keys/${k1.body.id}`)).statusCode, 200)
     const k2 = await admin.post('/v1/api-keys', { name: 'Ann, phone', role: 'sales_rep', user: 'ann' })

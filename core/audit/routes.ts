@@ -45,6 +45,7 @@ const auditEntrySchema = {
     lane: { type: 'integer', description: 'Chain lane (by entity) of the tenant hash chain.' },
     lane_seq: { type: 'integer', description: 'Contiguous position within the lane; prev_hash is the hash of the previous entry of the lane.' },
     actor: { type: ['string', 'null'], description: 'API key id, or platform/system.' },
+    actor_user: { type: ['string', 'null'], description: 'The staff member (the acting key\'s `user` label), when the key has one.' },
     action: { type: 'string' },
     entity_type: { type: 'string' },
     entity: { type: ['string', 'null'] },
@@ -119,7 +120,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
  * Audit rows hold whole snapshots; the fields a reader may not view (personal data, balances) are
  * removed from them on the way out with every other response (core/http/fields.ts).
  */
-function auditEntryView(r: AuditRow) {
+function auditEntryView(r: AuditRow & { actor_user?: string | null }) {
   const { before, after } = r
   return {
     id: r.id,
@@ -128,6 +129,7 @@ function auditEntryView(r: AuditRow) {
     lane: r.lane,
     lane_seq: r.lane_seq,
     actor: r.actor,
+    actor_user: r.actor_user ?? null,
     action: r.action,
     entity_type: r.entity_type,
     entity: r.entity_id,
@@ -156,6 +158,8 @@ export async function listAuditLog(trx: Trx, ctx: RequestContext, q: AuditQuery)
     if (!cursor) throw new AppError('invalid_cursor', undefined, { param: 'starting_after' })
     query.where('seq', '<', cursor.seq)
   }
-  const rows: AuditRow[] = await query.orderBy('seq', 'desc').limit(limit + 1)
+  // The staff member behind the acting key (its `user` label), so the log names a person.
+  query.select('audit_log.*', trx.raw(`(select k.user_label from api_keys k where k.tenant_id = audit_log.tenant_id and k.id = audit_log.actor) as actor_user`))
+  const rows: (AuditRow & { actor_user: string | null })[] = await query.orderBy('seq', 'desc').limit(limit + 1)
   return page(rows.slice(0, limit).map(auditEntryView), rows.length > limit)
 }
