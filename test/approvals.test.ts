@@ -81,6 +81,15 @@ t.test('approvals (four eyes)', async (t) => {
     })
   })
 
+  await t.test('concurrent refunds in one batch: the one over the threshold is held, the others post', async (t) => {
+    const cus = await customer(admin)
+    await payment(admin, cus, 20000)
+    const res = await Promise.all([1000, 6000, 2000].map((amount) => accountant.api.post('/v1/refunds', { customer: cus, amount, method: 'cash', reason: `r${amount}` })))
+    t.same(res.map((r) => r.statusCode), [201, 202, 201], res.map((r) => r.raw).join('\n'))
+    t.equal(res[1].body.object, 'approval_request')
+    t.same(await balance(admin, cus), { pending_balance: 0, advance_balance: 17000, current_balance: -17000 })
+  })
+
   await t.test('the requester cannot approve: same key, or another key of the same user', async (t) => {
     const cus = await customer(admin)
     await payment(admin, cus, 9000)

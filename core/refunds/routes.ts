@@ -7,7 +7,7 @@ import { getRefund, listRefunds } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createRefunds } from '../workflows/refund'
 import { approvalRequestSchema } from '../approvals/schemas'
-import { postOrHold } from '../http/approvals'
+import { holdOverThreshold } from '../http/approvals'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
@@ -15,14 +15,14 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent refunds of a tenant post together (core/http/batch.ts).
-  const postRefund = batchedInTenant(createRefunds, { status: 201, partition: (input) => input.customer })
+  const postRefund = batchedInTenant(holdOverThreshold('refund.create', createRefunds), { status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
       schema: { tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: refundSchema, ...held, ...errors } },
     },
-    async (req, reply) => postOrHold(req, reply, 'refund.create', { body: { ...req.body } }, () => postRefund(req, reply, req.body)),
+    async (req, reply) => postRefund(req, reply, req.body),
   )
 
   app.get<{ Querystring: ListQuery & { customer?: string } }>(

@@ -124,16 +124,21 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
   },
 }
 
-/**
- * Whether this request must wait for approval: its base amount is over the tenant's threshold for
- * the action (a null threshold, the default, never asks and reads nothing more).
- */
-export async function approvalNeeded(trx: Trx, ctx: RequestContext, action: ApprovalActionName, payload: ApprovalPayload): Promise<boolean> {
-  const def = APPROVAL_ACTIONS[action]
-  const limit = (await approvalSettings(trx, ctx))[def.threshold]
-  if (limit === null) return false
+/** The tenant's threshold for the action, in base minor units (null: the action never waits). */
+export async function approvalThreshold(trx: Trx, ctx: RequestContext, action: ApprovalActionName): Promise<number | null> {
+  return (await approvalSettings(trx, ctx))[APPROVAL_ACTIONS[action].threshold]
+}
+
+/** Whether this request is over `limit` (its amount in base minor units; reads only). */
+export async function overThreshold(trx: Trx, ctx: RequestContext, action: ApprovalActionName, payload: ApprovalPayload, limit: number): Promise<boolean> {
   const { base_currency } = await ledgerContext(trx, ctx)
-  return (await def.measure(trx, ctx, payload, base_currency)).base_amount > limit
+  return (await APPROVAL_ACTIONS[action].measure(trx, ctx, payload, base_currency)).base_amount > limit
+}
+
+/** Whether this request must wait for approval: its base amount is over the tenant's threshold (none by default). */
+export async function approvalNeeded(trx: Trx, ctx: RequestContext, action: ApprovalActionName, payload: ApprovalPayload): Promise<boolean> {
+  const limit = await approvalThreshold(trx, ctx, action)
+  return limit !== null && overThreshold(trx, ctx, action, payload, limit)
 }
 
 function auditAfter(v: ApprovalView) {
