@@ -11,6 +11,7 @@ import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
+import { recordCreditLimitChanges } from './credit-limit-history'
 import { paginate, page } from '../kernel/pagination'
 import type {
   Address,
@@ -354,6 +355,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
   )
   const after: CustomerWithBalance = { ...before, ...updated }
   await recordChange(trx, ctx, 'customer.updated', before, after)
+  await recordCreditLimitChanges(trx, ctx, id, before, after, { source: 'patch' })
   await emitEvent(trx, ctx, 'customer.updated', fullView(after))
   if (after.status !== before.status) {
     if (after.status === 'suspended') await emitEvent(trx, ctx, 'customer.suspended', fullView(after))

@@ -94,6 +94,18 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'GET /v1/plugins': ['plugins.view'],
   'PUT /v1/plugins/:name': ['plugins.manage'],
   // approvals, settings, credit limits (issue 11, second part)
+  'GET /v1/settings': ['settings.view'],
+  'PATCH /v1/settings': ['settings.manage'],
+  'GET /v1/approval-requests': ['approvals.approve'],
+  'GET /v1/approval-requests/:id': ['approvals.approve'],
+  'POST /v1/approval-requests/:id/approve': ['approvals.approve'],
+  'POST /v1/approval-requests/:id/reject': ['approvals.approve'],
+  'POST /v1/customers/:id/credit-limit-requests': ['customers.basic.edit'],
+  'GET /v1/customers/:id/credit-limit-history': ['customers.balance.view'],
+  'GET /v1/credit-limit-requests': ['customers.balance.view'],
+  'GET /v1/credit-limit-requests/:id': ['customers.balance.view'],
+  'POST /v1/credit-limit-requests/:id/approve': ['credit_limits.approve'],
+  'POST /v1/credit-limit-requests/:id/reject': ['credit_limits.approve'],
 }
 
 export function routeKey(method: string, url: string): string {

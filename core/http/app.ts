@@ -35,6 +35,9 @@ import { jobRoutes } from '../jobs/routes'
 import { reconciliationRoutes } from '../reconciliation/routes'
 import { webhookRoutes } from '../webhooks/routes'
 import { eventRoutes } from '../events/routes'
+import { settingsRoutes } from '../settings/routes'
+import { approvalRoutes } from '../approvals/routes'
+import { creditLimitRoutes } from '../credit-limits/routes'
 
 export interface Deps {
   config: Config
@@ -154,5 +157,8 @@ export async function buildApp(
   await app.register(reconciliationRoutes, { prefix: '/v1' })
   await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(eventRoutes, { prefix: '/v1' })
+  await app.register(settingsRoutes, { prefix: '/v1' })
+  await app.register(approvalRoutes, { prefix: '/v1' })
+  await app.register(creditLimitRoutes, { prefix: '/v1' })
   return app
 }

@@ -24,6 +24,14 @@ import { answer, Answer, claimIdempotencyKeys, idempotentRequest, IdempotentRequ
  */
 export type BatchRun<I, O> = (trx: Trx, items: { ctx: RequestContext; input: I }[]) => Promise<(O | AppError)[]>
 
+/** A result answered with its own status instead of the batch's (a posting held for approval: 202). */
+export class StatusAnswer<O> {
+  constructor(
+    readonly status: number,
+    readonly body: O,
+  ) {}
+}
+
 interface Pending<I> {
   ctx: RequestContext
   input: I
@@ -77,7 +85,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
           const r = results[n]
           if (r instanceof AppError) out[i] = r
           else {
-            const a = { replayed: false, status: opts.status, body: r }
+            const a = r instanceof StatusAnswer ? { replayed: false, status: r.status, body: r.body } : { replayed: false, status: opts.status, body: r }
             out[i] = a
             if (group[i].claim) store.push({ claim: group[i].claim!, answer: a })
           }

@@ -9,9 +9,12 @@ import { listInvoices } from './model'
 import { getInvoice } from '../views/documents'
 import { createInvoices } from '../workflows/post-invoices'
 import { voidInvoice } from '../workflows/void'
+import { approvalRequestSchema } from '../approvals/schemas'
+import { postOrHold } from '../http/approvals'
 import { voidBody, type VoidInput } from '../reversals/schemas'
 
 const errors = { '4xx': { $ref: 'Error#' } }
+const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('inv') } } }
 
 export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
@@ -58,8 +61,11 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/invoices/:id/void',
     {
-      schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...errors } },
+      schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', description: 'What remains of the invoice over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...held, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => voidInvoice(trx, ctx, req.params.id, req.body)),
+    async (req, reply) =>
+      postOrHold(req, reply, 'invoice.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>
+        inTenant(req, reply, (trx, ctx) => voidInvoice(trx, ctx, req.params.id, req.body)),
+      ),
   )
 }

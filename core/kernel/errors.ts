@@ -51,6 +51,8 @@ export const CATALOG = {
   api_key_revoked: { status: 409, type: 'conflict', message: 'The API key is already revoked.' },
   role_in_use: { status: 409, type: 'conflict', message: 'An active API key holds this role.' },
   duplicate_role_name: { status: 409, type: 'conflict', message: 'A role with this name already exists.' },
+  approval_not_pending: { status: 409, type: 'conflict', message: 'The request is no longer pending: it was already approved, rejected or failed.' },
+  approval_expired: { status: 409, type: 'conflict', message: 'The approval request expired before it was decided.' },
   // 422 business rules
   period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
   over_allocation: { status: 422, type: 'business_rule', message: 'Allocations exceed the outstanding amount or the available credit.' },

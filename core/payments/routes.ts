@@ -8,9 +8,12 @@ import { getPayment, listPayments } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createPayments } from '../workflows/record-payment'
 import { voidPayment } from '../workflows/void'
+import { approvalRequestSchema } from '../approvals/schemas'
+import { postOrHold } from '../http/approvals'
 import { voidBody, type VoidInput } from '../reversals/schemas'
 
 const errors = { '4xx': { $ref: 'Error#' } }
+const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('pay') } } }
 
 export async function paymentRoutes(app: FastifyInstance): Promise<void> {
@@ -53,8 +56,11 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/payments/:id/void',
     {
-      schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', params: idParams, body: voidBody, response: { 200: paymentSchema, ...errors } },
+      schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', description: 'What remains of the payment over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: paymentSchema, ...held, ...errors } },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => voidPayment(trx, ctx, req.params.id, req.body)),
+    async (req, reply) =>
+      postOrHold(req, reply, 'payment.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>
+        inTenant(req, reply, (trx, ctx) => voidPayment(trx, ctx, req.params.id, req.body)),
+      ),
   )
 }

@@ -7,18 +7,21 @@ import { createRefundBody, CreateRefundInput, refundSchema } from './schemas'
 import { getRefund, listRefunds } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createRefunds } from '../workflows/refund'
+import { approvalRequestSchema } from '../approvals/schemas'
+import { holdOverThreshold } from '../http/approvals'
 
 const errors = { '4xx': { $ref: 'Error#' } }
+const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('ref') } } }
 
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent refunds of a tenant post together (core/http/batch.ts).
-  const postRefund = batchedInTenant(createRefunds, { status: 201, partition: (input) => input.customer })
+  const postRefund = batchedInTenant(holdOverThreshold('refund.create', createRefunds), { status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
-      schema: { tags: ['refunds'], summary: 'Refund unapplied credit', body: createRefundBody, response: { 201: refundSchema, ...errors } },
+      schema: { tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: refundSchema, ...held, ...errors } },
     },
     async (req, reply) => postRefund(req, reply, req.body),
   )

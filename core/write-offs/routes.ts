@@ -7,18 +7,21 @@ import { createWriteOffBody, CreateWriteOffInput, writeOffSchema } from './schem
 import { getWriteOff, listWriteOffs } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createWriteOffs } from '../workflows/write-off'
+import { approvalRequestSchema } from '../approvals/schemas'
+import { holdOverThreshold } from '../http/approvals'
 
 const errors = { '4xx': { $ref: 'Error#' } }
+const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('wo') } } }
 
 export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent write-offs of a tenant post together (core/http/batch.ts).
-  const postWriteOff = batchedInTenant(createWriteOffs, { status: 201, partition: (input) => input.invoice })
+  const postWriteOff = batchedInTenant(holdOverThreshold('write_off.create', createWriteOffs), { status: 201, partition: (input) => input.invoice })
 
   app.post<{ Body: CreateWriteOffInput }>(
     '/write-offs',
     {
-      schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', body: createWriteOffBody, response: { 201: writeOffSchema, ...errors } },
+      schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', description: 'Over `approvals.write_off_over` (base minor units, at the invoice’s rate): 202 with an approval request.', body: createWriteOffBody, response: { 201: writeOffSchema, ...held, ...errors } },
     },
     async (req, reply) => postWriteOff(req, reply, req.body),
   )

@@ -1,0 +1,66 @@
+import type { Trx } from '../core/kernel/db/knex'
+import type { RequestContext } from '../core/kernel/context'
+import { notFound } from '../core/kernel/errors'
+import { tenantPublicId } from '../core/kernel/ids'
+import { recordAudit } from '../core/audit/service'
+import { emitEvent } from '../core/outbox/outbox'
+import type { ApprovalSettings, UpdateSettingsInput } from '../core/settings/schemas'
+import { assertTimezone } from './service'
+
+/**
+ * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals` part of
+ * `tenants.settings` (jsonb). Absent keys read as their defaults, so a tenant provisioned before a
+ * setting existed behaves as the default says.
+ */
+
+export const DEFAULT_APPROVALS: ApprovalSettings = { refund_over: null, write_off_over: null, reversal_over: null, credit_limit_increase: true, repair: false }
+
+interface TenantSettingsRow {
+  base_currency: string
+  timezone: string
+  settings: { approvals?: Partial<ApprovalSettings> } | null
+}
+
+function settingsView(row: TenantSettingsRow) {
+  return {
+    object: 'settings' as const,
+    base_currency: row.base_currency,
+    timezone: row.timezone,
+    approvals: { ...DEFAULT_APPROVALS, ...(row.settings?.approvals ?? {}) },
+  }
+}
+
+export type SettingsView = ReturnType<typeof settingsView>
+
+async function settingsRow(trx: Trx, tenantId: string, forUpdate = false): Promise<TenantSettingsRow> {
+  const q = trx('tenants').where({ tenant_id: tenantId })
+  if (forUpdate) q.forUpdate()
+  const row: TenantSettingsRow | undefined = await q.first('base_currency', 'timezone', 'settings')
+  if (!row) throw notFound('tenant')
+  return row
+}
+
+export async function getSettings(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<SettingsView> {
+  return settingsView(await settingsRow(trx, ctx.tenantId))
+}
+
+/** The tenant's approval thresholds and switches (defaults filled in). */
+export async function approvalSettings(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<ApprovalSettings> {
+  return (await getSettings(trx, ctx)).approvals
+}
+
+/** Applies the given keys under the tenant row's lock; audited with before/after, announced as `settings.updated`. */
+export async function updateSettings(trx: Trx, ctx: RequestContext, input: UpdateSettingsInput): Promise<SettingsView> {
+  const row = await settingsRow(trx, ctx.tenantId, true)
+  const before = settingsView(row)
+  const timezone = input.timezone === undefined ? row.timezone : assertTimezone(input.timezone)
+  const approvals = { ...(row.settings?.approvals ?? {}), ...(input.approvals ?? {}) }
+  const after = settingsView({ ...row, timezone, settings: { ...(row.settings ?? {}), approvals } })
+  if (JSON.stringify(before) === JSON.stringify(after)) return before
+  await trx('tenants')
+    .where({ tenant_id: ctx.tenantId })
+    .update({ timezone, settings: JSON.stringify({ ...(row.settings ?? {}), approvals }) })
+  await recordAudit(trx, ctx, { action: 'settings.updated', entity_type: 'tenant', entity_id: tenantPublicId(ctx.tenantId), before, after })
+  await emitEvent(trx, ctx, 'settings.updated', after)
+  return after
+}
