@@ -65,7 +65,7 @@ export async function setupTestEnv(t: Test, overrides: Partial<Config> = {}, opt
     {
       ...base,
       PLATFORM_ADMIN_TOKEN: PLATFORM_TOKEN,
-      LOG_LEVEL: process.env.DBG === '1' ? 'error' : 'silent',
+      LOG_LEVEL: 'silent',
       QUEUE_PREFIX: `{test_${randomBytes(4).toString('hex')}}`,
       WEBHOOK_ALLOW_PRIVATE_TARGETS: true,
       ...pooled,
@@ -76,7 +76,7 @@ export async function setupTestEnv(t: Test, overrides: Partial<Config> = {}, opt
   const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const admin = createDb(database.url, { poolMax: 2 })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
-  const app = await buildApp({ config, db, redis }, process.env.DBG === "1" ? { loggerStream: require("fs").createWriteStream("/tmp/dbg.log", { flags: "a" }) } : { logger: false })
+  const app = await buildApp({ config, db, redis }, { logger: false })
   await app.ready()
 
   t.teardown(async () => {
