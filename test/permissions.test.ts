@@ -39,6 +39,7 @@ interface Fixture {
   sale: string
   txn: string
   evt: string
+  dsp: string
 }
 
 interface TenantFixtures {
@@ -71,10 +72,11 @@ async function customerFixture(env: TestEnv, key: string, assignedTo: string | n
   const wo = (await ok(api.post('/v1/write-offs', { invoice: inv2, amount: 100, reason: 'matrix' }), 'write-off')).id
   const adj = (await ok(api.post('/v1/adjustments', { customer: cus, amount: 50, reason: 'matrix' }), 'adjustment')).id
   const sale = (await ok(api.post('/v1/sales', { customer: cus, lines: line(700) }), 'sale')).id
+  const dsp = (await ok(api.post('/v1/disputes', { type: 'billing_error', invoice: inv2, amount: 10, reason: 'matrix' }), 'dispute')).id
   const txn = (await ok(api.get(`/v1/customers/${cus}/transactions?limit=1`), 'transactions')).data[0].id
   const events = (await ok(api.get('/v1/events?limit=100'), 'events')).data as { id: string; data: { object: { id: string; customer?: string } } }[]
   const evt = events.find((e) => e.data.object.customer === cus)!.id
-  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt }
+  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt, dsp }
 }
 
 async function tenantFixtures(env: TestEnv): Promise<{ fx: TenantFixtures; keys: Record<string, string> }> {
@@ -112,6 +114,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     'credit-notes': ['cn', f.cn],
     refunds: ['ref', f.ref],
     'write-offs': ['wo', f.wo],
+    disputes: ['dsp', f.dsp],
     adjustments: ['adj', f.adj],
     sales: ['sale', f.sale],
     transactions: ['txn', f.txn],
@@ -126,6 +129,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     'credit-limit-requests': ['clr', undefined],
   }
   if (param === 'delivery') return newId('whd')
+  if (param === 'evidence_id') return newId('dev')
   if (param === 'name') return 'matrix-none'
   const [prefix, id] = byResource[resource] ?? [null, undefined]
   if (!prefix) return null
@@ -133,7 +137,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
 }
 
 /** Customer-owned resources (their ids answer 404 to a limited key when the customer is not its). */
-const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events'])
+const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events', 'disputes'])
 
 /** A valid body for a write, aimed at the customer (and its documents) of `f`. */
 function bodyFor(method: string, path: string, f: Fixture): unknown {
@@ -159,6 +163,7 @@ function bodyFor(method: string, path: string, f: Fixture): unknown {
     'POST /v1/webhook-endpoints/{id}/rotate-secret': {},
     'POST /v1/customers/{id}/credit-limit-requests': { credit_limit: 1, reason: 'matrix' },
     'PATCH /v1/settings': { approvals: { refund_over: null } },
+    'POST /v1/disputes/{id}/resolve': { outcome: 'rejected', resolution: 'matrix' },
   }
   return bodies[`${method} ${path}`] ?? (method === 'DELETE' ? undefined : { reason: 'matrix' })
 }
@@ -250,7 +255,7 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
         } else if (write) {
           expect(res.statusCode !== 403 && res.statusCode !== 404 && res.statusCode < 500, `${tag}: want past the gate, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else {
-          const fixtureMissing = params.includes('delivery') || params.includes('name') || ['approval-requests', 'credit-limit-requests'].includes(resource)
+          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests'].includes(resource)
           expect(res.statusCode === 200 || (fixtureMissing && res.statusCode === 404), `${tag}: want 200, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         }
         if (res.statusCode < 300) {

@@ -106,6 +106,13 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'GET /v1/credit-limit-requests/:id': ['customers.balance.view'],
   'POST /v1/credit-limit-requests/:id/approve': ['credit_limits.approve'],
   'POST /v1/credit-limit-requests/:id/reject': ['credit_limits.approve'],
+  'POST /v1/disputes': ['disputes.manage'],
+  'GET /v1/disputes': ['disputes.view'],
+  'GET /v1/disputes/:id': ['disputes.view'],
+  'POST /v1/disputes/:id/submit': ['disputes.manage'],
+  'POST /v1/disputes/:id/resolve': ['disputes.manage'],
+  'POST /v1/disputes/:id/evidence': ['disputes.manage'],
+  'GET /v1/disputes/:id/evidence/:evidence_id': ['disputes.view'],
 }
 
 export function routeKey(method: string, url: string): string {

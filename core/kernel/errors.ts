@@ -30,6 +30,7 @@ export const CATALOG = {
   invalid_cursor: { status: 400, type: 'invalid_request', message: 'The pagination cursor is invalid.' },
   invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
   unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
+  evidence_type_not_allowed: { status: 415, type: 'invalid_request', message: 'Evidence must be a PDF, PNG, JPEG or plain-text file (checked by content).' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
@@ -52,6 +53,7 @@ export const CATALOG = {
   role_in_use: { status: 409, type: 'conflict', message: 'An active API key holds this role.' },
   duplicate_role_name: { status: 409, type: 'conflict', message: 'A role with this name already exists.' },
   approval_not_pending: { status: 409, type: 'conflict', message: 'The request is no longer pending: it was already approved, rejected or failed.' },
+  dispute_closed: { status: 409, type: 'conflict', message: 'The dispute is already decided (or no longer open for this step).' },
   approval_expired: { status: 409, type: 'conflict', message: 'The approval request expired before it was decided.' },
   // 422 business rules
   period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
@@ -68,6 +70,7 @@ export const CATALOG = {
   reversal_exceeds_remaining: { status: 422, type: 'business_rule', message: 'The partial reversal exceeds what remains of the transaction.' },
   currency_mismatch: { status: 422, type: 'business_rule', message: 'The currencies do not match.' },
   exchange_rate_required: { status: 422, type: 'business_rule', message: 'A foreign-currency document needs an exchange_rate.' },
+  dispute_exceeds_amount: { status: 422, type: 'business_rule', message: 'The disputed amount exceeds what the payment or invoice can be disputed for.' },
   invalid_state: { status: 422, type: 'business_rule', message: 'The resource is not in a state that allows this action.' },
   period_overlap: { status: 422, type: 'business_rule', message: 'The period overlaps an existing period.' },
   reconciliation_failed: { status: 422, type: 'business_rule', message: 'Cached balances disagree with the ledger.' },

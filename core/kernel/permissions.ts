@@ -64,7 +64,8 @@ export const PERMISSIONS = {
   'events.view': c('Read events.'),
   'audit.view': c('Read the audit log.'),
   'notifications.send': c('Send notifications to customers.'),
-  'disputes.manage': c('Open and manage disputes.'),
+  'disputes.view': c('Read disputes and their evidence.'),
+  'disputes.manage': c('Open disputes (a chargeback posts), upload evidence, submit and resolve them.'),
   'ledger.view': t('Read journal entries, accounts and the trial balance.'),
   'periods.view': t('Read accounting periods.'),
   'periods.manage': t('Create accounting periods.'),
@@ -114,7 +115,7 @@ export interface RoleDefinition {
   ownCustomersOnly: boolean
 }
 
-const VIEW_DOCUMENTS: Permission[] = ['invoices.view', 'sales.view', 'payments.view', 'allocations.view', 'credit_notes.view', 'refunds.view', 'write_offs.view', 'adjustments.view']
+const VIEW_DOCUMENTS: Permission[] = ['invoices.view', 'sales.view', 'payments.view', 'allocations.view', 'credit_notes.view', 'refunds.view', 'write_offs.view', 'adjustments.view', 'disputes.view']
 const VIEW_ALL: Permission[] = PERMISSION_NAMES.filter((p) => p.endsWith('.view') && p !== 'customers.pii.view')
 
 /** The built-in roles' defaults (API.md "Permissions and roles"). */
@@ -125,7 +126,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'payments.create', 'allocations.create', 'credit_notes.create', 'refunds.create',
-      'write_offs.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
+      'write_offs.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'periods.manage', 'periods.close', 'periods.reopen',
       'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view',
     ],
@@ -136,7 +137,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'sales.cancel', 'payments.create', 'allocations.create',
-      'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
+      'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view',
     ],
     ownCustomersOnly: false,

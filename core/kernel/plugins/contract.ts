@@ -38,6 +38,7 @@ export type PostingEventType =
   | 'adjustment'
   | 'fx_difference'
   | 'chargeback'
+  | 'chargeback_reversal'
   | 'reversal'
 
 /**
