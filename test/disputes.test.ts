@@ -230,6 +230,25 @@ t.test('disputes and chargebacks', async (t) => {
     await intact(t, env, tenant.uuid)
   })
 
+  await t.test('concurrent chargebacks of one payment never take more than it holds; a replayed key posts once', async (t) => {
+    const fay = await customer(api, { name: 'Fay' })
+    const inv = await invoice(api, fay, 1000)
+    const p = await payment(api, fay, 1000, { allocations: [{ invoice: inv.id, amount: 1000 }] })
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => api.post('/v1/disputes', { type: 'chargeback', payment: p.id, amount: 300, reason: `race ${i}` })))
+    const codes = results.map((r) => r.statusCode).sort()
+    t.same(codes, [201, 201, 201, 422, 422, 422, 422, 422], 'three fit in 1000, five are refused')
+    t.same(await balance(api, fay), { pending_balance: 900, advance_balance: 0, current_balance: 900 })
+    const key = { 'idempotency-key': `cb-${p.id}` }
+    const first = await api.post('/v1/disputes', { type: 'chargeback', payment: p.id, amount: 100, reason: 'last' }, key)
+    const replay = await api.post('/v1/disputes', { type: 'chargeback', payment: p.id, amount: 100, reason: 'last' }, key)
+    t.equal(first.statusCode, 201, first.raw)
+    t.equal(replay.statusCode, 201)
+    t.equal(replay.body.id, first.body.id, 'the same dispute')
+    t.equal(replay.headers['idempotent-replayed'], 'true')
+    t.same(await balance(api, fay), { pending_balance: 1000, advance_balance: 0, current_balance: 1000 })
+    await intact(t, env, tenant.uuid)
+  })
+
   await t.test('lists, events, permissions and tenancy', async (t) => {
     const list = (await api.get(`/v1/disputes?customer=${ada}`)).body
     t.same(list.data.map((d: any) => d.id), [chargeback.id])
