@@ -164,6 +164,7 @@ function bodyFor(method: string, path: string, f: Fixture): unknown {
     'POST /v1/customers/{id}/credit-limit-requests': { credit_limit: 1, reason: 'matrix' },
     'PATCH /v1/settings': { approvals: { refund_over: null } },
     'POST /v1/disputes/{id}/resolve': { outcome: 'rejected', resolution: 'matrix' },
+    'POST /v1/customers/{id}/merge': { into: f.cus, reason: 'matrix' },
   }
   return bodies[`${method} ${path}`] ?? (method === 'DELETE' ? undefined : { reason: 'matrix' })
 }

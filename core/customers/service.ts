@@ -48,6 +48,7 @@ export interface CustomerRow {
   metadata: Metadata
   status: CustomerStatus
   status_before_delete: CustomerStatus | null
+  merged_into: string | null
   version: number
   deleted_at: Date | null
   deleted_by: string | null
@@ -89,6 +90,7 @@ function customerFields(row: CustomerRow) {
     assigned_to: row.assigned_to,
     metadata: row.metadata,
     status: row.status,
+    merged_into: row.merged_into,
     version: row.version,
     deleted: row.deleted_at !== null,
     deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
@@ -170,10 +172,33 @@ export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Pr
   return fullView(await findReadable(trx, ctx, id))
 }
 
-/** The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. */
-export async function customerTransactions(trx: Trx, ctx: RequestContext, id: string, q: ListQuery) {
+/**
+ * The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. With
+ * `include_merged`, the rows of every customer merged into it (and into those) too.
+ */
+export async function customerTransactions(trx: Trx, ctx: RequestContext, id: string, q: ListQuery & { include_merged?: boolean }) {
   await findReadable(trx, ctx, id)
-  return listCustomerTransactions(trx, ctx, id, q)
+  return listCustomerTransactions(trx, ctx, q.include_merged ? await mergedFamily(trx, ctx, id) : [id], q)
+}
+
+/** The customer and every customer merged into it, directly or through another merged one. */
+export async function mergedFamily(trx: Trx, ctx: RequestContext, id: string): Promise<string[]> {
+  const { rows } = await trx.raw(
+    `with recursive family(id) as (
+       select ?::text
+       union
+       select c.id from customers c join family f on c.merged_into = f.id where c.tenant_id = ?
+     ) select id from family`,
+    [id, ctx.tenantId],
+  )
+  return (rows as { id: string }[]).map((r) => r.id)
+}
+
+/** Ends a customer merged into another (the merge workflow moved its open items and balances). */
+export async function markCustomerMerged(trx: Trx, ctx: RequestContext, id: string, into: string): Promise<void> {
+  await trx('customers')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({ status: 'merged', merged_into: into, merged_at: trx.fn.now(), version: trx.raw('version + 1'), updated_at: trx.fn.now() })
 }
 
 function escapeLike(s: string): string {

@@ -162,6 +162,12 @@ export async function chargedBack(trx: Trx, ctx: RequestContext, paymentId: stri
   return Number(row?.n ?? 0)
 }
 
+/** How many disputes of the customer are still open or under review. */
+export async function openDisputeCount(trx: Trx, ctx: RequestContext, customerId: string): Promise<number> {
+  const row = await trx('disputes').where({ tenant_id: ctx.tenantId, customer_id: customerId }).whereIn('status', ['open', 'under_review']).count({ n: '*' }).first()
+  return Number(row?.n ?? 0)
+}
+
 /** Plans a new dispute row. */
 export function planDisputeRow(
   plan: Plan,

@@ -106,6 +106,8 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'GET /v1/credit-limit-requests/:id': ['customers.balance.view'],
   'POST /v1/credit-limit-requests/:id/approve': ['credit_limits.approve'],
   'POST /v1/credit-limit-requests/:id/reject': ['credit_limits.approve'],
+  'GET /v1/customers/duplicates': ['customers.merge'],
+  'POST /v1/customers/:id/merge': ['customers.merge'],
   'POST /v1/disputes': ['disputes.manage'],
   'GET /v1/disputes': ['disputes.view'],
   'GET /v1/disputes/:id': ['disputes.view'],

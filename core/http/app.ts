@@ -39,6 +39,7 @@ import { settingsRoutes } from '../settings/routes'
 import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
 import { disputeRoutes } from '../disputes/routes'
+import { mergeRoutes } from '../merges/routes'
 
 export interface Deps {
   config: Config
@@ -162,5 +163,6 @@ export async function buildApp(
   await app.register(approvalRoutes, { prefix: '/v1' })
   await app.register(creditLimitRoutes, { prefix: '/v1' })
   await app.register(disputeRoutes, { prefix: '/v1' })
+  await app.register(mergeRoutes, { prefix: '/v1' })
   return app
 }

@@ -53,6 +53,7 @@ export const CATALOG = {
   role_in_use: { status: 409, type: 'conflict', message: 'An active API key holds this role.' },
   duplicate_role_name: { status: 409, type: 'conflict', message: 'A role with this name already exists.' },
   approval_not_pending: { status: 409, type: 'conflict', message: 'The request is no longer pending: it was already approved, rejected or failed.' },
+  dispute_open: { status: 409, type: 'conflict', message: 'The customer has an open dispute.' },
   dispute_closed: { status: 409, type: 'conflict', message: 'The dispute is already decided (or no longer open for this step).' },
   approval_expired: { status: 409, type: 'conflict', message: 'The approval request expired before it was decided.' },
   // 422 business rules

@@ -70,9 +70,10 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
   return { customers }
 }
 
-/** Refuses documents for a deleted customer. */
+/** Refuses documents for a deleted customer, or one merged into another (its open items moved there). */
 export function assertCustomerUsable(customer: CustomerState): void {
   if (customer.deleted_at) throw new AppError('customer_deleted', `Customer '${customer.id}' is deleted.`, { param: 'customer' })
+  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: post to that one.`, { param: 'customer' })
 }
 
 interface TenantLedgerRow {
@@ -349,6 +350,7 @@ export function entryWrites(ctx: Pick<RequestContext, 'tenantId'>, entries: Buil
 
 export type CustomerTxnType =
   | 'invoice' | 'payment' | 'refund' | 'credit_note' | 'debit_note' | 'adjustment' | 'write_off' | 'reversal' | 'fx_difference' | 'chargeback' | 'chargeback_reversal'
+  | 'merge_out' | 'merge_in'
 
 export interface BalanceChange {
   /** Change of open-invoice outstanding (AR). */

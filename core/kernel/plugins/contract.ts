@@ -39,6 +39,7 @@ export type PostingEventType =
   | 'fx_difference'
   | 'chargeback'
   | 'chargeback_reversal'
+  | 'merge'
   | 'reversal'
 
 /**
