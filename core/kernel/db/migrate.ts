@@ -61,6 +61,8 @@ export async function bootstrapRoles(url: string, appPassword: string): Promise<
     await client.query(`revoke create on schema public from public`)
     // Trusted extension (PG13+): period ranges use an exclusion constraint on (tenant_id, daterange).
     await client.query(`create extension if not exists btree_gist`)
+    // Trusted too: similar customer names (GET /v1/customers/duplicates) by trigram similarity.
+    await client.query(`create extension if not exists pg_trgm`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant select, insert, update, delete on tables to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant usage, select on sequences to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant execute on functions to ${APP_ROLE}`)
