@@ -13,6 +13,7 @@ import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
+import { usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -67,14 +68,18 @@ export async function startWorker({
   log,
   registry = workerRegistry(config),
   options = {},
+  plugins,
 }: {
   config: Config
   db: Db
   log: Logger
   registry?: JobRegistry
   options?: WorkerOptions
+  /** The process's plugin runtime (containment pool), for jobs that run plugin code or rules; its maker closes it. */
+  plugins?: PluginRuntime
 }): Promise<Worker> {
   const opts = { ...DEFAULTS, ...options }
+  if (plugins) usePluginRuntime(plugins)
   const definitions = jobDefinitionMap(registry.jobs)
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
   const ownDatabase = await databaseIdentity(db)

@@ -151,7 +151,7 @@ export function createContainedPool(opts: ContainedPoolOptions = {}): ContainedP
 function failure(task: Omit<ContainedTask, 'clock'>, reason: ContainedFailure, message: string): AppError {
   const what = task.op === 'describe' ? `loading ${path.basename(path.dirname(task.module))}/${path.basename(task.module)}` : `${task.fn}()`
   return new AppError('plugin_failed', `${what} ${reason === 'error' ? 'failed: ' : ''}${message}`, {
-    details: { reason, module: task.module, fn: task.fn ?? null },
+    details: { reason, module: task.module, fn: task.fn ?? null, error: message },
   })
 }
 
