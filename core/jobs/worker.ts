@@ -13,7 +13,7 @@ import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
-import { usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
+import { releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -240,6 +240,7 @@ export async function startWorker({
           }),
         )
         await closeProducers()
+        if (plugins) releasePluginRuntime(plugins)
       })()
       return closing
     },

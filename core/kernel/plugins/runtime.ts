@@ -43,22 +43,25 @@ export async function createPluginRuntime(opts: {
   }
 }
 
-let current: PluginRuntime | null = null
+// Runtimes in use, newest last (a process normally has one; a test may build a second app).
+const inUse: PluginRuntime[] = []
 
 /**
  * Makes `runtime` the one the posting engine and the plugin service use in this process. Called
- * explicitly by the app and worker builders at start-up (never by an import); the builder that
- * made a runtime closes it and hands it back with `releasePluginRuntime`.
+ * explicitly by the app and worker builders at start-up (never by an import); the app hands it back
+ * with `releasePluginRuntime` when it closes, and the one in use before is in use again.
  */
 export function usePluginRuntime(runtime: PluginRuntime): void {
-  current = runtime
+  inUse.push(runtime)
 }
 
 export function releasePluginRuntime(runtime: PluginRuntime): void {
-  if (current === runtime) current = null
+  const i = inUse.lastIndexOf(runtime)
+  if (i >= 0) inUse.splice(i, 1)
 }
 
 export function pluginRuntime(): PluginRuntime {
+  const current = inUse[inUse.length - 1]
   if (!current) throw new Error('no plugin runtime: the app or worker builder makes one at start-up (createPluginRuntime)')
   return current
 }
