@@ -50,7 +50,7 @@ export interface ChartOfAccountsResolver {
 }
 
 const MAX_ENTRIES = 20_000
-const FAILURE_TTL_MS = 30_000
+const FAILURE_TTL_MS = 10_000
 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
