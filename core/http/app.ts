@@ -16,7 +16,7 @@ import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
 import { auditRoutes } from '../audit/routes'
-import { createPluginRuntime, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
+import { createPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 import { closeNumbering } from '../ledger/numbering'
 import { invoiceRoutes } from '../invoices/routes'
 import { paymentRoutes } from '../payments/routes'
@@ -52,15 +52,6 @@ export interface Deps {
 declare module 'fastify' {
   interface FastifyInstance {
     deps: Deps
-  }
-}
-
-/** The plugin runtime of a process, from its config. */
-export function pluginRuntimeOptions(config: Config, log: (msg: string) => void) {
-  return {
-    pluginPath: config.PLUGIN_PATH,
-    poolOptions: { timeoutMs: config.PLUGIN_TIMEOUT_MS, heapMb: config.PLUGIN_HEAP_MB, threads: config.PLUGIN_THREADS },
-    log,
   }
 }
 

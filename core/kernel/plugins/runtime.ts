@@ -1,3 +1,4 @@
+import type { Config } from '../config'
 import type { PluginKind } from './contract'
 import { createContainedPool, type ContainedPool, type ContainedPoolOptions } from './contained'
 import { discoverPlugins, type Registry } from './registry'
@@ -43,6 +44,15 @@ export async function createPluginRuntime(opts: {
   }
 }
 
+/** The options of a process's runtime, from its config. */
+export function pluginRuntimeOptions(config: Pick<Config, 'PLUGIN_PATH' | 'PLUGIN_TIMEOUT_MS' | 'PLUGIN_HEAP_MB' | 'PLUGIN_THREADS'>, log: (msg: string) => void) {
+  return {
+    pluginPath: config.PLUGIN_PATH,
+    poolOptions: { timeoutMs: config.PLUGIN_TIMEOUT_MS, heapMb: config.PLUGIN_HEAP_MB, threads: config.PLUGIN_THREADS },
+    log,
+  }
+}
+
 // Runtimes in use, newest last (a process normally has one; a test may build a second app).
 const inUse: PluginRuntime[] = []
 
@@ -58,6 +68,11 @@ export function usePluginRuntime(runtime: PluginRuntime): void {
 export function releasePluginRuntime(runtime: PluginRuntime): void {
   const i = inUse.lastIndexOf(runtime)
   if (i >= 0) inUse.splice(i, 1)
+}
+
+/** The runtime in use in this process, or null when no builder made one yet. */
+export function currentPluginRuntime(): PluginRuntime | null {
+  return inUse[inUse.length - 1] ?? null
 }
 
 export function pluginRuntime(): PluginRuntime {
