@@ -6,6 +6,7 @@ import { setupTestEnv, type TestEnv } from './helpers/app'
 import { customer } from './helpers/ledger'
 import { createContainedPool } from '../core/kernel/plugins/contained'
 import { pluginRegistry } from '../core/kernel/plugins/runtime'
+import { discoverPlugins } from '../core/kernel/plugins/registry'
 
 /**
  * Containment (PLUGINS.md): partner plugin code runs in worker threads with a time budget and a
@@ -167,6 +168,19 @@ t.test('containment', async (t) => {
     await t.rejects(pool.runContained({ module: runaway, fn: 'fail', args: ['no'] }), { code: 'plugin_failed', details: { reason: 'error', error: 'no' } })
     await t.rejects(pool.runContained({ module: runaway, fn: 'nope', args: [] }), { code: 'plugin_failed', details: { reason: 'error' } })
     t.equal(await pool.runContained({ module: runaway, fn: 'add', args: [1, 1] }), 2, 'the pool recovers')
+  })
+
+  await t.test('an entry module whose top-level code never ends is refused at discovery, off the main thread', async (t) => {
+    const own = createContainedPool({ threads: 2, startTimeoutMs: 5000 })
+    t.teardown(() => own.close())
+    let ticks = 0
+    const ticker = setInterval(() => ticks++, 10)
+    const registry = await discoverPlugins(path.join(FIXTURES, 'load'), own, () => undefined)
+    clearInterval(ticker)
+    t.ok(ticks > 0, 'the main thread kept running while the module spun')
+    t.notOk(registry.get('spins-at-load'))
+    const refused = registry.refused.find((r) => r.dir.endsWith('spins-at-load'))
+    t.match(refused?.reason, /failed to load.*did not start within 5000 ms/)
   })
 
   await t.test('a pool of its own: default budget 250 ms and 64 MiB, closed explicitly', async (t) => {
