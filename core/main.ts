@@ -5,6 +5,7 @@ import { appDatabaseUrl, loadConfig } from './kernel/config'
 import { createDb } from './kernel/db/knex'
 import { migrate } from './kernel/db/migrate'
 import { buildApp, REDACT } from './http/app'
+import { createPluginRuntime, pluginRuntimeOptions } from './kernel/plugins/runtime'
 import { workerRegistry } from './jobs/registry'
 import { startWorker } from './jobs/worker'
 
@@ -18,19 +19,22 @@ async function main(mode: string): Promise<void> {
   }
   const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
+  // Discovered plugins and the containment pool their code (and JSON-logic rules) run in: one per
+  // process, shared by the API and the worker, closed last.
+  const plugins = await createPluginRuntime(pluginRuntimeOptions(config, (m) => log.warn(m)))
   const closers: (() => Promise<unknown>)[] = []
 
   if (mode === 'start' || mode === 'worker') {
     // What the worker runs: the one explicit list (jobs, event consumers, sweeps, schedules).
-    const worker = await startWorker({ config, db, log, registry: workerRegistry(config) })
+    const worker = await startWorker({ config, db, log, registry: workerRegistry(config), plugins })
     closers.push(() => worker.close())
   }
   if (mode === 'start' || mode === 'api') {
-    const app = await buildApp({ config, db, redis })
+    const app = await buildApp({ config, db, redis, plugins })
     await app.listen({ host: config.HOST, port: config.PORT })
     closers.unshift(() => app.close()) // stop taking requests first
   }
-  closers.push(() => db.destroy(), () => redis.quit())
+  closers.push(() => db.destroy(), () => redis.quit(), () => plugins.close())
 
   closeWithGrace({ delay: 15000 }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { pluginRegistry } from '../core/kernel/plugins/registry'
+import { pluginRegistry } from '../core/kernel/plugins/runtime'
 
 t.test('plugins', async (t) => {
   const env = await setupTestEnv(t, { PLUGIN_PATH: path.join(__dirname, 'plugins') })

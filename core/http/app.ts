@@ -16,7 +16,7 @@ import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
 import { auditRoutes } from '../audit/routes'
-import { initPlugins } from '../kernel/plugins/registry'
+import { createPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 import { closeNumbering } from '../ledger/numbering'
 import { invoiceRoutes } from '../invoices/routes'
 import { paymentRoutes } from '../payments/routes'
@@ -47,6 +47,8 @@ export interface Deps {
   db: Db
   redis: Redis
   metrics: Metrics
+  /** Discovered plugins and the containment pool their code runs in (core/kernel/plugins/runtime.ts). */
+  plugins: PluginRuntime
 }
 
 declare module 'fastify' {
@@ -66,8 +68,12 @@ export const REDACT = [
   '*.PLATFORM_ADMIN_TOKEN',
 ]
 
+/**
+ * The HTTP app. `deps.plugins` is the process's plugin runtime (main.ts makes one for the API and
+ * the worker); without one the app makes its own from the config and closes it with the app.
+ */
 export async function buildApp(
-  deps: Omit<Deps, 'metrics'> & { metrics?: Metrics },
+  deps: Omit<Deps, 'metrics' | 'plugins'> & { metrics?: Metrics; plugins?: PluginRuntime },
   opts: { logger?: boolean; loggerStream?: NodeJS.WritableStream } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
@@ -86,8 +92,11 @@ export async function buildApp(
       reply.header('request-id', req.id).code(appErr.status).send(errorBody(appErr, req.id))
     },
   })
-  initPlugins(deps.config.PLUGIN_PATH, (m) => app.log.warn(m))
-  app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics() })
+  const plugins = deps.plugins ?? (await createPluginRuntime(pluginRuntimeOptions(deps.config, (m) => app.log.warn(m))))
+  usePluginRuntime(plugins)
+  if (!deps.plugins) app.addHook('onClose', async () => plugins.close())
+  app.addHook('onClose', async () => releasePluginRuntime(plugins))
+  app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics(), plugins })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
   // into a confusing validation error instead of 415.

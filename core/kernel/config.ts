@@ -19,6 +19,12 @@ export interface Config {
   QUEUE_PREFIX: string
   PLATFORM_ADMIN_TOKEN: string
   PLUGIN_PATH: string
+  /** Time budget of one plugin call or rule evaluation in the containment pool, ms. */
+  PLUGIN_TIMEOUT_MS: number
+  /** Heap limit of each containment worker thread, MiB. */
+  PLUGIN_HEAP_MB: number
+  /** Containment worker threads at most. */
+  PLUGIN_THREADS: number
   WEBHOOK_ALLOW_PRIVATE_TARGETS: boolean
   LOG_LEVEL: string
   BODY_LIMIT_BYTES: number
@@ -50,6 +56,9 @@ const schema = {
     QUEUE_PREFIX: { type: 'string', maxLength: 200, default: '' },
     PLATFORM_ADMIN_TOKEN: { type: 'string', minLength: 16, default: 'dev-platform-admin-token-change-me' },
     PLUGIN_PATH: { type: 'string', default: '' },
+    PLUGIN_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 250 },
+    PLUGIN_HEAP_MB: { type: 'integer', minimum: 16, maximum: 4096, default: 64 },
+    PLUGIN_THREADS: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
     WEBHOOK_ALLOW_PRIVATE_TARGETS: { type: 'boolean', default: false },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 1048576 },

@@ -32,6 +32,7 @@ export const CATALOG = {
   unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
   evidence_type_not_allowed: { status: 415, type: 'invalid_request', message: 'Evidence must be a PDF, PNG, JPEG or plain-text file (checked by content).' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
+  plugin_kind_unsupported: { status: 400, type: 'invalid_request', message: 'The plugin provides a kind this service cannot run yet; it cannot be enabled.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
   invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },
@@ -78,6 +79,10 @@ export const CATALOG = {
   customer_inactive: { status: 422, type: 'business_rule', message: 'The customer cannot take new documents in its current status.' },
   plugin_invalid: { status: 422, type: 'business_rule', message: 'The plugin or its configuration is invalid.' },
   posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
+  // A plugin call or rule evaluation was killed (time budget or heap limit exceeded) or its worker
+  // died: it fails its own request or job, nothing is written. 422 like the other plugin outcomes
+  // (the tenant's configured plugin cannot handle this input); the plugin's owner must fix it.
+  plugin_failed: { status: 422, type: 'business_rule', message: 'A plugin or rule exceeded its time budget or heap limit, or failed, and was stopped.' },
   // 429 / 500 / 503
   rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests.' },
   overloaded: { status: 503, type: 'rate_limit', message: 'Too many postings of this tenant are waiting; retry shortly.' },
