@@ -148,6 +148,22 @@ t.test('disputes and chargebacks', async (t) => {
     t.same(view.evidence.map((e: any) => e.content_type), ['application/pdf', 'image/png', 'text/plain'])
   })
 
+  await t.test('uploads: a truncated body and concurrent uploads write nothing half', async (t) => {
+    const { payload, contentType } = multipartBody('file', 'cut.pdf', Buffer.concat([PDF, Buffer.alloc(4096, 0x20)]))
+    const before = await env.admin('dispute_evidence').where({ tenant_id: tenant.uuid }).count({ n: '*' }).first()
+    const cut = await env.app.inject({ method: 'POST', url: `/v1/disputes/${chargeback.id}/evidence`, payload: payload.subarray(0, payload.length - 60), headers: { authorization: `Bearer ${tenant.key}`, 'content-type': contentType } })
+    t.equal(cut.statusCode, 400, cut.body)
+    t.equal(JSON.parse(cut.body).error.code, 'validation_failed')
+    t.same(await env.admin('dispute_evidence').where({ tenant_id: tenant.uuid }).count({ n: '*' }).first(), before, 'nothing stored')
+
+    const same = Buffer.from('Same statement uploaded by two clerks at once\n')
+    const racing = await Promise.all(Array.from({ length: 6 }, () => upload(chargeback.id, 'same.txt', same)))
+    t.same(racing.map((r) => r.statusCode).sort(), [200, 200, 200, 200, 200, 201], 'one stored, the others get it back')
+    t.equal(new Set(racing.map((r) => JSON.parse(r.body).id)).size, 1)
+    const distinct = await Promise.all(Array.from({ length: 4 }, (_, i) => upload(chargeback.id, `page-${i}.txt`, Buffer.from(`page ${i} of the delivery note\n`))))
+    t.same(distinct.map((r) => r.statusCode), [201, 201, 201, 201])
+  })
+
   await t.test('submit, then a won chargeback gives the money back and settles again what it reopened', async (t) => {
     const sub = await api.post(`/v1/disputes/${chargeback.id}/submit`)
     t.equal(sub.statusCode, 200, sub.raw)

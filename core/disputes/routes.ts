@@ -47,7 +47,8 @@ async function readUpload(req: import('fastify').FastifyRequest): Promise<{ cont
     if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
       throw new AppError('body_too_large', `An evidence file is at most ${EVIDENCE_MAX_BYTES} bytes.`, { param: 'file' })
     }
-    throw err
+    // The stream ended before the part did (a truncated upload, a dropped connection): nothing is stored.
+    throw new AppError('validation_failed', `The upload is incomplete or malformed: ${(err as Error).message}`, { param: 'file' })
   }
 }
 
