@@ -127,6 +127,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     roles: ['role', tf.role],
     'approval-requests': ['apr', undefined],
     'credit-limit-requests': ['clr', undefined],
+    imports: ['imp', undefined],
   }
   if (param === 'delivery') return newId('whd')
   if (param === 'evidence_id') return newId('dev')
@@ -256,7 +257,7 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
         } else if (write) {
           expect(res.statusCode !== 403 && res.statusCode !== 404 && res.statusCode < 500, `${tag}: want past the gate, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else {
-          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests'].includes(resource)
+          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests', 'imports'].includes(resource)
           expect(res.statusCode === 200 || (fixtureMissing && res.statusCode === 404), `${tag}: want 200, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         }
         if (res.statusCode < 300) {

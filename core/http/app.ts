@@ -40,6 +40,7 @@ import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
 import { disputeRoutes } from '../disputes/routes'
 import { mergeRoutes } from '../merges/routes'
+import { importRoutes } from '../imports/routes'
 
 export interface Deps {
   config: Config
@@ -173,5 +174,6 @@ export async function buildApp(
   await app.register(creditLimitRoutes, { prefix: '/v1' })
   await app.register(disputeRoutes, { prefix: '/v1' })
   await app.register(mergeRoutes, { prefix: '/v1' })
+  await app.register(importRoutes, { prefix: '/v1' })
   return app
 }

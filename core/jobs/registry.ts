@@ -2,6 +2,7 @@ import type { Config } from '../kernel/config'
 import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
+import { importJob, importRequeue } from '../imports/jobs'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
@@ -32,9 +33,9 @@ export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGE
   const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, ...(opts.extra?.sweeps ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, ...(opts.extra?.sweeps ?? [])],
     schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice

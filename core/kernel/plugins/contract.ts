@@ -40,6 +40,7 @@ export type PostingEventType =
   | 'chargeback'
   | 'chargeback_reversal'
   | 'merge'
+  | 'opening_balance'
   | 'reversal'
 
 /**
@@ -60,6 +61,7 @@ export type LineRole =
   | 'other_income'
   | 'fx_gain'
   | 'fx_loss'
+  | 'opening_balance_equity'
 
 export interface PostingEvent {
   type: PostingEventType
