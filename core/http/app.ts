@@ -40,6 +40,7 @@ import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
 import { disputeRoutes } from '../disputes/routes'
 import { mergeRoutes } from '../merges/routes'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Deps {
   config: Config
@@ -87,6 +88,7 @@ export async function buildApp(
     },
   })
   initPlugins(deps.config.PLUGIN_PATH, (m) => app.log.warn(m))
+  configureDataKeys(deps.config)
   app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics() })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body

@@ -13,6 +13,7 @@ import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -77,6 +78,7 @@ export async function startWorker({
   const opts = { ...DEFAULTS, ...options }
   const definitions = jobDefinitionMap(registry.jobs)
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
+  configureDataKeys(config)
   const ownDatabase = await databaseIdentity(db)
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
