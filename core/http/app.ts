@@ -15,6 +15,7 @@ import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
+import { privacyRoutes } from '../privacy/routes'
 import { auditRoutes } from '../audit/routes'
 import { initPlugins } from '../kernel/plugins/registry'
 import { closeNumbering } from '../ledger/numbering'
@@ -143,6 +144,7 @@ export async function buildApp(
   await app.register(opsRoutes)
   await app.register(tenantRoutes, { prefix: '/v1' })
   await app.register(customerRoutes, { prefix: '/v1' })
+  await app.register(privacyRoutes, { prefix: '/v1' })
   await app.register(auditRoutes, { prefix: '/v1' })
   await app.register(invoiceRoutes, { prefix: '/v1' })
   await app.register(paymentRoutes, { prefix: '/v1' })
