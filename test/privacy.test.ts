@@ -190,3 +190,12 @@ t.test('privacy: sealing, export, anonymization', async (t) => {
     })
   })
 })
+
+t.test('DATA_ENCRYPTION_KEY: a development default, refused in production', async (t) => {
+  const { loadConfig, DEV_DATA_ENCRYPTION_KEY } = await import('../core/kernel/config')
+  const prod = { NODE_ENV: 'production', PLATFORM_ADMIN_TOKEN: 'a-real-production-admin-token' }
+  t.equal(loadConfig({}, {}).DATA_ENCRYPTION_KEY, DEV_DATA_ENCRYPTION_KEY)
+  t.throws(() => loadConfig({}, prod), /DATA_ENCRYPTION_KEY must be set in production/)
+  t.equal(loadConfig({}, { ...prod, DATA_ENCRYPTION_KEY: 'x'.repeat(40) }).DATA_ENCRYPTION_KEY, 'x'.repeat(40))
+  t.throws(() => loadConfig({}, { DATA_ENCRYPTION_KEY: 'short' }), 'at least 32 characters')
+})
