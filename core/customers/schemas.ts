@@ -198,6 +198,7 @@ const customerViewProperties = {
   metadata: { type: 'object', additionalProperties: true },
   status: { type: 'string', enum: [...CUSTOMER_STATUSES] },
   merged_into: { ...nullableString, description: 'The customer this one was merged into (status `merged`), else null.' },
+  anonymized_at: { ...nullableString, description: 'When the customer was anonymized (its personal data erased for good), else null.' },
   version: { type: 'integer' },
   deleted: { type: 'boolean' },
   deleted_at: nullableString,

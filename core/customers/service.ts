@@ -49,6 +49,7 @@ export interface CustomerRow {
   status: CustomerStatus
   status_before_delete: CustomerStatus | null
   merged_into: string | null
+  anonymized_at: Date | null
   version: number
   deleted_at: Date | null
   deleted_by: string | null
@@ -91,6 +92,7 @@ function customerFields(row: CustomerRow) {
     metadata: row.metadata,
     status: row.status,
     merged_into: row.merged_into,
+    anonymized_at: row.anonymized_at ? row.anonymized_at.toISOString() : null,
     version: row.version,
     deleted: row.deleted_at !== null,
     deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
@@ -361,6 +363,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
   assertEditable(ctx, input)
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
   if (before.deleted_at) throw new AppError('customer_deleted')
+  if (before.anonymized_at) throw new AppError('customer_inactive', 'The customer is anonymized: it cannot be changed.')
   assertIfMatch(ifMatch, before.version)
 
   const changes: Record<string, unknown> = {}
@@ -457,4 +460,45 @@ export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string,
   // The public event list has no customer.restored; a restore is an update to subscribers.
   await emitEvent(trx, ctx, 'customer.updated', fullView(after))
   return fullView(after)
+}
+
+// ---- anonymization ------------------------------------------------------------------------------
+
+/** What an anonymized customer is called (not personal: the same for every one). */
+export const ANONYMIZED_NAME = 'Anonymized customer'
+
+/**
+ * The customer under a row lock, for anonymization (the caller locked the balance row first, the
+ * posting engine's order). 404 like any read outside the caller's scope.
+ */
+export async function lockCustomerForErasure(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerRow> {
+  await trx('customer_balances').where({ tenant_id: ctx.tenantId, customer_id: id }).forUpdate().select('customer_id')
+  return findReadable(trx, ctx, id, { forUpdate: true })
+}
+
+/**
+ * Blanks every personal field of the customer row for good: a fixed name, no e-mail, phone, tax id,
+ * addresses or external id, empty metadata and preferences; status `inactive` (no new documents),
+ * `anonymized_at` set. Ids, currency, limits, terms and every amount stay.
+ */
+export async function blankCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
+  const [updated]: CustomerRow[] = await trx('customers')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({
+      name: ANONYMIZED_NAME,
+      email: null,
+      phone: null,
+      tax_id: null,
+      billing_address: null,
+      shipping_address: null,
+      external_id: null,
+      metadata: '{}',
+      preferences: '{}',
+      status: trx.raw(`case when status in ('deleted', 'merged') then status else 'inactive' end`),
+      anonymized_at: trx.fn.now(),
+      version: trx.raw('version + 1'),
+      updated_at: trx.fn.now(),
+    })
+    .returning('*')
+  return getCustomer(trx, ctx, updated.id)
 }

@@ -29,6 +29,8 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'PATCH /v1/customers/:id': ['customers.basic.edit'],
   'DELETE /v1/customers/:id': ['customers.delete'],
   'POST /v1/customers/:id/restore': ['customers.restore'],
+  'GET /v1/customers/:id/export': ['customers.export'],
+  'POST /v1/customers/:id/anonymize': ['customers.anonymize'],
   'GET /v1/customers/:id/transactions': ['customers.balance.view'],
   'GET /v1/customers/:id/statement': ['customers.balance.view'],
   // documents

@@ -15,6 +15,7 @@ import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
+import { privacyRoutes } from '../privacy/routes'
 import { auditRoutes } from '../audit/routes'
 import { createPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 import { closeNumbering } from '../ledger/numbering'
@@ -41,6 +42,7 @@ import { creditLimitRoutes } from '../credit-limits/routes'
 import { disputeRoutes } from '../disputes/routes'
 import { mergeRoutes } from '../merges/routes'
 import { importRoutes } from '../imports/routes'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Deps {
   config: Config
@@ -97,6 +99,7 @@ export async function buildApp(
   usePluginRuntime(plugins)
   if (!deps.plugins) app.addHook('onClose', async () => plugins.close())
   app.addHook('onClose', async () => releasePluginRuntime(plugins))
+  configureDataKeys(deps.config)
   app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics(), plugins })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
@@ -151,6 +154,7 @@ export async function buildApp(
   await app.register(opsRoutes)
   await app.register(tenantRoutes, { prefix: '/v1' })
   await app.register(customerRoutes, { prefix: '/v1' })
+  await app.register(privacyRoutes, { prefix: '/v1' })
   await app.register(auditRoutes, { prefix: '/v1' })
   await app.register(invoiceRoutes, { prefix: '/v1' })
   await app.register(paymentRoutes, { prefix: '/v1' })

@@ -14,6 +14,7 @@ import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
 import { createPluginRuntime, currentPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -88,6 +89,7 @@ export async function startWorker({
   usePluginRuntime(runtime)
   const definitions = jobDefinitionMap(registry.jobs)
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
+  configureDataKeys(config)
   const ownDatabase = await databaseIdentity(db)
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))

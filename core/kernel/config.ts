@@ -36,7 +36,14 @@ export interface Config {
   /** Batches of one tenant in flight at once per process, split by customer. */
   POSTING_BATCH_LANES: number
   POSTING_QUEUE_MAX: number
+  /** Secret the tenant keys that wrap customer data keys are derived from (HKDF); see core/privacy/keys.ts. */
+  DATA_ENCRYPTION_KEY: string
+  /** Unwrapped customer data keys kept per process for sealing writes (0 turns the cache off). */
+  DATA_KEY_CACHE_SIZE: number
 }
+
+/** Development default of DATA_ENCRYPTION_KEY; refused in production like the admin token default. */
+export const DEV_DATA_ENCRYPTION_KEY = 'dev-data-encryption-key-change-me-0123456789'
 
 const schema = {
   type: 'object',
@@ -68,6 +75,8 @@ const schema = {
     POSTING_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 64 },
     POSTING_BATCH_LANES: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
     POSTING_QUEUE_MAX: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+    DATA_ENCRYPTION_KEY: { type: 'string', minLength: 32, default: DEV_DATA_ENCRYPTION_KEY },
+    DATA_KEY_CACHE_SIZE: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
   },
 }
 
@@ -78,6 +87,9 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
   if (!config.QUEUE_PREFIX) config.QUEUE_PREFIX = defaultQueuePrefix(config.DATABASE_URL)
   if (config.NODE_ENV === 'production' && config.PLATFORM_ADMIN_TOKEN === 'dev-platform-admin-token-change-me') {
     throw new Error('PLATFORM_ADMIN_TOKEN must be set in production')
+  }
+  if (config.NODE_ENV === 'production' && config.DATA_ENCRYPTION_KEY === DEV_DATA_ENCRYPTION_KEY) {
+    throw new Error('DATA_ENCRYPTION_KEY must be set in production')
   }
   return config
 }

@@ -31,6 +31,7 @@ export interface CustomerState {
   temporary_credit_limit_expires_on: string | null
   payment_terms_days: number
   deleted_at: Date | null
+  anonymized_at: Date | null
   assigned_to: string | null
   pending_balance: number
   advance_balance: number
@@ -58,7 +59,7 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
   const { rows } = await prepared(
     trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
-            c.payment_terms_days, c.deleted_at, c.assigned_to,
+            c.payment_terms_days, c.deleted_at, c.anonymized_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
       where b.tenant_id = :tenant and b.customer_id = any(:ids::text[])
@@ -75,6 +76,7 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
 export function assertCustomerUsable(customer: CustomerState): void {
   if (customer.deleted_at) throw new AppError('customer_deleted', `Customer '${customer.id}' is deleted.`, { param: 'customer' })
   if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: post to that one.`, { param: 'customer' })
+  if (customer.anonymized_at) throw new AppError('customer_inactive', `Customer '${customer.id}' is anonymized: it takes no new documents.`, { param: 'customer' })
 }
 
 interface TenantLedgerRow {
