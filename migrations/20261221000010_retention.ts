@@ -68,7 +68,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     create table archive.events (
       tenant_id uuid not null, id text not null, type text not null, data jsonb not null, request_id text, idempotency_key text,
-      created_at timestamptz not null, published_at timestamptz, ${archived},
+      created_at timestamptz not null, published_at timestamptz, customer_id text, ${archived},
       primary key (tenant_id, id))`)
   await knex.raw(`
     create table archive.notifications (
@@ -89,7 +89,7 @@ export async function up(knex: Knex): Promise<void> {
       tenant_id uuid not null, seq bigint not null, lane smallint not null, lane_seq bigint not null, id text not null,
       actor text, action text not null, entity_type text not null, entity_id text, before jsonb, after jsonb, reason text,
       ip text, user_agent text, request_id text, created_at timestamptz not null, prev_hash text not null, hash text not null,
-      ${archived},
+      customer_id text, ${archived},
       primary key (tenant_id, seq),
       unique (tenant_id, lane, lane_seq),
       unique (tenant_id, id))`)
@@ -102,6 +102,15 @@ export async function up(knex: Knex): Promise<void> {
     await knex.raw(`grant select, insert on archive.${table} to ${APP_ROLE}`)
     await knex.raw(`create trigger ${table}_append_only before update or delete on archive.${table} for each row execute function public.refuse_mutation()`)
     await knex.raw(`create trigger ${table}_no_truncate before truncate on archive.${table} for each statement execute function public.refuse_mutation()`)
+  }
+  // The owner scope of the live tables (migration 20261201000010_permissions): a key limited to its
+  // own customers reads only their archived rows. Documents are marks without content.
+  for (const table of ['events', 'audit_log', 'notifications', 'communications']) {
+    await knex.raw(`
+      create policy owner_scope on archive.${table} as restrictive for select using (
+        coalesce(current_setting('app.owners', true), '') = ''
+        or ${table}.customer_id in (select o.id from public.customers o where o.tenant_id = ${table}.tenant_id
+                                    and o.assigned_to = any(string_to_array(current_setting('app.owners', true), ','))))`)
   }
 
   // Audit rows leave the hot table only as archived copies, never a lane's newest row.

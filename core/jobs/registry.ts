@@ -2,6 +2,8 @@ import type { Config } from '../kernel/config'
 import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
+import { nightlyRetention, retentionJob, retentionRequeue } from '../retention/jobs'
+import type { AnonymizeCustomer } from '../workflows/retention'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
@@ -23,6 +25,11 @@ export interface JobRegistry {
 export interface RegistryOptions {
   /** Webhook delivery settings beyond the config's (tests shorten the retry schedule). */
   webhooks?: Partial<DeliverySettings>
+  /**
+   * The anonymization step retention applies to soft-deleted customers past their retention (the
+   * privacy workflow). Without one, a run counts them as skipped and anonymizes nobody.
+   */
+  anonymizeCustomer?: AnonymizeCustomer
   /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
   extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
 }
@@ -32,10 +39,10 @@ export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGE
   const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? null }), ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, retentionRequeue, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, nightlyRetention, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry
