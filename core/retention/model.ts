@@ -232,7 +232,10 @@ const NO_CUTOFFS: Cutoffs = { communications: null, webhook_deliveries: null }
 async function dueKeys(trx: Trx, ctx: RequestContext, type: keyof typeof SELECT, cutoff: string, limit: number): Promise<string[]> {
   const { table, key } = SELECT[type]
   const p = predicate(type, NO_CUTOFFS, false)
-  const { rows } = await trx.raw(`select x.${key} as k from ${table} x where x.tenant_id = :t and ${p.sql} order by x.${key} limit :limit for update skip locked`, {
+  // Audit rows are never updated (the runtime role may not lock them): concurrent runs of a tenant
+  // would both copy (on conflict do nothing) and both delete, which is harmless.
+  const lock = type === 'audit_log' ? '' : 'for update skip locked'
+  const { rows } = await trx.raw(`select x.${key} as k from ${table} x where x.tenant_id = :t and ${p.sql} order by x.${key} limit :limit ${lock}`, {
     t: ctx.tenantId,
     cutoff,
     limit,
