@@ -45,7 +45,7 @@ t.test('containment', async (t) => {
   const invoiceBody = (cus: string, amount = 1000) => ({ customer: cus, lines: [{ description: 'x', quantity: 1, unit_amount: amount, tax_rate: '0.1' }] })
 
   await t.test('partner entry modules load in the pool only; discovery checks exports there', async (t) => {
-    t.same([...pluginRegistry().plugins.keys()].sort(), ['coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'retention-only'])
+    t.same([...pluginRegistry().plugins.keys()].sort(), ['channel-only', 'coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'retention-only', 'retention-standard'])
     const loads = calls('coa-counting:load')
     t.ok(loads.length >= 1, 'loaded')
     t.notOk(loads.some((l) => l.endsWith(' 0')), 'never on the main thread')
@@ -147,12 +147,12 @@ t.test('containment', async (t) => {
   await t.test('enabling a kind the core cannot run is refused; a runnable kind is accepted', async (t) => {
     const tn = await env.tenant({ name: 'Kinds' })
     const api = env.api(tn.key)
-    const res = await api.put('/v1/plugins/retention-only', {})
+    const res = await api.put('/v1/plugins/channel-only', {})
     t.equal(res.statusCode, 400, res.raw)
     t.match(res.body.error, { code: 'plugin_kind_unsupported', type: 'invalid_request', param: 'enabled' })
-    t.match(res.body.error.message, /retention/)
-    t.equal((await api.get('/v1/plugins')).body.data.find((p: any) => p.name === 'retention-only').enabled, false)
-    t.equal(await env.admin('tenant_plugins').where({ tenant_id: tn.uuid, name: 'retention-only' }).first(), undefined, 'nothing stored')
+    t.match(res.body.error.message, /notification-channel/)
+    t.equal((await api.get('/v1/plugins')).body.data.find((p: any) => p.name === 'channel-only').enabled, false)
+    t.equal(await env.admin('tenant_plugins').where({ tenant_id: tn.uuid, name: 'channel-only' }).first(), undefined, 'nothing stored')
     const cp = await api.put('/v1/plugins/credit-policy-fixture', {})
     t.equal(cp.statusCode, 200, cp.raw)
     t.match(cp.body, { enabled: true, provides: ['credit-policy'] })

@@ -131,19 +131,26 @@ export interface ChainVerification {
  */
 export async function verifyAuditChain(trx: Trx, tenantId: string): Promise<ChainVerification> {
   const { rows } = await trx.raw(
-    `with c as (
-       select a.seq, a.lane_seq, a.hash, a.prev_hash,
-              audit_row_hash(a.prev_hash, a) as expected,
+    // Rows retention archived (archive.audit_log, whole older parts of each lane) are verified
+    // with the live ones: one chain per lane across both places.
+    `with src as (
+       select a.seq, a.lane, a.lane_seq, a.hash, a.prev_hash, audit_row_hash(a.prev_hash, a) as expected
+         from audit_log a where a.tenant_id = ?
+       union all
+       select a.seq, a.lane, a.lane_seq, a.hash, a.prev_hash, audit_row_hash(a.prev_hash, jsonb_populate_record(null::audit_log, to_jsonb(a)))
+         from archive.audit_log a where a.tenant_id = ?
+     ), c as (
+       select a.seq, a.lane_seq, a.hash, a.prev_hash, a.expected,
               lag(a.hash) over w as prev_row_hash,
               lag(a.lane_seq) over w as prev_lane_seq
-         from audit_log a where a.tenant_id = ?
+         from src a
        window w as (partition by a.lane order by a.lane_seq)
      )
      select (select count(*) from c)::int as checked,
             (select min(seq) from c where hash <> expected) as bad_hash,
             (select min(seq) from c where prev_hash <> coalesce(prev_row_hash, '')) as bad_link,
             (select min(seq) from c where lane_seq <> coalesce(prev_lane_seq, 0) + 1) as gap`,
-    [tenantId],
+    [tenantId, tenantId],
   )
   const r = rows[0]
   const candidates: [number | null, ChainVerification['problem']][] = [

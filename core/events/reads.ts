@@ -3,6 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
 import { paginate, page, type ListQuery } from '../kernel/pagination'
+import { archivedEvent } from '../retention/model'
 import { EVENT_COLUMNS, eventView, openEvents, type EventRow } from './consumers'
 
 export interface ListEventsQuery extends ListQuery {
@@ -30,6 +31,9 @@ export async function listEvents(trx: Trx, ctx: RequestContext, q: ListEventsQue
 
 export async function getEvent(trx: Trx, ctx: RequestContext, id: string) {
   const row: EventRow | undefined = await trx('events').where({ tenant_id: ctx.tenantId, id }).first(EVENT_COLUMNS)
-  if (!row) throw notFound('event', id)
-  return viewFor(ctx, (await openEvents(trx, ctx.tenantId, [row]))[0])
+  if (row) return viewFor(ctx, (await openEvents(trx, ctx.tenantId, [row]))[0])
+  // Archived by retention: still readable by id, marked so.
+  const archived = await archivedEvent<EventRow>(trx, ctx, id, EVENT_COLUMNS)
+  if (!archived) throw notFound('event', id)
+  return { ...viewFor(ctx, (await openEvents(trx, ctx.tenantId, [archived]))[0]), archived: true }
 }

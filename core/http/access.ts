@@ -120,6 +120,12 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'POST /v1/disputes/:id/resolve': ['disputes.manage'],
   'POST /v1/disputes/:id/evidence': ['disputes.manage'],
   'GET /v1/disputes/:id/evidence/:evidence_id': ['disputes.view'],
+  // retention (issue 14): tenant settings
+  'GET /v1/retention-policies': ['settings.view'],
+  'PUT /v1/retention-policies/:data_type': ['settings.manage'],
+  'POST /v1/retention/dry-run': ['settings.view'],
+  'POST /v1/retention/runs': ['settings.manage'],
+  'GET /v1/retention/runs/:id': ['settings.view'],
 }
 
 export function routeKey(method: string, url: string): string {

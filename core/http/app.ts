@@ -34,6 +34,7 @@ import { pluginRoutes } from '../plugins/routes'
 import { ledgerRoutes } from '../ledger/routes'
 import { jobRoutes } from '../jobs/routes'
 import { reconciliationRoutes } from '../reconciliation/routes'
+import { retentionRoutes } from '../retention/routes'
 import { webhookRoutes } from '../webhooks/routes'
 import { eventRoutes } from '../events/routes'
 import { settingsRoutes } from '../settings/routes'
@@ -171,6 +172,7 @@ export async function buildApp(
   await app.register(ledgerRoutes, { prefix: '/v1' })
   await app.register(jobRoutes)
   await app.register(reconciliationRoutes, { prefix: '/v1' })
+  await app.register(retentionRoutes, { prefix: '/v1' })
   await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(eventRoutes, { prefix: '/v1' })
   await app.register(settingsRoutes, { prefix: '/v1' })

@@ -3,6 +3,9 @@ import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
 import { importJob, importRequeue } from '../imports/jobs'
+import { nightlyRetention, retentionJob, retentionRequeue } from '../retention/jobs'
+import type { AnonymizeCustomer } from '../workflows/retention'
+import { anonymizeCustomer } from '../workflows/anonymize-customer'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
@@ -24,19 +27,27 @@ export interface JobRegistry {
 export interface RegistryOptions {
   /** Webhook delivery settings beyond the config's (tests shorten the retry schedule). */
   webhooks?: Partial<DeliverySettings>
+  /**
+   * The anonymization step retention applies to soft-deleted customers past their retention (the
+   * privacy workflow). Without one, a run counts them as skipped and anonymizes nobody.
+   */
+  anonymizeCustomer?: AnonymizeCustomer
   /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
   extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
 }
+
+/** Soft-deleted customers past retention are anonymized by the privacy workflow (crypto-shredding). */
+const anonymizeByRetention: AnonymizeCustomer = (trx, ctx, customerId, reason) => anonymizeCustomer(trx, ctx, customerId, { reason })
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
   const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, nightlyRetention, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry

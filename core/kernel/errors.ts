@@ -33,6 +33,8 @@ export const CATALOG = {
   evidence_type_not_allowed: { status: 415, type: 'invalid_request', message: 'Evidence must be a PDF, PNG, JPEG or plain-text file (checked by content).' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
   plugin_kind_unsupported: { status: 400, type: 'invalid_request', message: 'The plugin provides a kind this service cannot run yet; it cannot be enabled.' },
+  retention_action_not_allowed: { status: 400, type: 'invalid_request', message: 'This retention action is not allowed for this data type (ledger amounts are never purged; documents and the audit log are only archived; soft-deleted customers are only anonymized).' },
+  retention_data_type_unknown: { status: 400, type: 'invalid_request', message: 'Unknown retention data type.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
   invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },

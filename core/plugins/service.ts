@@ -36,6 +36,12 @@ export async function listPlugins(trx: Trx, ctx: RequestContext): Promise<Plugin
     }))
 }
 
+/** The tenant's enabled plugin of a kind (name and config), or null when none is enabled. */
+export async function enabledPlugin(trx: Trx, tenantId: string, kind: string): Promise<{ name: string; config: Record<string, unknown> } | null> {
+  const row = await trx('tenant_plugins').where({ tenant_id: tenantId, kind, enabled: true }).orderBy('updated_at', 'desc').first('name', 'config')
+  return row ? { name: row.name, config: row.config ?? {} } : null
+}
+
 /**
  * Enables (or disables) a plugin for the tenant with a config validated against its schema.
  * Enabling a chart of accounts makes it the tenant's only active one and adds its accounts (listed
@@ -77,6 +83,10 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
       .insert(accounts.map((a) => ({ tenant_id: ctx.tenantId, code: a.code, name: a.name, type: a.type, plugin: name })))
       .onConflict(['tenant_id', 'code'])
       .merge(['name', 'type', 'plugin'])
+  }
+  // At most one active retention plugin (PLUGINS.md): enabling one disables the others.
+  if (enabled && kind === 'retention') {
+    await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, kind }).whereNot({ name }).update({ enabled: false, updated_at: trx.fn.now() })
   }
   const [row] = await trx('tenant_plugins')
     .insert({ tenant_id: ctx.tenantId, name, kind, enabled, config: JSON.stringify(checked.config) })

@@ -106,6 +106,36 @@ export interface ChartOfAccountsPlugin<C = Record<string, unknown>> {
   map(event: PostingEvent, config: C): AccountMapping
 }
 
+/** The data a retention policy covers (API.md "Retention"). */
+export const RETENTION_DATA_TYPES = [
+  'soft_deleted_customers',
+  'notifications',
+  'communications',
+  'webhook_deliveries',
+  'events',
+  'idempotency_keys',
+  'audit_log',
+  'documents',
+] as const
+export type RetentionDataType = (typeof RETENTION_DATA_TYPES)[number]
+export type RetentionAction = 'archive' | 'anonymize' | 'purge'
+
+export interface RetentionPolicy {
+  data_type: RetentionDataType
+  /** Days kept, counted back from the tenant's accounting day (its test clock in sandbox mode). */
+  retain_days: number
+  action: RetentionAction
+}
+
+export interface RetentionPlugin<C = Record<string, unknown>> {
+  /**
+   * The default policies for a tenant that has not overridden them. The core validates each one
+   * (known data type, allowed action) and ignores none silently: an invalid list fails the call.
+   * @example policies({}) → [{ data_type: 'events', retain_days: 365, action: 'purge' }, ...]
+   */
+  policies(config: C): RetentionPolicy[]
+}
+
 /**
  * What an entry module exports. It is only ever loaded inside the containment pool
  * (core/kernel/plugins/contained.ts), never on the thread that serves requests; every call has a time
@@ -114,6 +144,7 @@ export interface ChartOfAccountsPlugin<C = Record<string, unknown>> {
  */
 export interface PluginModule {
   chartOfAccounts?: ChartOfAccountsPlugin
+  retention?: RetentionPlugin
 }
 
 /**
@@ -122,6 +153,7 @@ export interface PluginModule {
  */
 export const KIND_ENTRIES: Partial<Record<PluginKind, { export: string; functions: string[] }>> = {
   'chart-of-accounts': { export: 'chartOfAccounts', functions: ['accounts', 'map'] },
+  retention: { export: 'retention', functions: ['policies'] },
 }
 
 export interface LoadedPlugin {

@@ -3,15 +3,16 @@ import type { PluginKind } from './contract'
 import { createContainedPool, type ContainedPool, type ContainedPoolOptions } from './contained'
 import { discoverPlugins, type Registry } from './registry'
 import { chartOfAccountsResolver, type ChartOfAccountsResolver } from './chart-of-accounts'
+import { retentionResolver, type RetentionResolver } from './retention'
 
 /**
  * The kinds of plugin this service can run: a tenant may enable a plugin only when the core runs
  * every kind it provides (PLUGINS.md: "enabling a kind the core cannot run is refused"). Add
- * `retention` here when the retention runner exists, `notification-channel` when the notification
+ * `notification-channel` when the notification
  * sender does (and their contract entries in contract.ts KIND_ENTRIES). The app and worker builders
  * may pass their own list (createPluginRuntime `runnableKinds`).
  */
-export const RUNNABLE_PLUGIN_KINDS: readonly PluginKind[] = ['chart-of-accounts', 'credit-policy']
+export const RUNNABLE_PLUGIN_KINDS: readonly PluginKind[] = ['chart-of-accounts', 'credit-policy', 'retention']
 
 /**
  * Everything plugins need at run time, made once at start-up and closed at shutdown: the
@@ -23,6 +24,8 @@ export interface PluginRuntime {
   pool: ContainedPool
   runnableKinds: ReadonlySet<PluginKind>
   chartOfAccounts: ChartOfAccountsResolver
+  /** Retention policies per plugin config version (core/kernel/plugins/retention.ts). */
+  retention: RetentionResolver
   close(): Promise<void>
 }
 
@@ -40,6 +43,7 @@ export async function createPluginRuntime(opts: {
     pool,
     runnableKinds: new Set(opts.runnableKinds ?? RUNNABLE_PLUGIN_KINDS),
     chartOfAccounts: chartOfAccountsResolver(registry, pool),
+    retention: retentionResolver(registry, pool),
     close: () => pool.close(),
   }
 }
