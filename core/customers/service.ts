@@ -19,6 +19,7 @@ import type {
   CustomerStatus,
   ListCustomersQuery,
   Metadata,
+  Preferences,
   UpdateCustomerInput,
 } from './schemas'
 
@@ -46,6 +47,11 @@ export interface CustomerRow {
   external_id: string | null
   assigned_to: string | null
   metadata: Metadata
+  tier: string | null
+  grace_period_days: number | null
+  suspension_override_until: string | null
+  credit_hold: boolean
+  preferences: Preferences
   status: CustomerStatus
   status_before_delete: CustomerStatus | null
   version: number
@@ -65,7 +71,7 @@ interface CustomerWithBalance extends CustomerRow {
 }
 
 const MAX_DUPLICATE_HINTS = 10
-const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata'] as const
+const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata', 'preferences'] as const
 
 // ---- views ------------------------------------------------------------------------------------
 
@@ -88,6 +94,11 @@ function customerFields(row: CustomerRow) {
     external_id: row.external_id,
     assigned_to: row.assigned_to,
     metadata: row.metadata,
+    tier: row.tier,
+    grace_period_days: row.grace_period_days,
+    suspension_override_until: row.suspension_override_until,
+    credit_hold: row.credit_hold,
+    preferences: row.preferences,
     status: row.status,
     version: row.version,
     deleted: row.deleted_at !== null,
@@ -299,6 +310,11 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
           external_id: input.external_id ?? null,
           assigned_to,
           metadata: input.metadata ?? {},
+          tier: input.tier ?? null,
+          grace_period_days: input.grace_period_days ?? null,
+          suspension_override_until: input.suspension_override_until ?? null,
+          credit_hold: input.credit_hold ?? false,
+          preferences: input.preferences ?? {},
         }),
       )
       .returning('*'),
@@ -432,4 +448,27 @@ export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string,
   // The public event list has no customer.restored; a restore is an update to subscribers.
   await emitEvent(trx, ctx, 'customer.updated', fullView(after))
   return fullView(after)
+}
+
+// ---- credit policy --------------------------------------------------------------------------------
+
+/** One page of the ids of the tenant's non-deleted customers, in id order (the credit sweep's chunks). */
+export async function customerIdsPage(trx: Trx, ctx: RequestContext, after: string | null, limit: number): Promise<string[]> {
+  const q = trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').orderBy('id').limit(limit).select('id')
+  if (after) q.where('id', '>', after)
+  return (await q).map((r: { id: string }) => r.id)
+}
+
+/**
+ * Applies the credit policy's status and credit-hold changes to many customers in one statement
+ * (the policy audits and announces them itself, with its rule and version).
+ */
+export async function setPolicyFlags(trx: Trx, ctx: RequestContext, changes: { id: string; status: 'active' | 'suspended'; credit_hold: boolean }[]): Promise<void> {
+  if (!changes.length) return
+  await trx.raw(
+    `update customers c set status = v.status, credit_hold = v.credit_hold, version = c.version + 1, updated_at = now()
+       from jsonb_to_recordset(?::jsonb) as v(id text, status text, credit_hold boolean)
+      where c.tenant_id = ? and c.id = v.id and c.deleted_at is null`,
+    [JSON.stringify(changes), ctx.tenantId],
+  )
 }

@@ -50,6 +50,10 @@ function loadOne(dir: string): LoadedPlugin {
       throw new Error('provides chart-of-accounts but exports no chartOfAccounts {accounts, map}')
     }
   }
+  if (manifest.provides.includes('credit-policy')) {
+    const cp = module.creditPolicy
+    if (!cp || typeof cp.rules !== 'function') throw new Error('provides credit-policy but exports no creditPolicy {rules}')
+  }
   return { manifest, dir, module }
 }
 
