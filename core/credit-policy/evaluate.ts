@@ -50,7 +50,7 @@ function checkLogic(node: unknown, path: string, depth: number): RuleProblem | n
   if (depth > LIMITS.maxDepth) return { param: path, message: `The rule is nested deeper than ${LIMITS.maxDepth} levels.` }
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) {
-      const p = checkLogic(node[i], `${path}[${i}]`, depth + 1)
+      const p = checkLogic(node[i], `${path}[${i}]`, depth)
       if (p) return p
     }
     return null

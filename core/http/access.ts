@@ -106,6 +106,16 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'GET /v1/credit-limit-requests/:id': ['customers.balance.view'],
   'POST /v1/credit-limit-requests/:id/approve': ['credit_limits.approve'],
   'POST /v1/credit-limit-requests/:id/reject': ['credit_limits.approve'],
+  // credit policy (issue 12)
+  'GET /v1/credit-policy': ['customers.balance.view'],
+  'PUT /v1/credit-policy': ['credit_policy.edit'],
+  'GET /v1/credit-policy/versions': ['customers.balance.view'],
+  'GET /v1/credit-policy/versions/:version': ['customers.balance.view'],
+  'POST /v1/credit-policy/versions/:version/restore': ['credit_policy.edit'],
+  'POST /v1/credit-policy/dry-run': ['credit_policy.edit', 'customers.balance.view'],
+  'POST /v1/credit-policy/runs': ['credit_policy.edit'],
+  'GET /v1/credit-policy/runs/:id': ['customers.balance.view'],
+  'GET /v1/customers/:id/credit': ['customers.balance.view'],
 }
 
 export function routeKey(method: string, url: string): string {

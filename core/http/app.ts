@@ -38,6 +38,7 @@ import { eventRoutes } from '../events/routes'
 import { settingsRoutes } from '../settings/routes'
 import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
+import { creditPolicyRoutes } from '../credit-policy/routes'
 
 export interface Deps {
   config: Config
@@ -160,5 +161,6 @@ export async function buildApp(
   await app.register(settingsRoutes, { prefix: '/v1' })
   await app.register(approvalRoutes, { prefix: '/v1' })
   await app.register(creditLimitRoutes, { prefix: '/v1' })
+  await app.register(creditPolicyRoutes, { prefix: '/v1' })
   return app
 }

@@ -2,6 +2,7 @@ import type { Config } from '../kernel/config'
 import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
+import { creditPolicyConsumer, creditPolicyJob, creditPolicyRequeue, nightlyCreditPolicy } from './credit-policy'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
@@ -29,13 +30,13 @@ export interface RegistryOptions {
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
-  const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
+  const consumers = [webhooks.consumer, creditPolicyConsumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, creditPolicyJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, creditPolicyRequeue, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, nightlyCreditPolicy, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry
