@@ -143,8 +143,9 @@ export async function computeFacts(trx: Trx, tenantId: string, asOf: string, cus
     const exposureOwn = c.in_base ? current : Number(c.own_current_balance)
     const utilization = effective === null ? null : effective === 0 ? (exposureOwn > 0 ? 999 : 0) : Math.round((exposureOwn / effective) * 10_000) / 10_000
     const grace = c.grace_period_days ?? defaultGraceDays
-    // Disputes not tied to an invoice (a chargeback's reopened amounts) are not overdue either.
-    const overdue = Math.max(0, num(o.overdue) - num(d.open_unlinked))
+    // Disputes not tied to an invoice (a chargeback's reopened amounts) are not overdue either, and
+    // unapplied credit (a payment not yet allocated) covers what is overdue.
+    const overdue = Math.max(0, num(o.overdue) - num(d.open_unlinked) - Math.max(0, advance))
     const maxDpd = overdue > 0 ? num(o.max_dpd) : 0
     const inputs: ScoreInputs = {
       settled_on_time: num(h.on_time),
