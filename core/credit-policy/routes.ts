@@ -11,6 +11,7 @@ import {
   ifMatchHeaders,
   policySchema,
   putPolicyBody,
+  restoreBody,
   runParams,
   runSchema,
   versionParams,
@@ -62,15 +63,15 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getVersion(trx, ctx, req.params.version)),
   )
 
-  app.post<{ Params: { version: number }; Headers: { 'if-match'?: string } }>(
+  app.post<{ Params: { version: number }; Headers: { 'if-match'?: string }; Body: { reason?: string } }>(
     '/credit-policy/versions/:version/restore',
     {
       preValidation: async (req) => {
         req.body ??= {}
       },
-      schema: { tags, summary: 'Restore a saved version as a new version', params: versionParams, headers: ifMatchHeaders, body: { type: 'object', additionalProperties: false, properties: {} }, response: { 200: policySchema, ...errors } },
+      schema: { tags, summary: 'Restore a saved version as a new version', params: versionParams, headers: ifMatchHeaders, body: restoreBody, response: { 200: policySchema, ...errors } },
     },
-    async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => restoreCreditPolicyVersion(trx, ctx, req.params.version, req.headers['if-match']))),
+    async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => restoreCreditPolicyVersion(trx, ctx, req.params.version, req.headers['if-match'], req.body.reason))),
   )
 
   app.post<{ Body: { rules?: unknown[]; as_of?: string; customers?: string[] } }>(

@@ -157,3 +157,9 @@ export const customerParams = {
   required: ['id'],
   properties: { id: { type: 'string', pattern: idPattern('cus') } },
 } as const
+
+export const restoreBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 500, pattern: '\\S', description: 'Why (kept in the audit log).' } },
+} as const

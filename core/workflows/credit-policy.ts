@@ -209,12 +209,12 @@ export async function saveCreditPolicy(trx: Trx, ctx: RequestContext, rules: unk
 }
 
 /** Restores an old version as a new one (versions are never rewritten). */
-export async function restoreCreditPolicyVersion(trx: Trx, ctx: RequestContext, version: number, ifMatch: string | undefined): Promise<Policy> {
+export async function restoreCreditPolicyVersion(trx: Trx, ctx: RequestContext, version: number, ifMatch: string | undefined, reason?: string): Promise<Policy> {
   const current = await lockPolicy(trx, ctx)
   assertIfMatch(ifMatch, current)
   const old = await getVersion(trx, ctx, version)
   const row = await insertVersion(trx, ctx, old.rules, version)
-  await recordAudit(trx, ctx, { action: 'credit_policy.restored', entity_type: 'credit_policy', entity_id: row.id, before: { version: current }, after: { version: row.version, restored_from: version } })
+  await recordAudit(trx, ctx, { action: 'credit_policy.restored', entity_type: 'credit_policy', entity_id: row.id, before: { version: current }, after: { version: row.version, restored_from: version }, reason: reason ?? null })
   return currentPolicy(trx, ctx)
 }
 
