@@ -43,6 +43,8 @@ export function policyContext(tenantId: string, requestId: string): RequestConte
 }
 
 export interface ApplyResult {
+  /** What happened, per customer with at least one action. */
+  applied: { customer: string; actions: CustomerPlan['actions'] }[]
   evaluated: number
   actions_taken: number
   rules_failed: number
@@ -89,7 +91,7 @@ const EVENT_OF: Partial<Record<ActionType, string>> = {
  * Also emits `invoice.overdue` once for each of their invoices that became overdue.
  */
 export async function applyCreditPolicy(trx: Trx, ctx: RequestContext, customerIds: string[], policy?: Policy): Promise<ApplyResult> {
-  const result: ApplyResult = { evaluated: 0, actions_taken: 0, rules_failed: 0, counts: {} }
+  const result: ApplyResult = { applied: [], evaluated: 0, actions_taken: 0, rules_failed: 0, counts: {} }
   if (!customerIds.length) return result
   policy ??= await currentPolicy(trx, ctx)
   const { today } = await ledgerContext(trx, ctx)
@@ -108,6 +110,7 @@ export async function applyCreditPolicy(trx: Trx, ctx: RequestContext, customerI
     result.evaluated++
     result.rules_failed += outcomes[i].failed.length
     if (!plan.actions.length) return
+    result.applied.push({ customer: plan.customer, actions: plan.actions })
     if (plan.status !== f.status || plan.credit_hold !== f.credit_hold) flags.push({ id: plan.customer, status: plan.status as 'active' | 'suspended', credit_hold: plan.credit_hold })
     for (const a of plan.actions) {
       result.actions_taken++
