@@ -155,9 +155,12 @@ t.test('credit policy', async (t) => {
     t.same((await events(api, 'customer.credit_warning')).map((e) => e.data.object.level).sort(), [1, 2, 3], 'each warning level once')
     const notes = await env.admin('notifications').where({ customer_id: c.id, source: 'credit_policy', status: 'queued' }).select('template')
     t.same(notes.map((n: any) => n.template).sort(), ['overdue_warning_1', 'overdue_warning_2', 'overdue_warning_3', 'suspension_notice'])
-    const audit = await env.admin('audit_log').where({ actor: 'system:credit-policy', action: 'credit_policy.suspend' }).first()
-    t.ok(audit, 'audited as system:credit-policy')
-    t.equal(audit.after.rule, 'suspend_overdue')
+    const audits = await env.admin('audit_log').where({ actor: 'system:credit-policy', action: 'credit_policy.applied', entity_id: c.id })
+    const suspension = audits.find((a: any) => a.after.actions.some((x: any) => x.type === 'suspend'))
+    t.ok(suspension, 'audited as system:credit-policy')
+    t.same(suspension.after.actions.find((x: any) => x.type === 'suspend').rule, 'suspend_overdue')
+    t.equal(suspension.after.policy_version, 0)
+    t.equal(suspension.after.policy_source, 'plugin:credit-policy-standard')
 
     // A sweep now changes nothing: every action happened once this episode.
     const run = await api.post('/v1/credit-policy/runs')

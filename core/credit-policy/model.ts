@@ -226,7 +226,7 @@ export async function lockStates(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>
   )
   const { rows } = await trx.raw(
     `select customer_id, episode, in_episode, applied, suspended_by_policy, blocked_by_policy from credit_policy_states
-      where tenant_id = ? and customer_id = any(?::text[]) order by customer_id for update`,
+      where tenant_id = ? and customer_id in (select unnest(?::text[])) order by customer_id for update`,
     [ctx.tenantId, ids],
   )
   return new Map((rows as EpisodeState[]).map((r) => [r.customer_id, r]))
@@ -281,7 +281,7 @@ export async function markOverdueInvoices(trx: Trx, ctx: Pick<RequestContext, 't
     `with cand as (
        select i.id, i.customer_id, i.number, i.currency, i.total, i.outstanding, i.due_date, i.exchange_rate
          from invoices i
-        where i.tenant_id = :t and i.outstanding > 0 and i.due_date < :d ${customerIds ? 'and i.customer_id = any(:ids::text[])' : ''}
+        where i.tenant_id = :t and i.outstanding > 0 and i.due_date < :d ${customerIds ? 'and i.customer_id in (select unnest(:ids::text[]))' : ''}
           and not exists (select 1 from credit_policy_overdue m where m.tenant_id = i.tenant_id and m.invoice_id = i.id)
           and round(i.outstanding * i.exchange_rate) > coalesce((select sum(d.base_amount) from disputes d
                 where d.tenant_id = i.tenant_id and d.invoice_id = i.id and d.status in ('open', 'under_review')), 0)
@@ -304,18 +304,11 @@ export async function markOverdueInvoices(trx: Trx, ctx: Pick<RequestContext, 't
  */
 export async function queueNotifications(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, items: { customer_id: string; template: string; channel?: string; data: unknown; source_ref: string }[]) {
   if (!items.length) return
-  await trx('notifications').insert(
-    items.map((n) => ({
-      tenant_id: ctx.tenantId,
-      id: newId('ntf'),
-      customer_id: n.customer_id,
-      template: n.template,
-      channel_id: n.channel ?? null,
-      data: JSON.stringify(n.data),
-      status: 'queued',
-      source: 'credit_policy',
-      source_ref: n.source_ref,
-      created_by: 'system:credit-policy',
-    })),
+  // One parameter whatever the batch size (a sweep chunk may queue tens of thousands).
+  await trx.raw(
+    `insert into notifications (tenant_id, id, customer_id, template, channel_id, data, status, source, source_ref, created_by)
+     select ?, v.id, v.customer_id, v.template, v.channel, v.data, 'queued', 'credit_policy', v.source_ref, 'system:credit-policy'
+       from jsonb_to_recordset(?::jsonb) as v(id text, customer_id text, template text, channel text, data jsonb, source_ref text)`,
+    [ctx.tenantId, JSON.stringify(items.map((n) => ({ id: newId('ntf'), customer_id: n.customer_id, template: n.template, channel: n.channel ?? null, data: n.data, source_ref: n.source_ref })))],
   )
 }

@@ -32,7 +32,7 @@ export async function computeFacts(trx: Trx, tenantId: string, asOf: string, cus
   const byCustomer = customerIds !== null
   const ids = customerIds ?? []
   const b = { t: tenantId, d: asOf, ids }
-  const only = (col: string) => (byCustomer ? `and ${col} = any(:ids::text[])` : '')
+  const only = (col: string) => (byCustomer ? `and ${col} in (select unnest(:ids::text[]))` : '')
 
   const [customers, open, unapplied, disputes, payments, history] = await Promise.all([
     trx.raw(

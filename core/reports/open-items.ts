@@ -13,7 +13,7 @@
  * converted at the invoice's own rate (round half up, per invoice), `dpd` = days past due.
  */
 export function openItemsCte(opts: { byCustomer?: boolean } = {}): string {
-  const customers = opts.byCustomer ? 'and customer_id = any(:ids::text[])' : ''
+  const customers = opts.byCustomer ? 'and customer_id in (select unnest(:ids::text[]))' : ''
   return `inv as (
        select id, customer_id, due_date, outstanding, exchange_rate, journal_entry_id
          from invoices where tenant_id = :t and issue_date <= :d ${customers}
@@ -23,7 +23,7 @@ export function openItemsCte(opts: { byCustomer?: boolean } = {}): string {
                 - case when a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d then a.amount else 0 end) as amount
          from allocations a
          left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
-        where a.tenant_id = :t and (a.effective_date > :d or a.status = 'reversed') ${opts.byCustomer ? 'and a.customer_id = any(:ids::text[])' : ''}
+        where a.tenant_id = :t and (a.effective_date > :d or a.status = 'reversed') ${opts.byCustomer ? 'and a.customer_id in (select unnest(:ids::text[]))' : ''}
         group by a.invoice_id
      ), wo_undo as (
        select invoice_id, sum(amount) as amount from write_offs

@@ -128,16 +128,15 @@ export async function applyCreditPolicy(trx: Trx, ctx: RequestContext, customerI
         })
       }
     }
-    for (const a of plan.actions) {
-      audits.push({
-        action: `credit_policy.${a.type}`,
-        entity_type: 'customer',
-        entity_id: plan.customer,
-        before: { status: f.status, credit_hold: f.credit_hold },
-        after: { status: plan.status, credit_hold: plan.credit_hold, action: a, rule: a.rule, policy_version: policy!.version, policy_source: policy!.source },
-        reason: `rule ${a.rule} (policy version ${policy!.version})`,
-      })
-    }
+    // One audit row per customer and evaluation: every action with the rule that asked for it.
+    audits.push({
+      action: 'credit_policy.applied',
+      entity_type: 'customer',
+      entity_id: plan.customer,
+      before: { status: f.status, credit_hold: f.credit_hold },
+      after: { status: plan.status, credit_hold: plan.credit_hold, actions: plan.actions, rules: [...new Set(plan.actions.map((a) => a.rule))], policy_version: policy!.version, policy_source: policy!.source },
+      reason: `credit policy version ${policy!.version}: ${[...new Set(plan.actions.map((a) => a.rule))].join(', ')}`,
+    })
   })
   for (const entry of audits) await recordAudit(trx, ctx, entry)
   await setPolicyFlags(trx, ctx, flags)
@@ -175,7 +174,7 @@ export async function dryRunCreditPolicy(trx: Trx, ctx: RequestContext, input: {
   const asOf = input.as_of ?? (await ledgerContext(trx, ctx)).today
   const ids = input.customers ? [...new Set(input.customers)] : null
   const { rows } = await trx.raw(
-    `select customer_id, episode, in_episode, applied, suspended_by_policy, blocked_by_policy from credit_policy_states where tenant_id = ? ${ids ? 'and customer_id = any(?::text[])' : ''}`,
+    `select customer_id, episode, in_episode, applied, suspended_by_policy, blocked_by_policy from credit_policy_states where tenant_id = ? ${ids ? 'and customer_id in (select unnest(?::text[]))' : ''}`,
     ids ? [ctx.tenantId, ids] : [ctx.tenantId],
   )
   const states = new Map<string, EpisodeState>((rows as EpisodeState[]).map((r) => [r.customer_id, r]))
