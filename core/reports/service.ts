@@ -6,7 +6,7 @@ import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
 import { AGING_BUCKETS, type AgingBucket, Buckets, emptyBuckets } from './aging'
-import { BUCKET_SQL, openItemsCte } from './open-items'
+import { openItemSumsCte } from './open-items'
 
 /**
  * Receivables reports. A customer's amounts are in its own currency; the aging report's totals are
@@ -23,9 +23,7 @@ async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
   // Grouping a million open items by customer and bucket stays in memory instead of spilling.
   await trx.raw(`set local work_mem = '64MB'`)
   const { rows } = await trx.raw(
-    `with ${openItemsCte()}
-     select customer_id, ${BUCKET_SQL} as bucket, sum(amount)::bigint as amount, sum(base_amount)::bigint as base
-       from open_items group by 1, 2`,
+    `with ${openItemSumsCte()} select customer_id, bucket, amount, base_amount as base from open_item_sums`,
     { t: tenantId, d: asOf },
   )
   return (rows as { customer_id: string; bucket: AgingBucket; amount: string | number; base: string | number }[]).map((r) => ({ ...r, amount: Number(r.amount), base: Number(r.base) }))
