@@ -1,4 +1,5 @@
 import jsonLogic from 'json-logic-js'
+import type { CreditPolicyRule } from '../kernel/plugins/contract'
 import { isKnownFact, type Facts } from './facts'
 
 /**
@@ -7,13 +8,8 @@ import { isKnownFact, type Facts } from './facts'
  * (core/kernel/plugins, piscina) unchanged; core/credit-policy/run-rules.ts is the one call site.
  */
 
-export type Action =
-  | { type: 'warn'; level: number; template?: string }
-  | { type: 'notify'; template: string; channel?: string }
-  | { type: 'suspend'; reason?: string }
-  | { type: 'reactivate' }
-  | { type: 'block_credit_sales' }
-  | { type: 'unblock_credit_sales' }
+/** An action a rule takes (API.md "Credit policy"); the plugin contract declares it. */
+export type Action = CreditPolicyRule['actions'][number]
 
 export type ActionType = Action['type']
 export const ACTION_TYPES: readonly ActionType[] = ['warn', 'notify', 'suspend', 'reactivate', 'block_credit_sales', 'unblock_credit_sales']

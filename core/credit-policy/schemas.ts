@@ -151,12 +151,7 @@ export const customerCreditSchema = {
   required: ['facts', 'score', 'grade', 'factors', 'evaluated_at', 'policy_version'],
 } as const
 
-export const customerParams = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: idPattern('cus') } },
-} as const
+export { customerParams } from '../customers/schemas'
 
 export const restoreBody = {
   type: 'object',

@@ -336,7 +336,7 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
  * If-Match precondition: `"3"`, `W/"3"` and `3` name version 3; `*` or no header matches anything;
  * any other tag was never issued by us and so cannot match.
  */
-function assertIfMatch(ifMatch: string | undefined, version: number): void {
+export function assertIfMatch(ifMatch: string | undefined, version: number): void {
   if (ifMatch === undefined || ifMatch.trim() === '*') return
   const m = /^\s*(?:W\/)?"?(\d{1,10})"?\s*$/.exec(ifMatch)
   if (!m || Number(m[1]) !== version) {

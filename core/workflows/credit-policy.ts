@@ -5,7 +5,7 @@ import { builtInAccess } from '../kernel/permissions'
 import { ledgerContext } from '../ledger/engine'
 import { recordAudit, type AuditEntry } from '../audit/service'
 import { emitEvents, type OutboxEvent } from '../outbox/outbox'
-import { customerIdsPage, getCustomer, setPolicyFlags } from '../customers/service'
+import { assertIfMatch, customerIdsPage, getCustomer, setPolicyFlags } from '../customers/service'
 import { computeFacts, type CustomerFacts } from '../reports/credit-facts'
 import type { Facts } from '../credit-policy/facts'
 import { validateRules, type Rule, type ActionType } from '../credit-policy/evaluate'
@@ -192,12 +192,6 @@ export async function dryRunCreditPolicy(trx: Trx, ctx: RequestContext, input: {
 }
 
 // ---- saving rules ---------------------------------------------------------------------------------
-
-function assertIfMatch(ifMatch: string | undefined, version: number): void {
-  if (ifMatch === undefined || ifMatch.trim() === '*') return
-  const m = /^\s*(?:W\/)?"?(\d{1,10})"?\s*$/.exec(ifMatch)
-  if (!m || Number(m[1]) !== version) throw new AppError('version_conflict', `If-Match does not match the current version (${version}).`, { param: 'If-Match' })
-}
 
 /** PUT /v1/credit-policy: a new version of the tenant's rules (If-Match: the version read). */
 export async function saveCreditPolicy(trx: Trx, ctx: RequestContext, rules: unknown, ifMatch: string | undefined): Promise<Policy> {
