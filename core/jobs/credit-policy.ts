@@ -77,7 +77,7 @@ export const creditPolicyRequeue = defineTenantSweep({
 /** Changes after which the customers they touch are evaluated at once. */
 export const TOUCHING_EVENTS = [
   'payment.created', 'payment.voided', 'allocation.created', 'allocation.reversed', 'credit_note.created', 'credit_note.voided',
-  'refund.created', 'write_off.created', 'adjustment.created', 'transaction.reversed', 'invoice.voided', 'customer.updated',
+  'refund.created', 'write_off.created', 'adjustment.created', 'transaction.reversed', 'invoice.voided',
   'dispute.created', 'dispute.updated', 'dispute.submitted', 'dispute.resolved', 'dispute.won', 'dispute.lost',
   'test_clock.advanced',
 ] as const
