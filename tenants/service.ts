@@ -3,6 +3,7 @@ import { afterCommit } from '../core/kernel/db/tenant'
 import { AppError, notFound } from '../core/kernel/errors'
 import { newId, tenantPublicId } from '../core/kernel/ids'
 import { accountingToday } from '../core/kernel/dates'
+import { emitEvent } from '../core/outbox/outbox'
 import { recordAudit } from '../core/audit/service'
 import type { RequestContext } from '../core/kernel/context'
 import { paginate, page } from '../core/kernel/pagination'
@@ -92,6 +93,8 @@ export async function advanceTestClock(trx: Trx, ctx: RequestContext, date: stri
   if (date < today) throw new AppError('invalid_state', `A test clock only moves forward (it reads ${today}).`, { param: 'date' })
   await trx('tenants').where({ tenant_id: ctx.tenantId }).update({ test_clock_date: date })
   await recordAudit(trx, ctx, { action: 'test_clock.advanced', entity_type: 'tenant', entity_id: tenantPublicId(ctx.tenantId), before: { date: today }, after: { date } })
+  // Time-driven work (the credit policy's per-customer evaluation) follows the clock.
+  await emitEvent(trx, ctx, 'test_clock.advanced', { object: 'test_clock', sandbox: true, date, previous_date: today })
   return { object: 'test_clock' as const, sandbox: true, date }
 }
 

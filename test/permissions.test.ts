@@ -128,10 +128,12 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     'approval-requests': ['apr', undefined],
     'credit-limit-requests': ['clr', undefined],
     imports: ['imp', undefined],
+    'credit-policy': ['cpr', undefined],
   }
   if (param === 'delivery') return newId('whd')
   if (param === 'evidence_id') return newId('dev')
   if (param === 'name') return 'matrix-none'
+  if (param === 'version') return '999999' // a credit-policy version no fixture has
   const [prefix, id] = byResource[resource] ?? [null, undefined]
   if (!prefix) return null
   return missing || !id ? newId(prefix) : id
@@ -177,7 +179,7 @@ function forbiddenFields(body: unknown, perms: ReadonlySet<Permission>): string[
   const hideBalance = !perms.has('customers.balance.view')
   const check = (o: Record<string, unknown>, where: string) => {
     for (const f of ['email', 'phone', 'tax_id', 'billing_address', 'shipping_address']) if (hidePii && f in o) found.push(`${where}.${f}`)
-    for (const f of ['balance', 'credit_limit', 'temporary_credit_limit']) if (hideBalance && f in o) found.push(`${where}.${f}`)
+    for (const f of ['balance', 'credit_limit', 'temporary_credit_limit', 'credit_hold', 'grace_period_days', 'suspension_override_until']) if (hideBalance && f in o) found.push(`${where}.${f}`)
   }
   const walk = (v: unknown, where: string) => {
     if (!v || typeof v !== 'object') return
@@ -257,7 +259,7 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
         } else if (write) {
           expect(res.statusCode !== 403 && res.statusCode !== 404 && res.statusCode < 500, `${tag}: want past the gate, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else {
-          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests', 'imports'].includes(resource)
+          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests', 'imports', 'credit-policy'].includes(resource)
           expect(res.statusCode === 200 || (fixtureMissing && res.statusCode === 404), `${tag}: want 200, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         }
         if (res.statusCode < 300) {

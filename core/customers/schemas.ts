@@ -22,6 +22,12 @@ export interface Address {
 
 export type Metadata = Record<string, string | number | boolean | null>
 
+export interface Preferences {
+  email?: boolean
+  sms?: boolean
+  language?: string
+}
+
 /** Fields a merchant may set on create and change with PATCH. */
 interface EditableFields {
   name: string
@@ -37,6 +43,11 @@ interface EditableFields {
   external_id?: string | null
   assigned_to?: string | null
   metadata?: Metadata
+  tier?: string | null
+  grace_period_days?: number | null
+  suspension_override_until?: string | null
+  credit_hold?: boolean
+  preferences?: Preferences
 }
 
 export interface CreateCustomerInput extends EditableFields {
@@ -101,6 +112,16 @@ const editableProperties = {
     description: 'The staff member who owns the account: an API key id, or a `user` label carried by an active key (survives key rotation). Keys limited to their own customers see only the customers assigned to them.',
   },
   metadata: metadataInput,
+  tier: { type: ['string', 'null'], pattern: '^[a-z0-9_]{1,32}$', description: 'A tier name the credit policy can see (fact `tier`).' },
+  grace_period_days: { type: ['integer', 'null'], minimum: 0, maximum: 365, description: "Overrides the credit policy's grace period for this customer." },
+  suspension_override_until: { type: ['string', 'null'], format: 'date', description: 'Until this date (inclusive) the credit policy does not suspend the customer and a suspension does not block documents (fact `suspension_override`).' },
+  credit_hold: { type: 'boolean', description: 'No invoice and no sale on account while on hold (422 `credit_hold`), unless a `credit.override` holder gives a reason.' },
+  preferences: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { email: { type: 'boolean' }, sms: { type: 'boolean' }, language: { type: 'string', pattern: '^[a-z]{2}(-[A-Z]{2})?$' } },
+    description: 'Contact preferences: notifications by email and SMS, and their language.',
+  },
 } as const
 
 export const createCustomerBody = {
@@ -196,6 +217,11 @@ const customerViewProperties = {
   external_id: nullableString,
   assigned_to: nullableString,
   metadata: { type: 'object', additionalProperties: true },
+  tier: nullableString,
+  grace_period_days: { type: ['integer', 'null'], description: BALANCES },
+  suspension_override_until: { ...nullableString, description: BALANCES },
+  credit_hold: { type: 'boolean', description: BALANCES },
+  preferences: { type: 'object', properties: { email: { type: 'boolean' }, sms: { type: 'boolean' }, language: { type: 'string' } } },
   status: { type: 'string', enum: [...CUSTOMER_STATUSES] },
   merged_into: { ...nullableString, description: 'The customer this one was merged into (status `merged`), else null.' },
   anonymized_at: { ...nullableString, description: 'When the customer was anonymized (its personal data erased for good), else null.' },

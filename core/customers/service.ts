@@ -19,6 +19,7 @@ import type {
   CustomerStatus,
   ListCustomersQuery,
   Metadata,
+  Preferences,
   UpdateCustomerInput,
 } from './schemas'
 
@@ -46,6 +47,11 @@ export interface CustomerRow {
   external_id: string | null
   assigned_to: string | null
   metadata: Metadata
+  tier: string | null
+  grace_period_days: number | null
+  suspension_override_until: string | null
+  credit_hold: boolean
+  preferences: Preferences
   status: CustomerStatus
   status_before_delete: CustomerStatus | null
   merged_into: string | null
@@ -67,7 +73,7 @@ interface CustomerWithBalance extends CustomerRow {
 }
 
 const MAX_DUPLICATE_HINTS = 10
-const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata'] as const
+const JSON_COLUMNS = ['billing_address', 'shipping_address', 'metadata', 'preferences'] as const
 
 // ---- views ------------------------------------------------------------------------------------
 
@@ -90,6 +96,11 @@ function customerFields(row: CustomerRow) {
     external_id: row.external_id,
     assigned_to: row.assigned_to,
     metadata: row.metadata,
+    tier: row.tier,
+    grace_period_days: row.grace_period_days,
+    suspension_override_until: row.suspension_override_until,
+    credit_hold: row.credit_hold,
+    preferences: row.preferences,
     status: row.status,
     merged_into: row.merged_into,
     anonymized_at: row.anonymized_at ? row.anonymized_at.toISOString() : null,
@@ -326,6 +337,11 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
           external_id: input.external_id ?? null,
           assigned_to,
           metadata: input.metadata ?? {},
+          tier: input.tier ?? null,
+          grace_period_days: input.grace_period_days ?? null,
+          suspension_override_until: input.suspension_override_until ?? null,
+          credit_hold: input.credit_hold ?? false,
+          preferences: input.preferences ?? {},
         }),
       )
       .returning('*'),
@@ -347,7 +363,7 @@ export async function createCustomer(trx: Trx, ctx: RequestContext, input: Creat
  * If-Match precondition: `"3"`, `W/"3"` and `3` name version 3; `*` or no header matches anything;
  * any other tag was never issued by us and so cannot match.
  */
-function assertIfMatch(ifMatch: string | undefined, version: number): void {
+export function assertIfMatch(ifMatch: string | undefined, version: number): void {
   if (ifMatch === undefined || ifMatch.trim() === '*') return
   const m = /^\s*(?:W\/)?"?(\d{1,10})"?\s*$/.exec(ifMatch)
   if (!m || Number(m[1]) !== version) {
@@ -501,4 +517,27 @@ export async function blankCustomer(trx: Trx, ctx: RequestContext, id: string): 
     })
     .returning('*')
   return getCustomer(trx, ctx, updated.id)
+}
+
+// ---- credit policy --------------------------------------------------------------------------------
+
+/** One page of the ids of the tenant's live customers (not deleted, merged or anonymized), in id order (the credit sweep's chunks). */
+export async function customerIdsPage(trx: Trx, ctx: RequestContext, after: string | null, limit: number): Promise<string[]> {
+  const q = trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').whereNot('status', 'merged').whereNull('anonymized_at').orderBy('id').limit(limit).select('id')
+  if (after) q.where('id', '>', after)
+  return (await q).map((r: { id: string }) => r.id)
+}
+
+/**
+ * Applies the credit policy's status and credit-hold changes to many customers in one statement
+ * (the policy audits and announces them itself, with its rule and version).
+ */
+export async function setPolicyFlags(trx: Trx, ctx: RequestContext, changes: { id: string; status: 'active' | 'suspended'; credit_hold: boolean }[]): Promise<void> {
+  if (!changes.length) return
+  await trx.raw(
+    `update customers c set status = v.status, credit_hold = v.credit_hold, version = c.version + 1, updated_at = now()
+       from jsonb_to_recordset(?::jsonb) as v(id text, status text, credit_hold boolean)
+      where c.tenant_id = ? and c.id = v.id and c.deleted_at is null and c.status <> 'merged' and c.anonymized_at is null`,
+    [JSON.stringify(changes), ctx.tenantId],
+  )
 }

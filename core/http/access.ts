@@ -126,6 +126,16 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'POST /v1/retention/dry-run': ['settings.view'],
   'POST /v1/retention/runs': ['settings.manage'],
   'GET /v1/retention/runs/:id': ['settings.view'],
+  // credit policy (issue 12)
+  'GET /v1/credit-policy': ['customers.balance.view'],
+  'PUT /v1/credit-policy': ['credit_policy.edit'],
+  'GET /v1/credit-policy/versions': ['customers.balance.view'],
+  'GET /v1/credit-policy/versions/:version': ['customers.balance.view'],
+  'POST /v1/credit-policy/versions/:version/restore': ['credit_policy.edit'],
+  'POST /v1/credit-policy/dry-run': ['credit_policy.edit', 'customers.balance.view'],
+  'POST /v1/credit-policy/runs': ['credit_policy.edit'],
+  'GET /v1/credit-policy/runs/:id': ['customers.balance.view'],
+  'GET /v1/customers/:id/credit': ['customers.balance.view'],
 }
 
 export function routeKey(method: string, url: string): string {

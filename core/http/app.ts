@@ -44,6 +44,7 @@ import { disputeRoutes } from '../disputes/routes'
 import { mergeRoutes } from '../merges/routes'
 import { importRoutes } from '../imports/routes'
 import { configureDataKeys } from '../privacy/keys'
+import { creditPolicyRoutes } from '../credit-policy/routes'
 
 export interface Deps {
   config: Config
@@ -181,5 +182,6 @@ export async function buildApp(
   await app.register(disputeRoutes, { prefix: '/v1' })
   await app.register(mergeRoutes, { prefix: '/v1' })
   await app.register(importRoutes, { prefix: '/v1' })
+  await app.register(creditPolicyRoutes, { prefix: '/v1' })
   return app
 }

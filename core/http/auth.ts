@@ -13,6 +13,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** `key` (default): an API key, with the route's permissions from core/http/access.ts; `platform`: the platform admin token; `none`: public. */
     auth?: 'key' | 'platform' | 'none'
+    /** Body nesting allowed beyond the default 32 levels (core/http/input.ts), for bodies that bound their own depth. */
+    maxBodyDepth?: number
   }
   interface FastifyRequest {
     ctx: RequestContext

@@ -59,6 +59,7 @@ export function registerInputGuard(app: FastifyInstance): void {
     if (req.body === null) throw new AppError('validation_failed', 'The request body must be a JSON object, not null.')
     assertSafeInput(req.params, 2)
     assertSafeInput(req.query, 4)
-    assertSafeInput(req.body)
+    // A route may allow deeper bodies (credit-policy rules bound their own depth): config.maxBodyDepth.
+    assertSafeInput(req.body, req.routeOptions.config?.maxBodyDepth ?? MAX_BODY_DEPTH)
   })
 }

@@ -6,6 +6,7 @@ import { importJob, importRequeue } from '../imports/jobs'
 import { nightlyRetention, retentionJob, retentionRequeue } from '../retention/jobs'
 import type { AnonymizeCustomer } from '../workflows/retention'
 import { anonymizeCustomer } from '../workflows/anonymize-customer'
+import { creditPolicyConsumer, creditPolicyJob, creditPolicyRequeue, nightlyCreditPolicy } from './credit-policy'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
@@ -41,13 +42,13 @@ const anonymizeByRetention: AnonymizeCustomer = (trx, ctx, customerId, reason) =
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
-  const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
+  const consumers = [webhooks.consumer, creditPolicyConsumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, nightlyRetention, ...(opts.extra?.schedules ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, nightlyRetention, nightlyCreditPolicy, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry

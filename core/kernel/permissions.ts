@@ -198,6 +198,13 @@ export const FIELD_RULES = {
     temporary_credit_limit: { view: 'customers.balance.view', edit: 'customers.credit_limit.edit' },
     temporary_credit_limit_expires_on: { view: 'customers.balance.view', edit: 'customers.credit_limit.edit' },
     assigned_to: { view: 'customers.basic.view', edit: 'customers.basic.edit' },
+    // Credit policy (API.md "Credit policy"): what the policy sees is credit data; a hold, a grace
+    // period and a tier are set by who sets limits; a suspension override by who may override.
+    tier: { view: 'customers.basic.view', edit: 'customers.credit_limit.edit' },
+    grace_period_days: { view: 'customers.balance.view', edit: 'customers.credit_limit.edit' },
+    credit_hold: { view: 'customers.balance.view', edit: 'customers.credit_limit.edit' },
+    suspension_override_until: { view: 'customers.balance.view', edit: 'credit.override' },
+    preferences: { view: 'customers.basic.view', edit: 'customers.basic.edit' },
   },
 } as const satisfies Record<string, Record<string, FieldRule>>
 

@@ -16,10 +16,12 @@ export function effectiveCreditLimit(customer: CustomerState, today: string): nu
 }
 
 /**
- * Credit limit at invoice and sale time: exposure = current balance + the new document. Above the
- * limit the document is refused, unless the caller passes `credit_override: {reason}` and its role
- * holds the override permission; the override is audited (in the plan) with its reason. Suspended
- * customers take no new credit without an override either.
+ * Credit at invoice and sale time: exposure = current balance + the new document. Above the limit
+ * the document is refused (`credit_limit_exceeded`); a suspended customer (`customer_suspended`,
+ * unless its `suspension_override_until` stands) or one on credit hold (`credit_hold`) takes no new
+ * credit. A caller whose role holds `credit.override` passes any of these with
+ * `credit_override: {reason}`, audited (in the plan) with its reason. A sale paid in full at the
+ * till (`paidInFull`) is no credit: suspension and hold do not stop it.
  */
 export function checkCredit(
   plan: Plan,
@@ -29,6 +31,7 @@ export function checkCredit(
   override: { reason: string } | undefined,
   document: { type: string; id: string },
   today: string,
+  opts: { paidInFull?: boolean } = {},
 ): void {
   if (override && !can(ctx.access, 'credit.override')) {
     throw new AppError('permission_denied', `The '${ctx.role}' role lacks the 'credit.override' permission.`, { param: 'credit_override' })
@@ -36,10 +39,13 @@ export function checkCredit(
   const exposure = customer.current_balance + amount
   const limit = effectiveCreditLimit(customer, today)
   const overLimit = limit !== null && exposure > limit
-  const suspended = customer.status === 'suspended'
-  if (!overLimit && !suspended) return
+  const overridden = customer.suspension_override_until !== null && customer.suspension_override_until !== undefined && today <= customer.suspension_override_until
+  const suspended = customer.status === 'suspended' && !overridden && !opts.paidInFull
+  const onHold = customer.credit_hold === true && !opts.paidInFull
+  if (!overLimit && !suspended && !onHold) return
   if (!override) {
-    if (suspended) throw new AppError('customer_inactive', `Customer '${customer.id}' is suspended.`, { param: 'customer' })
+    if (suspended) throw new AppError('customer_suspended', `Customer '${customer.id}' is suspended.`, { param: 'customer' })
+    if (onHold) throw new AppError('credit_hold', `Customer '${customer.id}' is on credit hold.`, { param: 'customer' })
     throw new AppError('credit_limit_exceeded', `Exposure ${exposure} would exceed the credit limit ${limit}.`, {
       param: 'customer',
       details: { credit_limit: limit, current_balance: customer.current_balance, amount, exposure },
@@ -49,7 +55,7 @@ export function checkCredit(
     action: 'credit_limit.overridden',
     entity_type: document.type,
     entity_id: document.id,
-    after: { customer: customer.id, credit_limit: limit, exposure, suspended },
+    after: { customer: customer.id, credit_limit: limit, exposure, suspended, credit_hold: onHold },
     reason: override.reason,
   })
 }

@@ -29,6 +29,8 @@ export interface CustomerState {
   credit_limit: number | null
   temporary_credit_limit: number | null
   temporary_credit_limit_expires_on: string | null
+  credit_hold: boolean
+  suspension_override_until: string | null
   payment_terms_days: number
   deleted_at: Date | null
   anonymized_at: Date | null
@@ -59,7 +61,7 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
   const { rows } = await prepared(
     trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
-            c.payment_terms_days, c.deleted_at, c.anonymized_at, c.assigned_to,
+            c.credit_hold, c.suspension_override_until, c.payment_terms_days, c.deleted_at, c.anonymized_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
       where b.tenant_id = :tenant and b.customer_id = any(:ids::text[])

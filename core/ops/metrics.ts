@@ -100,6 +100,33 @@ export const retentionMetrics = {
   },
 }
 
+/**
+ * Credit policy (incremented by core/jobs/credit-policy.ts): actions taken by type (suspensions,
+ * reactivations, warnings, ...), rules that failed to evaluate, sweep duration, and customers per
+ * policy state as of each tenant's last sweep in this process, summed over tenants.
+ */
+const policyStates = new Map<string, { suspended: number; credit_hold: number; in_episode: number }>()
+export const creditPolicyMetrics = {
+  actions: new Counter({ name: 'credit_policy_actions_total', help: 'Credit-policy actions applied, by type: suspend, reactivate, warn, notify, block_credit_sales, unblock_credit_sales', labelNames: ['action'] as const, registers: [] }),
+  rulesFailed: new Counter({ name: 'credit_policy_rules_failed_total', help: 'Rule evaluations that failed (the rule was skipped for that customer)', registers: [] }),
+  sweepDuration: new Histogram({ name: 'credit_policy_sweep_duration_seconds', help: 'Duration of a whole credit-policy sweep of a tenant', buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300], registers: [] }),
+  customers: new Gauge({
+    name: 'credit_policy_customers',
+    help: "Customers by credit-policy state (suspended by the policy, on hold by the policy, in an overdue episode), as of each tenant's last sweep in this process",
+    labelNames: ['state'] as const,
+    registers: [],
+    collect() {
+      this.reset()
+      const sum = { suspended: 0, credit_hold: 0, in_episode: 0 }
+      for (const c of policyStates.values()) for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += c[k]
+      for (const [state, n] of Object.entries(sum)) this.set({ state }, n)
+    },
+  }),
+  setTenantStates(tenantId: string, counts: { suspended: number; credit_hold: number; in_episode: number }) {
+    policyStates.set(tenantId, counts)
+  },
+}
+
 const SHARED: Metric<string>[] = [
   webhookDeliveries,
   jobMetrics.processed,
@@ -110,6 +137,10 @@ const SHARED: Metric<string>[] = [
   httpErrors,
   retentionMetrics.rows,
   retentionMetrics.lastRunAge,
+  creditPolicyMetrics.actions,
+  creditPolicyMetrics.rulesFailed,
+  creditPolicyMetrics.sweepDuration,
+  creditPolicyMetrics.customers,
 ]
 
 /** Queue states reported per job type. */

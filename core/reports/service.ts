@@ -1,11 +1,12 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
-import { exactAmount, mulRound } from '../kernel/money'
+import { exactAmount } from '../kernel/money'
 import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
-import { agingBucket, AGING_BUCKETS, Buckets, daysBetween, emptyBuckets } from './aging'
+import { AGING_BUCKETS, type AgingBucket, Buckets, emptyBuckets } from './aging'
+import { openItemSumsCte } from './open-items'
 
 /**
  * Receivables reports. A customer's amounts are in its own currency; the aging report's totals are
@@ -14,55 +15,18 @@ import { agingBucket, AGING_BUCKETS, Buckets, daysBetween, emptyBuckets } from '
  */
 
 /**
- * Open invoice outstanding as of a date, per invoice (with its due date and exchange rate). An invoice issued on or before
- * `as_of` owes, as of then, its current outstanding with every movement dated after `as_of` undone:
- * allocations applied after it (+), allocations applied by then but un-applied after it (−),
- * write-offs after it (+), and reversals after it of the invoice or of its write-offs (their AR
- * effect, less the allocations they un-applied, which the allocation terms already count).
- * Assumes credit applied to an invoice (payments and credit notes) is recorded as allocations.
+ * Open outstanding as of a date, summed per customer and aging bucket in SQL (the shared open-items
+ * computation of ./open-items.ts): in the customer's currency and in base, each invoice converted at
+ * its own rate (round half up) before summing.
  */
 async function outstandingAsOf(trx: Trx, tenantId: string, asOf: string) {
+  // Grouping a million open items by customer and bucket stays in memory instead of spilling.
+  await trx.raw(`set local work_mem = '64MB'`)
   const { rows } = await trx.raw(
-    `with inv as (
-       select id, customer_id, due_date, outstanding, exchange_rate, journal_entry_id
-         from invoices where tenant_id = :t and issue_date <= :d
-     ), alloc_undo as (
-       select a.invoice_id,
-              sum(case when a.effective_date > :d then a.amount else 0 end
-                - case when a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d then a.amount else 0 end) as amount
-         from allocations a
-         left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
-        where a.tenant_id = :t and (a.effective_date > :d or a.status = 'reversed')
-        group by a.invoice_id
-     ), wo_undo as (
-       select invoice_id, sum(amount) as amount from write_offs
-        where tenant_id = :t and write_off_date > :d group by invoice_id
-     ), rev as (
-       select distinct src.invoice_id, r.id as entry_id
-         from (select id as invoice_id, journal_entry_id from inv
-               union all
-               select invoice_id, journal_entry_id from write_offs where tenant_id = :t) src
-         join journal_entries r on r.tenant_id = :t and r.reverses_entry_id = src.journal_entry_id
-        where r.entry_date > :d
-     ), rev_undo as (
-       select rev.invoice_id,
-              sum((select coalesce(sum(l.tx_debit - l.tx_credit), 0) from journal_lines l
-                    where l.tenant_id = :t and l.entry_id = rev.entry_id and l.role = 'ar')
-                - (select coalesce(sum(a.amount), 0) from allocations a
-                    where a.tenant_id = :t and a.reversal_entry_id = rev.entry_id)) as amount
-         from rev group by rev.invoice_id
-     )
-     select * from (
-       select inv.customer_id, inv.due_date, inv.exchange_rate::text as exchange_rate,
-              (inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0))::bigint as amount
-         from inv
-         left join alloc_undo au on au.invoice_id = inv.id
-         left join wo_undo wu on wu.invoice_id = inv.id
-         left join rev_undo ru on ru.invoice_id = inv.id
-     ) o where o.amount <> 0`,
+    `with ${openItemSumsCte()} select customer_id, bucket, amount, base_amount as base from open_item_sums`,
     { t: tenantId, d: asOf },
   )
-  return rows as { customer_id: string; due_date: string; exchange_rate: string; amount: number }[]
+  return (rows as { customer_id: string; bucket: AgingBucket; amount: string | number; base: string | number }[]).map((r) => ({ ...r, amount: Number(r.amount), base: Number(r.base) }))
 }
 
 /**
@@ -152,9 +116,8 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
   }
   for (const r of open) {
     const c = entry(r.customer_id)
-    const bucket = agingBucket(daysBetween(r.due_date, asOf))
-    c.buckets[bucket] += r.amount
-    c.base.buckets[bucket] += mulRound(r.amount, r.exchange_rate, 'exchange_rate')
+    c.buckets[r.bucket] += r.amount
+    c.base.buckets[r.bucket] += r.base
   }
   for (const r of unapplied) {
     const c = entry(r.customer_id)
@@ -164,7 +127,7 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
 
   const ids = [...byCustomer.keys()]
   const names: { id: string; name: string; currency: string }[] = ids.length
-    ? await trx('customers').where({ tenant_id: ctx.tenantId }).whereIn('id', ids).select('id', 'name', 'currency')
+    ? await trx('customers').where({ tenant_id: ctx.tenantId }).whereRaw('id in (select unnest(?::text[]))', [ids]).select('id', 'name', 'currency')
     : []
   for (const n of names) Object.assign(byCustomer.get(n.id)!, { name: n.name, currency: n.currency })
 

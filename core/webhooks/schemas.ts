@@ -9,6 +9,8 @@ export const EVENT_TYPES = [
   'customer.deleted',
   'customer.suspended',
   'customer.reactivated',
+  'customer.credit_warning',
+  'customer.credit_hold_changed',
   'invoice.created',
   'invoice.paid',
   'invoice.voided',
@@ -30,6 +32,7 @@ export const EVENT_TYPES = [
   'period.reopened',
   'period.locked',
   'reconciliation.discrepancy_detected',
+  'test_clock.advanced',
 ] as const
 export type EventType = (typeof EVENT_TYPES)[number]
 

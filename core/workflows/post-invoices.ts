@@ -32,7 +32,7 @@ export async function planInvoice(
   lc: LedgerContext,
   customer: CustomerState,
   input: CreateInvoiceInput,
-  opts: { saleId?: string } = {},
+  opts: { saleId?: string; tendered?: number } = {},
 ) {
   assertCustomerUsable(customer)
   if (customer.status === 'inactive') throw new AppError('customer_inactive', `Customer '${customer.id}' is inactive.`, { param: 'customer' })
@@ -73,7 +73,7 @@ export async function planInvoice(
       { role: 'inventory', side: 'credit', amount: cost },
     ],
   })
-  checkCredit(plan, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today)
+  checkCredit(plan, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today, { paidInFull: opts.tendered !== undefined && opts.tendered >= total })
 
   const number = await nextNumber(trx, ctx, 'invoice', 'INV')
   plan.balance(

@@ -26,7 +26,8 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
     lc,
     customer,
     { customer: customer.id, issue_date: input.issue_date, lines: input.lines, exchange_rate: input.exchange_rate, memo: input.memo, credit_override: input.credit_override },
-    { saleId: id },
+    // Paid in full at the till is no credit: suspension and credit hold do not stop it.
+    { saleId: id, tendered: input.payment ? input.payment.amount - (input.payment.change_given ?? 0) : undefined },
   )
   const posted = input.payment ? paymentToPost(input.payment, invoice.total) : 0
   const payment =

@@ -106,6 +106,34 @@ export interface ChartOfAccountsPlugin<C = Record<string, unknown>> {
   map(event: PostingEvent, config: C): AccountMapping
 }
 
+/**
+ * A credit-policy rule (API.md "Credit policy"): JSON-logic `when` over the customer's facts, and
+ * the actions to take when it holds.
+ * @example { name: 'suspend_after_60', when: { '>=': [{ var: 'max_days_overdue' }, 60] }, actions: [{ type: 'suspend' }] }
+ */
+export interface CreditPolicyRule {
+  name: string
+  description?: string
+  when: unknown
+  actions: Array<
+    | { type: 'warn'; level: number; template?: string }
+    | { type: 'notify'; template: string; channel?: string }
+    | { type: 'suspend'; reason?: string }
+    | { type: 'reactivate' }
+    | { type: 'block_credit_sales' }
+    | { type: 'unblock_credit_sales' }
+  >
+}
+
+export interface CreditPolicyPlugin<C = Record<string, unknown>> {
+  /** The default rule set of a tenant that has not saved its own (validated like a tenant's). */
+  rules(config: C): CreditPolicyRule[]
+  /** The grace period (days) the facts use for customers without their own. Default 0. */
+  gracePeriodDays?(config: C): number
+  /** Extra facts, seen by rules under `plugin.*`; `base` is the core's fact object. */
+  facts?(customer: { id: string }, base: Record<string, unknown>, config: C): Record<string, unknown>
+}
+
 /** The data a retention policy covers (API.md "Retention"). */
 export const RETENTION_DATA_TYPES = [
   'soft_deleted_customers',
@@ -145,6 +173,7 @@ export interface RetentionPlugin<C = Record<string, unknown>> {
 export interface PluginModule {
   chartOfAccounts?: ChartOfAccountsPlugin
   retention?: RetentionPlugin
+  creditPolicy?: CreditPolicyPlugin
 }
 
 /**
@@ -154,6 +183,7 @@ export interface PluginModule {
 export const KIND_ENTRIES: Partial<Record<PluginKind, { export: string; functions: string[] }>> = {
   'chart-of-accounts': { export: 'chartOfAccounts', functions: ['accounts', 'map'] },
   retention: { export: 'retention', functions: ['policies'] },
+  'credit-policy': { export: 'creditPolicy', functions: ['rules'] },
 }
 
 export interface LoadedPlugin {

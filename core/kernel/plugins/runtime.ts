@@ -4,6 +4,7 @@ import { createContainedPool, type ContainedPool, type ContainedPoolOptions } fr
 import { discoverPlugins, type Registry } from './registry'
 import { chartOfAccountsResolver, type ChartOfAccountsResolver } from './chart-of-accounts'
 import { retentionResolver, type RetentionResolver } from './retention'
+import { creditPolicyResolver, type CreditPolicyResolver } from './credit-policy'
 
 /**
  * The kinds of plugin this service can run: a tenant may enable a plugin only when the core runs
@@ -26,6 +27,8 @@ export interface PluginRuntime {
   chartOfAccounts: ChartOfAccountsResolver
   /** Retention policies per plugin config version (core/kernel/plugins/retention.ts). */
   retention: RetentionResolver
+  /** Credit-policy defaults per plugin config version, and plugin facts, in the pool (credit-policy.ts). */
+  creditPolicy: CreditPolicyResolver
   close(): Promise<void>
 }
 
@@ -44,6 +47,7 @@ export async function createPluginRuntime(opts: {
     runnableKinds: new Set(opts.runnableKinds ?? RUNNABLE_PLUGIN_KINDS),
     chartOfAccounts: chartOfAccountsResolver(registry, pool),
     retention: retentionResolver(registry, pool),
+    creditPolicy: creditPolicyResolver(registry, pool),
     close: () => pool.close(),
   }
 }

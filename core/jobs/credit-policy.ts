@@ -1,0 +1,119 @@
+import { defineEventConsumer, type EventRow } from '../events/consumers'
+import { customerOf } from '../outbox/outbox'
+import { creditPolicyMetrics } from '../ops/metrics'
+import { addToRun, currentPolicy, finishRun, insertRun, startRun, stateCounts, staleRunIds } from '../credit-policy/model'
+import { applyCreditPolicy, policyContext, sweepChunk, type ApplyResult } from '../workflows/credit-policy'
+import { ledgerContext } from '../ledger/engine'
+import { defineJob, enqueue, withJobTenant, type JobContext } from './queues'
+import { defineTenantSchedule } from './schedules'
+import { defineTenantSweep } from './sweeps'
+
+/**
+ * The credit-policy sweep (`credit-policy` job): on demand (POST /v1/credit-policy/runs, data.runId)
+ * or nightly at 01:00 in the tenant's timezone (data.trigger = 'scheduled'), over every customer in
+ * chunks (one transaction each), and the per-customer evaluation right after each change that
+ * touches a customer (an event consumer). Exported, registered nowhere: core/jobs/registry.ts lists them.
+ */
+export const CREDIT_POLICY = 'credit-policy'
+const ATTEMPTS = 3
+export const STALE_RUN_MS = 15 * 60_000
+
+type SweepJob = { runId?: string; trigger?: 'scheduled' }
+
+function countActions(r: ApplyResult) {
+  for (const [action, n] of Object.entries(r.counts)) creditPolicyMetrics.actions.inc({ action }, n)
+  if (r.rules_failed) creditPolicyMetrics.rulesFailed.inc(r.rules_failed)
+}
+
+export async function runCreditPolicySweep(data: SweepJob, job: Pick<JobContext, 'tenantId' | 'jobId' | 'attemptsMade'> & { db?: JobContext['db'] }) {
+  const ctx = policyContext(job.tenantId, `job_${job.jobId}`)
+  const runId = data.runId ?? (await withJobTenant(job, (trx) => insertRun(trx, ctx, 'scheduled'))).id
+  const started = Date.now()
+  const policy = await withJobTenant(job, async (trx) => {
+    const p = await currentPolicy(trx, ctx)
+    return (await startRun(trx, ctx, runId, (await ledgerContext(trx, ctx)).today, p)) ? p : null
+  })
+  if (!policy) return { run: runId, skipped: 'finished' }
+  try {
+    let after: string | null = null
+    do {
+      after = await withJobTenant(job, async (trx) => {
+        const { last, result } = await sweepChunk(trx, ctx, policy, after)
+        await addToRun(trx, ctx, runId, result)
+        countActions(result)
+        return last
+      })
+    } while (after !== null)
+    const run = await withJobTenant(job, async (trx) => {
+      creditPolicyMetrics.setTenantStates(job.tenantId, await stateCounts(trx, job.tenantId))
+      return finishRun(trx, ctx, runId, null)
+    })
+    creditPolicyMetrics.sweepDuration.observe((Date.now() - started) / 1000)
+    return { run: runId, evaluated: run.evaluated, actions_taken: run.actions_taken }
+  } catch (err) {
+    if (job.attemptsMade + 1 >= ATTEMPTS) await withJobTenant(job, (trx) => finishRun(trx, ctx, runId, (err as Error).message ?? String(err)))
+    throw err
+  }
+}
+
+export const creditPolicyJob = defineJob<SweepJob>(CREDIT_POLICY, runCreditPolicySweep, { attempts: ATTEMPTS, concurrency: 2, timeoutMs: 30 * 60_000 })
+
+/** After the commit that created the run; the job id is the run id, so this is safe to repeat. */
+export function enqueueCreditPolicyRun(tenantId: string, runId: string): Promise<void> {
+  return enqueue<SweepJob>(CREDIT_POLICY, tenantId, { runId }, { jobId: runId })
+}
+
+export const nightlyCreditPolicy = defineTenantSchedule({ name: 'nightly-credit-policy', type: CREDIT_POLICY, cron: '0 1 * * *', data: { trigger: 'scheduled' } })
+
+export const creditPolicyRequeue = defineTenantSweep({
+  name: 'credit-policy-requeue',
+  everyMs: 60_000,
+  async run(db, tenantId) {
+    const ids = await withJobTenant({ tenantId, db }, (trx) => staleRunIds(trx, tenantId, STALE_RUN_MS))
+    for (const id of ids) await enqueueCreditPolicyRun(tenantId, id)
+  },
+})
+
+/** Changes after which the customers they touch are evaluated at once. */
+export const TOUCHING_EVENTS = [
+  'payment.created', 'payment.voided', 'allocation.created', 'allocation.reversed', 'credit_note.created', 'credit_note.voided',
+  'refund.created', 'write_off.created', 'adjustment.created', 'transaction.reversed', 'invoice.voided',
+  'dispute.created', 'dispute.updated', 'dispute.submitted', 'dispute.resolved', 'dispute.won', 'dispute.lost',
+  'test_clock.advanced',
+] as const
+
+function touchedCustomers(events: EventRow[]): { all: boolean; ids: string[] } {
+  const ids = new Set<string>()
+  let all = false
+  for (const e of events) {
+    if (e.type === 'test_clock.advanced') all = true
+    const c = customerOf(e.data.object)
+    if (c) ids.add(c)
+  }
+  return { all, ids: [...ids] }
+}
+
+/**
+ * The per-customer evaluation: in the consumer's transaction (so it happens once per event), for
+ * the customers the batch touched; a test-clock advance evaluates every customer of the (sandbox)
+ * tenant, chunk by chunk.
+ */
+export const creditPolicyConsumer = defineEventConsumer({
+  name: 'credit-policy',
+  interest: async () => TOUCHING_EVENTS,
+  async consume(trx, eventCtx, events) {
+    const ctx = policyContext(eventCtx.tenantId, eventCtx.requestId)
+    const { all, ids } = touchedCustomers(events)
+    const policy = await currentPolicy(trx, ctx)
+    if (all) {
+      let after: string | null = null
+      do {
+        const { last, result } = await sweepChunk(trx, ctx, policy, after)
+        countActions(result)
+        after = last
+      } while (after !== null)
+      return
+    }
+    countActions(await applyCreditPolicy(trx, ctx, ids, policy))
+  },
+})

@@ -1,0 +1,115 @@
+/**
+ * Open items as of a date: the one set-based computation the aging report and the credit-policy
+ * facts share (read model; only reads). An invoice issued on or before `as_of` owes, as of then,
+ * its current outstanding with every movement dated after `as_of` undone: allocations applied after
+ * it (+), allocations applied by then but un-applied after it (−), write-offs after it (+), and
+ * reversals after it of the invoice or of its write-offs (their AR effect, less the allocations
+ * they un-applied, which the allocation terms already count). Assumes credit applied to an invoice
+ * (payments and credit notes) is recorded as allocations.
+ *
+ * Only the few invoices touched by a movement after `as_of` need that undoing (`touched`); every
+ * other invoice owes its outstanding, read straight from the open invoices, so a million open items
+ * cost one pass over them.
+ *
+ * `openItemsCte` is SQL text with the named bindings `:t` (tenant), `:d` (as-of date) and, when
+ * `byCustomer`, `:ids` (customer ids); it defines the CTE `open_items(invoice_id, customer_id,
+ * due_date, exchange_rate, amount, base_amount, dpd)`: `amount` in the invoice currency, `base_amount`
+ * converted at the invoice's own rate (round half up, per invoice), `dpd` = days past due.
+ */
+function customerFilter(byCustomer: boolean | undefined): string {
+  return byCustomer ? 'and customer_id in (select unnest(:ids::text[]))' : ''
+}
+
+/** The invoices no movement after `as_of` touched owe their outstanding (see fastItems). */
+function untouched(byCustomer: boolean | undefined): string {
+  return `tenant_id = :t and outstanding > 0 and issue_date <= :d ${customerFilter(byCustomer)}
+          and id not in (select invoice_id from touched where invoice_id is not null)`
+}
+
+/** Base amount of `amount` at `rate`, round half up (per invoice). */
+const base = (amount: string, rate: string) => `case when ${rate} = 1 then ${amount} else round(${amount} * ${rate})::bigint end`
+
+/** The aging bucket of a due date as of :d (bounds of agingBucket in ./aging.ts). */
+const bucketOf = (due: string) =>
+  `case when :d::date - ${due} <= 0 then 'current' when :d::date - ${due} <= 30 then '1_30' when :d::date - ${due} <= 60 then '31_60' when :d::date - ${due} <= 90 then '61_90' else '90_plus' end`
+
+/** The invoices a movement after :d touched, with what they owed as of :d (`touched_items`). */
+function touchedCtes(byCustomer: boolean | undefined): string {
+  return `late_reversals as (
+       select r.id, r.reverses_entry_id from journal_entries r
+        where r.tenant_id = :t and r.reverses_entry_id is not null and r.entry_date > :d
+     ), touched as (
+       select a.invoice_id from allocations a
+         left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
+        where a.tenant_id = :t and (a.effective_date > :d or (a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d))
+       union
+       select invoice_id from write_offs where tenant_id = :t and write_off_date > :d
+       union
+       select i.id from late_reversals r join invoices i on i.tenant_id = :t and i.journal_entry_id = r.reverses_entry_id
+       union
+       select w.invoice_id from late_reversals r join write_offs w on w.tenant_id = :t and w.journal_entry_id = r.reverses_entry_id
+     ), inv as (
+       select id, customer_id, due_date, outstanding, exchange_rate, journal_entry_id
+         from invoices where tenant_id = :t and issue_date <= :d and id in (select invoice_id from touched) ${customerFilter(byCustomer)}
+     ), alloc_undo as (
+       select a.invoice_id,
+              sum(case when a.effective_date > :d then a.amount else 0 end
+                - case when a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d then a.amount else 0 end) as amount
+         from allocations a
+         left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
+        where a.tenant_id = :t and a.invoice_id in (select id from inv)
+        group by a.invoice_id
+     ), wo_undo as (
+       select invoice_id, sum(amount) as amount from write_offs
+        where tenant_id = :t and write_off_date > :d and invoice_id in (select id from inv) group by invoice_id
+     ), rev as (
+       select distinct src.invoice_id, r.id as entry_id
+         from (select id as invoice_id, journal_entry_id from inv
+               union all
+               select invoice_id, journal_entry_id from write_offs where tenant_id = :t and invoice_id in (select id from inv)) src
+         join late_reversals r on r.reverses_entry_id = src.journal_entry_id
+     ), rev_undo as (
+       select rev.invoice_id,
+              sum((select coalesce(sum(l.tx_debit - l.tx_credit), 0) from journal_lines l
+                    where l.tenant_id = :t and l.entry_id = rev.entry_id and l.role = 'ar')
+                - (select coalesce(sum(a.amount), 0) from allocations a
+                    where a.tenant_id = :t and a.reversal_entry_id = rev.entry_id)) as amount
+         from rev group by rev.invoice_id
+     ), touched_items as (
+       select * from (
+         select inv.id as invoice_id, inv.customer_id, inv.due_date, inv.exchange_rate,
+                (inv.outstanding + coalesce(au.amount, 0) + coalesce(wu.amount, 0) - coalesce(ru.amount, 0))::bigint as amount
+           from inv
+           left join alloc_undo au on au.invoice_id = inv.id
+           left join wo_undo wu on wu.invoice_id = inv.id
+           left join rev_undo ru on ru.invoice_id = inv.id
+       ) o where o.amount <> 0
+     )`
+}
+
+export function openItemsCte(opts: { byCustomer?: boolean } = {}): string {
+  return `${touchedCtes(opts.byCustomer)}, open_raw as (
+       select id as invoice_id, customer_id, due_date, exchange_rate, outstanding as amount
+         from invoices where ${untouched(opts.byCustomer)}
+       union all
+       select * from touched_items
+     ), open_items as (
+       select open_raw.*, ${base('amount', 'exchange_rate')} as base_amount, (:d::date - due_date) as dpd
+         from open_raw
+     )`
+}
+
+/**
+ * The same open items summed per customer and aging bucket (`open_item_sums(customer_id, bucket,
+ * amount, base_amount)`; a customer and bucket may come more than once: add them up). The untouched
+ * invoices are summed as they are read, so the aging of a million open items never carries a
+ * million rows through the plan, nor sorts them.
+ */
+export function openItemSumsCte(): string {
+  return `${touchedCtes(false)}, open_item_sums as (
+       select customer_id, ${bucketOf('due_date')} as bucket, sum(outstanding)::bigint as amount, sum(${base('outstanding', 'exchange_rate')})::bigint as base_amount
+         from invoices where ${untouched(false)} group by 1, 2
+       union all
+       select customer_id, ${bucketOf('due_date')}, amount, ${base('amount', 'exchange_rate')} from touched_items
+     )`
+}

@@ -1,0 +1,19 @@
+import type { Knex } from 'knex'
+
+/**
+ * Indexes for the open-items-as-of computation (core/reports/open-items.ts) that the aging report and
+ * the credit-policy facts share: the movements after a date (late allocations, un-applied
+ * allocations, reversal entries) are found without scanning every allocation or entry, and a
+ * reversed entry leads to its invoice or write-off by its journal entry.
+ */
+export async function up(knex: Knex): Promise<void> {
+  await knex.raw(`create index allocations_effective_idx on allocations (tenant_id, effective_date)`)
+  await knex.raw(`create index allocations_reversed_idx on allocations (tenant_id, invoice_id) where status = 'reversed'`)
+  await knex.raw(`create index journal_entries_reversals_idx on journal_entries (tenant_id, entry_date) where reverses_entry_id is not null`)
+  await knex.raw(`create index invoices_entry_idx on invoices (tenant_id, journal_entry_id)`)
+  await knex.raw(`create index write_offs_entry_idx on write_offs (tenant_id, journal_entry_id)`)
+}
+
+export async function down(): Promise<void> {
+  throw new Error('irreversible: restore from backup instead')
+}
