@@ -433,3 +433,23 @@ export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string,
   await emitEvent(trx, ctx, 'customer.updated', fullView(after))
   return fullView(after)
 }
+
+/** What reaching a customer needs (notifications, statements): contact fields, preferences, address. 404 when the actor cannot see it. */
+export async function customerContact(trx: Trx, ctx: RequestContext, id: string) {
+  const row = (await findReadable(trx, ctx, id)) as CustomerWithBalance & { preferences?: { email?: boolean; sms?: boolean; language?: string } | null }
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    tax_id: row.tax_id,
+    billing_address: row.billing_address,
+    currency: row.currency,
+    status: row.status,
+    deleted: row.deleted_at !== null,
+    preferences: row.preferences ?? {},
+    current_balance: row.current_balance ?? 0,
+  }
+}
+
+export type CustomerContact = Awaited<ReturnType<typeof customerContact>>

@@ -30,6 +30,7 @@ export const CATALOG = {
   invalid_cursor: { status: 400, type: 'invalid_request', message: 'The pagination cursor is invalid.' },
   invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
   unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
+  template_invalid: { status: 400, type: 'invalid_request', message: 'The template is invalid: unknown placeholder, partial or section, or unbalanced tags.' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
@@ -72,6 +73,7 @@ export const CATALOG = {
   period_overlap: { status: 422, type: 'business_rule', message: 'The period overlaps an existing period.' },
   reconciliation_failed: { status: 422, type: 'business_rule', message: 'Cached balances disagree with the ledger.' },
   customer_inactive: { status: 422, type: 'business_rule', message: 'The customer cannot take new documents in its current status.' },
+  channel_unavailable: { status: 422, type: 'business_rule', message: 'No notification channel of the tenant can reach this customer (no channel, or no address for it).' },
   plugin_invalid: { status: 422, type: 'business_rule', message: 'The plugin or its configuration is invalid.' },
   posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
   // 429 / 500 / 503

@@ -63,7 +63,8 @@ export const PERMISSIONS = {
   'reports.view': c('Read reports (aging rows are limited to the customers the key sees).'),
   'events.view': c('Read events.'),
   'audit.view': c('Read the audit log.'),
-  'notifications.send': c('Send notifications to customers.'),
+  'notifications.send': c('Send notifications to customers; retry them; log communications.'),
+  'notifications.view': c('Read notifications, their attempts and the communications log.'),
   'disputes.manage': c('Open and manage disputes.'),
   'ledger.view': t('Read journal entries, accounts and the trial balance.'),
   'periods.view': t('Read accounting periods.'),
@@ -88,6 +89,7 @@ export const PERMISSIONS = {
   'credit_limits.approve': t('Approve credit-limit increases.'),
   'approvals.approve': t('Approve or reject four-eyes approval requests.'),
   'imports.create': t('Import data.'),
+  'notifications.manage': t('Configure notification channels and templates; start statement runs.'),
 } as const satisfies Record<string, PermissionInfo>
 
 export type Permission = keyof typeof PERMISSIONS
@@ -127,7 +129,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
       ...VIEW_DOCUMENTS, 'invoices.create', 'payments.create', 'allocations.create', 'credit_notes.create', 'refunds.create',
       'write_offs.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'periods.manage', 'periods.close', 'periods.reopen',
-      'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view',
+      'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view', 'notifications.view',
     ],
     ownCustomersOnly: false,
   },
@@ -137,7 +139,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'sales.cancel', 'payments.create', 'allocations.create',
       'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
-      'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view',
+      'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view', 'notifications.view', 'notifications.send',
     ],
     ownCustomersOnly: false,
   },
@@ -151,7 +153,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.balance.view', 'customers.credit_limit.edit',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'write_offs.create', 'credit.override', 'reports.view', 'events.view',
-      'ledger.view', 'periods.view', 'reconciliation.view', 'credit_policy.edit', 'credit_limits.approve', 'settings.view',
+      'ledger.view', 'periods.view', 'reconciliation.view', 'credit_policy.edit', 'credit_limits.approve', 'settings.view', 'notifications.view', 'notifications.send',
     ],
     ownCustomersOnly: false,
   },

@@ -1,9 +1,23 @@
+import fs from 'node:fs'
 import { stringify } from 'csv-stringify/sync'
 import PDFDocument from 'pdfkit'
+import type { Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
 import { currencyExponent } from '../kernel/money'
-import type { Statement } from './service'
+import { customerContact } from '../customers/service'
+import type { Address } from '../customers/schemas'
+import { agingBucket, daysBetween, emptyBuckets, type Buckets } from './aging'
+import { customerStatement, type Statement } from './service'
 
-/** Renders a customer statement for people: amounts as decimals in the customer's currency. */
+/**
+ * Customer statements for people (a read model: it reads customers, invoices, the ledger and the
+ * tenant, and writes nothing): CSV, and a PDF a merchant can send — the merchant's name and
+ * details, the customer's name and address, the period's transactions with a running balance, the
+ * open invoices with their due dates, an aging summary and payment instructions, with a header and
+ * "page N of M" on every page. Text of any script prints: Latin (incl. Polish) in DejaVu Sans,
+ * CJK in Noto Sans CJK, both embedded (fonts from Debian's fonts-dejavu-core and fonts-noto-cjk,
+ * installed by scripts/ensure-services.sh).
+ */
 
 export function formatAmount(amount: number, currency: string): string {
   const exp = currencyExponent(currency)
@@ -22,31 +36,349 @@ export function statementCsv(s: Statement): string {
   ])
 }
 
-export function statementPdf(s: Statement): Promise<Buffer> {
-  const money = (n: number) => `${formatAmount(n, s.currency)} ${s.currency.toUpperCase()}`
-  const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `Statement ${s.customer} ${s.from}..${s.to}` } })
+// ---- the document's data ---------------------------------------------------------------------
+
+export interface OpenItem {
+  id: string
+  number: string
+  issue_date: string
+  due_date: string
+  total: number
+  outstanding: number
+  days_overdue: number
+}
+
+/** The customer's open invoices as of `asOf`, oldest due first, with days overdue (0 when not yet due). */
+export async function openItems(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customerId: string, asOf: string): Promise<OpenItem[]> {
+  const rows: { id: string; number: string; issue_date: string; due_date: string; total: string | number; outstanding: string | number }[] = await trx('invoices')
+    .where({ tenant_id: ctx.tenantId, customer_id: customerId })
+    .where('outstanding', '>', 0)
+    .whereNot({ status: 'void' })
+    .where('issue_date', '<=', asOf)
+    .orderBy(['due_date', 'issue_date', 'id'])
+    .limit(5000)
+    .select('id', 'number', trx.raw(`to_char(issue_date, 'YYYY-MM-DD') as issue_date`), trx.raw(`to_char(due_date, 'YYYY-MM-DD') as due_date`), 'total', 'outstanding')
+  return rows.map((r) => ({ ...r, total: Number(r.total), outstanding: Number(r.outstanding), days_overdue: Math.max(0, daysBetween(r.due_date, asOf)) }))
+}
+
+export function agingOf(items: OpenItem[]): Buckets {
+  const b = emptyBuckets()
+  for (const i of items) b[agingBucket(i.days_overdue)] += i.outstanding
+  return b
+}
+
+export interface Merchant {
+  name: string
+  address: string | null
+  tax_id: string | null
+  email: string | null
+  phone: string | null
+  payment_instructions: string | null
+}
+
+/** The tenant as the sender of documents: its name and the optional `settings.merchant` details. */
+export async function merchantOf(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<Merchant> {
+  const row: { name: string; settings: { merchant?: Record<string, unknown> } | null } = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('name', 'settings')
+  const m = row?.settings?.merchant ?? {}
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : null)
+  return {
+    name: str(m.legal_name) ?? row?.name ?? '',
+    address: str(m.address),
+    tax_id: str(m.tax_id),
+    email: str(m.email),
+    phone: str(m.phone),
+    payment_instructions: str(m.payment_instructions),
+  }
+}
+
+export interface StatementDocument {
+  merchant: Merchant
+  customer: { id: string; name: string; address: string[]; tax_id: string | null }
+  statement: Statement
+  open_items: OpenItem[]
+  aging: Buckets
+  as_of: string
+}
+
+function addressLines(a: Address | null | undefined): string[] {
+  if (!a) return []
+  const cityLine = [a.postal_code, a.city].filter(Boolean).join(' ')
+  return [a.line1, a.line2, [cityLine, a.state].filter(Boolean).join(', '), a.country].filter((l): l is string => !!l && l.trim() !== '')
+}
+
+/**
+ * Everything a statement PDF shows. `includePii`: the customer's address and tax id (left out for
+ * a caller that may not view personal data, as the JSON leaves them out).
+ */
+export async function statementDocument(trx: Trx, ctx: RequestContext, customerId: string, q: { from?: string; to?: string }, includePii: boolean): Promise<StatementDocument> {
+  const statement = await customerStatement(trx, ctx, customerId, q)
+  const contact = await customerContact(trx, ctx, customerId)
+  const items = await openItems(trx, ctx, customerId, statement.to)
+  return {
+    merchant: await merchantOf(trx, ctx),
+    customer: { id: contact.id, name: contact.name, address: includePii ? addressLines(contact.billing_address) : [], tax_id: includePii ? contact.tax_id : null },
+    statement,
+    open_items: items,
+    aging: agingOf(items),
+    as_of: statement.to,
+  }
+}
+
+// ---- fonts -------------------------------------------------------------------------------------
+
+const FONT_DIRS = ['/usr/share/fonts/truetype/dejavu', '/usr/share/fonts/dejavu', '/usr/share/fonts/TTF']
+const CJK_FILES = ['/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc', '/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc']
+const CJK_BOLD_FILES = ['/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc', '/usr/share/fonts/noto-cjk/NotoSansCJK-Bold.ttc']
+
+function findFont(dirs: string[], file: string): string | null {
+  for (const d of dirs) if (fs.existsSync(`${d}/${file}`)) return `${d}/${file}`
+  return null
+}
+
+interface Fonts {
+  regular: Buffer | string
+  bold: Buffer | string
+  cjk: Buffer | null
+  cjkBold: Buffer | null
+}
+
+let fonts: Fonts | null = null
+
+/** Font files, read once per process; the PDF core fonts (Latin-1 only) when DejaVu is missing. */
+function loadFonts(): Fonts {
+  if (fonts) return fonts
+  const regular = findFont(FONT_DIRS, 'DejaVuSans.ttf')
+  const bold = findFont(FONT_DIRS, 'DejaVuSans-Bold.ttf')
+  const cjk = CJK_FILES.find((f) => fs.existsSync(f))
+  const cjkBold = CJK_BOLD_FILES.find((f) => fs.existsSync(f))
+  fonts = {
+    regular: regular ? fs.readFileSync(regular) : 'Helvetica',
+    bold: bold ? fs.readFileSync(bold) : 'Helvetica-Bold',
+    cjk: cjk ? fs.readFileSync(cjk) : null,
+    cjkBold: cjkBold ? fs.readFileSync(cjkBold) : cjk ? fs.readFileSync(cjk) : null,
+  }
+  return fonts
+}
+
+/** CJK ideographs, kana, hangul, CJK punctuation and full-width forms: set in the CJK font. */
+const CJK_RE = /[\u2e80-\u2fff\u3000-\u30ff\u3100-\u31ff\u3200-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]|[\ud840-\ud87f][\udc00-\udfff]/u
+
+/** Splits text into runs of one font: [text, isCjk]. */
+export function fontRuns(text: string): [string, boolean][] {
+  const runs: [string, boolean][] = []
+  for (const ch of text) {
+    const cjk = CJK_RE.test(ch)
+    const last = runs[runs.length - 1]
+    if (last && last[1] === cjk) last[0] += ch
+    else runs.push([ch, cjk])
+  }
+  return runs
+}
+
+// ---- the PDF -----------------------------------------------------------------------------------
+
+const PAGE = { width: 595.28, height: 841.89, margin: 50 }
+const HEADER_BOTTOM = 95
+const FOOTER_TOP = PAGE.height - 45
+const CONTENT_BOTTOM = FOOTER_TOP - 10
+
+type Doc = InstanceType<typeof PDFDocument>
+
+interface TextOpts {
+  x: number
+  y: number
+  width: number
+  size?: number
+  bold?: boolean
+  align?: 'left' | 'right' | 'center'
+}
+
+/** Writes `text` (any script) wrapped to `width`; returns the height used. */
+function write(doc: Doc, text: string, o: TextOpts): number {
+  const f = loadFonts()
+  const size = o.size ?? 9
+  const runs = fontRuns(text || ' ')
+  const useCjk = runs.some(([, cjk]) => cjk) && f.cjk !== null
+  doc.fontSize(size)
+  const start = o.y
+  runs.forEach(([run, cjk], i) => {
+    doc.font(cjk && useCjk ? (o.bold ? 'cjk-bold' : 'cjk') : o.bold ? 'bold' : 'regular')
+    const opts = { width: o.width, align: o.align ?? 'left', continued: i < runs.length - 1, lineGap: 1 }
+    if (i === 0) doc.text(run, o.x, o.y, opts)
+    else doc.text(run, opts)
+  })
+  return doc.y - start
+}
+
+/** Height `text` needs at `width` (measured in the Latin font; CJK glyphs are about as wide). */
+function heightOf(doc: Doc, text: string, width: number, size = 9, bold = false): number {
+  doc.font(bold ? 'bold' : 'regular').fontSize(size)
+  return doc.heightOfString(text || ' ', { width, lineGap: 1 })
+}
+
+export interface PdfOptions {
+  /** A title for the header (default "Statement of account"). */
+  title?: string
+}
+
+/** Renders a statement document to PDF bytes. */
+export function statementPdf(d: StatementDocument, opts: PdfOptions = {}): Promise<Buffer> {
+  const s = d.statement
+  const cur = s.currency.toUpperCase()
+  const money = (n: number) => formatAmount(n, s.currency)
+  const title = opts.title ?? 'Statement of account'
+  const doc = new PDFDocument({ size: 'A4', margin: PAGE.margin, bufferPages: true, info: { Title: `${title} ${d.customer.name} ${s.from}..${s.to}`, Author: d.merchant.name } })
+  const f = loadFonts()
+  doc.registerFont('regular', f.regular as Buffer)
+  doc.registerFont('bold', f.bold as Buffer)
+  if (f.cjk) doc.registerFont('cjk', f.cjk, 'NotoSansCJKjp-Regular')
+  if (f.cjkBold) doc.registerFont('cjk-bold', f.cjkBold, 'NotoSansCJKjp-Bold')
   const chunks: Buffer[] = []
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (c: Buffer) => chunks.push(c))
     doc.on('end', () => resolve(Buffer.concat(chunks)))
     doc.on('error', reject)
   })
-  doc.fontSize(16).text('Statement of account')
-  doc.fontSize(10).moveDown(0.5).text(`${s.name} (${s.customer})`).text(`Period: ${s.from} to ${s.to}`).moveDown()
-  const cols = [50, 120, 210, 330, 450]
-  const row = (cells: string[], bold = false) => {
-    const y = doc.y
-    doc.font(bold ? 'Helvetica-Bold' : 'Helvetica')
-    cells.forEach((c, i) => doc.text(c, cols[i], y, { width: (cols[i + 1] ?? 545) - cols[i] - 5, lineBreak: false }))
-    doc.moveDown(0.4)
+  const left = PAGE.margin
+  const right = PAGE.width - PAGE.margin
+  const width = right - left
+  let y = 0
+
+  const newPage = () => {
+    if (y !== 0) doc.addPage()
+    y = HEADER_BOTTOM + 10
   }
-  row(['Date', 'Type', 'Reference', 'Amount', 'Balance'], true)
-  row([s.from, 'Opening balance', '', '', money(s.opening_balance)])
-  for (const t of s.transactions) {
-    if (doc.y > 770) doc.addPage()
-    row([t.posting_date, t.type, t.reference, money(t.amount), money(t.running_balance)])
+  const ensure = (h: number, repeatHeader?: () => void) => {
+    if (y + h <= CONTENT_BOTTOM) return
+    newPage()
+    repeatHeader?.()
   }
-  row([s.to, 'Closing balance', '', '', money(s.closing_balance)], true)
+
+  // Page 1: who to whom.
+  newPage()
+  const half = width / 2 - 10
+  let ly = y
+  ly += write(doc, 'From', { x: left, y: ly, width: half, size: 8, bold: true })
+  ly += write(doc, d.merchant.name, { x: left, y: ly, width: half, size: 11, bold: true })
+  for (const line of [d.merchant.address, d.merchant.tax_id ? `Tax id: ${d.merchant.tax_id}` : null, d.merchant.email, d.merchant.phone]) {
+    if (line) ly += write(doc, line, { x: left, y: ly, width: half })
+  }
+  let ry = y
+  const rx = left + width / 2 + 10
+  ry += write(doc, 'To', { x: rx, y: ry, width: half, size: 8, bold: true })
+  ry += write(doc, d.customer.name, { x: rx, y: ry, width: half, size: 11, bold: true })
+  for (const line of d.customer.address) ry += write(doc, line, { x: rx, y: ry, width: half })
+  if (d.customer.tax_id) ry += write(doc, `Tax id: ${d.customer.tax_id}`, { x: rx, y: ry, width: half })
+  ry += write(doc, `Customer: ${d.customer.id}`, { x: rx, y: ry, width: half, size: 8 })
+  y = Math.max(ly, ry) + 14
+
+  // Summary box.
+  const summary: [string, string][] = [
+    ['Period', `${s.from} to ${s.to}`],
+    ['Opening balance', `${money(s.opening_balance)} ${cur}`],
+    ['Charges', `${money(s.total_debits)} ${cur}`],
+    ['Payments and credits', `${money(s.total_credits)} ${cur}`],
+    ['Closing balance (amount due)', `${money(s.closing_balance)} ${cur}`],
+  ]
+  for (const [k, v] of summary) {
+    const bold = k.startsWith('Closing')
+    write(doc, k, { x: left, y, width: 250, bold })
+    y += write(doc, v, { x: left + 250, y, width: 150, align: 'right', bold }) + 2
+  }
+  y += 12
+
+  // Table helper: columns with wrapping cells; the row's height is its tallest cell.
+  const table = (heading: string, cols: { label: string; width: number; align?: 'left' | 'right' }[], rows: string[][], boldLast = false) => {
+    const head = () => {
+      y += write(doc, heading, { x: left, y, width, size: 11, bold: true }) + 4
+      let x = left
+      for (const c of cols) {
+        write(doc, c.label, { x, y, width: c.width - 6, bold: true, align: c.align })
+        x += c.width
+      }
+      y += 14
+      doc.moveTo(left, y - 2).lineTo(right, y - 2).lineWidth(0.5).strokeColor('#888888').stroke()
+    }
+    ensure(60)
+    head()
+    rows.forEach((cells, ri) => {
+      const bold = boldLast && ri === rows.length - 1
+      const h = Math.max(...cells.map((c, i) => heightOf(doc, c, cols[i].width - 6, 9, bold))) + 3
+      if (y + h > CONTENT_BOTTOM) {
+        newPage()
+        head()
+      }
+      let x = left
+      cells.forEach((c, i) => {
+        write(doc, c, { x, y, width: cols[i].width - 6, bold, align: cols[i].align })
+        x += cols[i].width
+      })
+      y += h
+    })
+    y += 14
+  }
+
+  table(
+    'Transactions',
+    [
+      { label: 'Date', width: 70 },
+      { label: 'Type', width: 80 },
+      { label: 'Reference', width: 165 },
+      { label: `Amount ${cur}`, width: 90, align: 'right' },
+      { label: `Balance ${cur}`, width: width - 405, align: 'right' },
+    ],
+    [
+      [s.from, 'Opening balance', '', '', money(s.opening_balance)],
+      ...s.transactions.map((t) => [t.posting_date, t.type.replace(/_/g, ' '), t.reference ?? '', money(t.amount), money(t.running_balance)]),
+      [s.to, 'Closing balance', '', '', money(s.closing_balance)],
+    ],
+    true,
+  )
+
+  table(
+    `Open invoices as of ${d.as_of}`,
+    [
+      { label: 'Invoice', width: 120 },
+      { label: 'Issued', width: 70 },
+      { label: 'Due', width: 70 },
+      { label: 'Days overdue', width: 70, align: 'right' },
+      { label: `Total ${cur}`, width: 80, align: 'right' },
+      { label: `Open ${cur}`, width: width - 410, align: 'right' },
+    ],
+    d.open_items.length
+      ? d.open_items.map((i) => [i.number, i.issue_date, i.due_date, i.days_overdue ? String(i.days_overdue) : '-', money(i.total), money(i.outstanding)])
+      : [['No open invoices', '', '', '', '', '']],
+  )
+
+  const b = d.aging
+  const agingTotal = b.current + b['1_30'] + b['31_60'] + b['61_90'] + b['90_plus']
+  const aw = width / 6
+  table(
+    'Aging summary',
+    ['Current', '1–30 days', '31–60 days', '61–90 days', 'Over 90 days', 'Total'].map((label) => ({ label, width: aw, align: 'right' as const })),
+    [[b.current, b['1_30'], b['31_60'], b['61_90'], b['90_plus'], agingTotal].map(money)],
+  )
+
+  const instructions =
+    d.merchant.payment_instructions ??
+    `Please pay the amount due of ${money(Math.max(s.closing_balance, 0))} ${cur} to ${d.merchant.name}, quoting your customer number ${d.customer.id} and the invoice numbers above. If you have already paid, please disregard this statement; for questions about your account, contact us${d.merchant.email ? ` at ${d.merchant.email}` : ''}.`
+  ensure(heightOf(doc, instructions, width) + 30)
+  y += write(doc, 'Payment instructions', { x: left, y, width, size: 11, bold: true }) + 4
+  y += write(doc, instructions, { x: left, y, width })
+
+  // Header and "page N of M" on every page, once the page count is known.
+  const range = doc.bufferedPageRange()
+  for (let i = range.start; i < range.start + range.count; i++) {
+    doc.switchToPage(i)
+    const margins = doc.page.margins
+    doc.page.margins = { ...margins, top: 0, bottom: 0 }
+    write(doc, d.merchant.name, { x: left, y: 40, width: half, size: 10, bold: true })
+    write(doc, title, { x: left + width / 2, y: 40, width: width / 2, size: 14, bold: true, align: 'right' })
+    write(doc, `${d.customer.name} · ${s.from} to ${s.to}`, { x: left + width / 2 - 100, y: 60, width: width / 2 + 100, size: 8, align: 'right' })
+    doc.moveTo(left, HEADER_BOTTOM - 12).lineTo(right, HEADER_BOTTOM - 12).lineWidth(0.75).strokeColor('#333333').stroke()
+    write(doc, `Page ${i - range.start + 1} of ${range.count}`, { x: left, y: FOOTER_TOP, width, size: 8, align: 'center' })
+    doc.page.margins = margins
+  }
   doc.end()
   return done
 }
