@@ -453,3 +453,9 @@ export async function customerContact(trx: Trx, ctx: RequestContext, id: string)
 }
 
 export type CustomerContact = Awaited<ReturnType<typeof customerContact>>
+
+/** Ids of the customers a statement run covers by default: every customer not deleted or merged, oldest first (bounded). */
+export async function statementCustomerIds(trx: Trx, ctx: RequestContext, limit: number): Promise<string[]> {
+  const rows: { id: string }[] = await trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').whereNot({ status: 'merged' }).orderBy('id').limit(limit).select('id')
+  return rows.map((r) => r.id)
+}

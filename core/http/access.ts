@@ -106,6 +106,26 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'GET /v1/credit-limit-requests/:id': ['customers.balance.view'],
   'POST /v1/credit-limit-requests/:id/approve': ['credit_limits.approve'],
   'POST /v1/credit-limit-requests/:id/reject': ['credit_limits.approve'],
+  // notifications and collections (issue 13)
+  'POST /v1/notification-channels': ['notifications.manage'],
+  'GET /v1/notification-channels': ['notifications.manage'],
+  'GET /v1/notification-channels/:id': ['notifications.manage'],
+  'PATCH /v1/notification-channels/:id': ['notifications.manage'],
+  'DELETE /v1/notification-channels/:id': ['notifications.manage'],
+  'POST /v1/notification-channels/:id/test': ['notifications.manage'],
+  'GET /v1/notification-templates': ['notifications.view'],
+  'PUT /v1/notification-templates/:key': ['notifications.manage'],
+  'POST /v1/notifications': ['notifications.send'],
+  'GET /v1/notifications': ['notifications.view'],
+  'GET /v1/notifications/:id': ['notifications.view'],
+  'POST /v1/notifications/:id/retry': ['notifications.send'],
+  'GET /v1/customers/:id/communications': ['customers.basic.view'],
+  'POST /v1/customers/:id/communications': ['customers.basic.edit'],
+  'GET /v1/customers/:id/consents': ['customers.basic.view'],
+  'POST /v1/customers/:id/consents': ['customers.basic.edit'],
+  'POST /v1/statement-runs': ['notifications.manage', 'customers.balance.view'],
+  'GET /v1/statement-runs/:id': ['notifications.manage'],
+  'GET /v1/statement-runs/:id/statements/:statement': ['notifications.manage', 'customers.balance.view'],
 }
 
 export function routeKey(method: string, url: string): string {

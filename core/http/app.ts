@@ -38,6 +38,10 @@ import { eventRoutes } from '../events/routes'
 import { settingsRoutes } from '../settings/routes'
 import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
+import { notificationRoutes } from '../notifications/routes'
+import { notificationTemplateRoutes } from '../notification-templates/routes'
+import { communicationRoutes } from '../communications/routes'
+import { statementRunRoutes } from '../statement-runs/routes'
 
 export interface Deps {
   config: Config
@@ -160,5 +164,9 @@ export async function buildApp(
   await app.register(settingsRoutes, { prefix: '/v1' })
   await app.register(approvalRoutes, { prefix: '/v1' })
   await app.register(creditLimitRoutes, { prefix: '/v1' })
+  await app.register(notificationRoutes, { prefix: '/v1' })
+  await app.register(notificationTemplateRoutes, { prefix: '/v1' })
+  await app.register(communicationRoutes, { prefix: '/v1' })
+  await app.register(statementRunRoutes, { prefix: '/v1' })
   return app
 }

@@ -3,6 +3,9 @@ import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
+import { notificationJobs } from '../notifications/jobs'
+import type { SendSettings } from '../workflows/notify'
+import { statementRunJob } from '../statement-runs/jobs'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
 import type { TenantSweep } from './sweeps'
@@ -23,18 +26,21 @@ export interface JobRegistry {
 export interface RegistryOptions {
   /** Webhook delivery settings beyond the config's (tests shorten the retry schedule). */
   webhooks?: Partial<DeliverySettings>
+  /** Notification send settings beyond the config's (tests shorten the backoff and the lease). */
+  notifications?: Partial<SendSettings> & { sweepEveryMs?: number }
   /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
   extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
 }
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
+  const notifications = notificationJobs({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.notifications })
   const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, notifications.job, statementRunJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, ...(opts.extra?.sweeps ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, notifications.sweep, ...(opts.extra?.sweeps ?? [])],
     schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice

@@ -72,7 +72,14 @@ export function countErrorAnswer(code: string): void {
   httpErrors.inc({ code: code in CATALOG ? (code as ErrorCode) : 'internal_error' })
 }
 
-const SHARED: Metric<string>[] = [webhookDeliveries, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors, httpErrors]
+export const notificationSends = new Counter({
+  name: 'notifications_sent_total',
+  help: 'Notification sends recorded, by outcome (sent, failed: retry due, dead: no more automatic retries)',
+  labelNames: ['outcome'] as const,
+  registers: [],
+})
+
+const SHARED: Metric<string>[] = [webhookDeliveries, notificationSends, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors, httpErrors]
 
 /** Queue states reported per job type. */
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'paused'] as const

@@ -1,0 +1,311 @@
+import type { Db, Trx } from '../kernel/db/knex'
+import { afterCommit, withTenant } from '../kernel/db/tenant'
+import { systemContext, type RequestContext } from '../kernel/context'
+import { AppError } from '../kernel/errors'
+import { newId } from '../kernel/ids'
+import { builtInAccess } from '../kernel/permissions'
+import { guardedPost } from '../kernel/ssrf'
+import type { ChannelMessage, ChannelResult, ChannelTools } from '../kernel/plugins/contract'
+import { recordAudit } from '../audit/service'
+import { customerContact, type CustomerContact } from '../customers/service'
+import { signedHeaders } from '../webhooks/signing'
+import { callChannel, channelKind, channelPlugin, channelRow, listChannels, type ChannelRow } from '../notifications/channels'
+import {
+  dueNotificationIds,
+  failStaleSends,
+  insertNotifications,
+  lockDueNotification,
+  markSending,
+  markSuppressed,
+  markUndeliverable,
+  notificationRow,
+  notificationView,
+  recordOutcome,
+  requeue,
+  type NewNotification,
+  type NotificationRow,
+  type NotificationView,
+} from '../notifications/model'
+import { assertTemplateExists, renderTemplate, resolveTemplate } from '../notification-templates/model'
+import { insertCommunications, withdrawnPurposes } from '../communications/model'
+import { formatAmount, merchantOf, openItems } from '../reports/statement'
+import { statementAttachment } from '../statement-runs/model'
+import { ledgerContext } from '../ledger/engine'
+
+/**
+ * Sending notifications, at most once per notification id (ARCHITECTURE §7):
+ *
+ *   claim   (own committed transaction) — the row is due → suppressed, or `sending` with the
+ *           rendered message and one more attempt;
+ *   send    (no transaction open) — the channel plugin, once;
+ *   record  (own transaction) — only if the row is still that claim: sent | failed (retry due) |
+ *           dead, the attempt logged, a sent one written to the communications log.
+ *
+ * A process that dies between claim and record leaves the row `sending`; the sweep turns it into
+ * `failed` / `unknown_outcome` after the lease and nobody sends it again until a person retries.
+ */
+
+export interface SendSettings {
+  /** Automatic attempts per cycle (a person's retry starts a new cycle). */
+  maxAttempts: number
+  /** Delay before retry n (1-based) after a retryable failure. */
+  backoffMs: (retry: number) => number
+  /** A send still `sending` this long after its claim is an unknown outcome. */
+  leaseMs: number
+  allowPrivateTargets: boolean
+  /** Per call of an HTTP channel. */
+  httpTimeoutMs: number
+}
+
+export const DEFAULT_SEND_SETTINGS: Readonly<SendSettings> = Object.freeze({
+  maxAttempts: 6,
+  backoffMs: (n: number) => Math.min(30_000 * 4 ** (n - 1), 6 * 3600_000), // 30 s, 2 min, 8 min, 32 min, ~2 h
+  leaseMs: 5 * 60_000,
+  allowPrivateTargets: false,
+  httpTimeoutMs: 10_000,
+})
+
+/** What the core lends a channel plugin: the SSRF-guarded POST and Standard Webhooks signing. */
+export function channelTools(settings: Pick<SendSettings, 'allowPrivateTargets' | 'httpTimeoutMs'>): ChannelTools {
+  return {
+    async post(url, headers, body) {
+      const out = await guardedPost(url, headers, body, { allowPrivateTargets: settings.allowPrivateTargets, timeoutMs: settings.httpTimeoutMs, maxResponseBytes: 4096 })
+      return out.kind === 'response' ? { kind: 'response', status: out.status, body: out.body } : { kind: 'error', code: out.code, message: out.message }
+    },
+    signedHeaders: (secret, msgId, body) => signedHeaders([secret], msgId, Math.floor(Date.now() / 1000), body),
+  }
+}
+
+const systemCtx = (tenantId: string, requestId = 'job:notification-send') => systemContext(tenantId, builtInAccess('admin'), requestId)
+
+// ---- channel choice, address, suppression -------------------------------------------------------
+
+function addressFor(channel: ChannelRow, customer: CustomerContact): string | null {
+  const recipient = channelPlugin(channel.plugin)?.plugin.recipient
+  if (recipient === 'email') return customer.email
+  if (recipient === 'phone') return customer.phone
+  return recipient === 'customer' ? customer.id : null
+}
+
+/** The named channel, else the tenant's first e-mail channel the customer has an address for, then SMS, then webhook. */
+async function chooseChannel(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, channelId: string | null): Promise<ChannelRow | null> {
+  if (channelId) return channelRow(trx, ctx, channelId, { param: 'channel' })
+  const channels = (await listChannels(trx, ctx)).filter((c) => channelPlugin(c.plugin) && addressFor(c, customer))
+  for (const kind of ['email', 'sms', 'webhook'] as const) {
+    const c = channels.find((x) => channelKind(x.plugin) === kind)
+    if (c) return c
+  }
+  return null
+}
+
+/**
+ * Why this customer must not get a message on this channel, or null: preferences (`email: false`,
+ * `sms: false`) or a withdrawn consent for the channel's medium or for `notifications` as a whole.
+ */
+export async function suppressionReason(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, kind: 'email' | 'sms' | 'webhook'): Promise<string | null> {
+  const prefs = customer.preferences as Record<string, unknown>
+  if (kind !== 'webhook' && prefs[kind] === false) return `preference:${kind}`
+  const withdrawn = await withdrawnPurposes(trx, ctx, customer.id)
+  if (withdrawn.has(kind)) return `consent:${kind}`
+  if (withdrawn.has('notifications')) return 'consent:notifications'
+  return null
+}
+
+// ---- creating -----------------------------------------------------------------------------------
+
+export const NOTIFICATION_JOB = 'notification-send'
+
+/** Queues the send of notifications after the commit (a lost enqueue is found by the sweep). */
+export function enqueueAfterCommit(trx: Trx, tenantId: string, ids: string[], enqueue: NotificationEnqueue): void {
+  if (ids.length) afterCommit(trx, () => enqueue(tenantId, ids.map((id) => ({ id, jobId: id }))).catch(() => undefined))
+}
+
+export type NotificationEnqueue = (tenantId: string, items: { id: string; jobId: string; delayMs?: number }[]) => Promise<void>
+
+export async function createNotification(
+  trx: Trx,
+  ctx: RequestContext,
+  input: { customer: string; template: string; channel?: string; data?: Record<string, unknown> },
+  enqueue: NotificationEnqueue,
+): Promise<NotificationView> {
+  const customer = await customerContact(trx, ctx, input.customer).catch((err) => {
+    throw err instanceof AppError && err.code === 'resource_missing' ? new AppError('resource_missing', err.message, { param: 'customer' }) : err
+  })
+  await assertTemplateExists(trx, ctx, input.template)
+  const channel = await chooseChannel(trx, ctx, customer, input.channel ?? null)
+  if (!channel) throw new AppError('channel_unavailable', 'The tenant has no notification channel with an address for this customer (add one, or give the customer an e-mail or phone).', { param: 'channel' })
+  if (!addressFor(channel, customer)) throw new AppError('channel_unavailable', `The customer has no ${channelKind(channel.plugin) === 'sms' ? 'phone number' : 'e-mail address'} for this channel.`, { param: 'channel' })
+  const [row] = await insertNotifications(trx, ctx, [{ customer_id: customer.id, template: input.template, channel_id: input.channel ?? null, data: input.data ?? {}, source: 'api' }])
+  const view = notificationView(row)
+  await recordAudit(trx, ctx, { action: 'notification.created', entity_type: 'notification', entity_id: row.id, after: { customer: row.customer_id, template: row.template, channel: row.channel_id } })
+  enqueueAfterCommit(trx, ctx.tenantId, [row.id], enqueue)
+  return view
+}
+
+/** Notifications for other workflows (statement runs, dunning): inserted in the caller's transaction, queued after commit. */
+export async function queueNotifications(trx: Trx, ctx: RequestContext, rows: NewNotification[], enqueue: NotificationEnqueue): Promise<NotificationRow[]> {
+  const inserted = await insertNotifications(trx, ctx, rows)
+  enqueueAfterCommit(trx, ctx.tenantId, inserted.map((r) => r.id), enqueue)
+  return inserted
+}
+
+export async function retryNotification(trx: Trx, ctx: RequestContext, id: string, enqueue: NotificationEnqueue): Promise<NotificationView> {
+  const row = await notificationRow(trx, ctx, id, { forUpdate: true })
+  if (row.status !== 'failed' && row.status !== 'dead') {
+    throw new AppError('invalid_state', `Only a failed or dead notification can be retried; this one is ${row.status}.`, { param: 'id' })
+  }
+  const after = await requeue(trx, ctx.tenantId, id)
+  await recordAudit(trx, ctx, { action: 'notification.retried', entity_type: 'notification', entity_id: id, before: { status: row.status, last_error: row.last_error }, after: { status: after.status } })
+  afterCommit(trx, () => enqueue(ctx.tenantId, [{ id, jobId: `${id}-r${after.attempt_count}` }]).catch(() => undefined))
+  return notificationView(after)
+}
+
+// ---- sending ------------------------------------------------------------------------------------
+
+/** The values a template sees (amounts as decimals of the customer's currency). */
+async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, row: NotificationRow) {
+  const { today } = await ledgerContext(trx, ctx)
+  const merchant = await merchantOf(trx, ctx)
+  const items = await openItems(trx, ctx, customer.id, today)
+  const money = (n: number) => formatAmount(n, customer.currency)
+  const overdue = items.filter((i) => i.days_overdue > 0)
+  const data = row.data ?? {}
+  return {
+    ...data,
+    data,
+    today,
+    customer: { id: customer.id, name: customer.name, email: customer.email, phone: customer.phone },
+    merchant: { name: merchant.name, email: merchant.email, phone: merchant.phone },
+    currency: customer.currency.toUpperCase(),
+    balance: money(customer.current_balance),
+    overdue_amount: money(overdue.reduce((s, i) => s + i.outstanding, 0)),
+    overdue_invoice_count: overdue.length,
+    max_days_overdue: overdue.reduce((m, i) => Math.max(m, i.days_overdue), 0),
+    invoices: items.slice(0, 50).map((i) => ({ ...i, total: money(i.total), outstanding: money(i.outstanding), currency: customer.currency.toUpperCase() })),
+  }
+}
+
+type Claim =
+  | { kind: 'skip' }
+  | { kind: 'done'; status: 'suppressed' | 'dead' }
+  | { kind: 'send'; row: NotificationRow; channel: ChannelRow; message: ChannelMessage; kindOf: 'email' | 'sms' | 'webhook' }
+
+async function claim(trx: Trx, tenantId: string, id: string): Promise<Claim> {
+  const ctx = systemCtx(tenantId)
+  const due = await lockDueNotification(trx, tenantId, id)
+  if (!due) return { kind: 'skip' }
+  const customer = await customerContact(trx, ctx, due.customer_id)
+  const channel = await chooseChannel(trx, ctx, customer, due.channel_id).catch(() => null)
+  const to = channel ? addressFor(channel, customer) : null
+  if (!channel || !to) {
+    await markUndeliverable(trx, tenantId, id, { code: 'channel_unavailable', message: channel ? 'The customer has no address for the channel.' : 'No channel of the tenant reaches this customer.' })
+    return { kind: 'done', status: 'dead' }
+  }
+  const kind = channelKind(channel.plugin)
+  const reason = await suppressionReason(trx, ctx, customer, kind)
+  if (reason) {
+    await markSuppressed(trx, tenantId, id, reason)
+    return { kind: 'done', status: 'suppressed' }
+  }
+  const template = await resolveTemplate(trx, ctx, due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
+  if (!template) {
+    await markUndeliverable(trx, tenantId, id, { code: 'template_missing', message: `No template '${due.template}'.` })
+    return { kind: 'done', status: 'dead' }
+  }
+  const data = await templateData(trx, ctx, customer, due)
+  const subject = template.subject ? renderTemplate(template.subject, data) : null
+  const body = renderTemplate(template.body, data)
+  const attachments = due.statement_id ? await statementAttachment(trx, ctx, due.statement_id) : null
+  const row = await markSending(trx, tenantId, id, { channel_id: channel.id, recipient: to, subject, body })
+  return {
+    kind: 'send',
+    row,
+    channel,
+    kindOf: kind,
+    message: { id, to, subject: subject ?? undefined, body, ...(attachments ? { attachments: [attachments] } : {}) },
+  }
+}
+
+export interface SendResult {
+  id: string
+  status: 'skipped' | 'suppressed' | 'dead' | 'sent' | 'failed'
+  retryInMs?: number
+}
+
+/** Decides what a provider result means for the notification. */
+function outcomeOf(result: ChannelResult, row: NotificationRow, settings: SendSettings) {
+  if (result.status === 'sent') return { status: 'sent' as const, retryInMs: null }
+  const inCycle = row.attempt_count - row.cycle_start
+  if (result.retryable && inCycle < settings.maxAttempts) return { status: 'failed' as const, retryInMs: settings.backoffMs(inCycle) }
+  return { status: 'dead' as const, retryInMs: null }
+}
+
+/** One send of one notification: claim, call, record. Safe to call any number of times for one id. */
+export async function sendNotification(db: Db, tenantId: string, id: string, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult> {
+  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, id))
+  if (claimed.kind === 'skip') return { id, status: 'skipped' }
+  if (claimed.kind === 'done') return { id, status: claimed.status }
+  const { row, channel, message } = claimed
+  const found = channelPlugin(channel.plugin)!
+  const result = await callChannel(found.plugin, message, channel.config, channelTools(settings))
+  const o = outcomeOf(result, row, settings)
+  const recorded = await withTenant(db, tenantId, async (trx) => {
+    const ok = await recordOutcome(trx, tenantId, row, row.attempt_count, {
+      status: o.status,
+      attemptStatus: result.status,
+      provider_id: result.provider_id ?? null,
+      error: result.status === 'failed' ? { code: result.retryable ? 'provider_failed_retryable' : 'provider_failed', message: result.error ?? 'failed' } : null,
+      retryable: result.retryable,
+      next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
+    })
+    if (ok && o.status === 'sent') {
+      await insertCommunications(trx, systemCtx(tenantId), [
+        {
+          customer_id: row.customer_id,
+          type: claimed.kindOf === 'sms' ? 'sms' : claimed.kindOf === 'email' ? 'email' : 'note',
+          direction: 'outbound',
+          summary: `${row.template}: ${message.subject ?? message.body.slice(0, 200)}`.slice(0, 1000),
+          notification_id: row.id,
+        },
+      ])
+    }
+    if (ok && o.retryInMs !== null) {
+      const delay = o.retryInMs
+      afterCommit(trx, () => enqueue(tenantId, [{ id, jobId: `${id}-a${row.attempt_count}`, delayMs: delay }]).catch(() => undefined))
+    }
+    return ok
+  })
+  if (!recorded) return { id, status: 'skipped' }
+  onResult?.(o.status)
+  return { id, status: o.status, ...(o.retryInMs !== null ? { retryInMs: o.retryInMs } : {}) }
+}
+
+/**
+ * The safety net, per tenant: sends claimed longer ago than the lease become `failed` /
+ * `unknown_outcome` (never resent); due notifications (queued — also those another workflow
+ * inserted without a job, e.g. the credit policy — or failed with a retry due) are enqueued.
+ */
+export async function sweepNotifications(db: Db, tenantId: string, settings: Pick<SendSettings, 'leaseMs'>, enqueue: NotificationEnqueue, windowMs: number): Promise<{ unknown: string[]; enqueued: number }> {
+  const { unknown, due } = await withTenant(db, tenantId, async (trx) => {
+    const unknown = await failStaleSends(trx, tenantId, settings.leaseMs / 1000)
+    return { unknown, due: await dueNotificationIds(trx, tenantId, 500) }
+  })
+  const window = Math.floor(Date.now() / Math.max(windowMs, 1000))
+  if (due.length) await enqueue(tenantId, due.map((id) => ({ id, jobId: `${id}-s${window}` })))
+  return { unknown, enqueued: due.length }
+}
+
+// ---- channel test -------------------------------------------------------------------------------
+
+/** Sends a test message through a channel now (not stored as a notification); the attempt is audited. */
+export async function testChannel(db: Db, ctx: RequestContext, id: string, to: string, settings: Pick<SendSettings, 'allowPrivateTargets' | 'httpTimeoutMs'>) {
+  const channel = await withTenant(db, ctx.tenantId, (trx) => channelRow(trx, ctx, id))
+  const found = channelPlugin(channel.plugin)
+  if (!found) throw new AppError('plugin_invalid', `The plugin '${channel.plugin}' is not installed.`)
+  const messageId = newId('ntt')
+  const result = await callChannel(found.plugin, { id: messageId, to, subject: 'Test message', body: `This is a test message from ${channel.name}.` }, channel.config, channelTools(settings))
+  await withTenant(db, ctx.tenantId, (trx) =>
+    recordAudit(trx, ctx, { action: 'notification_channel.tested', entity_type: 'notification_channel', entity_id: id, after: { to, status: result.status, error: result.error ?? null } }),
+  )
+  return { object: 'notification_channel_test' as const, channel: id, to, status: result.status, provider_id: result.provider_id ?? null, error: result.error ?? null }
+}
