@@ -71,7 +71,7 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       const mail = smtp.mails[0]
       t.same(mail.to, ['owner@kebab.example'])
       t.match(mail.raw, new RegExp(`Message-ID: <${res.body.id}@shop.example>`, 'i'))
-      t.match(mail.raw, /Subject: =?UTF-8?Q?Payment_reminder_from_/)
+      t.ok(mail.raw.includes('Subject: =?UTF-8?Q?Payment_reminder_from_'), 'rendered subject')
       t.match(sent.body, /Dear Łódź Kebab — 山田商店/)
       t.match(sent.body, /37\.50 USD/)
       const comms = await api.get(`/v1/customers/${cus.id}/communications`)

@@ -193,6 +193,8 @@ interface TextOpts {
   align?: 'left' | 'right' | 'center'
 }
 
+const fontName = (cjk: boolean, bold: boolean | undefined, useCjk: boolean) => (cjk && useCjk ? (bold ? 'cjk-bold' : 'cjk') : bold ? 'bold' : 'regular')
+
 /** Writes `text` (any script) wrapped to `width`; returns the height used. */
 function write(doc: Doc, text: string, o: TextOpts): number {
   const f = loadFonts()
@@ -201,9 +203,23 @@ function write(doc: Doc, text: string, o: TextOpts): number {
   const useCjk = runs.some(([, cjk]) => cjk) && f.cjk !== null
   doc.fontSize(size)
   const start = o.y
+  const align = o.align ?? 'left'
+  if (runs.length > 1 && align !== 'left') {
+    // Mixed scripts, right or centred: pdfkit aligns each run on its own, so place them by hand on one line.
+    const widths = runs.map(([run, cjk]) => doc.font(fontName(cjk, o.bold, useCjk)).widthOfString(run))
+    const total = widths.reduce((a, b) => a + b, 0)
+    if (total <= o.width) {
+      let x = align === 'right' ? o.x + o.width - total : o.x + (o.width - total) / 2
+      runs.forEach(([run, cjk], i) => {
+        doc.font(fontName(cjk, o.bold, useCjk)).text(run, x, o.y, { lineBreak: false })
+        x += widths[i]
+      })
+      return doc.currentLineHeight(true) + 1
+    }
+  }
   runs.forEach(([run, cjk], i) => {
-    doc.font(cjk && useCjk ? (o.bold ? 'cjk-bold' : 'cjk') : o.bold ? 'bold' : 'regular')
-    const opts = { width: o.width, align: o.align ?? 'left', continued: i < runs.length - 1, lineGap: 1 }
+    doc.font(fontName(cjk, o.bold, useCjk))
+    const opts = { width: o.width, align: runs.length > 1 ? 'left' : align, continued: i < runs.length - 1, lineGap: 1 }
     if (i === 0) doc.text(run, o.x, o.y, opts)
     else doc.text(run, opts)
   })
@@ -292,11 +308,12 @@ export function statementPdf(d: StatementDocument, opts: PdfOptions = {}): Promi
     const head = () => {
       y += write(doc, heading, { x: left, y, width, size: 11, bold: true }) + 4
       let x = left
+      const h = Math.max(...cols.map((c) => heightOf(doc, c.label, c.width - 6, 9, true)))
       for (const c of cols) {
         write(doc, c.label, { x, y, width: c.width - 6, bold: true, align: c.align })
         x += c.width
       }
-      y += 14
+      y += h + 3
       doc.moveTo(left, y - 2).lineTo(right, y - 2).lineWidth(0.5).strokeColor('#888888').stroke()
     }
     ensure(60)
@@ -321,9 +338,9 @@ export function statementPdf(d: StatementDocument, opts: PdfOptions = {}): Promi
   table(
     'Transactions',
     [
-      { label: 'Date', width: 70 },
-      { label: 'Type', width: 80 },
-      { label: 'Reference', width: 165 },
+      { label: 'Date', width: 64 },
+      { label: 'Type', width: 96 },
+      { label: 'Reference', width: 155 },
       { label: `Amount ${cur}`, width: 90, align: 'right' },
       { label: `Balance ${cur}`, width: width - 405, align: 'right' },
     ],
