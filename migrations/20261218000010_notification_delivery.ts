@@ -42,7 +42,7 @@ export async function up(knex: Knex): Promise<void> {
     create table notification_templates (
       tenant_id uuid not null references tenants (tenant_id),
       key text not null check (key ~ '^[a-z0-9_]{1,64}$'),
-      language text not null check (language ~ '^[a-z]{2}(-[A-Z]{2})?$'),
+      language text not null check (language ~ '^[a-z]{2}(-[A-Z]{2})\\?$'),
       subject text,
       body text not null,
       updated_by text not null,
