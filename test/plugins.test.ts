@@ -12,7 +12,7 @@ t.test('plugins', async (t) => {
 
   await t.test('discovery loads the valid plugins and refuses the bad ones whole', async (t) => {
     const registry = pluginRegistry()
-    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account'])
+    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'email-smtp', 'sms-http', 'webhook'])
     const refused = Object.fromEntries(registry.refused.map((r) => [path.basename(r.dir), r.reason]))
     t.same(Object.keys(refused).sort(), ['bad-api-version', 'bad-manifest'])
     t.match(refused['bad-manifest'], /invalid manifest/)
@@ -28,6 +28,9 @@ t.test('plugins', async (t) => {
       ['coa-throws', false],
       ['coa-unbalanced', false],
       ['coa-unknown-account', false],
+      ['email-smtp', false],
+      ['sms-http', false],
+      ['webhook', false],
     ])
     t.match(res.body.data[0], { object: 'plugin', version: '1.2.0', provides: ['chart-of-accounts'], config: null, config_schema: { type: 'object' } })
     t.equal((await cashier.get('/v1/plugins')).statusCode, 403)

@@ -15,9 +15,9 @@ t.test('importing the modules that define jobs, consumers and sweeps registers n
 t.test('workerRegistry lists every job, consumer, sweep and schedule, built on the config', async (t) => {
   const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: true }, {})
   const r = workerRegistry(config)
-  t.same(r.jobs.map((j) => j.type).sort(), ['event-dispatch', 'reconciliation', 'webhook-delivery'])
+  t.same(r.jobs.map((j) => j.type).sort(), ['event-dispatch', 'notification-send', 'reconciliation', 'statement-run', 'webhook-delivery'])
   t.same(r.consumers.map((c) => c.name), ['webhooks'])
-  t.same(r.sweeps.map((s) => s.name).sort(), ['reconciliation-requeue', 'webhook-deliveries'])
+  t.same(r.sweeps.map((s) => s.name).sort(), ['notifications', 'reconciliation-requeue', 'webhook-deliveries'])
   t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation'])
   t.same(jobTypes(), [], 'building the list registers nothing either')
 

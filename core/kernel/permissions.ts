@@ -200,11 +200,15 @@ export const FIELD_RULES = {
     temporary_credit_limit_expires_on: { view: 'customers.balance.view', edit: 'customers.credit_limit.edit' },
     assigned_to: { view: 'customers.basic.view', edit: 'customers.basic.edit' },
   },
+  // A notification's recipient is the customer's e-mail address or phone number.
+  notification: {
+    to: { view: 'customers.pii.view' },
+  },
 } as const satisfies Record<string, Record<string, FieldRule>>
 
 export type GuardedObject = keyof typeof FIELD_RULES
 /** CASL subjects: the guarded object types, by their type name. */
-const SUBJECTS: Record<GuardedObject, string> = { customer: 'Customer' }
+const SUBJECTS: Record<GuardedObject, string> = { customer: 'Customer', notification: 'Notification' }
 
 // ---- abilities ----------------------------------------------------------------------------------
 
