@@ -76,6 +76,9 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       t.match(sent.body, /37\.50 USD/)
       const comms = await api.get(`/v1/customers/${cus.id}/communications`)
       t.equal(comms.body.data.length, 1)
+      const events = (await api.get('/v1/events?type=notification.sent')).body.data
+      t.equal(events.length, 1, 'notification.sent through the outbox')
+      t.equal(events[0].data.object.id, res.body.id)
       t.match(comms.body.data[0], { type: 'email', direction: 'outbound', notification: res.body.id })
       const list = await api.get(`/v1/notifications?customer=${cus.id}&status=sent`)
       t.equal(list.body.data.length, 1)
@@ -205,4 +208,24 @@ t.test('templates: defaults, validation, per language', async (t) => {
   t.equal(Number((await env.admin('notification_templates').count('* as n'))[0].n), before, 'nothing written')
   const cashier = await env.key(tenant.key, 'cashier')
   t.equal((await env.api(cashier.secret).put('/v1/notification-templates/receipt', { body: 'x' })).statusCode, 403)
+})
+
+t.test('channels refuse internal targets unless private targets are allowed', async (t) => {
+  const env = await setupTestEnv(t, { WEBHOOK_ALLOW_PRIVATE_TARGETS: false })
+  const tenant = await env.tenant()
+  const api = env.api(tenant.key)
+  const smtp = await startSmtp(t)
+  const mail = (await api.post('/v1/notification-channels', { name: 'Mail', plugin: 'email-smtp', config: { host: '127.0.0.1', port: smtp.port, from: 'a@b.example' } })).body
+  const res = await api.post(`/v1/notification-channels/${mail.id}/test`, { to: 'x@y.example' })
+  t.equal(res.statusCode, 200, res.raw)
+  t.match(res.body, { status: 'failed', error: /^ssrf_refused: refused to connect to 127\.0\.0\.1 \(loopback/ })
+  t.equal(smtp.tries(), 0, 'no connection made')
+  const gateway = await startReceiver(t)
+  const sms = (await api.post('/v1/notification-channels', { name: 'SMS', plugin: 'sms-http', config: { url: gateway.url } })).body
+  const res2 = await api.post(`/v1/notification-channels/${sms.id}/test`, { to: '+15550100' })
+  t.match(res2.body, { status: 'failed', error: /^ssrf_refused/ })
+  t.equal(gateway.connections(), 0)
+  const deleted = await api.delete(`/v1/notification-channels/${sms.id}`)
+  t.equal(deleted.statusCode, 200)
+  t.equal((await api.get(`/v1/notification-channels/${sms.id}`)).statusCode, 404)
 })

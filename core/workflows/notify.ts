@@ -4,9 +4,10 @@ import { systemContext, type RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { builtInAccess } from '../kernel/permissions'
-import { guardedPost } from '../kernel/ssrf'
+import { checkedAddress, guardedPost } from '../kernel/ssrf'
 import type { ChannelMessage, ChannelResult, ChannelTools } from '../kernel/plugins/contract'
 import { recordAudit } from '../audit/service'
+import { emitEvent } from '../outbox/outbox'
 import { customerContact, type CustomerContact } from '../customers/service'
 import { signedHeaders } from '../webhooks/signing'
 import { callChannel, channelKind, channelPlugin, channelRow, listChannels, type ChannelRow } from '../notifications/channels'
@@ -72,6 +73,7 @@ export function channelTools(settings: Pick<SendSettings, 'allowPrivateTargets' 
       const out = await guardedPost(url, headers, body, { allowPrivateTargets: settings.allowPrivateTargets, timeoutMs: settings.httpTimeoutMs, maxResponseBytes: 4096 })
       return out.kind === 'response' ? { kind: 'response', status: out.status, body: out.body } : { kind: 'error', code: out.code, message: out.message }
     },
+    connectAddress: (host) => checkedAddress(host, settings.allowPrivateTargets),
     signedHeaders: (secret, msgId, body) => signedHeaders([secret], msgId, Math.floor(Date.now() / 1000), body),
   }
 }
@@ -205,6 +207,7 @@ async function claim(trx: Trx, tenantId: string, id: string): Promise<Claim> {
   const reason = await suppressionReason(trx, ctx, customer, kind)
   if (reason) {
     await markSuppressed(trx, tenantId, id, reason)
+    await emitEvent(trx, ctx, 'notification.suppressed', notificationView({ ...due, status: 'suppressed', suppressed_reason: reason }))
     return { kind: 'done', status: 'suppressed' }
   }
   const template = await resolveTemplate(trx, ctx, due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
@@ -258,6 +261,10 @@ export async function sendNotification(db: Db, tenantId: string, id: string, set
       retryable: result.retryable,
       next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
     })
+    if (ok && o.status !== 'failed') {
+      const after = await notificationRow(trx, { tenantId }, row.id)
+      await emitEvent(trx, systemCtx(tenantId), o.status === 'sent' ? 'notification.sent' : 'notification.dead', notificationView(after))
+    }
     if (ok && o.status === 'sent') {
       await insertCommunications(trx, systemCtx(tenantId), [
         {

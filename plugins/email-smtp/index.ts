@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer'
-import type { ChannelMessage, ChannelResult, NotificationChannelPlugin } from '../../core/kernel/plugins/contract'
+import type { ChannelMessage, ChannelResult, ChannelTools, NotificationChannelPlugin } from '../../core/kernel/plugins/contract'
 
 /** E-mail over SMTP (nodemailer). The notification id becomes the Message-ID, so a receiving system can spot a duplicate. */
 interface Config {
@@ -21,9 +21,19 @@ function retryable(err: { responseCode?: number; code?: string }): boolean {
 
 export const notificationChannel: NotificationChannelPlugin<Config> = {
   recipient: 'email',
-  async send(message: ChannelMessage, config: Config): Promise<ChannelResult> {
+  async send(message: ChannelMessage, config: Config, tools: ChannelTools): Promise<ChannelResult> {
+    // Connect to the address the core checked (no internal hosts), while TLS still verifies the name.
+    let address: string
+    try {
+      address = await tools.connectAddress(config.host)
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      return { status: 'failed', error: `${e.name === 'SsrfError' ? 'ssrf_refused' : (e.code ?? 'EDNS')}: ${e.message}`, retryable: e.name !== 'SsrfError' }
+    }
     const transport = nodemailer.createTransport({
-      host: config.host,
+      host: address,
+      name: 'receivables',
+      tls: { servername: config.host },
       port: config.port ?? 587,
       secure: config.secure ?? false,
       ...(config.user ? { auth: { user: config.user, pass: config.password ?? '' } } : {}),

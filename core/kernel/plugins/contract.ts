@@ -116,6 +116,13 @@ export interface ChannelTools {
     | { kind: 'response'; status: number; body: string }
     | { kind: 'error'; code: string; message: string }
   >
+  /**
+   * The address to open a raw connection to `host` at (SMTP): resolved once and checked like a
+   * webhook target (no loopback, private, link-local or metadata address unless private targets
+   * are allowed). Connect to the address returned, never to the name again (DNS rebinding).
+   * Rejects with the reason when the host is refused or does not resolve.
+   */
+  connectAddress(host: string): Promise<string>
   /** Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) for `body`. */
   signedHeaders(secret: string, msgId: string, body: string): Record<string, string>
 }
