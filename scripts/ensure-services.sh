@@ -56,13 +56,14 @@ if ! redis_up; then
   redis_up || { echo "ensure-services: Redis did not come up" >&2; exit 1; }
 fi
 
-# Documents: statement PDFs embed DejaVu Sans (Latin, Greek, Cyrillic) and Noto Sans CJK, and the
-# tests read PDFs back with poppler's pdftotext. Installed when missing (Debian/Ubuntu packages).
-if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || ! command -v pdftotext >/dev/null 2>&1; then
+# Documents: statement PDFs embed DejaVu Sans (Latin, Greek, Cyrillic) and Droid Sans Fallback (CJK;
+# Noto Sans CJK is used when Droid is missing), and the tests read PDFs back with poppler's
+# pdftotext. Installed when missing (Debian/Ubuntu packages).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || ! command -v pdftotext >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
-    echo "ensure-services: installing fonts-dejavu-core, fonts-noto-cjk and poppler-utils"
-    apt_install fonts-dejavu-core fonts-noto-cjk poppler-utils
+    echo "ensure-services: installing fonts-dejavu-core, fonts-droid-fallback and poppler-utils"
+    apt_install fonts-dejavu-core fonts-droid-fallback poppler-utils
   else
-    echo "ensure-services: install DejaVu Sans, Noto Sans CJK and poppler-utils (pdftotext) for statement PDFs and their tests" >&2
+    echo "ensure-services: install DejaVu Sans, Droid Sans Fallback (or Noto Sans CJK) and poppler-utils (pdftotext) for statement PDFs and their tests" >&2
   fi
 fi
