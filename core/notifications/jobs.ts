@@ -1,7 +1,7 @@
 import { defineJob, enqueueMany, type JobDefinition } from '../jobs/queues'
 import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
 import { notificationSends } from '../ops/metrics'
-import { DEFAULT_SEND_SETTINGS, NOTIFICATION_JOB, sendNotification, sweepNotifications, type NotificationEnqueue, type SendSettings } from '../workflows/notify'
+import { DEFAULT_SEND_SETTINGS, NOTIFICATION_JOB, sendAndDrain, sweepNotifications, type NotificationEnqueue, type SendSettings } from '../workflows/notify'
 
 /**
  * The `notification-send` job (one send of one notification) and its sweep, built on the send
@@ -12,6 +12,10 @@ import { DEFAULT_SEND_SETTINGS, NOTIFICATION_JOB, sendNotification, sweepNotific
 /** Adds send jobs (one round trip); job ids dedupe repeated enqueues of one attempt. */
 export const enqueueNotifications: NotificationEnqueue = (tenantId, items) =>
   enqueueMany<{ id: string }>(NOTIFICATION_JOB, items.map((i) => ({ tenantId, data: { id: i.id }, jobId: i.jobId, delayMs: i.delayMs })))
+
+/** A job sends its notification and up to this many more of the tenant's due ones, for at most this long. */
+const DRAIN_MAX = 200
+const DRAIN_BUDGET_MS = 30_000
 
 export interface NotificationJobs {
   settings: SendSettings
@@ -26,7 +30,7 @@ export function notificationJobs(change: Partial<SendSettings> & { sweepEveryMs?
     settings,
     job: defineJob<{ id: string }>(
       NOTIFICATION_JOB,
-      (data, job) => sendNotification(job.db, job.tenantId, data.id, settings, enqueueNotifications, (outcome) => notificationSends.inc({ outcome })),
+      (data, job) => sendAndDrain(job.db, job.tenantId, data.id, settings, enqueueNotifications, { max: DRAIN_MAX, budgetMs: DRAIN_BUDGET_MS }, (outcome) => notificationSends.inc({ outcome })),
       { attempts: 3, timeoutMs: 2 * 60_000, concurrency: 16 },
     ),
     sweep: defineTenantSweep({

@@ -120,12 +120,15 @@ export async function listNotifications(trx: Trx, ctx: Pick<RequestContext, 'ten
 }
 
 /**
- * Takes a due notification for sending, row-locked (skip locked: another worker has it): queued, or
- * failed with a retry due. Null when it is not due or not ours to send.
+ * Takes a due notification for sending (`id`, or the tenant's oldest due one), row-locked (skip
+ * locked: another worker has it): queued, or failed with a retry due. Null when none is due.
  */
-export async function lockDueNotification(trx: Trx, tenantId: string, id: string): Promise<NotificationRow | null> {
-  const row: NotificationRow | undefined = await trx('notifications')
-    .where({ tenant_id: tenantId, id })
+export async function lockDueNotification(trx: Trx, tenantId: string, id: string | null): Promise<NotificationRow | null> {
+  const q = trx('notifications').where({ tenant_id: tenantId })
+  // Without an id: the oldest due one (a worker draining the tenant's queue).
+  if (id) q.where({ id })
+  else q.orderBy('id')
+  const row: NotificationRow | undefined = await q
     .where((w) => w.where({ status: 'queued' }).orWhere((f) => f.where({ status: 'failed' }).whereNotNull('next_attempt_at')))
     .where((w) => w.whereNull('next_attempt_at').orWhere('next_attempt_at', '<=', trx.fn.now()))
     .forUpdate()
@@ -163,10 +166,10 @@ export interface Outcome {
 
 /**
  * Records the outcome of the claimed attempt `attempt` (one statement for the row, one for the log);
- * false when the row is no longer that claim (a sweep already declared its outcome unknown).
+ * the row after, or null when it is no longer that claim (a sweep already declared its outcome unknown).
  */
-export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<NotificationRow, 'id' | 'customer_id'>, attempt: number, o: Outcome): Promise<boolean> {
-  const updated = await trx('notifications')
+export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<NotificationRow, 'id' | 'customer_id'>, attempt: number, o: Outcome): Promise<NotificationRow | null> {
+  const [updated]: NotificationRow[] = await trx('notifications')
     .where({ tenant_id: tenantId, id: row.id, status: 'sending', attempt_count: attempt })
     .update({
       status: o.status,
@@ -176,7 +179,8 @@ export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<Notifi
       ...(o.status === 'sent' ? { sent_at: trx.fn.now() } : {}),
       updated_at: trx.fn.now(),
     })
-  if (!updated) return false
+    .returning('*')
+  if (!updated) return null
   await trx('notification_attempts').insert({
     tenant_id: tenantId,
     id: newId('nat'),
@@ -188,7 +192,7 @@ export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<Notifi
     error: o.error ? JSON.stringify(o.error) : null,
     retryable: o.retryable,
   })
-  return true
+  return updated
 }
 
 export const UNKNOWN_OUTCOME = { code: 'unknown_outcome', message: 'The process stopped between claiming the send and recording its outcome: the message may or may not have gone out. Check with the recipient, then retry by hand if needed.' }

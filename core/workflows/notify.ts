@@ -189,31 +189,32 @@ async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, cus
 
 type Claim =
   | { kind: 'skip' }
-  | { kind: 'done'; status: 'suppressed' | 'dead' }
+  | { kind: 'done'; id: string; status: 'suppressed' | 'dead' }
   | { kind: 'send'; row: NotificationRow; channel: ChannelRow; message: ChannelMessage; kindOf: 'email' | 'sms' | 'webhook' }
 
-async function claim(trx: Trx, tenantId: string, id: string): Promise<Claim> {
+async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise<Claim> {
   const ctx = systemCtx(tenantId)
-  const due = await lockDueNotification(trx, tenantId, id)
+  const due = await lockDueNotification(trx, tenantId, wanted)
   if (!due) return { kind: 'skip' }
+  const id = due.id
   const customer = await customerContact(trx, ctx, due.customer_id)
   const channel = await chooseChannel(trx, ctx, customer, due.channel_id).catch(() => null)
   const to = channel ? addressFor(channel, customer) : null
   if (!channel || !to) {
     await markUndeliverable(trx, tenantId, id, { code: 'channel_unavailable', message: channel ? 'The customer has no address for the channel.' : 'No channel of the tenant reaches this customer.' })
-    return { kind: 'done', status: 'dead' }
+    return { kind: 'done', id, status: 'dead' }
   }
   const kind = channelKind(channel.plugin)
   const reason = await suppressionReason(trx, ctx, customer, kind)
   if (reason) {
     await markSuppressed(trx, tenantId, id, reason)
     await emitEvent(trx, ctx, 'notification.suppressed', notificationView({ ...due, status: 'suppressed', suppressed_reason: reason }))
-    return { kind: 'done', status: 'suppressed' }
+    return { kind: 'done', id, status: 'suppressed' }
   }
   const template = await resolveTemplate(trx, ctx, due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
   if (!template) {
     await markUndeliverable(trx, tenantId, id, { code: 'template_missing', message: `No template '${due.template}'.` })
-    return { kind: 'done', status: 'dead' }
+    return { kind: 'done', id, status: 'dead' }
   }
   const data = await templateData(trx, ctx, customer, due)
   const subject = template.subject ? renderTemplate(template.subject, data) : null
@@ -243,17 +244,22 @@ function outcomeOf(result: ChannelResult, row: NotificationRow, settings: SendSe
   return { status: 'dead' as const, retryInMs: null }
 }
 
-/** One send of one notification: claim, call, record. Safe to call any number of times for one id. */
-export async function sendNotification(db: Db, tenantId: string, id: string, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult> {
-  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, id))
+/**
+ * One send: claim, call, record. `wanted`: that notification (safe to call any number of times for
+ * one id), or null for the tenant's oldest due one (draining).
+ */
+export async function sendNotification(db: Db, tenantId: string, wanted: string | null, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult> {
+  let id = wanted ?? ''
+  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, wanted))
   if (claimed.kind === 'skip') return { id, status: 'skipped' }
-  if (claimed.kind === 'done') return { id, status: claimed.status }
+  if (claimed.kind === 'done') return { id: claimed.id, status: claimed.status }
   const { row, channel, message } = claimed
+  id = row.id
   const found = channelPlugin(channel.plugin)!
   const result = await callChannel(found.plugin, message, channel.config, channelTools(settings))
   const o = outcomeOf(result, row, settings)
   const recorded = await withTenant(db, tenantId, async (trx) => {
-    const ok = await recordOutcome(trx, tenantId, row, row.attempt_count, {
+    const after = await recordOutcome(trx, tenantId, row, row.attempt_count, {
       status: o.status,
       attemptStatus: result.status,
       provider_id: result.provider_id ?? null,
@@ -261,8 +267,8 @@ export async function sendNotification(db: Db, tenantId: string, id: string, set
       retryable: result.retryable,
       next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
     })
-    if (ok && o.status !== 'failed') {
-      const after = await notificationRow(trx, { tenantId }, row.id)
+    const ok = after !== null
+    if (after && o.status !== 'failed') {
       await emitEvent(trx, systemCtx(tenantId), o.status === 'sent' ? 'notification.sent' : 'notification.dead', notificationView(after))
     }
     if (ok && o.status === 'sent') {
@@ -285,6 +291,24 @@ export async function sendNotification(db: Db, tenantId: string, id: string, set
   if (!recorded) return { id, status: 'skipped' }
   onResult?.(o.status)
   return { id, status: o.status, ...(o.retryInMs !== null ? { retryInMs: o.retryInMs } : {}) }
+}
+
+/**
+ * What one job does: its notification, then (holding the tenant's slot) the tenant's other due
+ * notifications, oldest first, until none is due or `max` sends or `budgetMs` have passed. Under a
+ * flood the tenant's queue drains in a few long jobs instead of one job per message fighting for
+ * the tenant's slots; the jobs of the notifications sent this way find nothing to claim.
+ */
+export async function sendAndDrain(db: Db, tenantId: string, id: string, settings: SendSettings, enqueue: NotificationEnqueue, opts: { max: number; budgetMs: number }, onResult?: (status: string) => void) {
+  const started = Date.now()
+  const first = await sendNotification(db, tenantId, id, settings, enqueue, onResult)
+  let drained = 0
+  while (drained < opts.max && Date.now() - started < opts.budgetMs) {
+    const next = await sendNotification(db, tenantId, null, settings, enqueue, onResult)
+    if (next.status === 'skipped') break
+    drained++
+  }
+  return { ...first, drained }
 }
 
 /**
