@@ -6,7 +6,8 @@ import { startWorker } from '../core/jobs/worker'
 import { sweepNotifications, DEFAULT_SEND_SETTINGS } from '../core/workflows/notify'
 import { setupTestEnv, type TestEnv } from './helpers/app'
 import { startReceiver, waitFor } from './helpers/webhooks'
-import { startSmtp } from './helpers/smtp'
+import { execFileSync } from 'node:child_process'
+import { pdfAttachment, startSmtp } from './helpers/smtp'
 
 async function startNotifyWorker(t: Parameters<typeof setupTestEnv>[0], env: TestEnv) {
   const worker = await startWorker({
@@ -146,6 +147,15 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       await waitFor('sent', async () => (await api.get('/v1/notifications/ntf_0000000000policypolicypoli')).body.status === 'sent')
       t.equal(smtp.mails.length, before + 1)
       t.match(smtp.mails.at(-1)!.raw, /Subject: Your account is overdue/)
+      // The overdue warning carries its dunning letter.
+      const letter = pdfAttachment(smtp.mails.at(-1)!.raw)
+      t.ok(letter, 'a PDF is attached')
+      t.match(letter!.filename, /^letter-level-1-cus_/)
+      const text = execFileSync('pdftotext', ['-layout', '-', '-'], { input: letter!.content, encoding: 'utf8' })
+      t.ok(text.includes('Payment reminder'), 'level-1 title')
+      t.ok(text.includes('Łódź Kebab — 山田商店'), 'customer name in any script')
+      t.ok(text.includes('Overdue invoices'))
+      t.match(text, /Page 1 of 1/)
     })
 
     await t.test('sms-http to a local gateway, and the webhook channel signed like webhooks', async (t) => {

@@ -104,7 +104,8 @@ export interface StatementDocument {
   as_of: string
 }
 
-function addressLines(a: Address | null | undefined): string[] {
+/** A postal address as printed lines. */
+export function addressLines(a: Address | null | undefined): string[] {
   if (!a) return []
   const cityLine = [a.postal_code, a.city].filter(Boolean).join(' ')
   return [a.line1, a.line2, [cityLine, a.state].filter(Boolean).join(', '), a.country].filter((l): l is string => !!l && l.trim() !== '')
@@ -250,118 +251,189 @@ function heightOf(doc: Doc, text: string, width: number, size = 9, bold = false)
   return doc.heightOfString(text || ' ', { width, lineGap: 1 })
 }
 
-export interface PdfOptions {
-  /** A title for the header (default "Statement of account"). */
-  title?: string
+interface Column {
+  label: string
+  width: number
+  align?: 'left' | 'right'
 }
 
-/** Renders a statement document to PDF bytes. */
-export function statementPdf(d: StatementDocument, opts: PdfOptions = {}): Promise<Buffer> {
-  const s = d.statement
-  const cur = s.currency.toUpperCase()
-  const money = (n: number) => formatAmount(n, s.currency)
-  const title = opts.title ?? 'Statement of account'
-  const doc = new PDFDocument({ size: 'A4', margin: PAGE.margin, bufferPages: true, info: { Title: `${title} ${d.customer.name} ${s.from}..${s.to}`, Author: d.merchant.name } })
-  const f = loadFonts()
-  doc.registerFont('regular', f.regular as Buffer)
-  doc.registerFont('bold', f.bold as Buffer)
-  // A collection (.ttc) needs the face's name; a single font does not.
-  if (f.cjk) doc.registerFont('cjk', f.cjk.data, f.cjk.file.endsWith('.ttc') ? 'NotoSansCJKjp-Regular' : undefined)
-  if (f.cjkBold && f.cjkBold.file !== f.cjk?.file) doc.registerFont('cjk-bold', f.cjkBold.data, f.cjkBold.file.endsWith('.ttc') ? 'NotoSansCJKjp-Bold' : undefined)
-  const chunks: Buffer[] = []
-  const done = new Promise<Buffer>((resolve, reject) => {
-    doc.on('data', (c: Buffer) => chunks.push(c))
-    doc.on('end', () => resolve(Buffer.concat(chunks)))
-    doc.on('error', reject)
-  })
-  const left = PAGE.margin
-  const right = PAGE.width - PAGE.margin
-  const width = right - left
-  let y = 0
+/**
+ * One merchant document being laid out: the parties block, label/value lines, tables whose rows
+ * wrap and break across pages (the table heading repeats), paragraphs; `finish` stamps the header
+ * (merchant, title, subline) and "Page N of M" on every page and returns the PDF bytes.
+ */
+class DocumentLayout {
+  readonly doc: Doc
+  private readonly done: Promise<Buffer>
+  private y = 0
+  readonly left = PAGE.margin
+  readonly right = PAGE.width - PAGE.margin
+  readonly width = this.right - this.left
 
-  const newPage = () => {
-    if (y !== 0) doc.addPage()
-    y = HEADER_BOTTOM + 10
-  }
-  const ensure = (h: number, repeatHeader?: () => void) => {
-    if (y + h <= CONTENT_BOTTOM) return
-    newPage()
-    repeatHeader?.()
+  constructor(private readonly head: { merchant: string; title: string; subline: string; author: string }) {
+    this.doc = new PDFDocument({ size: 'A4', margin: PAGE.margin, bufferPages: true, info: { Title: `${head.title} ${head.subline}`, Author: head.author } })
+    const f = loadFonts()
+    this.doc.registerFont('regular', f.regular as Buffer)
+    this.doc.registerFont('bold', f.bold as Buffer)
+    // A collection (.ttc) needs the face's name; a single font does not.
+    if (f.cjk) this.doc.registerFont('cjk', f.cjk.data, f.cjk.file.endsWith('.ttc') ? 'NotoSansCJKjp-Regular' : undefined)
+    if (f.cjkBold && f.cjkBold.file !== f.cjk?.file) this.doc.registerFont('cjk-bold', f.cjkBold.data, f.cjkBold.file.endsWith('.ttc') ? 'NotoSansCJKjp-Bold' : undefined)
+    const chunks: Buffer[] = []
+    this.done = new Promise<Buffer>((resolve, reject) => {
+      this.doc.on('data', (c: Buffer) => chunks.push(c))
+      this.doc.on('end', () => resolve(Buffer.concat(chunks)))
+      this.doc.on('error', reject)
+    })
+    this.newPage()
   }
 
-  // Page 1: who to whom.
-  newPage()
-  const half = width / 2 - 10
-  let ly = y
-  ly += write(doc, 'From', { x: left, y: ly, width: half, size: 8, bold: true })
-  ly += write(doc, d.merchant.name, { x: left, y: ly, width: half, size: 11, bold: true })
-  for (const line of [d.merchant.address, d.merchant.tax_id ? `Tax id: ${d.merchant.tax_id}` : null, d.merchant.email, d.merchant.phone]) {
-    if (line) ly += write(doc, line, { x: left, y: ly, width: half })
+  private newPage(): void {
+    if (this.y !== 0) this.doc.addPage()
+    this.y = HEADER_BOTTOM + 10
   }
-  let ry = y
-  const rx = left + width / 2 + 10
-  ry += write(doc, 'To', { x: rx, y: ry, width: half, size: 8, bold: true })
-  ry += write(doc, d.customer.name, { x: rx, y: ry, width: half, size: 11, bold: true })
-  for (const line of d.customer.address) ry += write(doc, line, { x: rx, y: ry, width: half })
-  if (d.customer.tax_id) ry += write(doc, `Tax id: ${d.customer.tax_id}`, { x: rx, y: ry, width: half })
-  ry += write(doc, `Customer: ${d.customer.id}`, { x: rx, y: ry, width: half, size: 8 })
-  y = Math.max(ly, ry) + 14
 
-  // Summary box.
-  const summary: [string, string][] = [
-    ['Period', `${s.from} to ${s.to}`],
-    ['Opening balance', `${money(s.opening_balance)} ${cur}`],
-    ['Charges', `${money(s.total_debits)} ${cur}`],
-    ['Payments and credits', `${money(s.total_credits)} ${cur}`],
-    ['Closing balance (amount due)', `${money(s.closing_balance)} ${cur}`],
-  ]
-  for (const [k, v] of summary) {
-    const bold = k.startsWith('Closing')
-    write(doc, k, { x: left, y, width: 250, bold })
-    y += write(doc, v, { x: left + 250, y, width: 150, align: 'right', bold }) + 2
+  private ensure(h: number): void {
+    if (this.y + h > CONTENT_BOTTOM) this.newPage()
   }
-  y += 12
 
-  // Table helper: columns with wrapping cells; the row's height is its tallest cell.
-  const table = (heading: string, cols: { label: string; width: number; align?: 'left' | 'right' }[], rows: string[][], boldLast = false) => {
+  space(pt: number): void {
+    this.y += pt
+  }
+
+  /** Sender on the left, recipient (name, address lines, extra lines) on the right. */
+  parties(merchant: Merchant, customer: StatementDocument['customer']): void {
+    const { doc, left, width } = this
+    const half = width / 2 - 10
+    let ly = this.y
+    ly += write(doc, 'From', { x: left, y: ly, width: half, size: 8, bold: true })
+    ly += write(doc, merchant.name, { x: left, y: ly, width: half, size: 11, bold: true })
+    for (const line of [merchant.address, merchant.tax_id ? `Tax id: ${merchant.tax_id}` : null, merchant.email, merchant.phone]) {
+      if (line) ly += write(doc, line, { x: left, y: ly, width: half })
+    }
+    let ry = this.y
+    const rx = left + width / 2 + 10
+    ry += write(doc, 'To', { x: rx, y: ry, width: half, size: 8, bold: true })
+    ry += write(doc, customer.name, { x: rx, y: ry, width: half, size: 11, bold: true })
+    for (const line of customer.address) ry += write(doc, line, { x: rx, y: ry, width: half })
+    if (customer.tax_id) ry += write(doc, `Tax id: ${customer.tax_id}`, { x: rx, y: ry, width: half })
+    ry += write(doc, `Customer: ${customer.id}`, { x: rx, y: ry, width: half, size: 8 })
+    this.y = Math.max(ly, ry) + 14
+  }
+
+  /** Label / value lines (values right-aligned); `bold` rows stand out. */
+  keyValues(rows: [string, string, boolean?][]): void {
+    for (const [k, v, bold] of rows) {
+      this.ensure(14)
+      write(this.doc, k, { x: this.left, y: this.y, width: 250, bold })
+      this.y += write(this.doc, v, { x: this.left + 250, y: this.y, width: 150, align: 'right', bold }) + 2
+    }
+    this.y += 12
+  }
+
+  /** A table: cells wrap within their column, a row's height is its tallest cell, the heading repeats on a new page. */
+  table(heading: string, cols: Column[], rows: string[][], boldLast = false): void {
+    const { doc, left, right, width } = this
     const head = () => {
-      y += write(doc, heading, { x: left, y, width, size: 11, bold: true }) + 4
+      this.y += write(doc, heading, { x: left, y: this.y, width, size: 11, bold: true }) + 4
       let x = left
       const h = Math.max(...cols.map((c) => heightOf(doc, c.label, c.width - 6, 9, true)))
       for (const c of cols) {
-        write(doc, c.label, { x, y, width: c.width - 6, bold: true, align: c.align })
+        write(doc, c.label, { x, y: this.y, width: c.width - 6, bold: true, align: c.align })
         x += c.width
       }
-      y += h + 3
-      doc.moveTo(left, y - 2).lineTo(right, y - 2).lineWidth(0.5).strokeColor('#888888').stroke()
+      this.y += h + 3
+      doc.moveTo(left, this.y - 2).lineTo(right, this.y - 2).lineWidth(0.5).strokeColor('#888888').stroke()
     }
-    ensure(60)
+    this.ensure(60)
     head()
     rows.forEach((cells, ri) => {
       const bold = boldLast && ri === rows.length - 1
       const h = Math.max(...cells.map((c, i) => heightOf(doc, c, cols[i].width - 6, 9, bold))) + 3
-      if (y + h > CONTENT_BOTTOM) {
-        newPage()
+      if (this.y + h > CONTENT_BOTTOM) {
+        this.newPage()
         head()
       }
       let x = left
       cells.forEach((c, i) => {
-        write(doc, c, { x, y, width: cols[i].width - 6, bold, align: cols[i].align })
+        write(doc, c, { x, y: this.y, width: cols[i].width - 6, bold, align: cols[i].align })
         x += cols[i].width
       })
-      y += h
+      this.y += h
     })
-    y += 14
+    this.y += 14
   }
 
-  table(
+  /** A heading (optional) and wrapped text, one paragraph per line of `text`, kept on one page when it fits. */
+  paragraph(heading: string | null, text: string): void {
+    const { doc, left, width } = this
+    for (const [i, para] of text.split('\n').entries()) {
+      const h = heightOf(doc, para, width) + (i === 0 && heading ? 20 : 0)
+      this.ensure(h)
+      if (i === 0 && heading) this.y += write(doc, heading, { x: left, y: this.y, width, size: 11, bold: true }) + 4
+      this.y += para.trim() ? write(doc, para, { x: left, y: this.y, width }) : 6
+    }
+    this.y += 10
+  }
+
+  /** Header and "page N of M" on every page, now that the page count is known; the PDF bytes. */
+  finish(): Promise<Buffer> {
+    const { doc, left, right, width } = this
+    const range = doc.bufferedPageRange()
+    for (let i = range.start; i < range.start + range.count; i++) {
+      doc.switchToPage(i)
+      const margins = doc.page.margins
+      doc.page.margins = { ...margins, top: 0, bottom: 0 }
+      write(doc, this.head.merchant, { x: left, y: 40, width: width / 2 - 10, size: 10, bold: true })
+      write(doc, this.head.title, { x: left + width / 2, y: 40, width: width / 2, size: 14, bold: true, align: 'right' })
+      write(doc, this.head.subline, { x: left + width / 2 - 100, y: 60, width: width / 2 + 100, size: 8, align: 'right' })
+      doc.moveTo(left, HEADER_BOTTOM - 12).lineTo(right, HEADER_BOTTOM - 12).lineWidth(0.75).strokeColor('#333333').stroke()
+      write(doc, `Page ${i - range.start + 1} of ${range.count}`, { x: left, y: FOOTER_TOP, width, size: 8, align: 'center' })
+      doc.page.margins = margins
+    }
+    doc.end()
+    return this.done
+  }
+}
+
+function openItemsTable(layout: DocumentLayout, heading: string, items: OpenItem[], money: (n: number) => string, cur: string): void {
+  layout.table(
+    heading,
+    [
+      { label: 'Invoice', width: 120 },
+      { label: 'Issued', width: 70 },
+      { label: 'Due', width: 70 },
+      { label: 'Days overdue', width: 70, align: 'right' },
+      { label: `Total ${cur}`, width: 80, align: 'right' },
+      { label: `Open ${cur}`, width: layout.width - 410, align: 'right' },
+    ],
+    items.length
+      ? items.map((i) => [i.number, i.issue_date, i.due_date, i.days_overdue ? String(i.days_overdue) : '-', money(i.total), money(i.outstanding)])
+      : [['No open invoices', '', '', '', '', '']],
+  )
+}
+
+/** Renders a statement document to PDF bytes. */
+export function statementPdf(d: StatementDocument): Promise<Buffer> {
+  const s = d.statement
+  const cur = s.currency.toUpperCase()
+  const money = (n: number) => formatAmount(n, s.currency)
+  const layout = new DocumentLayout({ merchant: d.merchant.name, title: 'Statement of account', subline: `${d.customer.name} · ${s.from} to ${s.to}`, author: d.merchant.name })
+  layout.parties(d.merchant, d.customer)
+  layout.keyValues([
+    ['Period', `${s.from} to ${s.to}`],
+    ['Opening balance', `${money(s.opening_balance)} ${cur}`],
+    ['Charges', `${money(s.total_debits)} ${cur}`],
+    ['Payments and credits', `${money(s.total_credits)} ${cur}`],
+    ['Closing balance (amount due)', `${money(s.closing_balance)} ${cur}`, true],
+  ])
+  layout.table(
     'Transactions',
     [
       { label: 'Date', width: 64 },
       { label: 'Type', width: 96 },
       { label: 'Reference', width: 155 },
       { label: `Amount ${cur}`, width: 90, align: 'right' },
-      { label: `Balance ${cur}`, width: width - 405, align: 'right' },
+      { label: `Balance ${cur}`, width: layout.width - 405, align: 'right' },
     ],
     [
       [s.from, 'Opening balance', '', '', money(s.opening_balance)],
@@ -370,51 +442,57 @@ export function statementPdf(d: StatementDocument, opts: PdfOptions = {}): Promi
     ],
     true,
   )
-
-  table(
-    `Open invoices as of ${d.as_of}`,
-    [
-      { label: 'Invoice', width: 120 },
-      { label: 'Issued', width: 70 },
-      { label: 'Due', width: 70 },
-      { label: 'Days overdue', width: 70, align: 'right' },
-      { label: `Total ${cur}`, width: 80, align: 'right' },
-      { label: `Open ${cur}`, width: width - 410, align: 'right' },
-    ],
-    d.open_items.length
-      ? d.open_items.map((i) => [i.number, i.issue_date, i.due_date, i.days_overdue ? String(i.days_overdue) : '-', money(i.total), money(i.outstanding)])
-      : [['No open invoices', '', '', '', '', '']],
-  )
-
+  openItemsTable(layout, `Open invoices as of ${d.as_of}`, d.open_items, money, cur)
   const b = d.aging
   const agingTotal = b.current + b['1_30'] + b['31_60'] + b['61_90'] + b['90_plus']
-  const aw = width / 6
-  table(
+  layout.table(
     'Aging summary',
-    ['Current', '1–30 days', '31–60 days', '61–90 days', 'Over 90 days', 'Total'].map((label) => ({ label, width: aw, align: 'right' as const })),
+    ['Current', '1–30 days', '31–60 days', '61–90 days', 'Over 90 days', 'Total'].map((label) => ({ label, width: layout.width / 6, align: 'right' as const })),
     [[b.current, b['1_30'], b['31_60'], b['61_90'], b['90_plus'], agingTotal].map(money)],
   )
+  layout.paragraph('Payment instructions', paymentInstructions(d.merchant, d.customer.id, `${money(Math.max(s.closing_balance, 0))} ${cur}`, 'statement'))
+  return layout.finish()
+}
 
-  const instructions =
-    d.merchant.payment_instructions ??
-    `Please pay the amount due of ${money(Math.max(s.closing_balance, 0))} ${cur} to ${d.merchant.name}, quoting your customer number ${d.customer.id} and the invoice numbers above. If you have already paid, please disregard this statement; for questions about your account, contact us${d.merchant.email ? ` at ${d.merchant.email}` : ''}.`
-  ensure(heightOf(doc, instructions, width) + 30)
-  y += write(doc, 'Payment instructions', { x: left, y, width, size: 11, bold: true }) + 4
-  y += write(doc, instructions, { x: left, y, width })
+function paymentInstructions(merchant: Merchant, customerId: string, amountDue: string, what: string): string {
+  return (
+    merchant.payment_instructions ??
+    `Please pay the amount due of ${amountDue} to ${merchant.name}, quoting your customer number ${customerId} and the invoice numbers above. If you have already paid, please disregard this ${what}; for questions about your account, contact us${merchant.email ? ` at ${merchant.email}` : ''}.`
+  )
+}
 
-  // Header and "page N of M" on every page, once the page count is known.
-  const range = doc.bufferedPageRange()
-  for (let i = range.start; i < range.start + range.count; i++) {
-    doc.switchToPage(i)
-    const margins = doc.page.margins
-    doc.page.margins = { ...margins, top: 0, bottom: 0 }
-    write(doc, d.merchant.name, { x: left, y: 40, width: half, size: 10, bold: true })
-    write(doc, title, { x: left + width / 2, y: 40, width: width / 2, size: 14, bold: true, align: 'right' })
-    write(doc, `${d.customer.name} · ${s.from} to ${s.to}`, { x: left + width / 2 - 100, y: 60, width: width / 2 + 100, size: 8, align: 'right' })
-    doc.moveTo(left, HEADER_BOTTOM - 12).lineTo(right, HEADER_BOTTOM - 12).lineWidth(0.75).strokeColor('#333333').stroke()
-    write(doc, `Page ${i - range.start + 1} of ${range.count}`, { x: left, y: FOOTER_TOP, width, size: 8, align: 'center' })
-    doc.page.margins = margins
-  }
-  doc.end()
-  return done
+// ---- dunning letters -------------------------------------------------------------------------------
+
+export interface DunningLetter {
+  merchant: Merchant
+  customer: StatementDocument['customer']
+  currency: string
+  /** 1–3 for overdue warnings; 4 for a suspension notice. */
+  level: number
+  date: string
+  /** The notification's rendered text (subject and body), the letter's words. */
+  subject: string
+  body: string
+  overdue: OpenItem[]
+}
+
+export const DUNNING_TITLES: Record<number, string> = { 1: 'Payment reminder', 2: 'Second reminder', 3: 'Final notice', 4: 'Notice of suspension' }
+
+/** An overdue warning (or suspension notice) as a letter: the text sent, the overdue invoices, the total, how to pay. */
+export function dunningLetterPdf(l: DunningLetter): Promise<Buffer> {
+  const cur = l.currency.toUpperCase()
+  const money = (n: number) => formatAmount(n, l.currency)
+  const title = DUNNING_TITLES[l.level] ?? 'Payment reminder'
+  const total = l.overdue.reduce((s, i) => s + i.outstanding, 0)
+  const layout = new DocumentLayout({ merchant: l.merchant.name, title, subline: `${l.customer.name} · ${l.date}`, author: l.merchant.name })
+  layout.parties(l.merchant, l.customer)
+  layout.keyValues([
+    ['Date', l.date],
+    ['Overdue invoices', String(l.overdue.length)],
+    ['Amount overdue', `${money(total)} ${cur}`, true],
+  ])
+  layout.paragraph(l.subject, l.body)
+  openItemsTable(layout, 'Overdue invoices', l.overdue, money, cur)
+  layout.paragraph('Payment instructions', paymentInstructions(l.merchant, l.customer.id, `${money(total)} ${cur}`, 'letter'))
+  return layout.finish()
 }

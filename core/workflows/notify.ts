@@ -29,7 +29,7 @@ import {
 } from '../notifications/model'
 import { assertTemplateExists, renderTemplate, resolveTemplate } from '../notification-templates/model'
 import { insertCommunications, withdrawnPurposes } from '../communications/model'
-import { formatAmount, merchantOf, openItems } from '../reports/statement'
+import { addressLines, dunningLetterPdf, formatAmount, merchantOf, openItems, type DunningLetter } from '../reports/statement'
 import { statementAttachment } from '../statement-runs/model'
 import { ledgerContext } from '../ledger/engine'
 
@@ -172,7 +172,7 @@ async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, cus
   const money = (n: number) => formatAmount(n, customer.currency)
   const overdue = items.filter((i) => i.days_overdue > 0)
   const data = row.data ?? {}
-  return {
+  const view = {
     ...data,
     data,
     today,
@@ -185,12 +185,19 @@ async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, cus
     max_days_overdue: overdue.reduce((m, i) => Math.max(m, i.days_overdue), 0),
     invoices: items.slice(0, 50).map((i) => ({ ...i, total: money(i.total), outstanding: money(i.outstanding), currency: customer.currency.toUpperCase() })),
   }
+  return { view, merchant, overdue, today }
+}
+
+/** The dunning level of a template: overdue_warning_1..3 → 1..3, suspension_notice → 4; else none. */
+export function dunningLevel(template: string): number | null {
+  const m = /^overdue_warning_([1-3])$/.exec(template)
+  return m ? Number(m[1]) : template === 'suspension_notice' ? 4 : null
 }
 
 type Claim =
   | { kind: 'skip' }
   | { kind: 'done'; id: string; status: 'suppressed' | 'dead' }
-  | { kind: 'send'; row: NotificationRow; channel: ChannelRow; message: ChannelMessage; kindOf: 'email' | 'sms' | 'webhook' }
+  | { kind: 'send'; row: NotificationRow; channel: ChannelRow; message: ChannelMessage; kindOf: 'email' | 'sms' | 'webhook'; letter: DunningLetter | null }
 
 async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise<Claim> {
   const ctx = systemCtx(tenantId)
@@ -216,16 +223,31 @@ async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise
     await markUndeliverable(trx, tenantId, id, { code: 'template_missing', message: `No template '${due.template}'.` })
     return { kind: 'done', id, status: 'dead' }
   }
-  const data = await templateData(trx, ctx, customer, due)
-  const subject = template.subject ? renderTemplate(template.subject, data) : null
-  const body = renderTemplate(template.body, data)
+  const { view, merchant, overdue, today } = await templateData(trx, ctx, customer, due)
+  const subject = template.subject ? renderTemplate(template.subject, view) : null
+  const body = renderTemplate(template.body, view)
   const attachments = due.statement_id ? await statementAttachment(trx, ctx, due.statement_id) : null
+  // An overdue warning or suspension notice by e-mail carries its dunning letter (rendered after this commit).
+  const level = kind === 'email' && !attachments ? dunningLevel(due.template) : null
+  const letter: DunningLetter | null = level
+    ? {
+        merchant,
+        customer: { id: customer.id, name: customer.name, address: addressLines(customer.billing_address), tax_id: customer.tax_id },
+        currency: customer.currency,
+        level,
+        date: today,
+        subject: subject ?? due.template,
+        body,
+        overdue,
+      }
+    : null
   const row = await markSending(trx, tenantId, id, { channel_id: channel.id, recipient: to, subject, body })
   return {
     kind: 'send',
     row,
     channel,
     kindOf: kind,
+    letter,
     message: { id, to, subject: subject ?? undefined, body, ...(attachments ? { attachments: [attachments] } : {}) },
   }
 }
@@ -256,6 +278,10 @@ export async function sendNotification(db: Db, tenantId: string, wanted: string 
   const { row, channel, message } = claimed
   id = row.id
   const found = channelPlugin(channel.plugin)!
+  if (claimed.letter) {
+    const pdf = await dunningLetterPdf(claimed.letter).catch(() => null) // a letter that fails to render does not stop the e-mail
+    if (pdf) message.attachments = [{ filename: `letter-level-${claimed.letter.level}-${row.customer_id}.pdf`, contentType: 'application/pdf', content: pdf }]
+  }
   const result = await callChannel(found.plugin, message, channel.config, channelTools(settings))
   const o = outcomeOf(result, row, settings)
   const recorded = await withTenant(db, tenantId, async (trx) => {

@@ -36,3 +36,9 @@ export async function startSmtp(t: Test, reject: (n: number) => number | null = 
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   return { port, mails, tries: () => tries }
 }
+
+/** The first PDF attached to a raw message (base64 part), or null. */
+export function pdfAttachment(raw: string): { filename: string; content: Buffer } | null {
+  const m = /Content-Type: application\/pdf;?[^]*?filename=("?)([^"\r\n]+)\1[^]*?\r\n\r\n([A-Za-z0-9+/=\r\n]+?)\r\n--/i.exec(raw)
+  return m ? { filename: m[2], content: Buffer.from(m[3].replace(/\r\n/g, ''), 'base64') } : null
+}
