@@ -25,8 +25,15 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
   const env = await setupTestEnv(t)
   const tenant = await env.tenant({ name: 'Łódź Kebab — 山田商店' })
   const api = env.api(tenant.key)
-  // 1st message: 451 twice (temporary), then accepted.
-  const smtp = await startSmtp(t, (n) => (n < 2 ? 451 : null))
+  // 1st message: 451 twice (temporary), then accepted; `reject550` turns the next one into a permanent failure.
+  let reject550 = false
+  const smtp = await startSmtp(t, (n) => {
+    if (reject550) {
+      reject550 = false
+      return 550
+    }
+    return n < 2 ? 451 : null
+  })
   await t.test('worker', async (t) => {
     await startNotifyWorker(t, env)
 
@@ -81,6 +88,11 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       t.equal(events.length, 1, 'notification.sent through the outbox')
       t.equal(events[0].data.object.id, res.body.id)
       t.match(comms.body.data[0], { type: 'email', direction: 'outbound', notification: res.body.id })
+      const accountant = env.api((await env.key(tenant.key, 'accountant')).secret)
+      const seen = await accountant.get(`/v1/notifications/${res.body.id}`)
+      t.equal(seen.statusCode, 200)
+      t.notOk('to' in seen.body, 'the recipient (an e-mail address) is personal data')
+      t.notOk(seen.raw.includes('owner@kebab.example'))
       const list = await api.get(`/v1/notifications?customer=${cus.id}&status=sent`)
       t.equal(list.body.data.length, 1)
       const metrics = await env.app.inject({ method: 'GET', url: '/metrics' })
@@ -115,6 +127,42 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       await waitFor('resent', async () => (await api.get(`/v1/notifications/${row.id}`)).body.status === 'sent')
       t.equal(smtp.mails.length, before + 2)
       t.equal((await api.post(`/v1/notifications/${row.id}/retry`)).body.error.code, 'invalid_state', 'a sent one cannot be retried')
+    })
+
+    await t.test('a permanent failure (550) is dead at once; a person’s retry sends it', async (t) => {
+      const before = smtp.mails.length
+      reject550 = true
+      const n = (await api.post('/v1/notifications', { customer: cus.id, template: 'dispute_update', data: { dispute: { id: 'dsp_x', status: 'won' } } })).body
+      const dead = await waitFor('dead', async () => {
+        const x = (await api.get(`/v1/notifications/${n.id}`)).body
+        return x.status === 'dead' ? x : null
+      })
+      t.equal(dead.attempts.length, 1)
+      t.match(dead.attempts[0], { status: 'failed', retryable: false, error: /550/ })
+      t.equal(smtp.mails.length, before)
+      t.equal((await api.post(`/v1/notifications/${n.id}/retry`)).body.status, 'queued')
+      const sent = await waitFor('sent', async () => {
+        const x = (await api.get(`/v1/notifications/${n.id}`)).body
+        return x.status === 'sent' ? x : null
+      })
+      t.equal(sent.attempts.length, 2)
+      t.match(sent.body, /dispute dsp_x is now won/)
+      t.equal(smtp.mails.length, before + 1)
+    })
+
+    await t.test('communications: log entries and promises to pay', async (t) => {
+      const promise = await api.post(`/v1/customers/${cus.id}/communications`, { type: 'promise_to_pay', direction: 'inbound', summary: 'Will pay Friday', promised_amount: 3750, promised_date: '2026-12-18' })
+      t.equal(promise.statusCode, 201, promise.raw)
+      t.match(promise.body, { id: /^com_/, type: 'promise_to_pay', promised_amount: 3750, promised_date: '2026-12-18' })
+      const noDate = await api.post(`/v1/customers/${cus.id}/communications`, { type: 'promise_to_pay', direction: 'inbound', summary: 'x', promised_amount: 10 })
+      t.equal(noDate.statusCode, 400)
+      t.equal(noDate.body.error.param, 'promised_date')
+      const stray = await api.post(`/v1/customers/${cus.id}/communications`, { type: 'call', direction: 'outbound', summary: 'x', promised_amount: 10 })
+      t.equal(stray.statusCode, 400)
+      t.equal((await api.post(`/v1/customers/${cus.id}/communications`, { type: 'fax', direction: 'outbound', summary: 'x' })).statusCode, 400)
+      const calls = await api.get(`/v1/customers/${cus.id}/communications?type=promise_to_pay`)
+      t.equal(calls.body.data.length, 1)
+      t.equal((await api.get('/v1/customers/cus_00000000000000000000000000/communications')).statusCode, 404)
     })
 
     await t.test('suppression by preference and by withdrawn consent', async (t) => {
