@@ -185,7 +185,21 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
         return n.status === 'suppressed' ? n : null
       })
       t.equal(s2.suppressed_reason, 'consent:email')
-      t.equal(smtp.mails.length, before, 'nothing sent')
+
+      // A customer deleted after the notification was queued gets nothing.
+      const c4 = (await api.post('/v1/customers', { name: 'Gone', email: 'gone@x.example' })).body
+      const n3 = (await api.post('/v1/notifications', { customer: c4.id, template: 'payment_reminder' })).body
+      await waitFor('settled', async () => (await api.get(`/v1/notifications/${n3.id}`)).body.status !== 'queued')
+      const c5 = (await api.post('/v1/customers', { name: 'Gone later', email: 'later@x.example' })).body
+      t.equal((await api.delete(`/v1/customers/${c5.id}`, { reason: 'closed' })).statusCode, 200)
+      await env.admin('notifications').insert({ tenant_id: tenant.uuid, id: 'ntf_0000000000deleteddeleteddd', customer_id: c5.id, template: 'payment_reminder', status: 'queued', source: 'credit_policy', created_by: 'test' })
+      await sweepNotifications(env.db, tenant.uuid, DEFAULT_SEND_SETTINGS, (await import('../core/notifications/jobs')).enqueueNotifications, 1000)
+      const s3 = await waitFor('suppressed', async () => {
+        const n = (await api.get('/v1/notifications/ntf_0000000000deleteddeleteddd')).body
+        return n.status === 'suppressed' ? n : null
+      })
+      t.equal(s3.suppressed_reason, 'customer:deleted')
+      t.equal(smtp.mails.length, before + 1, 'only the live customer got mail')
     })
 
     await t.test('a notification the credit policy inserted is picked up by the sweep', async (t) => {

@@ -204,7 +204,19 @@ async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise
   const due = await lockDueNotification(trx, tenantId, wanted)
   if (!due) return { kind: 'skip' }
   const id = due.id
-  const customer = await customerContact(trx, ctx, due.customer_id)
+  const customer = await customerContact(trx, ctx, due.customer_id).catch((err) => {
+    if (err instanceof AppError && err.code === 'resource_missing') return null
+    throw err
+  })
+  // A row that can never be sent must end here, or the sweep would queue it for ever.
+  if (!customer) {
+    await markUndeliverable(trx, tenantId, id, { code: 'customer_missing', message: 'The customer no longer exists.' })
+    return { kind: 'done', id, status: 'dead' }
+  }
+  if (customer.deleted) {
+    await markSuppressed(trx, tenantId, id, 'customer:deleted')
+    return { kind: 'done', id, status: 'suppressed' }
+  }
   const channel = await chooseChannel(trx, ctx, customer, due.channel_id).catch(() => null)
   const to = channel ? addressFor(channel, customer) : null
   if (!channel || !to) {
