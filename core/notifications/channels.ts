@@ -4,7 +4,10 @@ import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { page } from '../kernel/pagination'
 import { pluginRegistry } from '../kernel/plugins/registry'
-import type { ChannelMessage, ChannelResult, ChannelTools, NotificationChannelPlugin } from '../kernel/plugins/contract'
+import fs from 'node:fs'
+import path from 'node:path'
+import type { ChannelMessage, ChannelResult, NotificationChannelPlugin } from '../kernel/plugins/contract'
+import { sendThroughChannel, type ChannelHostSettings } from '../kernel/plugins/channel-host'
 import { recordAudit } from '../audit/service'
 
 /**
@@ -28,13 +31,15 @@ export interface ChannelRow {
 }
 
 /** The installed notification-channel plugin `name` with its conformance checked, or null. */
-export function channelPlugin(name: string): { plugin: NotificationChannelPlugin; writeOnly: string[] } | null {
+export function channelPlugin(name: string): { plugin: NotificationChannelPlugin; writeOnly: string[]; entry: string } | null {
   const loaded = pluginRegistry().get(name)
   if (!loaded || !loaded.manifest.provides.includes('notification-channel')) return null
   const plugin = loaded.module.notificationChannel
   if (!plugin || typeof plugin.send !== 'function' || !['email', 'phone', 'customer'].includes(plugin.recipient)) return null
   const props = (loaded.manifest.configSchema.properties ?? {}) as Record<string, { writeOnly?: boolean }>
-  return { plugin, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true) }
+  // The entry module as the registry resolves it (main, else index.ts when present, else index.js).
+  const main = loaded.manifest.main ?? (fs.existsSync(path.join(loaded.dir, 'index.ts')) ? 'index.ts' : 'index.js')
+  return { plugin, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true), entry: path.resolve(loaded.dir, main) }
 }
 
 /** The names of the installed notification-channel plugins. */
@@ -139,14 +144,16 @@ export async function deleteChannel(trx: Trx, ctx: RequestContext, id: string): 
 }
 
 /**
- * The one place a channel plugin is called. Built-in channels run here, in process; a partner
- * channel will go through the plugin containment (piscina `runContained`, core/kernel/plugins/)
- * by changing this function only. A plugin that throws is a failed, non-retryable send (its
- * outcome is unknown: it may have sent), never a crash of the sender.
+ * The one place a channel plugin is called: through the channel host (core/kernel/plugins/
+ * channel-host.ts), in process for now. To run partner channels contained, replace the
+ * `sendThroughChannel(...)` call below with the containment pool's
+ * `runContained({ module: CHANNEL_HOST, fn: 'sendThroughChannel', args: [entry, message, config, settings] }, { timeoutMs })`:
+ * the arguments and the result are plain data. A plugin that throws is a failed, non-retryable
+ * send (its outcome is unknown: it may have sent), never a crash of the sender.
  */
-export async function callChannel(plugin: NotificationChannelPlugin, message: ChannelMessage, config: Record<string, unknown>, tools: ChannelTools): Promise<ChannelResult> {
+export async function callChannel(entry: string, message: ChannelMessage, config: Record<string, unknown>, settings: ChannelHostSettings): Promise<ChannelResult> {
   try {
-    const out = await plugin.send(message, config, tools)
+    const out = await sendThroughChannel(entry, message, config, settings)
     if (!out || (out.status !== 'sent' && out.status !== 'failed')) return { status: 'failed', error: 'plugin_failed: invalid result from the channel plugin', retryable: false }
     return {
       status: out.status,

@@ -4,12 +4,10 @@ import { systemContext, type RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { builtInAccess } from '../kernel/permissions'
-import { checkedAddress, guardedPost } from '../kernel/ssrf'
-import type { ChannelMessage, ChannelResult, ChannelTools } from '../kernel/plugins/contract'
+import type { ChannelMessage, ChannelResult } from '../kernel/plugins/contract'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
 import { customerContact, type CustomerContact } from '../customers/service'
-import { signedHeaders } from '../webhooks/signing'
 import { callChannel, channelKind, channelPlugin, channelRow, listChannels, type ChannelRow } from '../notifications/channels'
 import {
   dueNotificationIds,
@@ -65,18 +63,6 @@ export const DEFAULT_SEND_SETTINGS: Readonly<SendSettings> = Object.freeze({
   allowPrivateTargets: false,
   httpTimeoutMs: 10_000,
 })
-
-/** What the core lends a channel plugin: the SSRF-guarded POST and Standard Webhooks signing. */
-export function channelTools(settings: Pick<SendSettings, 'allowPrivateTargets' | 'httpTimeoutMs'>): ChannelTools {
-  return {
-    async post(url, headers, body) {
-      const out = await guardedPost(url, headers, body, { allowPrivateTargets: settings.allowPrivateTargets, timeoutMs: settings.httpTimeoutMs, maxResponseBytes: 4096 })
-      return out.kind === 'response' ? { kind: 'response', status: out.status, body: out.body } : { kind: 'error', code: out.code, message: out.message }
-    },
-    connectAddress: (host) => checkedAddress(host, settings.allowPrivateTargets),
-    signedHeaders: (secret, msgId, body) => signedHeaders([secret], msgId, Math.floor(Date.now() / 1000), body),
-  }
-}
 
 const systemCtx = (tenantId: string, requestId = 'job:notification-send') => systemContext(tenantId, builtInAccess('admin'), requestId)
 
@@ -294,7 +280,7 @@ export async function sendNotification(db: Db, tenantId: string, wanted: string 
     const pdf = await dunningLetterPdf(claimed.letter).catch(() => null) // a letter that fails to render does not stop the e-mail
     if (pdf) message.attachments = [{ filename: `letter-level-${claimed.letter.level}-${row.customer_id}.pdf`, contentType: 'application/pdf', content: pdf }]
   }
-  const result = await callChannel(found.plugin, message, channel.config, channelTools(settings))
+  const result = await callChannel(found.entry, message, channel.config, settings)
   const o = outcomeOf(result, row, settings)
   const recorded = await withTenant(db, tenantId, async (trx) => {
     const after = await recordOutcome(trx, tenantId, row, row.attempt_count, {
@@ -372,7 +358,7 @@ export async function testChannel(db: Db, ctx: RequestContext, id: string, to: s
   const found = channelPlugin(channel.plugin)
   if (!found) throw new AppError('plugin_invalid', `The plugin '${channel.plugin}' is not installed.`)
   const messageId = newId('ntt')
-  const result = await callChannel(found.plugin, { id: messageId, to, subject: 'Test message', body: `This is a test message from ${channel.name}.` }, channel.config, channelTools(settings))
+  const result = await callChannel(found.entry, { id: messageId, to, subject: 'Test message', body: `This is a test message from ${channel.name}.` }, channel.config, settings)
   await withTenant(db, ctx.tenantId, (trx) =>
     recordAudit(trx, ctx, { action: 'notification_channel.tested', entity_type: 'notification_channel', entity_id: id, after: { to, status: result.status, error: result.error ?? null } }),
   )
