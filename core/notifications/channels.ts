@@ -6,8 +6,8 @@ import { page } from '../kernel/pagination'
 import { pluginRegistry } from '../kernel/plugins/registry'
 import fs from 'node:fs'
 import path from 'node:path'
-import type { ChannelMessage, ChannelResult, NotificationChannelPlugin } from '../kernel/plugins/contract'
-import { sendThroughChannel, type ChannelHostSettings } from '../kernel/plugins/channel-host'
+import type { ChannelMessage, ChannelResult } from '../kernel/plugins/contract'
+import { describeChannel, sendThroughChannel, type ChannelHostSettings } from '../kernel/plugins/channel-host'
 import { recordAudit } from '../audit/service'
 
 /**
@@ -30,16 +30,32 @@ export interface ChannelRow {
   deleted_at: Date | null
 }
 
-/** The installed notification-channel plugin `name` with its conformance checked, or null. */
-export function channelPlugin(name: string): { plugin: NotificationChannelPlugin; writeOnly: string[]; entry: string } | null {
+const recipients = new Map<string, 'email' | 'phone' | 'customer' | null>()
+
+/**
+ * The installed notification-channel plugin `name` with its conformance checked (through the
+ * channel host, as a contained call would), or null: its entry module, the address it needs and
+ * its secret config fields.
+ */
+export function channelPlugin(name: string): { recipient: 'email' | 'phone' | 'customer'; writeOnly: string[]; entry: string } | null {
   const loaded = pluginRegistry().get(name)
   if (!loaded || !loaded.manifest.provides.includes('notification-channel')) return null
-  const plugin = loaded.module.notificationChannel
-  if (!plugin || typeof plugin.send !== 'function' || !['email', 'phone', 'customer'].includes(plugin.recipient)) return null
-  const props = (loaded.manifest.configSchema.properties ?? {}) as Record<string, { writeOnly?: boolean }>
   // The entry module as the registry resolves it (main, else index.ts when present, else index.js).
   const main = loaded.manifest.main ?? (fs.existsSync(path.join(loaded.dir, 'index.ts')) ? 'index.ts' : 'index.js')
-  return { plugin, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true), entry: path.resolve(loaded.dir, main) }
+  const entry = path.resolve(loaded.dir, main)
+  if (!recipients.has(entry)) {
+    let recipient: 'email' | 'phone' | 'customer' | null = null
+    try {
+      recipient = describeChannel(entry).recipient
+    } catch {
+      /* not a conforming channel: refused */
+    }
+    recipients.set(entry, recipient)
+  }
+  const recipient = recipients.get(entry)
+  if (!recipient) return null
+  const props = (loaded.manifest.configSchema.properties ?? {}) as Record<string, { writeOnly?: boolean }>
+  return { recipient, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true), entry }
 }
 
 /** The names of the installed notification-channel plugins. */
@@ -49,7 +65,7 @@ export function channelPluginNames(): string[] {
 
 /** What a channel is to a customer: `email`, `sms` or `webhook` (by the address its plugin needs). */
 export function channelKind(plugin: string): 'email' | 'sms' | 'webhook' {
-  const recipient = channelPlugin(plugin)?.plugin.recipient
+  const recipient = channelPlugin(plugin)?.recipient
   return recipient === 'email' ? 'email' : recipient === 'phone' ? 'sms' : 'webhook'
 }
 

@@ -69,7 +69,7 @@ const systemCtx = (tenantId: string, requestId = 'job:notification-send') => sys
 // ---- channel choice, address, suppression -------------------------------------------------------
 
 function addressFor(channel: ChannelRow, customer: CustomerContact): string | null {
-  const recipient = channelPlugin(channel.plugin)?.plugin.recipient
+  const recipient = channelPlugin(channel.plugin)?.recipient
   if (recipient === 'email') return customer.email
   if (recipient === 'phone') return customer.phone
   return recipient === 'customer' ? customer.id : null

@@ -10,7 +10,7 @@ import { checkedAddress, guardedPost } from '../ssrf'
  *
  *   pool.runContained<ChannelResult>({ module: CHANNEL_HOST, fn: 'sendThroughChannel', args: [entry, message, config, settings] }, { timeoutMs: 60_000 })
  *
- * (the tools are made inside the thread: functions cannot cross it).
+ * (the tools are made inside the thread: functions cannot cross it). `describeChannel` likewise.
  */
 
 export const CHANNEL_HOST = __filename
@@ -41,12 +41,23 @@ export function channelTools(settings: ChannelHostSettings): ChannelTools {
   }
 }
 
+function channelOf(entry: string) {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const plugin = (require(entry) as PluginModule).notificationChannel
+  if (!plugin || typeof plugin.send !== 'function' || !['email', 'phone', 'customer'].includes(plugin.recipient)) {
+    throw new Error(`${entry} exports no notificationChannel {recipient, send}`)
+  }
+  return plugin
+}
+
+/** The channel's conformance and the address it needs (`email`, `phone`, `customer`); throws when it exports no channel. */
+export function describeChannel(entry: string): { recipient: 'email' | 'phone' | 'customer' } {
+  return { recipient: channelOf(entry).recipient }
+}
+
 /** Loads `entry` and sends one message through its `notificationChannel`. */
 export async function sendThroughChannel(entry: string, message: ChannelMessage, config: Record<string, unknown>, settings: ChannelHostSettings): Promise<ChannelResult> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require(entry) as PluginModule
-  const plugin = mod.notificationChannel
-  if (!plugin || typeof plugin.send !== 'function') throw new Error(`${entry} exports no notificationChannel.send`)
+  const plugin = channelOf(entry)
   // Attachments arrive as Uint8Array after a structured clone.
   const attachments = message.attachments?.map((a) => ({ ...a, content: Buffer.from(a.content) }))
   return plugin.send({ ...message, ...(attachments ? { attachments } : {}) }, config, channelTools(settings))
