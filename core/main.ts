@@ -5,6 +5,7 @@ import { appDatabaseUrl, loadConfig } from './kernel/config'
 import { createDb } from './kernel/db/knex'
 import { migrate } from './kernel/db/migrate'
 import { buildApp, REDACT } from './http/app'
+import { createPluginRuntime, pluginRuntimeOptions } from './kernel/plugins/runtime'
 import { workerRegistry } from './jobs/registry'
 import { startWorker } from './jobs/worker'
 
@@ -18,26 +19,48 @@ async function main(mode: string): Promise<void> {
   }
   const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
+  // Discovered plugins and the containment pool their code (and JSON-logic rules) run in: one per
+  // process, shared by the API and the worker, closed last.
+  const plugins = await createPluginRuntime(pluginRuntimeOptions(config, (m) => log.warn(m)))
   const closers: (() => Promise<unknown>)[] = []
 
   if (mode === 'start' || mode === 'worker') {
     // What the worker runs: the one explicit list (jobs, event consumers, sweeps, schedules).
-    const worker = await startWorker({ config, db, log, registry: workerRegistry(config) })
+    const worker = await startWorker({ config, db, log, registry: workerRegistry(config), plugins })
     closers.push(() => worker.close())
   }
   if (mode === 'start' || mode === 'api') {
-    const app = await buildApp({ config, db, redis })
+    const app = await buildApp({ config, db, redis, plugins })
     await app.listen({ host: config.HOST, port: config.PORT })
     closers.unshift(() => app.close()) // stop taking requests first
   }
-  closers.push(() => db.destroy(), () => redis.quit())
+  closers.push(() => db.destroy(), () => redis.quit(), () => plugins.close())
 
-  closeWithGrace({ delay: 15000 }, async ({ signal, err }) => {
+  // Signals are ours (close-with-grace keeps errors and the 15 s limit): Ctrl-C in a terminal reaches
+  // this process twice, once from the terminal (it signals the whole foreground process group) and
+  // once relayed by the npm/tsx parent, so the same signal again within ECHO_MS of the first is that
+  // echo, not a second request: the graceful shutdown goes on and exits 0. A later one forces exit 1.
+  const grace = closeWithGrace({ delay: 15000, skip: ['SIGINT', 'SIGTERM'] }, async ({ err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
-    else log.info({ signal }, 'shutting down')
     for (const close of closers) await close()
   })
+  let first: { signal: NodeJS.Signals; at: number } | null = null
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (!first) {
+        first = { signal, at: Date.now() }
+        log.info({ signal }, 'shutting down')
+        void grace.close()
+      } else if (signal !== first.signal || Date.now() - first.at > ECHO_MS) {
+        log.error({ signal }, 'second signal during shutdown, exiting now')
+        process.exit(1)
+      }
+    })
+  }
 }
+
+/** How long a repeat of the first shutdown signal counts as its echo (see above). */
+const ECHO_MS = 2000
 
 const mode = process.argv[2] ?? 'start'
 if (!['start', 'api', 'worker', 'migrate'].includes(mode)) {

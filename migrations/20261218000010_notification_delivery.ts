@@ -1,5 +1,5 @@
 import type { Knex } from 'knex'
-import { appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
+import { APP_ROLE, appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
 
 /**
  * Notification delivery (API.md "Notifications and collections"), beside the shared
@@ -9,8 +9,8 @@ import { appendOnly, tenantRls } from '../core/kernel/db/migration-helpers'
  *   plugin's configSchema; secrets stored, never shown);
  * - `notification_templates`: a tenant's own texts per template key and language (the built-in
  *   defaults live in code);
- * - `notification_attempts`: the append-only log of every provider call (and of every send whose
- *   outcome is unknown after a crash);
+ * - `notification_attempts`: the log of every provider call (and of every send whose outcome is
+ *   unknown after a crash): never updated, deleted only with its notification (retention);
  * - `consents`: append-only consent history per customer and purpose (the newest row is current);
  * - `statement_runs` and `statements`: a run's progress and each customer's stored PDF;
  * - notifications get the rendered subject and body, the retry cycle start (a manual retry gives
@@ -72,11 +72,12 @@ export async function up(knex: Knex): Promise<void> {
       at timestamptz not null default now(),
       primary key (tenant_id, id),
       unique (tenant_id, notification_id, attempt),
-      foreign key (tenant_id, notification_id) references notifications (tenant_id, id),
+      foreign key (tenant_id, notification_id) references notifications (tenant_id, id) on delete cascade,
       foreign key (tenant_id, customer_id) references customers (tenant_id, id)
     )`)
   await tenantRls(knex, 'notification_attempts')
-  await appendOnly(knex, 'notification_attempts')
+  // Never changed (no UPDATE for the runtime role); deleted only with its notification (retention).
+  await knex.raw(`revoke update, truncate on notification_attempts from ${APP_ROLE}`)
   await knex.raw(`create index notifications_sending_idx on notifications (tenant_id, updated_at) where status = 'sending'`)
   await knex.raw(`create index notifications_due_idx on notifications (tenant_id, next_attempt_at) where status in ('queued', 'failed')`)
 
@@ -135,7 +136,7 @@ export async function up(knex: Knex): Promise<void> {
       unique (tenant_id, run_id, customer_id),
       foreign key (tenant_id, run_id) references statement_runs (tenant_id, id),
       foreign key (tenant_id, customer_id) references customers (tenant_id, id),
-      foreign key (tenant_id, notification_id) references notifications (tenant_id, id)
+      foreign key (tenant_id, notification_id) references notifications (tenant_id, id) on delete set null (notification_id)
     )`)
   await tenantRls(knex, 'statements')
 

@@ -12,9 +12,13 @@ import { setupTestEnv, ApiClient, TestEnv } from './helpers/app'
 import { withTenant } from '../core/kernel/db/tenant'
 import { checkLedger } from '../core/ledger/integrity'
 
-interface MInvoice { id: string; customer: number; total: number; outstanding: number; writtenOff: number; void: boolean; due: string; issue: string }
-interface MSource { id: string; type: 'payment' | 'credit_note'; customer: number; unapplied: number; void: boolean }
-interface MAllocation { id: string; source: string; invoice: string; amount: number; live: boolean }
+/**
+ * `frozen`: a document of a customer merged into another (its model customer is then -1): the
+ * merge settled what was open of it and nothing may change it any more.
+ */
+interface MInvoice { id: string; customer: number; total: number; outstanding: number; writtenOff: number; void: boolean; due: string; issue: string; frozen?: boolean }
+interface MSource { id: string; type: 'payment' | 'credit_note'; customer: number; total: number; unapplied: number; void: boolean; chargedBack: number; frozen?: boolean }
+interface MAllocation { id: string; source: string; invoice: string; amount: number; live: boolean; frozen?: boolean }
 interface Model {
   pending: number[]
   advance: number[]
@@ -22,8 +26,11 @@ interface Model {
   sources: MSource[]
   allocations: MAllocation[]
   period: 'none' | 'open' | 'closed'
+  /** Open disputes (chargebacks) per model customer: a customer with one cannot be merged. */
+  disputes: number[]
 }
-interface Real { env: TestEnv; api: ApiClient; customers: string[]; periodId: string | null; today: string }
+/** `customers[c]`: the real customer model customer c is now (a merge moves it to a new one); `merged`: those merged away. */
+interface Real { env: TestEnv; api: ApiClient; customers: string[]; periodId: string | null; today: string; merged: string[] }
 
 const CUSTOMERS = 2
 const PAST = { start: '2026-01-01', end: '2026-01-31', inside: '2026-01-15' }
@@ -91,7 +98,7 @@ function commands(t: Test) {
       m.invoices.push(inv)
       m.pending[this.c] += this.amount
       if (this.paid > 0) {
-        const src: MSource = { id: res.body.payment.id, type: 'payment', customer: this.c, unapplied: this.paid, void: false }
+        const src: MSource = { id: res.body.payment.id, type: 'payment', customer: this.c, total: this.paid, unapplied: this.paid, void: false, chargedBack: 0 }
         m.sources.push(src)
         m.advance[this.c] += this.paid
         const applied = Math.min(this.paid, this.amount)
@@ -108,7 +115,7 @@ function commands(t: Test) {
     async run(m: Model, r: Real) {
       const res = await r.api.post('/v1/payments', { customer: r.customers[this.c], amount: this.amount, method: 'card', auto_apply: this.auto })
       expectStatus(t, res, true, this.toString())
-      const src: MSource = { id: res.body.id, type: 'payment', customer: this.c, unapplied: this.amount, void: false }
+      const src: MSource = { id: res.body.id, type: 'payment', customer: this.c, total: this.amount, unapplied: this.amount, void: false, chargedBack: 0 }
       m.sources.push(src)
       m.advance[this.c] += this.amount
       const expected: [string, number][] = []
@@ -141,7 +148,7 @@ function commands(t: Test) {
       const src = m.sources[this.s % m.sources.length]
       const inv = m.invoices[this.i % m.invoices.length]
       const res = await r.api.post('/v1/allocations', { source: src.id, invoice: inv.id, amount: this.amount })
-      const ok = src.customer === inv.customer && !src.void && !inv.void && this.amount <= src.unapplied && this.amount <= inv.outstanding
+      const ok = src.customer === inv.customer && !src.frozen && !inv.frozen && !src.void && !inv.void && this.amount <= src.unapplied && this.amount <= inv.outstanding
       expectStatus(t, res, ok, `${this.toString()} [unapplied ${src.unapplied}, outstanding ${inv.outstanding}]`)
       if (ok) applyAllocation(m, src, inv, res.body.id, this.amount)
     }
@@ -154,9 +161,10 @@ function commands(t: Test) {
     async run(m: Model, r: Real) {
       const a = m.allocations[this.a % m.allocations.length]
       const res = await r.api.post(`/v1/allocations/${a.id}/reverse`, { reason: 'property' })
-      expectStatus(t, res, a.live, this.toString())
-      if (a.live) unapply(m, a)
-      else t.equal(res.body.error.code, 'already_reversed')
+      expectStatus(t, res, a.live && !a.frozen, this.toString())
+      if (!a.live) t.equal(res.body.error.code, 'already_reversed')
+      else if (a.frozen) t.equal(res.body.error.code, 'customer_inactive')
+      else unapply(m, a)
     }
     toString = () => `unapply(a${this.a})`
   }
@@ -171,7 +179,7 @@ function commands(t: Test) {
       const ok = !inv?.void
       expectStatus(t, res, ok, this.toString())
       if (!ok) return
-      const src: MSource = { id: res.body.id, type: 'credit_note', customer: this.c, unapplied: this.amount, void: false }
+      const src: MSource = { id: res.body.id, type: 'credit_note', customer: this.c, total: this.amount, unapplied: this.amount, void: false, chargedBack: 0 }
       m.sources.push(src)
       m.advance[this.c] += this.amount
       const applied = inv ? Math.min(this.amount, inv.outstanding) : 0
@@ -227,7 +235,7 @@ function commands(t: Test) {
       const inv = m.invoices[this.i % m.invoices.length]
       const res = await r.api.post(`/v1/invoices/${inv.id}/void`, { reason: 'property' })
       // A written-off invoice cannot be voided until its write-offs are reversed.
-      const ok = !inv.void && inv.writtenOff === 0
+      const ok = !inv.void && inv.writtenOff === 0 && !inv.frozen
       expectStatus(t, res, ok, this.toString())
       if (!ok) return
       for (const a of m.allocations.filter((x) => x.invoice === inv.id && x.live)) unapply(m, a)
@@ -248,6 +256,11 @@ function commands(t: Test) {
       // A payment whose whole credit went back out in refunds has nothing left to void.
       const refunded = !src.void && src.unapplied === 0 && live.length === 0
       const res = await r.api.post(`/v1/payments/${src.id}/void`, { reason: 'property' })
+      if (src.frozen && !src.void) {
+        expectStatus(t, res, false, `${this.toString()} [merged away]`)
+        t.equal(res.body.error?.code, 'customer_inactive')
+        return
+      }
       expectStatus(t, res, !src.void && !refunded, `${this.toString()} [unapplied ${src.unapplied}, live allocations ${live.length}]`)
       if (refunded) t.equal(res.body.error?.code, 'invalid_state')
       if (src.void || refunded) return
@@ -257,6 +270,92 @@ function commands(t: Test) {
       src.void = true
     }
     toString = () => `void_payment(p${this.s})`
+  }
+
+  /** A chargeback of `pct` % of what the payment still holds (over 100: more than it holds). */
+  class Chargeback implements fc.AsyncCommand<Model, Real> {
+    amount = 0
+    constructor(readonly s: number, readonly pct: number) {}
+    check = (m: Readonly<Model>) => m.sources.some((s) => s.type === 'payment')
+    async run(m: Model, r: Real) {
+      const payments = m.sources.filter((s) => s.type === 'payment')
+      const src = payments[this.s % payments.length]
+      const live = m.allocations.filter((x) => x.source === src.id && x.live).sort((a, b) => (a.id < b.id ? 1 : -1))
+      const holds = src.unapplied + live.reduce((n, a) => n + a.amount, 0)
+      this.amount = Math.max(1, Math.ceil((holds * this.pct) / 100))
+      const res = await r.api.post('/v1/disputes', { type: 'chargeback', payment: src.id, amount: this.amount, reason: 'property' })
+      const ok = !src.void && !src.frozen && this.amount <= src.total - src.chargedBack && this.amount <= holds
+      expectStatus(t, res, ok, `${this.toString()} [void ${src.void}, frozen ${!!src.frozen}, total ${src.total}, charged back ${src.chargedBack}, holds ${holds}]`)
+      if (!ok) return
+      // The unapplied credit goes first, then what it settled, newest allocation first.
+      let need = this.amount - src.unapplied
+      const reopened: [string, number][] = []
+      const reapplied: { inv: MInvoice; amount: number }[] = []
+      for (const a of live) {
+        if (need <= 0) break
+        const take = Math.min(a.amount, need)
+        const inv = m.invoices.find((i) => i.id === a.invoice)!
+        unapply(m, a)
+        if (a.amount > take) reapplied.push({ inv, amount: a.amount - take })
+        reopened.push([a.invoice, take])
+        need -= take
+      }
+      t.same(res.body.reopened.map((x: { invoice: string; amount: number }) => [x.invoice, x.amount]), reopened, 'reopened newest allocation first')
+      if (reapplied.length) {
+        const known = new Set(m.allocations.map((a) => a.id))
+        const now = (await r.api.get(`/v1/payments/${src.id}`)).body.allocations as { id: string; invoice: string; amount: number; status: string }[]
+        for (const { inv, amount } of reapplied) {
+          const fresh = now.find((a) => a.status === 'applied' && !known.has(a.id) && a.invoice === inv.id && a.amount === amount)
+          t.ok(fresh, `the rest of the last allocation is applied again (${inv.id}, ${amount})`)
+          if (fresh) applyAllocation(m, src, inv, fresh.id, amount)
+        }
+      }
+      src.unapplied -= this.amount
+      src.chargedBack += this.amount
+      m.advance[src.customer] -= this.amount
+      m.disputes[src.customer] += 1
+    }
+    toString = () => `chargeback(p${this.s}, ${this.pct}%)`
+  }
+
+  class Merge implements fc.AsyncCommand<Model, Real> {
+    constructor(readonly c: number) {}
+    check = () => true
+    async run(m: Model, r: Real) {
+      const into = (await r.api.post('/v1/customers', { name: `c${this.c} (after merge)` })).body.id as string
+      const from = r.customers[this.c]
+      const res = await r.api.post(`/v1/customers/${from}/merge`, { into, reason: 'property' })
+      const ok = m.disputes[this.c] === 0
+      expectStatus(t, res, ok, `${this.toString()} [open disputes ${m.disputes[this.c]}]`)
+      if (!ok) {
+        t.equal(res.body.error.code, 'dispute_open')
+        return
+      }
+      const open = m.invoices.filter((i) => i.customer === this.c && !i.void && i.outstanding > 0)
+      const credits = m.sources.filter((s) => s.customer === this.c && !s.void && s.unapplied > 0)
+      const pairs = (xs: { from: string; amount: number }[]) => xs.map((x) => `${x.from}:${x.amount}`).sort()
+      t.same(pairs(res.body.moved.invoices), open.map((i) => `${i.id}:${i.outstanding}`).sort(), 'every open invoice moves')
+      t.same(pairs(res.body.moved.credits), credits.map((s) => `${s.id}:${s.unapplied}`).sort(), 'every unapplied credit moves')
+      for (const moved of res.body.moved.invoices as { from: string; to: string; amount: number }[]) {
+        const old = open.find((i) => i.id === moved.from)!
+        const carried = (await r.api.get(`/v1/invoices/${moved.to}`)).body
+        t.equal(carried.due_date, old.due, 'the carried invoice keeps its due date')
+        m.invoices.push({ id: moved.to, customer: this.c, total: moved.amount, outstanding: moved.amount, writtenOff: 0, void: false, due: carried.due_date, issue: carried.issue_date })
+        old.outstanding = 0
+      }
+      for (const moved of res.body.moved.credits as { from: string; to: string; amount: number }[]) {
+        m.sources.find((s) => s.id === moved.from)!.unapplied = 0
+        m.sources.push({ id: moved.to, type: 'credit_note', customer: this.c, total: moved.amount, unapplied: moved.amount, void: false, chargedBack: 0 })
+      }
+      const carriedIds = new Set([...res.body.moved.invoices, ...res.body.moved.credits].map((x: { to: string }) => x.to))
+      for (const i of m.invoices) if (i.customer === this.c && !carriedIds.has(i.id)) Object.assign(i, { customer: -1, frozen: true })
+      for (const s of m.sources) if (s.customer === this.c && !carriedIds.has(s.id)) Object.assign(s, { customer: -1, frozen: true })
+      const frozenIds = new Set([...m.invoices, ...m.sources].filter((x) => x.frozen).map((x) => x.id))
+      for (const a of m.allocations) if (frozenIds.has(a.invoice) || frozenIds.has(a.source)) a.frozen = true
+      r.merged.push(from)
+      r.customers[this.c] = into
+    }
+    toString = () => `merge(c${this.c})`
   }
 
   class TogglePeriod implements fc.AsyncCommand<Model, Real> {
@@ -293,6 +392,10 @@ function commands(t: Test) {
     fc.tuple(idx, amount).map(([i, a]) => new WriteOff(i, a)),
     idx.map((i) => new VoidInvoice(i)),
     idx.map((s) => new VoidPayment(s)),
+    // Twice: a chargeback needs a payment that still holds something, so it draws often.
+    fc.tuple(idx, fc.integer({ min: 1, max: 120 })).map(([s, pct]) => new Chargeback(s, pct)),
+    fc.tuple(idx, fc.integer({ min: 1, max: 120 })).map(([s, pct]) => new Chargeback(s, pct)),
+    cust.map((c) => new Merge(c)),
     fc.constant(new TogglePeriod()),
   ]
 }
@@ -306,19 +409,23 @@ t.test('random document sequences keep every invariant and match the model', asy
       const api = env.api(tenant.key)
       const customers: string[] = []
       for (let i = 0; i < CUSTOMERS; i++) customers.push((await api.post('/v1/customers', { name: `c${i}` })).body.id)
-      const model: Model = { pending: [0, 0], advance: [0, 0], invoices: [], sources: [], allocations: [], period: 'none' }
-      const real: Real = { env, api, customers, periodId: null, today: '' }
+      const model: Model = { pending: [0, 0], advance: [0, 0], invoices: [], sources: [], allocations: [], period: 'none', disputes: [0, 0] }
+      const real: Real = { env, api, customers, periodId: null, today: '', merged: [] }
       await fc.asyncModelRun(() => ({ model, real }), cmds)
 
       const discrepancies = await withTenant(env.db, tenant.uuid, (trx) => checkLedger(trx, tenant.uuid))
       t.same(discrepancies, [], `invariants hold after ${cmds}`)
       for (let i = 0; i < CUSTOMERS; i++) {
-        const c = (await api.get(`/v1/customers/${customers[i]}`)).body
+        const c = (await api.get(`/v1/customers/${real.customers[i]}`)).body
         t.same(
           [c.balance.pending_balance, c.balance.advance_balance],
           [model.pending[i], model.advance[i]],
           `customer ${i} balances match the model after ${cmds}`,
         )
+      }
+      for (const id of real.merged) {
+        const c = (await api.get(`/v1/customers/${id}`)).body
+        t.same([c.status, c.balance.pending_balance, c.balance.advance_balance], ['merged', 0, 0], `merged customer ${id} is left with nothing`)
       }
       for (const inv of model.invoices) {
         const got = (await api.get(`/v1/invoices/${inv.id}`)).body

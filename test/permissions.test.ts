@@ -40,6 +40,7 @@ interface Fixture {
   txn: string
   evt: string
   ntf: string
+  dsp: string
 }
 
 interface TenantFixtures {
@@ -74,12 +75,13 @@ async function customerFixture(env: TestEnv, key: string, assignedTo: string | n
   const wo = (await ok(api.post('/v1/write-offs', { invoice: inv2, amount: 100, reason: 'matrix' }), 'write-off')).id
   const adj = (await ok(api.post('/v1/adjustments', { customer: cus, amount: 50, reason: 'matrix' }), 'adjustment')).id
   const sale = (await ok(api.post('/v1/sales', { customer: cus, lines: line(700) }), 'sale')).id
+  const dsp = (await ok(api.post('/v1/disputes', { type: 'billing_error', invoice: inv2, amount: 10, reason: 'matrix' }), 'dispute')).id
   const txn = (await ok(api.get(`/v1/customers/${cus}/transactions?limit=1`), 'transactions')).data[0].id
   const events = (await ok(api.get('/v1/events?limit=100'), 'events')).data as { id: string; data: { object: { id: string; customer?: string } } }[]
   const evt = events.find((e) => e.data.object.customer === cus)!.id
   const ntf = (await ok(api.post('/v1/notifications', { customer: cus, template: 'payment_reminder' }), 'notification')).id
   await ok(api.post(`/v1/customers/${cus}/communications`, { type: 'call', direction: 'outbound', summary: 'matrix' }), 'communication')
-  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt, ntf }
+  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt, dsp, ntf }
 }
 
 async function tenantFixtures(env: TestEnv): Promise<{ fx: TenantFixtures; keys: Record<string, string> }> {
@@ -120,6 +122,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     'credit-notes': ['cn', f.cn],
     refunds: ['ref', f.ref],
     'write-offs': ['wo', f.wo],
+    disputes: ['dsp', f.dsp],
     adjustments: ['adj', f.adj],
     sales: ['sale', f.sale],
     transactions: ['txn', f.txn],
@@ -135,8 +138,10 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     'notification-channels': ['nch', tf.nch],
     notifications: ['ntf', f.ntf],
     'statement-runs': ['str', tf.str],
+    imports: ['imp', undefined],
   }
   if (param === 'delivery') return newId('whd')
+  if (param === 'evidence_id') return newId('dev')
   if (param === 'statement') return newId('stm')
   if (param === 'key') return 'payment_reminder'
   if (param === 'name') return 'matrix-none'
@@ -146,7 +151,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
 }
 
 /** Customer-owned resources (their ids answer 404 to a limited key when the customer is not its). */
-const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events', 'notifications'])
+const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events', 'disputes', 'notifications'])
 
 /** A valid body for a write, aimed at the customer (and its documents) of `f`. */
 function bodyFor(method: string, path: string, f: Fixture): unknown {
@@ -180,6 +185,8 @@ function bodyFor(method: string, path: string, f: Fixture): unknown {
     'POST /v1/notifications/{id}/retry': {},
     // An invalid text proves the gate without changing the fixture tenant's templates.
     'PUT /v1/notification-templates/{key}': { body: '{{matrix_probe}}' },
+    'POST /v1/disputes/{id}/resolve': { outcome: 'rejected', resolution: 'matrix' },
+    'POST /v1/customers/{id}/merge': { into: f.cus, reason: 'matrix' },
   }
   return bodies[`${method} ${path}`] ?? (method === 'DELETE' ? undefined : { reason: 'matrix' })
 }
@@ -272,7 +279,7 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
         } else if (write) {
           expect(res.statusCode !== 403 && res.statusCode !== 404 && res.statusCode < 500, `${tag}: want past the gate, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else {
-          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('statement') || ['approval-requests', 'credit-limit-requests'].includes(resource)
+          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || params.includes('statement') || ['approval-requests', 'credit-limit-requests', 'imports'].includes(resource)
           expect(res.statusCode === 200 || (fixtureMissing && res.statusCode === 404), `${tag}: want 200, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         }
         if (res.statusCode < 300) {

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
-import { pluginRegistry } from '../core/kernel/plugins/registry'
+import { pluginRegistry } from '../core/kernel/plugins/runtime'
 
 t.test('plugins', async (t) => {
   const env = await setupTestEnv(t, { PLUGIN_PATH: path.join(__dirname, 'plugins') })
@@ -12,7 +12,7 @@ t.test('plugins', async (t) => {
 
   await t.test('discovery loads the valid plugins and refuses the bad ones whole', async (t) => {
     const registry = pluginRegistry()
-    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'email-smtp', 'sms-http', 'webhook'])
+    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'email-smtp', 'retention-standard', 'sms-http', 'webhook'])
     const refused = Object.fromEntries(registry.refused.map((r) => [path.basename(r.dir), r.reason]))
     t.same(Object.keys(refused).sort(), ['bad-api-version', 'bad-manifest'])
     t.match(refused['bad-manifest'], /invalid manifest/)
@@ -29,6 +29,7 @@ t.test('plugins', async (t) => {
       ['coa-unbalanced', false],
       ['coa-unknown-account', false],
       ['email-smtp', false],
+      ['retention-standard', false],
       ['sms-http', false],
       ['webhook', false],
     ])

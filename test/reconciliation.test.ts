@@ -176,6 +176,33 @@ t.test('reconciliation', async (t) => {
     t.same(await env.admin('reconciliation_runs').where({ tenant_id: tenant.uuid, id: runs[0].id }).first(), runs[0])
   })
 
+  await t.test('with approvals.repair on, a repair waits for a second key and runs once on approval', async (t) => {
+    await env.admin('customer_balances').where({ tenant_id: tenant.uuid, customer_id: cy }).increment('pending_balance', 250)
+    const drift = await run()
+    t.equal(drift.discrepancy_count, 1)
+    t.equal((await api.patch('/v1/settings', { approvals: { repair: true } })).statusCode, 200)
+
+    const held = await api.post(`/v1/reconciliations/${drift.id}/repair`, { reason: 'drift after restore' })
+    t.equal(held.statusCode, 202, held.raw)
+    t.match(held.body, { object: 'approval_request', status: 'pending', action: 'reconciliation.repair', amount: 0, payload: { params: { id: drift.id }, body: { reason: 'drift after restore' } } })
+    t.equal((await ok(api.get(`/v1/reconciliations/${drift.id}`), 200)).repaired, null, 'nothing repaired while it waits')
+    t.equal((await env.admin('customer_balances').where({ tenant_id: tenant.uuid, customer_id: cy }).first()).pending_balance, 250, 'cy paid in full: the cache says 250')
+
+    const self = await api.post(`/v1/approval-requests/${held.body.id}/approve`, {})
+    t.equal(self.statusCode, 403)
+    t.equal(self.body.error.code, 'self_approval')
+
+    const second = await env.key(tenant.key, 'admin')
+    const approved = await env.api(second.secret).post(`/v1/approval-requests/${held.body.id}/approve`, { reason: 'checked the ledger' })
+    t.equal(approved.statusCode, 200, approved.raw)
+    t.match(approved.body, { status: 'approved', result: { id: drift.id, repaired: { reason: 'drift after restore' }, unrepaired: [] } })
+    t.equal((await env.admin('customer_balances').where({ tenant_id: tenant.uuid, customer_id: cy }).first()).pending_balance, 0, 'repaired on approval')
+    const again = await env.api(second.secret).post(`/v1/approval-requests/${held.body.id}/approve`, {})
+    t.equal(again.body.error?.code, 'approval_not_pending', 'once')
+    t.equal((await api.patch('/v1/settings', { approvals: { repair: false } })).statusCode, 200)
+    t.match(await run(), { discrepancy_count: 0 })
+  })
+
   await t.test('a run whose job was lost is enqueued again by the sweep', async (t) => {
     const [row] = await env.admin('reconciliation_runs')
       .insert({ tenant_id: tenant.uuid, id: 'rec_0000000000lostjob000000000', status: 'queued', trigger: 'manual', created_at: env.admin.raw(`now() - interval '1 hour'`) })

@@ -15,10 +15,10 @@ t.test('importing the modules that define jobs, consumers and sweeps registers n
 t.test('workerRegistry lists every job, consumer, sweep and schedule, built on the config', async (t) => {
   const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: true }, {})
   const r = workerRegistry(config)
-  t.same(r.jobs.map((j) => j.type).sort(), ['event-dispatch', 'notification-send', 'reconciliation', 'statement-run', 'webhook-delivery'])
+  t.same(r.jobs.map((j) => j.type).sort(), ['event-dispatch', 'import', 'notification-send', 'reconciliation', 'retention', 'statement-run', 'webhook-delivery'])
   t.same(r.consumers.map((c) => c.name), ['webhooks'])
-  t.same(r.sweeps.map((s) => s.name).sort(), ['notifications', 'reconciliation-requeue', 'webhook-deliveries'])
-  t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation'])
+  t.same(r.sweeps.map((s) => s.name).sort(), ['import-requeue', 'notifications', 'reconciliation-requeue', 'retention-requeue', 'webhook-deliveries'])
+  t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation', 'nightly-retention'])
   t.same(jobTypes(), [], 'building the list registers nothing either')
 
   const extra = defineEventConsumer({ name: 'test-extra', consume: async () => undefined })

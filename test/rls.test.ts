@@ -223,6 +223,23 @@ async function lintCatalog(q: Knex | Knex.Transaction, appRole = APP_ROLE): Prom
 t.test('row-level security', async (t) => {
   const env = await setupTestEnv(t, { DB_POOL_MAX: 2 })
 
+  await t.test('the archive schema (retention) follows the same tenant rules; the runtime role only reads and appends', async (t) => {
+    const tables: { name: string; rls: boolean; force: boolean; first_col: string; pk_has_tenant: boolean; policy: string | null; writable: boolean }[] = (
+      await env.admin.raw(
+        `select c.relname as name, c.relrowsecurity as rls, c.relforcerowsecurity as force,
+                (select attname from pg_attribute where attrelid = c.oid and attnum = 1) as first_col,
+                exists (select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any (i.indkey::int2[])
+                         where i.indrelid = c.oid and i.indisprimary and a.attname = 'tenant_id') as pk_has_tenant,
+                (select pg_get_expr(p.polqual, p.polrelid) from pg_policy p where p.polrelid = c.oid and p.polname = 'tenant_isolation') as policy,
+                has_table_privilege(?, c.oid, 'UPDATE') or has_table_privilege(?, c.oid, 'DELETE') as writable
+           from pg_class c where c.relnamespace = 'archive'::regnamespace and c.relkind in ('r', 'p') order by 1`,
+        [APP_ROLE, APP_ROLE],
+      )
+    ).rows
+    t.same(tables.map((r) => r.name), ['audit_log', 'communications', 'documents', 'events', 'notifications'])
+    for (const r of tables) t.same(r, { ...r, rls: true, force: true, first_col: 'tenant_id', pk_has_tenant: true, policy: POLICY_EXPR, writable: false }, r.name)
+  })
+
   await t.test('catalog lint', async (t) => {
     const tables: { relname: string }[] = (
       await env.admin.raw(`select relname from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and relname <> all (?)`, [EXEMPT])

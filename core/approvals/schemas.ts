@@ -1,5 +1,5 @@
 /** The actions an approval request can stand for (core/workflows/approvals.ts runs them). */
-export const APPROVAL_ACTIONS = ['refund.create', 'write_off.create', 'reversal.create', 'invoice.void', 'payment.void'] as const
+export const APPROVAL_ACTIONS = ['refund.create', 'write_off.create', 'reversal.create', 'invoice.void', 'payment.void', 'reconciliation.repair'] as const
 export type ApprovalActionName = (typeof APPROVAL_ACTIONS)[number]
 
 export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'expired', 'failed'] as const

@@ -6,6 +6,7 @@ import { listQueryProperties, listSchema, page, type ListQuery } from '../kernel
 import { AppError } from '../kernel/errors'
 import { idPattern } from '../kernel/ids'
 import { verifyAuditChain } from './service'
+import { openValues } from '../privacy/sealing'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -120,7 +121,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
  * Audit rows hold whole snapshots; the fields a reader may not view (personal data, balances) are
  * removed from them on the way out with every other response (core/http/fields.ts).
  */
-function auditEntryView(r: AuditRow & { actor_user?: string | null }) {
+export function auditEntryView(r: AuditRow & { actor_user?: string | null }) {
   const { before, after } = r
   return {
     id: r.id,
@@ -161,5 +162,15 @@ export async function listAuditLog(trx: Trx, ctx: RequestContext, q: AuditQuery)
   // The staff member behind the acting key (its `user` label), so the log names a person.
   query.select('audit_log.*', trx.raw(`(select k.user_label from api_keys k where k.tenant_id = audit_log.tenant_id and k.id = audit_log.actor) as actor_user`))
   const rows: (AuditRow & { actor_user: string | null })[] = await query.orderBy('seq', 'desc').limit(limit + 1)
+  await openAuditRows(trx, ctx.tenantId, rows)
   return page(rows.slice(0, limit).map(auditEntryView), rows.length > limit)
+}
+
+/** Opens the sealed personal data of audit rows in place (null where the customer's key is destroyed). */
+export async function openAuditRows(trx: Trx, tenantId: string, rows: { before: unknown; after: unknown }[]): Promise<void> {
+  const snaps = await openValues(trx, tenantId, rows.flatMap((r) => [r.before, r.after]))
+  rows.forEach((r, i) => {
+    r.before = snaps[2 * i]
+    r.after = snaps[2 * i + 1]
+  })
 }

@@ -5,6 +5,7 @@ import { beforeCommit } from '../kernel/db/tenant'
 import type { RequestContext } from '../kernel/context'
 import { newId } from '../kernel/ids'
 import { customerOf } from '../outbox/outbox'
+import { sealValues } from '../privacy/sealing'
 
 export interface AuditEntry {
   action: string // e.g. customer.created, api_key.revoked, period.reopened
@@ -62,11 +63,16 @@ const pending = new WeakMap<Trx, PendingAudit>()
  * that window at COMMIT: forcing it earlier with `set constraints all immediate` cost a round trip
  * on every posting to save far less lane time. The insert trigger assigns positions and hashes.
  */
+/** Rows recorded and not yet written in the transaction (to resolve their keys with a plan's). */
+export function pendingAuditSnapshots(trx: Trx): unknown[] {
+  return (pending.get(trx)?.rows ?? []).flatMap((r) => [r.before, r.after])
+}
+
 export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEntry): Promise<void> {
   let p = pending.get(trx)
   if (!p) {
     pending.set(trx, (p = { rows: [], lane: null }))
-    beforeCommit(trx, () => runWrites(trx, [auditWrites(trx)]))
+    beforeCommit(trx, async () => runWrites(trx, [await auditWrites(trx)]))
   }
   p.rows.push({
     tenant_id: ctx.tenantId,
@@ -90,10 +96,17 @@ export async function recordAudit(trx: Trx, ctx: RequestContext, entry: AuditEnt
  * whose last statement writes everything can write them with it instead of in one more round trip
  * at commit. Rows recorded later are written at commit, in the same lane.
  */
-export function auditWrites(trx: Trx): Write | null {
+export async function auditWrites(trx: Trx): Promise<Write | null> {
   const p = pending.get(trx)
   if (!p || !p.rows.length) return null
   const rows = p.rows.splice(0)
+  // Snapshots are stored with the customers' personal data sealed (core/privacy/sealing.ts); the
+  // chain hashes what is stored, so it verifies with or without the keys.
+  const snaps = await sealValues(trx, String(rows[0].tenant_id), rows.flatMap((r) => [r.before, r.after]))
+  rows.forEach((r, i) => {
+    r.before = snaps[2 * i]
+    r.after = snaps[2 * i + 1]
+  })
   p.lane ??= parseInt(createHash('sha1').update(String(rows[0].entity_id ?? rows[0].id)).digest('hex').slice(0, 8), 16) % AUDIT_LANES
   // The chain trigger runs per row, in order, and sets the positions and hashes left at 0 and ''.
   const lane = p.lane
@@ -118,19 +131,26 @@ export interface ChainVerification {
  */
 export async function verifyAuditChain(trx: Trx, tenantId: string): Promise<ChainVerification> {
   const { rows } = await trx.raw(
-    `with c as (
-       select a.seq, a.lane_seq, a.hash, a.prev_hash,
-              audit_row_hash(a.prev_hash, a) as expected,
+    // Rows retention archived (archive.audit_log, whole older parts of each lane) are verified
+    // with the live ones: one chain per lane across both places.
+    `with src as (
+       select a.seq, a.lane, a.lane_seq, a.hash, a.prev_hash, audit_row_hash(a.prev_hash, a) as expected
+         from audit_log a where a.tenant_id = ?
+       union all
+       select a.seq, a.lane, a.lane_seq, a.hash, a.prev_hash, audit_row_hash(a.prev_hash, jsonb_populate_record(null::audit_log, to_jsonb(a)))
+         from archive.audit_log a where a.tenant_id = ?
+     ), c as (
+       select a.seq, a.lane_seq, a.hash, a.prev_hash, a.expected,
               lag(a.hash) over w as prev_row_hash,
               lag(a.lane_seq) over w as prev_lane_seq
-         from audit_log a where a.tenant_id = ?
+         from src a
        window w as (partition by a.lane order by a.lane_seq)
      )
      select (select count(*) from c)::int as checked,
             (select min(seq) from c where hash <> expected) as bad_hash,
             (select min(seq) from c where prev_hash <> coalesce(prev_row_hash, '')) as bad_link,
             (select min(seq) from c where lane_seq <> coalesce(prev_lane_seq, 0) + 1) as gap`,
-    [tenantId],
+    [tenantId, tenantId],
   )
   const r = rows[0]
   const candidates: [number | null, ChainVerification['problem']][] = [

@@ -3,8 +3,8 @@ import { idPattern } from '../kernel/ids'
 import { amountSchema, currencySchema } from '../kernel/money'
 import { listQueryProperties, type ListQuery } from '../kernel/pagination'
 
-export const CUSTOMER_STATUSES = ['active', 'suspended', 'inactive', 'deleted'] as const
-/** `deleted` is reached only through DELETE and left only through restore. */
+export const CUSTOMER_STATUSES = ['active', 'suspended', 'inactive', 'deleted', 'merged'] as const
+/** `deleted` is reached only through DELETE and left only through restore; `merged` only through a merge, for good. */
 export const SETTABLE_STATUSES = ['active', 'suspended', 'inactive'] as const
 export type CustomerStatus = (typeof CUSTOMER_STATUSES)[number]
 export type SettableStatus = (typeof SETTABLE_STATUSES)[number]
@@ -197,6 +197,8 @@ const customerViewProperties = {
   assigned_to: nullableString,
   metadata: { type: 'object', additionalProperties: true },
   status: { type: 'string', enum: [...CUSTOMER_STATUSES] },
+  merged_into: { ...nullableString, description: 'The customer this one was merged into (status `merged`), else null.' },
+  anonymized_at: { ...nullableString, description: 'When the customer was anonymized (its personal data erased for good), else null.' },
   version: { type: 'integer' },
   deleted: { type: 'boolean' },
   deleted_at: nullableString,

@@ -48,6 +48,8 @@ export interface CustomerRow {
   metadata: Metadata
   status: CustomerStatus
   status_before_delete: CustomerStatus | null
+  merged_into: string | null
+  anonymized_at: Date | null
   version: number
   deleted_at: Date | null
   deleted_by: string | null
@@ -89,6 +91,8 @@ function customerFields(row: CustomerRow) {
     assigned_to: row.assigned_to,
     metadata: row.metadata,
     status: row.status,
+    merged_into: row.merged_into,
+    anonymized_at: row.anonymized_at ? row.anonymized_at.toISOString() : null,
     version: row.version,
     deleted: row.deleted_at !== null,
     deleted_at: row.deleted_at ? row.deleted_at.toISOString() : null,
@@ -170,10 +174,33 @@ export async function getCustomer(trx: Trx, ctx: RequestContext, id: string): Pr
   return fullView(await findReadable(trx, ctx, id))
 }
 
-/** The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. */
-export async function customerTransactions(trx: Trx, ctx: RequestContext, id: string, q: ListQuery) {
+/**
+ * The customer's sub-ledger, newest first; 404 for a customer the actor cannot see. With
+ * `include_merged`, the rows of every customer merged into it (and into those) too.
+ */
+export async function customerTransactions(trx: Trx, ctx: RequestContext, id: string, q: ListQuery & { include_merged?: boolean }) {
   await findReadable(trx, ctx, id)
-  return listCustomerTransactions(trx, ctx, id, q)
+  return listCustomerTransactions(trx, ctx, q.include_merged ? await mergedFamily(trx, ctx, id) : [id], q)
+}
+
+/** The customer and every customer merged into it, directly or through another merged one. */
+export async function mergedFamily(trx: Trx, ctx: RequestContext, id: string): Promise<string[]> {
+  const { rows } = await trx.raw(
+    `with recursive family(id) as (
+       select ?::text
+       union
+       select c.id from customers c join family f on c.merged_into = f.id where c.tenant_id = ?
+     ) select id from family`,
+    [id, ctx.tenantId],
+  )
+  return (rows as { id: string }[]).map((r) => r.id)
+}
+
+/** Ends a customer merged into another (the merge workflow moved its open items and balances). */
+export async function markCustomerMerged(trx: Trx, ctx: RequestContext, id: string, into: string): Promise<void> {
+  await trx('customers')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({ status: 'merged', merged_into: into, merged_at: trx.fn.now(), version: trx.raw('version + 1'), updated_at: trx.fn.now() })
 }
 
 function escapeLike(s: string): string {
@@ -336,6 +363,7 @@ export async function updateCustomer(trx: Trx, ctx: RequestContext, id: string, 
   assertEditable(ctx, input)
   const before = await findReadable(trx, ctx, id, { forUpdate: true })
   if (before.deleted_at) throw new AppError('customer_deleted')
+  if (before.anonymized_at) throw new AppError('customer_inactive', 'The customer is anonymized: it cannot be changed.')
   assertIfMatch(ifMatch, before.version)
 
   const changes: Record<string, unknown> = {}
@@ -458,4 +486,45 @@ export type CustomerContact = Awaited<ReturnType<typeof customerContact>>
 export async function statementCustomerIds(trx: Trx, ctx: RequestContext, limit: number): Promise<string[]> {
   const rows: { id: string }[] = await trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').whereNot({ status: 'merged' }).orderBy('id').limit(limit).select('id')
   return rows.map((r) => r.id)
+}
+
+// ---- anonymization ------------------------------------------------------------------------------
+
+/** What an anonymized customer is called (not personal: the same for every one). */
+export const ANONYMIZED_NAME = 'Anonymized customer'
+
+/**
+ * The customer under a row lock, for anonymization (the caller locked the balance row first, the
+ * posting engine's order). 404 like any read outside the caller's scope.
+ */
+export async function lockCustomerForErasure(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerRow> {
+  await trx('customer_balances').where({ tenant_id: ctx.tenantId, customer_id: id }).forUpdate().select('customer_id')
+  return findReadable(trx, ctx, id, { forUpdate: true })
+}
+
+/**
+ * Blanks every personal field of the customer row for good: a fixed name, no e-mail, phone, tax id,
+ * addresses or external id, empty metadata and preferences; status `inactive` (no new documents),
+ * `anonymized_at` set. Ids, currency, limits, terms and every amount stay.
+ */
+export async function blankCustomer(trx: Trx, ctx: RequestContext, id: string): Promise<CustomerView> {
+  const [updated]: CustomerRow[] = await trx('customers')
+    .where({ tenant_id: ctx.tenantId, id })
+    .update({
+      name: ANONYMIZED_NAME,
+      email: null,
+      phone: null,
+      tax_id: null,
+      billing_address: null,
+      shipping_address: null,
+      external_id: null,
+      metadata: '{}',
+      preferences: '{}',
+      status: trx.raw(`case when status in ('deleted', 'merged') then status else 'inactive' end`),
+      anonymized_at: trx.fn.now(),
+      version: trx.raw('version + 1'),
+      updated_at: trx.fn.now(),
+    })
+    .returning('*')
+  return getCustomer(trx, ctx, updated.id)
 }

@@ -1,5 +1,6 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
+import { openValues } from '../privacy/sealing'
 
 /**
  * Consumers of domain events. A module exports its consumer (`defineEventConsumer`); nothing is
@@ -74,6 +75,16 @@ export async function consumersInterest(trx: Trx, tenantId: string, consumers: r
     for (const t of wanted) types.add(t)
   }
   return [...types]
+}
+
+/**
+ * Events as stored, with the customers' personal data opened (core/privacy/sealing.ts): what the
+ * events API, consumers and webhook deliveries see. One key lookup for the set, none when nothing
+ * is sealed; a destroyed key opens to nulls.
+ */
+export async function openEvents<R extends EventRow>(trx: Trx, tenantId: string, rows: R[]): Promise<R[]> {
+  const objects = await openValues(trx, tenantId, rows.map((r) => r.data.object))
+  return rows.map((r, i) => (objects[i] === r.data.object ? r : { ...r, data: { ...r.data, object: objects[i] } }))
 }
 
 export const EVENT_COLUMNS = ['id', 'type', 'data', 'created_at', 'request_id', 'idempotency_key'] as const

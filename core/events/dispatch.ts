@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import { systemContext } from '../kernel/context'
 import { builtInAccess } from '../kernel/permissions'
 import { defineJob, withJobTenant, type JobContext, type JobDefinition } from '../jobs/queues'
-import { EVENT_COLUMNS, type EventConsumer, type EventRow } from './consumers'
+import { EVENT_COLUMNS, openEvents, type EventConsumer, type EventRow } from './consumers'
 
 /**
  * The `event-dispatch` job (one per batch of one tenant's published events, enqueued by the relay):
@@ -68,8 +68,8 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
     })
 
   // The events still to dispatch, read once (in created_at order).
-  events = await withJobTenant(job, (trx) =>
-    trx('events').where({ tenant_id: tenantId }).whereIn('id', ids).whereNull('dispatched_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select(...EVENT_COLUMNS),
+  events = await withJobTenant(job, async (trx) =>
+    openEvents(trx, tenantId, await trx('events').where({ tenant_id: tenantId }).whereIn('id', ids).whereNull('dispatched_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select(...EVENT_COLUMNS)),
   )
   result.skipped = ids.length - events.length
   if (!events.length) return result

@@ -3,7 +3,8 @@ import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
 import { paginate, page, type ListQuery } from '../kernel/pagination'
-import { EVENT_COLUMNS, eventView, type EventRow } from './consumers'
+import { archivedEvent } from '../retention/model'
+import { EVENT_COLUMNS, eventView, openEvents, type EventRow } from './consumers'
 
 export interface ListEventsQuery extends ListQuery {
   type?: string
@@ -23,13 +24,16 @@ export async function listEvents(trx: Trx, ctx: RequestContext, q: ListEventsQue
   if (q.type) query.where({ type: q.type })
   const { rows, has_more } = await paginate<EventRow>(query, q)
   return page(
-    rows.map((r) => viewFor(ctx, r)),
+    (await openEvents(trx, ctx.tenantId, rows)).map((r) => viewFor(ctx, r)),
     has_more,
   )
 }
 
 export async function getEvent(trx: Trx, ctx: RequestContext, id: string) {
   const row: EventRow | undefined = await trx('events').where({ tenant_id: ctx.tenantId, id }).first(EVENT_COLUMNS)
-  if (!row) throw notFound('event', id)
-  return viewFor(ctx, row)
+  if (row) return viewFor(ctx, (await openEvents(trx, ctx.tenantId, [row]))[0])
+  // Archived by retention: still readable by id, marked so.
+  const archived = await archivedEvent<EventRow>(trx, ctx, id, EVENT_COLUMNS)
+  if (!archived) throw notFound('event', id)
+  return { ...viewFor(ctx, (await openEvents(trx, ctx.tenantId, [archived]))[0]), archived: true }
 }

@@ -27,6 +27,7 @@ const eventView = {
       properties: { id: { type: ['string', 'null'] }, idempotency_key: { type: ['string', 'null'] } },
       required: ['id', 'idempotency_key'],
     },
+    archived: { type: 'boolean', description: 'Present (true) on an event moved to the archive by retention' },
   },
   required: ['id', 'object', 'type', 'created', 'tenant', 'data', 'request'],
 } as const

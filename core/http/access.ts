@@ -29,6 +29,8 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'PATCH /v1/customers/:id': ['customers.basic.edit'],
   'DELETE /v1/customers/:id': ['customers.delete'],
   'POST /v1/customers/:id/restore': ['customers.restore'],
+  'GET /v1/customers/:id/export': ['customers.export'],
+  'POST /v1/customers/:id/anonymize': ['customers.anonymize'],
   'GET /v1/customers/:id/transactions': ['customers.balance.view'],
   'GET /v1/customers/:id/statement': ['customers.balance.view'],
   // documents
@@ -126,6 +128,24 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'POST /v1/statement-runs': ['notifications.manage', 'customers.balance.view'],
   'GET /v1/statement-runs/:id': ['notifications.manage'],
   'GET /v1/statement-runs/:id/statements/:statement': ['notifications.manage', 'customers.balance.view'],
+  'GET /v1/customers/duplicates': ['customers.merge'],
+  'POST /v1/customers/:id/merge': ['customers.merge'],
+  'POST /v1/imports': ['imports.create'],
+  'GET /v1/imports/:id': ['imports.create'],
+  'GET /v1/imports/:id/errors': ['imports.create'],
+  'POST /v1/disputes': ['disputes.manage'],
+  'GET /v1/disputes': ['disputes.view'],
+  'GET /v1/disputes/:id': ['disputes.view'],
+  'POST /v1/disputes/:id/submit': ['disputes.manage'],
+  'POST /v1/disputes/:id/resolve': ['disputes.manage'],
+  'POST /v1/disputes/:id/evidence': ['disputes.manage'],
+  'GET /v1/disputes/:id/evidence/:evidence_id': ['disputes.view'],
+  // retention (issue 14): tenant settings
+  'GET /v1/retention-policies': ['settings.view'],
+  'PUT /v1/retention-policies/:data_type': ['settings.manage'],
+  'POST /v1/retention/dry-run': ['settings.view'],
+  'POST /v1/retention/runs': ['settings.manage'],
+  'GET /v1/retention/runs/:id': ['settings.view'],
 }
 
 export function routeKey(method: string, url: string): string {

@@ -15,8 +15,9 @@ import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
 import { customerRoutes } from '../customers/routes'
+import { privacyRoutes } from '../privacy/routes'
 import { auditRoutes } from '../audit/routes'
-import { initPlugins } from '../kernel/plugins/registry'
+import { createPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
 import { closeNumbering } from '../ledger/numbering'
 import { invoiceRoutes } from '../invoices/routes'
 import { paymentRoutes } from '../payments/routes'
@@ -33,6 +34,7 @@ import { pluginRoutes } from '../plugins/routes'
 import { ledgerRoutes } from '../ledger/routes'
 import { jobRoutes } from '../jobs/routes'
 import { reconciliationRoutes } from '../reconciliation/routes'
+import { retentionRoutes } from '../retention/routes'
 import { webhookRoutes } from '../webhooks/routes'
 import { eventRoutes } from '../events/routes'
 import { settingsRoutes } from '../settings/routes'
@@ -42,6 +44,10 @@ import { notificationRoutes } from '../notifications/routes'
 import { notificationTemplateRoutes } from '../notification-templates/routes'
 import { communicationRoutes } from '../communications/routes'
 import { statementRunRoutes } from '../statement-runs/routes'
+import { disputeRoutes } from '../disputes/routes'
+import { mergeRoutes } from '../merges/routes'
+import { importRoutes } from '../imports/routes'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Deps {
   config: Config
@@ -49,6 +55,8 @@ export interface Deps {
   db: Db
   redis: Redis
   metrics: Metrics
+  /** Discovered plugins and the containment pool their code runs in (core/kernel/plugins/runtime.ts). */
+  plugins: PluginRuntime
 }
 
 declare module 'fastify' {
@@ -68,8 +76,12 @@ export const REDACT = [
   '*.PLATFORM_ADMIN_TOKEN',
 ]
 
+/**
+ * The HTTP app. `deps.plugins` is the process's plugin runtime (main.ts makes one for the API and
+ * the worker); without one the app makes its own from the config and closes it with the app.
+ */
 export async function buildApp(
-  deps: Omit<Deps, 'metrics'> & { metrics?: Metrics },
+  deps: Omit<Deps, 'metrics' | 'plugins'> & { metrics?: Metrics; plugins?: PluginRuntime },
   opts: { logger?: boolean; loggerStream?: NodeJS.WritableStream } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
@@ -88,8 +100,12 @@ export async function buildApp(
       reply.header('request-id', req.id).code(appErr.status).send(errorBody(appErr, req.id))
     },
   })
-  initPlugins(deps.config.PLUGIN_PATH, (m) => app.log.warn(m))
-  app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics() })
+  const plugins = deps.plugins ?? (await createPluginRuntime(pluginRuntimeOptions(deps.config, (m) => app.log.warn(m))))
+  usePluginRuntime(plugins)
+  if (!deps.plugins) app.addHook('onClose', async () => plugins.close())
+  app.addHook('onClose', async () => releasePluginRuntime(plugins))
+  configureDataKeys(deps.config)
+  app.decorate('deps', { ...deps, metrics: deps.metrics ?? createMetrics(), plugins })
   app.setValidatorCompiler(validatorCompiler)
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
   // into a confusing validation error instead of 415.
@@ -143,6 +159,7 @@ export async function buildApp(
   await app.register(opsRoutes)
   await app.register(tenantRoutes, { prefix: '/v1' })
   await app.register(customerRoutes, { prefix: '/v1' })
+  await app.register(privacyRoutes, { prefix: '/v1' })
   await app.register(auditRoutes, { prefix: '/v1' })
   await app.register(invoiceRoutes, { prefix: '/v1' })
   await app.register(paymentRoutes, { prefix: '/v1' })
@@ -159,6 +176,7 @@ export async function buildApp(
   await app.register(ledgerRoutes, { prefix: '/v1' })
   await app.register(jobRoutes)
   await app.register(reconciliationRoutes, { prefix: '/v1' })
+  await app.register(retentionRoutes, { prefix: '/v1' })
   await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(eventRoutes, { prefix: '/v1' })
   await app.register(settingsRoutes, { prefix: '/v1' })
@@ -168,5 +186,8 @@ export async function buildApp(
   await app.register(notificationTemplateRoutes, { prefix: '/v1' })
   await app.register(communicationRoutes, { prefix: '/v1' })
   await app.register(statementRunRoutes, { prefix: '/v1' })
+  await app.register(disputeRoutes, { prefix: '/v1' })
+  await app.register(mergeRoutes, { prefix: '/v1' })
+  await app.register(importRoutes, { prefix: '/v1' })
   return app
 }

@@ -4,6 +4,7 @@ import { prepared, type Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import { AppError } from '../kernel/errors'
 import type { RequestContext } from '../kernel/context'
+import { openValues, sealValues } from '../privacy/sealing'
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/
 
@@ -66,6 +67,9 @@ export async function claimIdempotencyKeys(trx: Trx, tenantId: string, claims: (
        from idempotency_keys where tenant_id = ? and key = any(?::text[])`,
     [tenantId, [...locked]],
   )
+  // Stored responses hold customers' personal data sealed (core/privacy/sealing.ts): opened here.
+  const bodies = await openValues(trx, tenantId, stored.map((r: { response_body: unknown }) => r.response_body))
+  stored.forEach((r: { response_body: unknown }, i: number) => (r.response_body = bodies[i]))
   const found = new Map(stored.map((r: { key: string }) => [r.key, r]))
   const expired = stored.filter((r: { expired: boolean }) => r.expired).map((r: { key: string }) => r.key)
   if (expired.length) await prepared(trx, `delete from idempotency_keys where tenant_id = ? and key = any(?::text[])`, [tenantId, expired])
@@ -84,6 +88,7 @@ export async function claimIdempotencyKeys(trx: Trx, tenantId: string, claims: (
 /** Stores new responses under their keys, in the transaction of their effect. */
 export async function storeIdempotentResponses(trx: Trx, tenantId: string, ttlHours: number, items: { claim: IdempotentRequest; answer: Answer<unknown> }[]): Promise<void> {
   if (!items.length) return
+  const bodies = await sealValues(trx, tenantId, items.map(({ answer }) => answer.body ?? null))
   await prepared(
     trx,
     `insert into idempotency_keys (tenant_id, key, request_hash, method, path, status_code, response_body, expires_at)
@@ -93,13 +98,13 @@ export async function storeIdempotentResponses(trx: Trx, tenantId: string, ttlHo
       tenantId,
       ttlHours,
       JSON.stringify(
-        items.map(({ claim, answer }) => ({
+        items.map(({ claim, answer }, i) => ({
           key: claim.key,
           request_hash: claim.hash,
           method: claim.method,
           path: claim.path,
           status_code: answer.status,
-          response_body: answer.body ?? null,
+          response_body: bodies[i],
         })),
       ),
     ],

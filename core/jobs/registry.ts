@@ -2,6 +2,10 @@ import type { Config } from '../kernel/config'
 import { checkConsumers, type EventConsumer } from '../events/consumers'
 import { eventDispatchJob } from '../events/dispatch'
 import { nightlyReconciliation, reconciliationJob, reconciliationRequeue } from '../reconciliation/jobs'
+import { importJob, importRequeue } from '../imports/jobs'
+import { nightlyRetention, retentionJob, retentionRequeue } from '../retention/jobs'
+import type { AnonymizeCustomer } from '../workflows/retention'
+import { anonymizeCustomer } from '../workflows/anonymize-customer'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { notificationJobs } from '../notifications/jobs'
 import type { SendSettings } from '../workflows/notify'
@@ -28,9 +32,17 @@ export interface RegistryOptions {
   webhooks?: Partial<DeliverySettings>
   /** Notification send settings beyond the config's (tests shorten the backoff and the lease). */
   notifications?: Partial<SendSettings> & { sweepEveryMs?: number }
+  /**
+   * The anonymization step retention applies to soft-deleted customers past their retention (the
+   * privacy workflow). Without one, a run counts them as skipped and anonymizes nobody.
+   */
+  anonymizeCustomer?: AnonymizeCustomer
   /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
   extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
 }
+
+/** Soft-deleted customers past retention are anonymized by the privacy workflow (crypto-shredding). */
+const anonymizeByRetention: AnonymizeCustomer = (trx, ctx, customerId, reason) => anonymizeCustomer(trx, ctx, customerId, { reason })
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
@@ -38,10 +50,10 @@ export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGE
   const consumers = [webhooks.consumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, notifications.job, statementRunJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), notifications.job, statementRunJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, notifications.sweep, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, ...(opts.extra?.schedules ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, notifications.sweep, ...(opts.extra?.sweeps ?? [])],
+    schedules: [nightlyReconciliation, nightlyRetention, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry

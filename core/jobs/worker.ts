@@ -13,6 +13,8 @@ import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
 import { acquireSlot, releaseSlot, slotKey } from './slots'
+import { createPluginRuntime, currentPluginRuntime, pluginRuntimeOptions, releasePluginRuntime, usePluginRuntime, type PluginRuntime } from '../kernel/plugins/runtime'
+import { configureDataKeys } from '../privacy/keys'
 
 export interface Worker {
   /** The heartbeat queue first, then one processing queue per job type. */
@@ -67,16 +69,27 @@ export async function startWorker({
   log,
   registry = workerRegistry(config),
   options = {},
+  plugins,
 }: {
   config: Config
   db: Db
   log: Logger
   registry?: JobRegistry
   options?: WorkerOptions
+  /**
+   * The process's plugin runtime (containment pool) for jobs that run plugin code or rules; its maker
+   * closes it. Default: the one already in use in this process (an app's), else one of its own,
+   * closed with the worker.
+   */
+  plugins?: PluginRuntime
 }): Promise<Worker> {
   const opts = { ...DEFAULTS, ...options }
+  const ownPlugins = plugins || currentPluginRuntime() ? null : await createPluginRuntime(pluginRuntimeOptions(config, (m) => log.warn(m)))
+  const runtime = plugins ?? currentPluginRuntime() ?? ownPlugins!
+  usePluginRuntime(runtime)
   const definitions = jobDefinitionMap(registry.jobs)
   configureJobs({ redisUrl: config.REDIS_URL, prefix: config.QUEUE_PREFIX, db, log, jobs: registry.jobs })
+  configureDataKeys(config)
   const ownDatabase = await databaseIdentity(db)
 
   const heartbeat = new Queue('heartbeat', config.REDIS_URL, queueOptions(config.QUEUE_PREFIX))
@@ -235,6 +248,8 @@ export async function startWorker({
           }),
         )
         await closeProducers()
+        releasePluginRuntime(runtime)
+        await ownPlugins?.close()
       })()
       return closing
     },

@@ -19,6 +19,12 @@ export interface Config {
   QUEUE_PREFIX: string
   PLATFORM_ADMIN_TOKEN: string
   PLUGIN_PATH: string
+  /** Time budget of one plugin call or rule evaluation in the containment pool, ms. */
+  PLUGIN_TIMEOUT_MS: number
+  /** Heap limit of each containment worker thread, MiB. */
+  PLUGIN_HEAP_MB: number
+  /** Containment worker threads at most. */
+  PLUGIN_THREADS: number
   WEBHOOK_ALLOW_PRIVATE_TARGETS: boolean
   LOG_LEVEL: string
   BODY_LIMIT_BYTES: number
@@ -30,7 +36,14 @@ export interface Config {
   /** Batches of one tenant in flight at once per process, split by customer. */
   POSTING_BATCH_LANES: number
   POSTING_QUEUE_MAX: number
+  /** Secret the tenant keys that wrap customer data keys are derived from (HKDF); see core/privacy/keys.ts. */
+  DATA_ENCRYPTION_KEY: string
+  /** Unwrapped customer data keys kept per process for sealing writes (0 turns the cache off). */
+  DATA_KEY_CACHE_SIZE: number
 }
+
+/** Development default of DATA_ENCRYPTION_KEY; refused in production like the admin token default. */
+export const DEV_DATA_ENCRYPTION_KEY = 'dev-data-encryption-key-change-me-0123456789'
 
 const schema = {
   type: 'object',
@@ -50,6 +63,9 @@ const schema = {
     QUEUE_PREFIX: { type: 'string', maxLength: 200, default: '' },
     PLATFORM_ADMIN_TOKEN: { type: 'string', minLength: 16, default: 'dev-platform-admin-token-change-me' },
     PLUGIN_PATH: { type: 'string', default: '' },
+    PLUGIN_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 250 },
+    PLUGIN_HEAP_MB: { type: 'integer', minimum: 16, maximum: 4096, default: 64 },
+    PLUGIN_THREADS: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
     WEBHOOK_ALLOW_PRIVATE_TARGETS: { type: 'boolean', default: false },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 1048576 },
@@ -59,6 +75,8 @@ const schema = {
     POSTING_BATCH_MAX: { type: 'integer', minimum: 1, maximum: 500, default: 64 },
     POSTING_BATCH_LANES: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
     POSTING_QUEUE_MAX: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+    DATA_ENCRYPTION_KEY: { type: 'string', minLength: 32, default: DEV_DATA_ENCRYPTION_KEY },
+    DATA_KEY_CACHE_SIZE: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
   },
 }
 
@@ -69,6 +87,9 @@ export function loadConfig(overrides: Partial<Config> = {}, env: NodeJS.ProcessE
   if (!config.QUEUE_PREFIX) config.QUEUE_PREFIX = defaultQueuePrefix(config.DATABASE_URL)
   if (config.NODE_ENV === 'production' && config.PLATFORM_ADMIN_TOKEN === 'dev-platform-admin-token-change-me') {
     throw new Error('PLATFORM_ADMIN_TOKEN must be set in production')
+  }
+  if (config.NODE_ENV === 'production' && config.DATA_ENCRYPTION_KEY === DEV_DATA_ENCRYPTION_KEY) {
+    throw new Error('DATA_ENCRYPTION_KEY must be set in production')
   }
   return config
 }

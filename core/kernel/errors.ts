@@ -31,7 +31,11 @@ export const CATALOG = {
   invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
   unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
   template_invalid: { status: 400, type: 'invalid_request', message: 'The template is invalid: unknown placeholder, partial or section, or unbalanced tags.' },
+  evidence_type_not_allowed: { status: 415, type: 'invalid_request', message: 'Evidence must be a PDF, PNG, JPEG or plain-text file (checked by content).' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
+  plugin_kind_unsupported: { status: 400, type: 'invalid_request', message: 'The plugin provides a kind this service cannot run yet; it cannot be enabled.' },
+  retention_action_not_allowed: { status: 400, type: 'invalid_request', message: 'This retention action is not allowed for this data type (ledger amounts are never purged; documents and the audit log are only archived; soft-deleted customers are only anonymized).' },
+  retention_data_type_unknown: { status: 400, type: 'invalid_request', message: 'Unknown retention data type.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
   invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },
@@ -53,6 +57,8 @@ export const CATALOG = {
   role_in_use: { status: 409, type: 'conflict', message: 'An active API key holds this role.' },
   duplicate_role_name: { status: 409, type: 'conflict', message: 'A role with this name already exists.' },
   approval_not_pending: { status: 409, type: 'conflict', message: 'The request is no longer pending: it was already approved, rejected or failed.' },
+  dispute_open: { status: 409, type: 'conflict', message: 'The customer has an open dispute.' },
+  dispute_closed: { status: 409, type: 'conflict', message: 'The dispute is already decided (or no longer open for this step).' },
   approval_expired: { status: 409, type: 'conflict', message: 'The approval request expired before it was decided.' },
   // 422 business rules
   period_closed: { status: 422, type: 'business_rule', message: 'The posting date falls in a closed or locked period.' },
@@ -69,6 +75,7 @@ export const CATALOG = {
   reversal_exceeds_remaining: { status: 422, type: 'business_rule', message: 'The partial reversal exceeds what remains of the transaction.' },
   currency_mismatch: { status: 422, type: 'business_rule', message: 'The currencies do not match.' },
   exchange_rate_required: { status: 422, type: 'business_rule', message: 'A foreign-currency document needs an exchange_rate.' },
+  dispute_exceeds_amount: { status: 422, type: 'business_rule', message: 'The disputed amount exceeds what the payment or invoice can be disputed for.' },
   invalid_state: { status: 422, type: 'business_rule', message: 'The resource is not in a state that allows this action.' },
   period_overlap: { status: 422, type: 'business_rule', message: 'The period overlaps an existing period.' },
   reconciliation_failed: { status: 422, type: 'business_rule', message: 'Cached balances disagree with the ledger.' },
@@ -76,6 +83,10 @@ export const CATALOG = {
   channel_unavailable: { status: 422, type: 'business_rule', message: 'No notification channel of the tenant can reach this customer (no channel, or no address for it).' },
   plugin_invalid: { status: 422, type: 'business_rule', message: 'The plugin or its configuration is invalid.' },
   posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
+  // A plugin call or rule evaluation was killed (time budget or heap limit exceeded) or its worker
+  // died: it fails its own request or job, nothing is written. 422 like the other plugin outcomes
+  // (the tenant's configured plugin cannot handle this input); the plugin's owner must fix it.
+  plugin_failed: { status: 422, type: 'business_rule', message: 'A plugin or rule exceeded its time budget or heap limit, or failed, and was stopped.' },
   // 429 / 500 / 503
   rate_limited: { status: 429, type: 'rate_limit', message: 'Too many requests.' },
   overloaded: { status: 503, type: 'rate_limit', message: 'Too many postings of this tenant are waiting; retry shortly.' },

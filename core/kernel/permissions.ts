@@ -65,7 +65,8 @@ export const PERMISSIONS = {
   'audit.view': c('Read the audit log.'),
   'notifications.send': c('Send notifications to customers; retry them; log communications.'),
   'notifications.view': c('Read notifications, their attempts and the communications log.'),
-  'disputes.manage': c('Open and manage disputes.'),
+  'disputes.view': c('Read disputes and their evidence.'),
+  'disputes.manage': c('Open disputes (a chargeback posts), upload evidence, submit and resolve them.'),
   'ledger.view': t('Read journal entries, accounts and the trial balance.'),
   'periods.view': t('Read accounting periods.'),
   'periods.manage': t('Create accounting periods.'),
@@ -116,7 +117,7 @@ export interface RoleDefinition {
   ownCustomersOnly: boolean
 }
 
-const VIEW_DOCUMENTS: Permission[] = ['invoices.view', 'sales.view', 'payments.view', 'allocations.view', 'credit_notes.view', 'refunds.view', 'write_offs.view', 'adjustments.view']
+const VIEW_DOCUMENTS: Permission[] = ['invoices.view', 'sales.view', 'payments.view', 'allocations.view', 'credit_notes.view', 'refunds.view', 'write_offs.view', 'adjustments.view', 'disputes.view']
 const VIEW_ALL: Permission[] = PERMISSION_NAMES.filter((p) => p.endsWith('.view') && p !== 'customers.pii.view')
 
 /** The built-in roles' defaults (API.md "Permissions and roles"). */
@@ -127,7 +128,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'payments.create', 'allocations.create', 'credit_notes.create', 'refunds.create',
-      'write_offs.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
+      'write_offs.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'periods.manage', 'periods.close', 'periods.reopen',
       'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view', 'notifications.view',
     ],
@@ -138,7 +139,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'sales.cancel', 'payments.create', 'allocations.create',
-      'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'reports.view', 'events.view',
+      'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view', 'notifications.view', 'notifications.send',
     ],
     ownCustomersOnly: false,

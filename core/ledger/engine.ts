@@ -5,8 +5,9 @@ import { AppError, type ErrorCode, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { MAX_BALANCE, mulRound } from '../kernel/money'
 import { accountingToday } from '../kernel/dates'
-import { pluginRegistry } from '../kernel/plugins/registry'
-import type { LineRole, PostingEvent, PostingEventType, SplitLine } from '../kernel/plugins/contract'
+import { pluginRuntime } from '../kernel/plugins/runtime'
+import { configVersion, type ActiveChart } from '../kernel/plugins/chart-of-accounts'
+import { MAPPING_PROBE_AMOUNT, type LineRole, type PostingEventType, type SplitLine } from '../kernel/plugins/contract'
 
 /**
  * The posting engine: the only code that writes journal entries, the customer sub-ledger and the
@@ -30,6 +31,7 @@ export interface CustomerState {
   temporary_credit_limit_expires_on: string | null
   payment_terms_days: number
   deleted_at: Date | null
+  anonymized_at: Date | null
   assigned_to: string | null
   pending_balance: number
   advance_balance: number
@@ -57,7 +59,7 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
   const { rows } = await prepared(
     trx,
     `select c.id, c.name, c.currency, c.status, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on,
-            c.payment_terms_days, c.deleted_at, c.assigned_to,
+            c.payment_terms_days, c.deleted_at, c.anonymized_at, c.assigned_to,
             b.pending_balance, b.advance_balance, b.current_balance, b.version, now() as locked_at
        from customer_balances b join customers c on c.tenant_id = b.tenant_id and c.id = b.customer_id
       where b.tenant_id = :tenant and b.customer_id = any(:ids::text[])
@@ -70,9 +72,11 @@ export async function lockCustomers(trx: Trx, ctx: RequestContext, customerIds: 
   return { customers }
 }
 
-/** Refuses documents for a deleted customer. */
+/** Refuses documents for a deleted customer, or one merged into another (its open items moved there). */
 export function assertCustomerUsable(customer: CustomerState): void {
   if (customer.deleted_at) throw new AppError('customer_deleted', `Customer '${customer.id}' is deleted.`, { param: 'customer' })
+  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: post to that one.`, { param: 'customer' })
+  if (customer.anonymized_at) throw new AppError('customer_inactive', `Customer '${customer.id}' is anonymized: it takes no new documents.`, { param: 'customer' })
 }
 
 interface TenantLedgerRow {
@@ -158,17 +162,21 @@ interface FinalLine {
 // The tenant's active chart of accounts, cached briefly per process (a change made through
 // configurePlugin evicts it here at commit; other processes see it within COA_TTL_MS).
 const COA_TTL_MS = 10_000
-const coaCache = new Map<string, { coa: { name: string; config: Record<string, unknown> } | null; expires: number }>()
+const coaCache = new Map<string, { coa: ActiveChart | null; expires: number }>()
 
 export function evictChartOfAccounts(tenantId: string): void {
   coaCache.delete(tenantId)
 }
 
-async function activeChartOfAccounts(trx: Trx, tenantId: string): Promise<{ name: string; config: Record<string, unknown> }> {
+async function activeChartOfAccounts(trx: Trx, tenantId: string): Promise<ActiveChart> {
   let c = coaCache.get(tenantId)
   if (!c || c.expires < Date.now()) {
-    const row = await trx('tenant_plugins').where({ tenant_id: tenantId, kind: 'chart-of-accounts', enabled: true }).first('name', 'config')
-    c = { coa: row ?? null, expires: Date.now() + COA_TTL_MS }
+    const row: { name: string; config: Record<string, unknown> } | undefined = await trx('tenant_plugins')
+      .where({ tenant_id: tenantId, kind: 'chart-of-accounts', enabled: true })
+      .first('name', 'config')
+    const plugin = row && pluginRuntime().registry.get(row.name)
+    if (row && !plugin) reject(`The chart-of-accounts plugin '${row.name}' is not installed.`)
+    c = { coa: row ? { ...row, version: configVersion(plugin!.manifest, row.config) } : null, expires: Date.now() + COA_TTL_MS }
     coaCache.set(tenantId, c)
   }
   if (!c.coa) reject('The tenant has no active chart-of-accounts plugin.')
@@ -179,34 +187,31 @@ function reject(message: string): never {
   throw new AppError('posting_rejected', message)
 }
 
-/** Asks the tenant's chart-of-accounts plugin for account codes and validates what it returns. */
-function mapLines(coa: { name: string; config: Record<string, unknown> }, input: PostingInput, lines: ProposedLine[], event: PostingEventType): FinalLine[] {
-  const plugin = pluginRegistry().get(coa.name)?.module.chartOfAccounts
-  if (!plugin) reject(`The chart-of-accounts plugin '${coa.name}' is not installed.`)
-  const postingEvent: PostingEvent = {
+/**
+ * Maps proposed lines to accounts with the tenant's chart of accounts and validates the result.
+ * The mapping of the event's shape comes from the runtime's cache (resolved in the containment pool
+ * the first time the shape is seen for this config version: contract.ts MAPPING_PROBE_AMOUNT); a
+ * split is applied to each line as proportions of the probe amount.
+ */
+async function mapLines(coa: ActiveChart, input: PostingInput, lines: ProposedLine[], event: PostingEventType): Promise<FinalLine[]> {
+  const { mapping, known } = await pluginRuntime().chartOfAccounts.mapping(coa, {
     type: event,
     currency: input.currency,
     method: input.method,
-    lines: lines.map((l) => Object.freeze({ role: l.role, side: l.side, amount: l.amount })),
-  }
-  let mapping: ReturnType<typeof plugin.map>
-  let known: Set<string>
-  try {
-    mapping = plugin.map(postingEvent, coa.config)
-    known = new Set(plugin.accounts(coa.config).map((a) => a.code))
-  } catch (err) {
-    reject(`The chart-of-accounts plugin '${coa.name}' failed: ${(err as Error)?.message ?? String(err)}`)
-  }
-  if (!mapping || typeof mapping !== 'object') reject(`The chart-of-accounts plugin '${coa.name}' returned no mapping.`)
+    lines: lines.map((l) => ({ role: l.role, side: l.side })),
+  })
   const out: FinalLine[] = []
   for (const l of lines) {
     const target = mapping[l.role] as string | SplitLine[] | undefined
     const parts: SplitLine[] =
-      typeof target === 'string' ? [{ account: target, amount: l.amount }] : Array.isArray(target) ? target : reject(`No account mapped for role '${l.role}' of event '${event}'.`)
+      typeof target === 'string'
+        ? [{ account: target, amount: l.amount }]
+        : Array.isArray(target)
+          ? apportion(l.role, l.amount, target)
+          : reject(`No account mapped for role '${l.role}' of event '${event}'.`)
     if (CUSTOMER_ROLES.has(l.role) && (parts.length !== 1 || parts[0].amount !== l.amount)) reject(`The '${l.role}' role cannot be split or changed by a mapping.`)
     for (const p of parts) {
       if (typeof p?.account !== 'string' || !known.has(p.account)) reject(`The mapping names an unknown account '${String(p?.account)}' for role '${l.role}'.`)
-      if (!Number.isSafeInteger(p.amount) || p.amount < 0) reject(`The mapping produced a non-integer or negative amount for role '${l.role}'.`)
       out.push({
         role: l.role,
         side: l.side,
@@ -221,6 +226,26 @@ function mapLines(coa: { name: string; config: Record<string, unknown> }, input:
     }
   }
   return out
+}
+
+/**
+ * A split of the probe amount applied to a line's amount: every part but the last is
+ * floor(amount × part / probe), the last takes the rest. Parts must be non-negative integers adding
+ * up to the probe.
+ */
+function apportion(role: LineRole, amount: number, split: SplitLine[]): SplitLine[] {
+  let sum = 0
+  for (const p of split) {
+    if (!Number.isSafeInteger(p?.amount) || p.amount < 0) reject(`The mapping produced a non-integer or negative amount for role '${role}'.`)
+    sum += p.amount
+  }
+  if (!split.length || sum !== MAPPING_PROBE_AMOUNT) reject(`The split of role '${role}' does not balance: its parts add up to ${sum}, not ${MAPPING_PROBE_AMOUNT}.`)
+  let rest = amount
+  return split.map((p, i) => {
+    const part = i === split.length - 1 ? rest : Number((BigInt(amount) * BigInt(p.amount)) / BigInt(MAPPING_PROBE_AMOUNT))
+    rest -= part
+    return { account: p.account, amount: part }
+  })
 }
 
 /** A journal entry built and validated in memory, ready to insert. */
@@ -241,7 +266,7 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
   if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
   const coa = await activeChartOfAccounts(trx, ctx.tenantId)
 
-  const final = mapLines(coa, input, lines, input.event)
+  const final = await mapLines(coa, input, lines, input.event)
   const txDebit = final.reduce((s, l) => s + l.tx_debit, 0)
   const txCredit = final.reduce((s, l) => s + l.tx_credit, 0)
   if (txDebit !== txCredit) reject(`The posting does not balance: debit ${txDebit}, credit ${txCredit}.`)
@@ -258,7 +283,7 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
   if (residue !== 0) {
     if (SETTLEMENT_EVENTS.has(input.event) || input.realizes_fx) {
       const role: LineRole = residue > 0 ? 'fx_gain' : 'fx_loss'
-      const fx = mapLines(coa, input, [{ role, side: residue > 0 ? 'credit' : 'debit', amount: 0 }], 'fx_difference')
+      const fx = await mapLines(coa, input, [{ role, side: residue > 0 ? 'credit' : 'debit', amount: 0 }], 'fx_difference')
       for (const l of fx) {
         if (residue > 0) l.credit = residue
         else l.debit = -residue
@@ -349,6 +374,7 @@ export function entryWrites(ctx: Pick<RequestContext, 'tenantId'>, entries: Buil
 
 export type CustomerTxnType =
   | 'invoice' | 'payment' | 'refund' | 'credit_note' | 'debit_note' | 'adjustment' | 'write_off' | 'reversal' | 'fx_difference' | 'chargeback' | 'chargeback_reversal'
+  | 'merge_out' | 'merge_in'
 
 export interface BalanceChange {
   /** Change of open-invoice outstanding (AR). */

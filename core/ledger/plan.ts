@@ -1,8 +1,9 @@
 import { runWrites, type Trx, type Write } from '../kernel/db/knex'
 import { insertWrite, updateWrite, type Table } from '../kernel/db/table'
 import type { RequestContext } from '../kernel/context'
-import { auditWrites, recordAudit, type AuditEntry } from '../audit/service'
+import { auditWrites, pendingAuditSnapshots, recordAudit, type AuditEntry } from '../audit/service'
 import { eventWrites, type OutboxEvent } from '../outbox/outbox'
+import { prepareSealing } from '../privacy/sealing'
 import { AppError } from '../kernel/errors'
 import { balanceWrites, buildEntry, entryWrites, type BuiltEntry, type PostingInput, type StagedBalanceChange } from './engine'
 import { closedPeriodOf } from './periods'
@@ -186,7 +187,10 @@ export class Plan {
   }
 
   /** The plan as writes for runWrites: one statement per table (per column set). */
-  private writes(trx: Trx): (Write | null)[] {
+  private async writes(trx: Trx): Promise<(Write | null)[]> {
+    // Sealing is one batched step: the keys of every customer whose personal data the plan's events
+    // and the transaction's audit rows carry are resolved (created when missing) in one statement.
+    await prepareSealing(trx, this.tenantId, [...this.events.map((e) => e.object), ...pendingAuditSnapshots(trx)])
     const out: (Write | null)[] = []
     if (this.entries.length) out.push(entryWrites({ tenantId: this.tenantId }, this.entries))
     for (const [table, rows] of this.inserts) for (const group of byColumns([...rows.values()])) out.push(insertWrite(table, this.tenantId, group))
@@ -194,8 +198,8 @@ export class Plan {
       for (const group of byColumns([...rows.values()])) out.push(updateWrite(table, this.tenantId, group, { touch: this.touched.has(table) }))
     }
     out.push(balanceWrites({ tenantId: this.tenantId }, this.balances))
-    out.push(eventWrites(this.events).write)
-    out.push(auditWrites(trx))
+    out.push((await eventWrites(trx, this.events)).write)
+    out.push(await auditWrites(trx))
     return out
   }
 
@@ -205,11 +209,11 @@ export class Plan {
    */
   async write(trx: Trx): Promise<void> {
     for (const a of this.audits) await recordAudit(trx, a.ctx, a.entry)
-    await runWrites(trx, this.writes(trx))
+    await runWrites(trx, await this.writes(trx))
     if (!this.announcements.length) return
     const events: OutboxEvent[] = []
     for (const a of this.announcements) events.push({ ctx: a.ctx, type: a.type, object: await a.view() })
-    await runWrites(trx, [eventWrites(events).write])
+    await runWrites(trx, [(await eventWrites(trx, events)).write])
   }
 }
 

@@ -71,8 +71,8 @@ export function selectTransactions(trx: Trx, ctx: RequestContext) {
 }
 
 /** The customer's sub-ledger, newest first (the caller checks the actor may see the customer). */
-export async function listCustomerTransactions(trx: Trx, ctx: RequestContext, customerId: string, q: ListQuery) {
-  const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx).where({ 't.customer_id': customerId }), q, 't.id')
+export async function listCustomerTransactions(trx: Trx, ctx: RequestContext, customerIds: string[], q: ListQuery) {
+  const { rows, has_more } = await paginate<CustomerTransactionRow>(selectTransactions(trx, ctx).whereIn('t.customer_id', customerIds), q, 't.id')
   return page(rows.map(transactionView), has_more)
 }
 

@@ -10,7 +10,7 @@ import { customerTransactions } from '../customers/service'
 const errors = { '4xx': { $ref: 'Error#' } }
 
 export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: { id: string }; Querystring: ListQuery }>(
+  app.get<{ Params: { id: string }; Querystring: ListQuery & { include_merged?: boolean } }>(
     '/customers/:id/transactions',
     {
       schema: {
@@ -20,7 +20,11 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...listQueryProperties, starting_after: { type: 'string', pattern: idPattern('txn') } },
+          properties: {
+            ...listQueryProperties,
+            starting_after: { type: 'string', pattern: idPattern('txn') },
+            include_merged: { type: 'boolean', default: false, description: 'Also the rows of the customers merged into this one.' },
+          },
         },
         response: { 200: listSchema(transactionSchema), ...errors },
       },

@@ -3,11 +3,11 @@ import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { page } from '../kernel/pagination'
-import { pluginRegistry } from '../kernel/plugins/registry'
-import fs from 'node:fs'
+import { BUILTIN_PLUGIN_DIR } from '../kernel/plugins/registry'
+import { pluginRegistry, pluginRuntime } from '../kernel/plugins/runtime'
 import path from 'node:path'
 import type { ChannelMessage, ChannelResult } from '../kernel/plugins/contract'
-import { describeChannel, sendThroughChannel, type ChannelHostSettings } from '../kernel/plugins/channel-host'
+import { CHANNEL_HOST, describeChannel, sendThroughChannel, type ChannelHostSettings } from '../kernel/plugins/channel-host'
 import { recordAudit } from '../audit/service'
 
 /**
@@ -30,32 +30,43 @@ export interface ChannelRow {
   deleted_at: Date | null
 }
 
-const recipients = new Map<string, 'email' | 'phone' | 'customer' | null>()
+type Recipient = 'email' | 'phone' | 'customer'
+const recipients = new Map<string, Recipient | null>()
+
+/** Built-in channels (plugins/) run in process; partner channels only ever in the containment pool. */
+const isBuiltIn = (entry: string) => entry.startsWith(path.resolve(BUILTIN_PLUGIN_DIR) + path.sep)
 
 /**
- * The installed notification-channel plugin `name` with its conformance checked (through the
- * channel host, as a contained call would), or null: its entry module, the address it needs and
- * its secret config fields.
+ * Describes every installed channel plugin not yet described (its conformance and the address it
+ * needs): a built-in in process, a partner's in the containment pool. Every path that reads
+ * channels calls it first (channelRow, listChannels, createChannel).
  */
-export function channelPlugin(name: string): { recipient: 'email' | 'phone' | 'customer'; writeOnly: string[]; entry: string } | null {
-  const loaded = pluginRegistry().get(name)
-  if (!loaded || !loaded.manifest.provides.includes('notification-channel')) return null
-  // The entry module as the registry resolves it (main, else index.ts when present, else index.js).
-  const main = loaded.manifest.main ?? (fs.existsSync(path.join(loaded.dir, 'index.ts')) ? 'index.ts' : 'index.js')
-  const entry = path.resolve(loaded.dir, main)
-  if (!recipients.has(entry)) {
-    let recipient: 'email' | 'phone' | 'customer' | null = null
+export async function describeChannels(): Promise<void> {
+  for (const loaded of pluginRegistry().plugins.values()) {
+    if (!loaded.manifest.provides.includes('notification-channel') || recipients.has(loaded.entry)) continue
+    let recipient: Recipient | null = null
     try {
-      recipient = describeChannel(entry).recipient
+      recipient = isBuiltIn(loaded.entry)
+        ? describeChannel(loaded.entry).recipient
+        : (await pluginRuntime().pool.runContained<{ recipient: Recipient }>({ module: CHANNEL_HOST, fn: 'describeChannel', args: [loaded.entry] })).recipient
     } catch {
       /* not a conforming channel: refused */
     }
-    recipients.set(entry, recipient)
+    recipients.set(loaded.entry, recipient)
   }
-  const recipient = recipients.get(entry)
+}
+
+/**
+ * The installed notification-channel plugin `name` (described by describeChannels), or null: its
+ * entry module, the address it needs and its secret config fields.
+ */
+export function channelPlugin(name: string): { recipient: Recipient; writeOnly: string[]; entry: string } | null {
+  const loaded = pluginRegistry().get(name)
+  if (!loaded || !loaded.manifest.provides.includes('notification-channel')) return null
+  const recipient = recipients.get(loaded.entry)
   if (!recipient) return null
   const props = (loaded.manifest.configSchema.properties ?? {}) as Record<string, { writeOnly?: boolean }>
-  return { recipient, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true), entry }
+  return { recipient, writeOnly: Object.keys(props).filter((k) => props[k]?.writeOnly === true), entry: loaded.entry }
 }
 
 /** The names of the installed notification-channel plugins. */
@@ -98,6 +109,7 @@ function validated(plugin: string, config: unknown): Record<string, unknown> {
 }
 
 export async function createChannel(trx: Trx, ctx: RequestContext, input: { name: string; plugin: string; config: Record<string, unknown> }): Promise<ChannelView> {
+  await describeChannels()
   if (!channelPlugin(input.plugin)) {
     throw new AppError('validation_failed', `'${input.plugin}' is not an installed notification-channel plugin (installed: ${channelPluginNames().join(', ')}).`, { param: 'plugin' })
   }
@@ -113,6 +125,7 @@ export async function createChannel(trx: Trx, ctx: RequestContext, input: { name
 
 /** A live channel row (secrets unmasked: for sending only). */
 export async function channelRow(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, id: string, opts: { forUpdate?: boolean; param?: string } = {}): Promise<ChannelRow> {
+  await describeChannels()
   const q = trx('notification_channels').where({ tenant_id: ctx.tenantId, id }).whereNull('deleted_at')
   if (opts.forUpdate) q.forUpdate()
   const row: ChannelRow | undefined = await q.first()
@@ -125,6 +138,7 @@ export async function getChannel(trx: Trx, ctx: RequestContext, id: string): Pro
 }
 
 export async function listChannels(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<ChannelRow[]> {
+  await describeChannels()
   return trx('notification_channels').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').orderBy('id')
 }
 
@@ -160,21 +174,33 @@ export async function deleteChannel(trx: Trx, ctx: RequestContext, id: string): 
 }
 
 /**
- * The one place a channel plugin is called: through the channel host (core/kernel/plugins/
- * channel-host.ts), in process for now. To run partner channels contained, replace the
- * `sendThroughChannel(...)` call below with the containment pool's
- * `runContained({ module: CHANNEL_HOST, fn: 'sendThroughChannel', args: [entry, message, config, settings] }, { timeoutMs })`:
- * the arguments and the result are plain data. A plugin that throws is a failed, non-retryable
- * send (its outcome is unknown: it may have sent), never a crash of the sender.
+ * The one place a channel plugin is called, through the channel host (core/kernel/plugins/
+ * channel-host.ts: plain data in and out): a built-in channel in process, a partner channel in the
+ * containment pool with a send-sized time budget. A plugin that throws (or is killed) is a failed,
+ * non-retryable send (its outcome is unknown: it may have sent), never a crash of the sender.
  */
+export const CONTAINED_SEND_TIMEOUT_MS = 60_000
+
+/**
+ * A provider's error as the attempt log keeps it: the log is never rewritten (an anonymized
+ * customer's attempts stay), so the recipient and anything shaped like an e-mail address are cut.
+ */
+function withoutAddresses(error: string, to: string): string {
+  let out = error.replace(/\u0000/g, '')
+  if (to) out = out.split(to).join('<recipient>')
+  return out.replace(/[^\s<>"'(),;:]+@[^\s<>"'(),;:]+/g, '<address>')
+}
+
 export async function callChannel(entry: string, message: ChannelMessage, config: Record<string, unknown>, settings: ChannelHostSettings): Promise<ChannelResult> {
   try {
-    const out = await sendThroughChannel(entry, message, config, settings)
+    const out = isBuiltIn(entry)
+      ? await sendThroughChannel(entry, message, config, settings)
+      : await pluginRuntime().pool.runContained<ChannelResult>({ module: CHANNEL_HOST, fn: 'sendThroughChannel', args: [entry, message, config, settings] }, { timeoutMs: CONTAINED_SEND_TIMEOUT_MS })
     if (!out || (out.status !== 'sent' && out.status !== 'failed')) return { status: 'failed', error: 'plugin_failed: invalid result from the channel plugin', retryable: false }
     return {
       status: out.status,
       provider_id: typeof out.provider_id === 'string' ? out.provider_id.slice(0, 300) : undefined,
-      error: typeof out.error === 'string' ? out.error.replace(/\u0000/g, '').slice(0, 1000) : undefined,
+      error: typeof out.error === 'string' ? withoutAddresses(out.error, message.to).slice(0, 1000) : undefined,
       retryable: out.status === 'failed' && out.retryable === true,
     }
   } catch (err) {

@@ -79,7 +79,46 @@ export const notificationSends = new Counter({
   registers: [],
 })
 
-const SHARED: Metric<string>[] = [webhookDeliveries, notificationSends, jobMetrics.processed, jobMetrics.wait, jobMetrics.duration, relayMetrics.published, relayMetrics.errors, httpErrors]
+/**
+ * Retention (incremented by the retention job when a run completes, with the run's counts): rows
+ * purged, archived and anonymized per data type over all tenants, and the age of the last run this
+ * process completed (absent until one has).
+ */
+let lastRetentionRunAt: number | null = null
+export const retentionMetrics = {
+  rows: new Counter({
+    name: 'retention_rows_total',
+    help: 'Rows handled by completed retention runs, by data type and action (purge, archive, anonymize), over all tenants',
+    labelNames: ['data_type', 'action'] as const,
+    registers: [],
+  }),
+  lastRunAge: new Gauge({
+    name: 'retention_last_run_age_seconds',
+    help: 'Seconds since this process last completed a retention run (any tenant)',
+    registers: [],
+    collect() {
+      if (lastRetentionRunAt === null) this.reset()
+      else this.set((Date.now() - lastRetentionRunAt) / 1000)
+    },
+  }),
+  completed(counts: Record<string, number>, actions: Record<string, string>): void {
+    for (const [dataType, n] of Object.entries(counts)) if (n > 0) retentionMetrics.rows.inc({ data_type: dataType, action: actions[dataType] ?? 'unknown' }, n)
+    lastRetentionRunAt = Date.now()
+  },
+}
+
+const SHARED: Metric<string>[] = [
+  webhookDeliveries,
+  notificationSends,
+  jobMetrics.processed,
+  jobMetrics.wait,
+  jobMetrics.duration,
+  relayMetrics.published,
+  relayMetrics.errors,
+  httpErrors,
+  retentionMetrics.rows,
+  retentionMetrics.lastRunAge,
+]
 
 /** Queue states reported per job type. */
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'paused'] as const

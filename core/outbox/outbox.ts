@@ -2,6 +2,7 @@ import { runWrites, type Trx, type Write } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { newId } from '../kernel/ids'
 import { defineTable, insertWrite } from '../kernel/db/table'
+import { sealValues } from '../privacy/sealing'
 
 export interface OutboxEvent {
   ctx: RequestContext
@@ -31,13 +32,18 @@ export async function emitEvent(trx: Trx, ctx: RequestContext, type: string, obj
   return (await emitEvents(trx, [{ ctx, type, object }]))[0]
 }
 
-/** The writes of several events of one tenant, for runWrites, with their new ids (in order). */
-export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: string[] } {
+/**
+ * The writes of several events of one tenant, for runWrites, with their new ids (in order). The
+ * customers' personal data in the objects is sealed under their data keys (core/privacy/sealing.ts):
+ * one key statement for the batch, none when no object carries a customer.
+ */
+export async function eventWrites(trx: Trx, events: OutboxEvent[]): Promise<{ write: Write | null; ids: string[] }> {
   if (!events.length) return { write: null, ids: [] }
-  const rows = events.map((e) => ({
+  const sealed = await sealValues(trx, events[0].ctx.tenantId, events.map((e) => e.object))
+  const rows = events.map((e, i) => ({
     id: newId('evt'),
     type: e.type,
-    data: { object: e.object },
+    data: { object: sealed[i] },
     customer_id: customerOf(e.object),
     request_id: e.ctx.requestId,
     idempotency_key: e.ctx.idempotencyKey,
@@ -47,7 +53,7 @@ export function eventWrites(events: OutboxEvent[]): { write: Write | null; ids: 
 
 /** Writes several events of one tenant in one statement (in order); returns their ids. */
 export async function emitEvents(trx: Trx, events: OutboxEvent[]): Promise<string[]> {
-  const { write, ids } = eventWrites(events)
+  const { write, ids } = await eventWrites(trx, events)
   await runWrites(trx, [write])
   return ids
 }

@@ -3,7 +3,8 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { recordAudit } from '../audit/service'
-import { pluginRegistry } from '../kernel/plugins/registry'
+import { pluginRegistry, pluginRuntime } from '../kernel/plugins/runtime'
+import { configVersion } from '../kernel/plugins/chart-of-accounts'
 import { evictChartOfAccounts } from '../ledger/engine'
 
 export const DEFAULT_COA_PLUGIN = 'coa-standard'
@@ -35,15 +36,31 @@ export async function listPlugins(trx: Trx, ctx: RequestContext): Promise<Plugin
     }))
 }
 
+/** The tenant's enabled plugin of a kind (name and config), or null when none is enabled. */
+export async function enabledPlugin(trx: Trx, tenantId: string, kind: string): Promise<{ name: string; config: Record<string, unknown> } | null> {
+  const row = await trx('tenant_plugins').where({ tenant_id: tenantId, kind, enabled: true }).orderBy('updated_at', 'desc').first('name', 'config')
+  return row ? { name: row.name, config: row.config ?? {} } : null
+}
+
 /**
  * Enables (or disables) a plugin for the tenant with a config validated against its schema.
- * Enabling a chart of accounts makes it the tenant's only active one and adds its accounts.
+ * Enabling a chart of accounts makes it the tenant's only active one and adds its accounts (listed
+ * by the plugin in the containment pool). A plugin providing a kind the core cannot run
+ * (runtime.ts RUNNABLE_PLUGIN_KINDS) is refused with 400 `plugin_kind_unsupported`.
  */
 export async function configurePlugin(trx: Trx, ctx: RequestContext, name: string, input: { enabled?: boolean; config?: unknown }): Promise<PluginView> {
-  const registry = pluginRegistry()
+  const runtime = pluginRuntime()
+  const registry = runtime.registry
   const plugin = registry.get(name)
   if (!plugin) throw notFound('plugin', name)
   const enabled = input.enabled ?? true
+  const unrunnable = plugin.manifest.provides.filter((k) => !runtime.runnableKinds.has(k))
+  if (enabled && unrunnable.length) {
+    throw new AppError('plugin_kind_unsupported', `The plugin '${name}' provides ${unrunnable.join(', ')}, which this service cannot run yet; it cannot be enabled.`, {
+      param: 'enabled',
+      details: { unsupported: unrunnable, runnable: [...runtime.runnableKinds] },
+    })
+  }
   const checked = registry.validateConfig(name, input.config ?? {})
   if (!checked.ok) throw new AppError('plugin_invalid', `Invalid config for '${name}': ${checked.errors}`, { param: 'config' })
   const isCoa = plugin.manifest.provides.includes('chart-of-accounts')
@@ -55,8 +72,9 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
   if (isCoa) {
     let accounts
     try {
-      accounts = plugin.module.chartOfAccounts!.accounts(checked.config)
+      accounts = await runtime.chartOfAccounts.accounts({ name, config: checked.config, version: configVersion(plugin.manifest, checked.config) })
     } catch (err) {
+      if ((err as AppError).code === 'plugin_failed') throw err
       throw new AppError('plugin_invalid', `The plugin '${name}' failed to list its accounts: ${(err as Error).message}`)
     }
     if (!Array.isArray(accounts) || !accounts.length) throw new AppError('plugin_invalid', `The plugin '${name}' lists no accounts.`)
@@ -65,6 +83,10 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
       .insert(accounts.map((a) => ({ tenant_id: ctx.tenantId, code: a.code, name: a.name, type: a.type, plugin: name })))
       .onConflict(['tenant_id', 'code'])
       .merge(['name', 'type', 'plugin'])
+  }
+  // At most one active retention plugin (PLUGINS.md): enabling one disables the others.
+  if (enabled && kind === 'retention') {
+    await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, kind }).whereNot({ name }).update({ enabled: false, updated_at: trx.fn.now() })
   }
   const [row] = await trx('tenant_plugins')
     .insert({ tenant_id: ctx.tenantId, name, kind, enabled, config: JSON.stringify(checked.config) })

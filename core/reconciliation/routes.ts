@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { postOrHold } from '../http/approvals'
+import { approvalRequestSchema } from '../approvals/schemas'
 import { listSchema } from '../kernel/pagination'
 import { enqueueRun } from './jobs'
 import { createRunBody, listRunsQuery, repairBody, repairResultSchema, runParams, runSchema, type ListRunsQuery } from './schemas'
@@ -61,9 +63,16 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
         summary: "Rebuild the drifting customers' cached balances and open items from the ledger (reason required, audited)",
         params: runParams,
         body: repairBody,
-        response: { 200: repairResultSchema, ...errors },
+        response: {
+          200: repairResultSchema,
+          202: { ...approvalRequestSchema, description: 'The tenant requires approval of repairs (settings approvals.repair): held as an approval request, nothing repaired.' },
+          ...errors,
+        },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => repairRun(trx, ctx, req.params.id, req.body.reason)),
+    async (req, reply) =>
+      postOrHold(req, reply, 'reconciliation.repair', { params: { id: req.params.id }, body: { ...req.body } }, () =>
+        inTenant(req, reply, (trx, ctx) => repairRun(trx, ctx, req.params.id, req.body.reason)),
+      ),
   )
 }

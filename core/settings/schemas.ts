@@ -17,7 +17,7 @@ export const approvalSettingsProperties = {
     description:
       'true (default): every credit-limit increase waits for a different key with credit_limits.approve. false: an increase requested by a key that itself holds credit_limits.approve applies at once.',
   },
-  repair: { type: 'boolean', description: 'Stored for reconciliation repairs; not enforced yet.' },
+  repair: { type: 'boolean', description: 'true: a reconciliation repair (POST /v1/reconciliations/:id/repair) answers 202 with an approval request and runs only when a different key approves it. false (default): it runs at once.' },
 } as const
 
 export const updateSettingsBody = {

@@ -8,7 +8,7 @@ import { newId, tenantPublicId } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { page } from '../kernel/pagination'
 import { builtInAccess } from '../kernel/permissions'
-import { defineEventConsumer, EVENT_COLUMNS, eventView, type EventConsumer, type EventRow } from '../events/consumers'
+import { defineEventConsumer, EVENT_COLUMNS, eventView, openEvents, type EventConsumer, type EventRow } from '../events/consumers'
 import { defineJob, enqueue, enqueueMany, type JobContext, type JobDefinition } from '../jobs/queues'
 import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
@@ -275,7 +275,7 @@ async function claim(trx: Trx, tenantId: string, items: { deliveryId: string; at
   const open = deliveries.filter((d) => !closed.includes(d))
   if (!open.length) return []
   const events = new Map<string, EventRow>(
-    (await trx('events').where({ tenant_id: tenantId }).whereIn('id', [...new Set(open.map((d) => d.event_id))]).select(EVENT_COLUMNS)).map((e: EventRow) => [e.id, e]),
+    (await openEvents(trx, tenantId, await trx('events').where({ tenant_id: tenantId }).whereIn('id', [...new Set(open.map((d) => d.event_id))]).select(EVENT_COLUMNS))).map((e: EventRow) => [e.id, e]),
   )
   return open.map((delivery) => ({ delivery, endpoint: endpoints.get(delivery.endpoint_id)!, event: events.get(delivery.event_id)! }))
 }

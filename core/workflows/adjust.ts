@@ -20,7 +20,17 @@ import { postInBatch, type BatchItem } from './steps/batch'
  * credit. The sub-ledger row's source is that invoice or credit note, so reversing it follows the
  * invoice or credit-note rules. Requests of a tenant are planned together.
  */
-export async function planAdjustment(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateAdjustmentInput) {
+export async function planAdjustment(
+  trx: Trx,
+  plan: Plan,
+  ctx: RequestContext,
+  lc: LedgerContext,
+  customer: CustomerState,
+  input: CreateAdjustmentInput & { due_date?: string },
+  kind: 'adjustment' | 'opening_balance' = 'adjustment',
+) {
+  // An opening balance (imports) is the same document against Opening balance equity, not income.
+  const counter = kind === 'opening_balance' ? 'opening_balance_equity' : 'other_income'
   assertCustomerUsable(customer)
   const rate = documentRate(customer.currency, lc.base_currency, input.exchange_rate === undefined ? undefined : String(input.exchange_rate))
   const date = input.posting_date ?? lc.today
@@ -28,7 +38,7 @@ export async function planAdjustment(trx: Trx, plan: Plan, ctx: RequestContext, 
   const amount = Math.abs(input.amount)
   const docId = newId(debit ? 'inv' : 'cn')
   const entry = await plan.post(trx, ctx, {
-    event: 'adjustment',
+    event: kind,
     source_type: debit ? 'invoice' : 'credit_note',
     source_id: docId,
     entry_date: date,
@@ -39,10 +49,10 @@ export async function planAdjustment(trx: Trx, plan: Plan, ctx: RequestContext, 
     lines: debit
       ? [
           { role: 'ar', side: 'debit', amount, customer_id: customer.id },
-          { role: 'other_income', side: 'credit', amount },
+          { role: counter, side: 'credit', amount },
         ]
       : [
-          { role: 'other_income', side: 'debit', amount },
+          { role: counter, side: 'debit', amount },
           { role: 'advances', side: 'credit', amount, customer_id: customer.id },
         ],
   })
@@ -73,7 +83,7 @@ export async function planAdjustment(trx: Trx, plan: Plan, ctx: RequestContext, 
         currency: customer.currency,
         exchange_rate: rate,
         issue_date: date,
-        due_date: addDays(date, customer.payment_terms_days),
+        due_date: input.due_date ?? addDays(date, customer.payment_terms_days),
         subtotal: amount,
         tax: 0,
         total: amount,

@@ -21,6 +21,7 @@ import { createRefunds } from './refund'
 import { createWriteOffs } from './write-off'
 import { reverseTransactionById } from './reverse'
 import { voidInvoice, voidPayment } from './void'
+import { repairRun } from '../reconciliation/service'
 
 /**
  * Workflow: four eyes (API.md "Approvals"). A refund, write-off or reversal whose amount in base
@@ -28,7 +29,7 @@ import { voidInvoice, voidPayment } from './void'
  * (its path parameters and body, as sent) until a different key with `approvals.approve` approves
  * it, which runs the action once, in the approving transaction and as the approver, or rejects it.
  *
- * The actions are listed once, below: what threshold governs each, how its amount is measured, and
+ * The actions are listed once, below: what threshold (or switch) governs each, how its amount is measured, and
  * the workflow that runs it. Routes ask `approvalNeeded` before they post (core/http/approvals.ts).
  */
 
@@ -40,7 +41,11 @@ interface Measure {
 }
 
 interface ApprovalAction {
-  threshold: keyof Pick<ApprovalSettings, 'refund_over' | 'write_off_over' | 'reversal_over'>
+  /**
+   * What makes the action wait: an amount setting (the request waits when its base amount is over
+   * it; null: never) or an on/off switch (when on, every request waits).
+   */
+  gate: { threshold: keyof Pick<ApprovalSettings, 'refund_over' | 'write_off_over' | 'reversal_over'> } | { switch: keyof Pick<ApprovalSettings, 'repair'> }
   /** The amount the action would post (reads only); refuses, as the posting would, what cannot be measured. */
   measure(trx: Trx, ctx: RequestContext, p: ApprovalPayload, baseCurrency: string): Promise<Measure>
   /** Runs the action as it would have run without approval; an AppError refuses it (nothing written). */
@@ -67,7 +72,7 @@ const params = (p: ApprovalPayload) => p.params ?? {}
 /** The actions an approval can hold, and how each runs: an explicit map, no self-registration. */
 export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
   'refund.create': {
-    threshold: 'refund_over',
+    gate: { threshold: 'refund_over' },
     async measure(trx, ctx, p, baseCurrency) {
       const body = p.body as unknown as CreateRefundInput
       const customer = await getCustomer(trx, ctx, body.customer)
@@ -85,7 +90,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
     },
   },
   'write_off.create': {
-    threshold: 'write_off_over',
+    gate: { threshold: 'write_off_over' },
     async measure(trx, ctx, p, baseCurrency) {
       const body = p.body as unknown as CreateWriteOffInput
       const inv = await getInvoiceRow(trx, ctx, body.invoice, 'invoice')
@@ -98,12 +103,12 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
     },
   },
   'reversal.create': {
-    threshold: 'reversal_over',
+    gate: { threshold: 'reversal_over' },
     measure: (trx, ctx, p, baseCurrency) => measureTxn(trx, ctx, params(p).id, (p.body as unknown as ReverseTransactionInput).amount, undefined, baseCurrency),
     execute: (trx, ctx, p) => reverseTransactionById(trx, ctx, params(p).id, p.body as unknown as ReverseTransactionInput),
   },
   'invoice.void': {
-    threshold: 'reversal_over',
+    gate: { threshold: 'reversal_over' },
     async measure(trx, ctx, p, baseCurrency) {
       const inv = await getInvoiceRow(trx, ctx, params(p).id, 'id')
       const txn = await documentTxn(trx, ctx, inv.id)
@@ -113,7 +118,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
     execute: (trx, ctx, p) => voidInvoice(trx, ctx, params(p).id, p.body as unknown as VoidInput),
   },
   'payment.void': {
-    threshold: 'reversal_over',
+    gate: { threshold: 'reversal_over' },
     async measure(trx, ctx, p, baseCurrency) {
       const pay = await getPaymentRow(trx, ctx, params(p).id, 'id')
       const txn = await documentTxn(trx, ctx, pay.id)
@@ -122,11 +127,24 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
     },
     execute: (trx, ctx, p) => voidPayment(trx, ctx, params(p).id, p.body as unknown as VoidInput),
   },
+  'reconciliation.repair': {
+    gate: { switch: 'repair' },
+    // A repair moves no money of its own: it rebuilds caches from the ledger.
+    measure: async (_trx, _ctx, _p, baseCurrency) => ({ customer: null, amount: 0, currency: baseCurrency, base_amount: 0 }),
+    execute: (trx, ctx, p) => repairRun(trx, ctx, params(p).id, String(p.body.reason)),
+  },
 }
 
-/** The tenant's threshold for the action, in base minor units (null: the action never waits). */
+/**
+ * The tenant's threshold for the action, in base minor units: null, the action never waits; 0
+ * with `>` below would still let a zero amount through, so a switched-on action answers -1 (every
+ * request waits).
+ */
 export async function approvalThreshold(trx: Trx, ctx: RequestContext, action: ApprovalActionName): Promise<number | null> {
-  return (await approvalSettings(trx, ctx))[APPROVAL_ACTIONS[action].threshold]
+  const settings = await approvalSettings(trx, ctx)
+  const gate = APPROVAL_ACTIONS[action].gate
+  if ('switch' in gate) return settings[gate.switch] ? -1 : null
+  return settings[gate.threshold]
 }
 
 /** Whether this request is over `limit` (its amount in base minor units; reads only). */

@@ -228,6 +228,7 @@ export async function planReversal(trx: Trx, plan: Plan, ctx: RequestContext, lc
   // Read after the customer lock: the sum of earlier reversals is final for this transaction.
   const txn = await getTxn(trx, ctx, txnId)
   if (txn.customer_id !== customer.id) throw new Error(`transaction ${txnId} belongs to another customer`)
+  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: its history is final.`, { param: 'id' })
   if (txn.type === 'reversal') throw new AppError('invalid_state', 'A reversal cannot be reversed.', { param: 'id' })
   const load = LOADERS[txn.source_type]
   if (!load) throw new AppError('invalid_state', `A '${txn.type}' transaction cannot be reversed here.`, { param: 'id' })

@@ -70,6 +70,7 @@ export async function reverseAllocation(trx: Trx, ctx: RequestContext, id: strin
   const lc = await ledgerContext(trx, ctx)
   const plan = new Plan(ctx.tenantId)
   const customer = await holdCustomer(trx, plan, ctx, found.customer_id)
+  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: its history is final.`, { param: 'id' })
   await planUnapply(trx, plan, ctx, lc, customer, id, { reason, posting_date: lc.today })
   await plan.write(trx)
   return getAllocation(trx, ctx, id)

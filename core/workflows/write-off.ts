@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, LedgerContext, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { getInvoiceRow, planOutstanding } from '../invoices/model'
 import { planWriteOffRow, writeOffView } from '../write-offs/model'
@@ -27,6 +27,7 @@ export interface WriteOffInput {
 
 /** Plans a write-off of an invoice of the held customer (every check first). */
 export async function planWriteOff(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: WriteOffInput) {
+  assertCustomerUsable(customer)
   const inv = (await holdInvoices(trx, plan, ctx, [input.invoice_id], customer.id)).get(input.invoice_id)!
   if (inv.status === 'void') throw new AppError('invalid_state', `Invoice '${inv.id}' is void.`, { param: 'invoice' })
   if (input.amount > inv.outstanding) {

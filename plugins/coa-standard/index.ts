@@ -12,6 +12,7 @@ const ACCOUNTS: Account[] = [
   { code: '1300', name: 'Inventory', type: 'asset' },
   { code: '2100', name: 'Customer advances', type: 'liability' },
   { code: '2200', name: 'Tax payable', type: 'liability' },
+  { code: '3900', name: 'Opening balance equity', type: 'equity' },
   { code: '4000', name: 'Revenue', type: 'revenue' },
   { code: '4100', name: 'Sales returns', type: 'contra_revenue' },
   { code: '4900', name: 'Other income', type: 'revenue' },
@@ -35,6 +36,7 @@ const BY_ROLE: AccountMapping = {
   other_income: '4900',
   fx_gain: '4950',
   fx_loss: '6950',
+  opening_balance_equity: '3900',
 }
 
 export const chartOfAccounts: ChartOfAccountsPlugin<Config> = {

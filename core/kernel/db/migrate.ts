@@ -59,8 +59,13 @@ export async function bootstrapRoles(url: string, appPassword: string): Promise<
     await client.query(`grant usage, create on schema public to ${OWNER_ROLE}`)
     await client.query(`grant usage on schema public to ${APP_ROLE}`)
     await client.query(`revoke create on schema public from public`)
+    // Retention's archive (migration 20261221000010_retention): owned by the owner role like public's tables.
+    await client.query(`create schema if not exists archive authorization ${OWNER_ROLE}`)
+    await client.query(`grant usage on schema archive to ${APP_ROLE}`)
     // Trusted extension (PG13+): period ranges use an exclusion constraint on (tenant_id, daterange).
     await client.query(`create extension if not exists btree_gist`)
+    // Trusted too: similar customer names (GET /v1/customers/duplicates) by trigram similarity.
+    await client.query(`create extension if not exists pg_trgm`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant select, insert, update, delete on tables to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant usage, select on sequences to ${APP_ROLE}`)
     await client.query(`alter default privileges for role ${OWNER_ROLE} in schema public grant execute on functions to ${APP_ROLE}`)

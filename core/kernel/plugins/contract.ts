@@ -38,6 +38,9 @@ export type PostingEventType =
   | 'adjustment'
   | 'fx_difference'
   | 'chargeback'
+  | 'chargeback_reversal'
+  | 'merge'
+  | 'opening_balance'
   | 'reversal'
 
 /**
@@ -58,15 +61,31 @@ export type LineRole =
   | 'other_income'
   | 'fx_gain'
   | 'fx_loss'
+  | 'opening_balance_equity'
 
 export interface PostingEvent {
   type: PostingEventType
   currency: string
   /** Payment method for cash movements: cash, card, bank_transfer, check, other. */
   method?: string
-  /** The lines the core proposes, by role, in transaction-currency minor units. */
+  /**
+   * The lines the core proposes, by role and side, in order. Every `amount` is MAPPING_PROBE_AMOUNT
+   * (see below), never the posting's own amount.
+   */
   lines: ReadonlyArray<{ role: LineRole; side: 'debit' | 'credit'; amount: number }>
 }
+
+/**
+ * A mapping is resolved once per event *shape* and config version, in a worker thread, and cached
+ * (PLUGINS.md: "the posting path never waits on plugin code"). The shape is everything `map()` is
+ * given: type, currency, method and the ordered (role, side) of the lines. Amounts are not part of
+ * it: `map()` sees every line with this probe amount, and an explicit split is read as proportions
+ * of it. The core applies a split to each line of the role: every part but the last is
+ * floor(line amount × part / probe), the last takes the rest; a split whose parts do not add up to
+ * the probe is refused (`posting_rejected`, "does not balance"). A mapping that must depend on the
+ * amount in any other way (thresholds) cannot be expressed: the shape is all it may depend on.
+ */
+export const MAPPING_PROBE_AMOUNT = 1_000_000
 
 /** An explicit split of one role's amount over several accounts; the parts must add up. */
 export interface SplitLine {
@@ -137,13 +156,61 @@ export interface NotificationChannelPlugin<C = Record<string, unknown>> {
   send(message: ChannelMessage, config: C, tools: ChannelTools): Promise<ChannelResult>
 }
 
+/** The data a retention policy covers (API.md "Retention"). */
+export const RETENTION_DATA_TYPES = [
+  'soft_deleted_customers',
+  'notifications',
+  'communications',
+  'webhook_deliveries',
+  'events',
+  'idempotency_keys',
+  'audit_log',
+  'documents',
+] as const
+export type RetentionDataType = (typeof RETENTION_DATA_TYPES)[number]
+export type RetentionAction = 'archive' | 'anonymize' | 'purge'
+
+export interface RetentionPolicy {
+  data_type: RetentionDataType
+  /** Days kept, counted back from the tenant's accounting day (its test clock in sandbox mode). */
+  retain_days: number
+  action: RetentionAction
+}
+
+export interface RetentionPlugin<C = Record<string, unknown>> {
+  /**
+   * The default policies for a tenant that has not overridden them. The core validates each one
+   * (known data type, allowed action) and ignores none silently: an invalid list fails the call.
+   * @example policies({}) → [{ data_type: 'events', retain_days: 365, action: 'purge' }, ...]
+   */
+  policies(config: C): RetentionPolicy[]
+}
+
+/**
+ * What an entry module exports. It is only ever loaded inside the containment pool
+ * (core/kernel/plugins/contained.ts), never on the thread that serves requests; every call has a time
+ * budget (default 250 ms) and the thread a heap limit (64 MiB). Arguments and results cross by
+ * structured clone: plain data only.
+ */
 export interface PluginModule {
   chartOfAccounts?: ChartOfAccountsPlugin
+  retention?: RetentionPlugin
   notificationChannel?: NotificationChannelPlugin
+}
+
+/**
+ * The export (and its functions) each kind needs, checked when a plugin is discovered. A kind
+ * without an entry here is checked by its runner (add the entry when the kind's contract lands).
+ */
+export const KIND_ENTRIES: Partial<Record<PluginKind, { export: string; functions: string[] }>> = {
+  'chart-of-accounts': { export: 'chartOfAccounts', functions: ['accounts', 'map'] },
+  retention: { export: 'retention', functions: ['policies'] },
+  'notification-channel': { export: 'notificationChannel', functions: ['send'] },
 }
 
 export interface LoadedPlugin {
   manifest: PluginManifest
   dir: string
-  module: PluginModule
+  /** Absolute path of the entry module (loaded in the containment pool only). */
+  entry: string
 }

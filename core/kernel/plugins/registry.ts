@@ -1,7 +1,8 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Ajv from 'ajv'
-import { LoadedPlugin, PLUGIN_KINDS, PluginManifest, PluginModule, SUPPORTED_API_VERSIONS } from './contract'
+import { KIND_ENTRIES, LoadedPlugin, PLUGIN_KINDS, PluginManifest, SUPPORTED_API_VERSIONS } from './contract'
+import type { ContainedPool } from './contained'
 
 export const BUILTIN_PLUGIN_DIR = path.join(__dirname, '..', '..', '..', 'plugins')
 
@@ -31,7 +32,8 @@ export interface Registry {
   validateConfig(name: string, config: unknown): { ok: true; config: Record<string, unknown> } | { ok: false; errors: string }
 }
 
-function loadOne(dir: string): LoadedPlugin {
+/** The manifest, checked on this thread (the entry module is not touched here). */
+function readManifest(dir: string): { manifest: PluginManifest; entry: string } {
   const manifestPath = path.join(dir, 'manifest.json')
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as PluginManifest
   if (!validateManifest(manifest)) throw new Error(`invalid manifest: ${ajv.errorsText(validateManifest.errors)}`)
@@ -42,15 +44,31 @@ function loadOne(dir: string): LoadedPlugin {
   const main = manifest.main ?? (fs.existsSync(path.join(dir, 'index.ts')) ? 'index.ts' : 'index.js')
   const entry = path.resolve(dir, main)
   if (!entry.startsWith(path.resolve(dir) + path.sep)) throw new Error('entry module must be inside the plugin folder')
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const module = require(entry) as PluginModule
-  if (manifest.provides.includes('chart-of-accounts')) {
-    const coa = module.chartOfAccounts
-    if (!coa || typeof coa.accounts !== 'function' || typeof coa.map !== 'function') {
-      throw new Error('provides chart-of-accounts but exports no chartOfAccounts {accounts, map}')
-    }
+  if (!fs.existsSync(entry)) throw new Error(`entry module ${main} not found`)
+  return { manifest, entry }
+}
+
+/**
+ * Loads the entry module inside the containment pool (never on this thread: a partner's top-level
+ * code runs under the same limits as its calls) and checks it exports what each kind it provides
+ * needs (contract KIND_ENTRIES).
+ */
+async function loadOne(dir: string, pool: ContainedPool): Promise<LoadedPlugin> {
+  const { manifest, entry } = readManifest(dir)
+  let shape
+  try {
+    shape = await pool.describeModule(entry)
+  } catch (err) {
+    throw new Error(`entry module failed to load: ${(err as Error).message}`)
   }
-  return { manifest, dir, module }
+  for (const kind of manifest.provides) {
+    const needs = KIND_ENTRIES[kind]
+    if (!needs) continue
+    const found = shape[needs.export]
+    const missing = needs.functions.filter((f) => found?.members?.[f] !== 'function')
+    if (missing.length) throw new Error(`provides ${kind} but exports no ${needs.export} {${needs.functions.join(', ')}}`)
+  }
+  return { manifest, dir, entry }
 }
 
 /**
@@ -58,31 +76,34 @@ function loadOne(dir: string): LoadedPlugin {
  * plugin whose manifest is invalid, whose apiVersion is unsupported or whose entry throws on load
  * is refused whole, with a log line; it is never half-loaded.
  */
-export function discoverPlugins(pluginPath: string, log: (msg: string) => void = (m) => console.warn(m)): Registry {
+export async function discoverPlugins(pluginPath: string, pool: ContainedPool, log: (msg: string) => void = (m) => console.warn(m)): Promise<Registry> {
   const roots = [BUILTIN_PLUGIN_DIR, ...pluginPath.split(':').filter(Boolean)]
   const plugins = new Map<string, LoadedPlugin>()
   const refused: Registry['refused'] = []
+  const dirs: string[] = []
   for (const root of roots) {
     if (!fs.existsSync(root)) {
       log(`plugin path ${root} does not exist`)
       continue
     }
-    const dirs = fs.existsSync(path.join(root, 'manifest.json'))
+    const found = fs.existsSync(path.join(root, 'manifest.json'))
       ? [root]
       : fs.readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(root, d.name))
-    for (const dir of dirs.sort()) {
-      if (!fs.existsSync(path.join(dir, 'manifest.json'))) continue
-      try {
-        const p = loadOne(dir)
-        if (plugins.has(p.manifest.name)) throw new Error(`duplicate plugin name '${p.manifest.name}'`)
-        plugins.set(p.manifest.name, p)
-      } catch (err) {
-        const reason = (err as Error).message
-        refused.push({ dir, reason })
-        log(`plugin refused: ${dir}: ${reason}`)
-      }
-    }
+    dirs.push(...found.sort().filter((dir) => fs.existsSync(path.join(dir, 'manifest.json'))))
   }
+  const loaded = await Promise.allSettled(dirs.map((dir) => loadOne(dir, pool)))
+  loaded.forEach((r, i) => {
+    try {
+      if (r.status === 'rejected') throw r.reason
+      const p = r.value
+      if (plugins.has(p.manifest.name)) throw new Error(`duplicate plugin name '${p.manifest.name}'`)
+      plugins.set(p.manifest.name, p)
+    } catch (err) {
+      const reason = (err as Error).message
+      refused.push({ dir: dirs[i], reason })
+      log(`plugin refused: ${dirs[i]}: ${reason}`)
+    }
+  })
   const validators = new Map<string, ReturnType<Ajv['compile']>>()
   return {
     plugins,
@@ -97,21 +118,4 @@ export function discoverPlugins(pluginPath: string, log: (msg: string) => void =
       return v(copy) ? { ok: true, config: copy } : { ok: false, errors: ajv.errorsText(v.errors) }
     },
   }
-}
-
-let current: Registry | null = null
-let currentPath: string | null = null
-
-/** Discovers plugins once per PLUGIN_PATH; called by the API and worker at startup. */
-export function initPlugins(pluginPath: string, log?: (msg: string) => void): Registry {
-  if (!current || currentPath !== pluginPath) {
-    current = discoverPlugins(pluginPath, log)
-    currentPath = pluginPath
-  }
-  return current
-}
-
-/** The process-wide registry (discovered with PLUGIN_PATH from the environment if not yet). */
-export function pluginRegistry(): Registry {
-  return current ?? initPlugins(process.env.PLUGIN_PATH ?? '')
 }
