@@ -25,6 +25,7 @@ export interface Config {
   PLUGIN_HEAP_MB: number
   /** Containment worker threads at most. */
   PLUGIN_THREADS: number
+  PLUGIN_START_TIMEOUT_MS: number
   WEBHOOK_ALLOW_PRIVATE_TARGETS: boolean
   LOG_LEVEL: string
   BODY_LIMIT_BYTES: number
@@ -66,6 +67,9 @@ const schema = {
     PLUGIN_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 250 },
     PLUGIN_HEAP_MB: { type: 'integer', minimum: 16, maximum: 4096, default: 64 },
     PLUGIN_THREADS: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+    // How long a call may wait for a worker thread to start (and a plugin module to load): startup
+    // under load, not plugin code, so far longer than the call's own budget.
+    PLUGIN_START_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 60000 },
     WEBHOOK_ALLOW_PRIVATE_TARGETS: { type: 'boolean', default: false },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 1048576 },

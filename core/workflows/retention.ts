@@ -205,16 +205,19 @@ async function anonymizeDeleted(deps: RetentionDeps, ctx: RequestContext, runId:
       }
       let done = 0
       for (const id of ids) {
+        // No savepoint: the anonymization refuses (an AppError: a balance, an open dispute) before it
+        // writes anything, and its audit rows join this transaction's (written before COMMIT). Any
+        // other error rolls the chunk back and fails the job, which is retried.
         try {
-          await trx.transaction(async (sp) => {
-            await deps.anonymize!(sp, ctx, id, `retention: deleted before ${cutoff.slice(0, 10)}`)
-            await recordAnonymized(sp, ctx, runId, id)
-          })
-          done++
-        } catch {
+          await deps.anonymize!(trx, ctx, id, `retention: deleted before ${cutoff.slice(0, 10)}`)
+        } catch (err) {
+          if (!(err instanceof AppError)) throw err
           refused.push(id)
           await addCount(trx, ctx, runId, 'skipped', 'soft_deleted_customers', 1)
+          continue
         }
+        await recordAnonymized(trx, ctx, runId, id)
+        done++
       }
       await addCount(trx, ctx, runId, 'done', 'soft_deleted_customers', done)
       return ids.length

@@ -48,10 +48,10 @@ export async function createPluginRuntime(opts: {
 }
 
 /** The options of a process's runtime, from its config. */
-export function pluginRuntimeOptions(config: Pick<Config, 'PLUGIN_PATH' | 'PLUGIN_TIMEOUT_MS' | 'PLUGIN_HEAP_MB' | 'PLUGIN_THREADS'>, log: (msg: string) => void) {
+export function pluginRuntimeOptions(config: Pick<Config, 'PLUGIN_PATH' | 'PLUGIN_TIMEOUT_MS' | 'PLUGIN_HEAP_MB' | 'PLUGIN_THREADS' | 'PLUGIN_START_TIMEOUT_MS'>, log: (msg: string) => void) {
   return {
     pluginPath: config.PLUGIN_PATH,
-    poolOptions: { timeoutMs: config.PLUGIN_TIMEOUT_MS, heapMb: config.PLUGIN_HEAP_MB, threads: config.PLUGIN_THREADS },
+    poolOptions: { timeoutMs: config.PLUGIN_TIMEOUT_MS, heapMb: config.PLUGIN_HEAP_MB, threads: config.PLUGIN_THREADS, startTimeoutMs: config.PLUGIN_START_TIMEOUT_MS },
     log,
   }
 }
