@@ -202,6 +202,22 @@ t.test('notifications end to end against a real SMTP server', async (t) => {
       t.equal(smtp.mails.length, before + 1, 'only the live customer got mail')
     })
 
+    await t.test('anonymizing a customer erases the rendered texts of its notifications', async (t) => {
+      const c6 = (await api.post('/v1/customers', { name: 'Zofia Erasable', email: 'zofia@x.example' })).body
+      const n = (await api.post('/v1/notifications', { customer: c6.id, template: 'reactivation_notice' })).body
+      const sent = await waitFor('sent', async () => {
+        const x = (await api.get(`/v1/notifications/${n.id}`)).body
+        return x.status === 'sent' ? x : null
+      })
+      t.match(sent.body, /Zofia Erasable/)
+      const anon = await api.post(`/v1/customers/${c6.id}/anonymize`, { reason: 'erasure request' })
+      t.equal(anon.statusCode, 200, anon.raw)
+      const after = (await api.get(`/v1/notifications/${n.id}`)).body
+      t.match(after, { status: 'sent', to: null, subject: null, body: null })
+      const row = await env.admin('notifications').where({ id: n.id }).first()
+      t.notOk(JSON.stringify(row).includes('Zofia'), 'nothing of the name left in the row')
+    })
+
     await t.test('a notification the credit policy inserted is picked up by the sweep', async (t) => {
       const before = smtp.mails.length
       await env.admin('notifications').insert({ tenant_id: tenant.uuid, id: 'ntf_0000000000policypolicypoli', customer_id: cus.id, template: 'overdue_warning_1', status: 'queued', source: 'credit_policy', created_by: 'system:credit-policy' })
