@@ -271,10 +271,12 @@ async function snapshotter(env: TestEnv) {
   const tables: string[] = (await env.admin.raw(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`)).rows
     .map((r: any) => r.tablename)
     .filter((name: string) => !SEQUENCE_TABLES.includes(name))
-  // jsonb_build_object takes at most 100 arguments (50 tables): one per chunk of 40, merged.
-  const chunks: string[][] = []
-  for (let i = 0; i < tables.length; i += 40) chunks.push(tables.slice(i, i + 40))
-  const sql = `SELECT ${chunks.map((c) => `jsonb_build_object(${c.map((tb) => `'${tb}', (SELECT count(*) || '/' || coalesce(max(xmin::text::bigint), 0) FROM "${tb}")`).join(', ')})`).join(' || ')} AS s`
+  // json_build_object takes at most 100 arguments (50 tables): one object per 40 tables, merged.
+  const objects: string[] = []
+  for (let i = 0; i < tables.length; i += 40) {
+    objects.push(`jsonb_build_object(${tables.slice(i, i + 40).map((tb) => `'${tb}', (SELECT count(*) || '/' || coalesce(max(xmin::text::bigint), 0) FROM "${tb}")`).join(', ')})`)
+  }
+  const sql = `SELECT ${objects.join(' || ')} AS s`
   return async (): Promise<Record<string, string>> => (await env.admin.raw(sql)).rows[0].s
 }
 

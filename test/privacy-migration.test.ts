@@ -65,11 +65,11 @@ t.test('the privacy migration seals existing rows and keeps the audit chain veri
       tenant_id: tenantId, key: 'k1', request_hash: 'h', method: 'POST', path: '/v1/customers', status_code: 201,
       response_body: JSON.stringify({ ...snapshot(1, '+1555'), possible_duplicates: [{ id: cus, name: 'Migrated Person', matched_on: ['email'] }] }), expires_at: new Date(Date.now() + 3600e3),
     })
-    t.ok((await verifyAuditChain(trx, tenantId)).ok, 'the chain verifies before')
   })
 
   const applied = await migrate(url, APP_PASSWORD)
-  t.same(applied, [MINE], 'only the privacy migration ran')
+  // The privacy migration, then the ones after it (the chain check below reads the archive schema of a later one).
+  t.equal(applied[0], MINE, 'the privacy migration ran first')
 
   await owner.transaction(async (trx) => {
     await trx.raw(`select set_config('app.tenant_id', ?, true)`, [tenantId])
