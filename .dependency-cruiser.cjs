@@ -8,9 +8,9 @@
  */
 const KERNEL = '^core/kernel/'
 const CONTRACT = '^core/[^/]+/schemas\\.ts$'
-const EDGE = '(^core/(http|jobs|events|ops)/|^core/main\\.ts$|/routes\\.ts$|^core/webhooks/delivery\\.ts$|^core/reconciliation/jobs\\.ts$|^core/imports/jobs\\.ts$|^core/retention/jobs\\.ts$)'
+const EDGE = '(^core/(http|jobs|events|ops)/|^core/main\\.ts$|/routes\\.ts$|^core/webhooks/delivery\\.ts$|^core/reconciliation/jobs\\.ts$|^core/imports/jobs\\.ts$|^core/retention/jobs\\.ts$|^core/(notifications|statement-runs)/jobs\\.ts$)'
 const LEDGER = '^core/(ledger|audit|outbox|privacy)/'
-const RECORD = '^(core/(customers|invoices|payments|allocations|credit-notes|refunds|write-offs|adjustments|sales|webhooks|reconciliation|plugins|periods|reversals|approvals|credit-limits|disputes|merges|imports|retention|credit-policy)/|tenants/)'
+const RECORD = '^(core/(customers|invoices|payments|allocations|credit-notes|refunds|write-offs|adjustments|sales|webhooks|reconciliation|plugins|periods|reversals|approvals|credit-limits|disputes|merges|imports|retention|credit-policy|notifications|communications|notification-templates|statement-runs)/|tenants/)'
 const VIEW = '^core/(views|reports)/'
 const WORKFLOW = '^(core/workflows/|tenants/provision\\.ts$)'
 const PROJECT = '^(core|tenants|plugins)/'

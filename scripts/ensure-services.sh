@@ -55,3 +55,15 @@ if ! redis_up; then
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
   redis_up || { echo "ensure-services: Redis did not come up" >&2; exit 1; }
 fi
+
+# Documents: statement PDFs embed DejaVu Sans (Latin, Greek, Cyrillic) and Droid Sans Fallback (CJK;
+# Noto Sans CJK is used when Droid is missing), and the tests read PDFs back with poppler's
+# pdftotext. Installed when missing (Debian/Ubuntu packages).
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf ] || ! command -v pdftotext >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "ensure-services: installing fonts-dejavu-core, fonts-droid-fallback and poppler-utils"
+    apt_install fonts-dejavu-core fonts-droid-fallback poppler-utils
+  else
+    echo "ensure-services: install DejaVu Sans, Droid Sans Fallback (or Noto Sans CJK) and poppler-utils (pdftotext) for statement PDFs and their tests" >&2
+  fi
+fi

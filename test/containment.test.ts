@@ -45,7 +45,7 @@ t.test('containment', async (t) => {
   const invoiceBody = (cus: string, amount = 1000) => ({ customer: cus, lines: [{ description: 'x', quantity: 1, unit_amount: amount, tax_rate: '0.1' }] })
 
   await t.test('partner entry modules load in the pool only; discovery checks exports there', async (t) => {
-    t.same([...pluginRegistry().plugins.keys()].sort(), ['channel-only', 'coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'retention-only', 'retention-standard'])
+    t.same([...pluginRegistry().plugins.keys()].sort(), ['channel-only', 'coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'email-smtp', 'retention-only', 'retention-standard', 'sms-http', 'webhook'])
     const loads = calls('coa-counting:load')
     t.ok(loads.length >= 1, 'loaded')
     t.notOk(loads.some((l) => l.endsWith(' 0')), 'never on the main thread')
@@ -144,18 +144,20 @@ t.test('containment', async (t) => {
     t.notOk([...maps(), ...accounts()].some((l) => l.endsWith(' 0')), 'every call ran in a worker thread')
   })
 
-  await t.test('enabling a kind the core cannot run is refused; a runnable kind is accepted', async (t) => {
+  await t.test('runnable kinds are accepted; a partner notification channel is described and sends in the pool', async (t) => {
     const tn = await env.tenant({ name: 'Kinds' })
     const api = env.api(tn.key)
     const res = await api.put('/v1/plugins/channel-only', {})
-    t.equal(res.statusCode, 400, res.raw)
-    t.match(res.body.error, { code: 'plugin_kind_unsupported', type: 'invalid_request', param: 'enabled' })
-    t.match(res.body.error.message, /notification-channel/)
-    t.equal((await api.get('/v1/plugins')).body.data.find((p: any) => p.name === 'channel-only').enabled, false)
-    t.equal(await env.admin('tenant_plugins').where({ tenant_id: tn.uuid, name: 'channel-only' }).first(), undefined, 'nothing stored')
+    t.equal(res.statusCode, 200, res.raw)
+    t.match(res.body, { enabled: true, provides: ['notification-channel'] })
     const cp = await api.put('/v1/plugins/credit-policy-fixture', {})
     t.equal(cp.statusCode, 200, cp.raw)
     t.match(cp.body, { enabled: true, provides: ['credit-policy'] })
+    const ch = await api.post('/v1/notification-channels', { name: 'Partner', plugin: 'channel-only', config: {} })
+    t.equal(ch.statusCode, 201, ch.raw)
+    t.equal(ch.body.kind, 'webhook', 'a channel that needs the customer reference')
+    const sent = await api.post(`/v1/notification-channels/${ch.body.id}/test`, { to: 'cus_x' })
+    t.match(sent.body, { status: 'sent', provider_id: /^partner-ntt_/ }, 'sent through the channel host in a worker thread')
   })
 
   await t.test('runContained runs any pure module: JSON-logic, a busy loop, a heap hog, a throw', async (t) => {

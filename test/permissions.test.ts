@@ -39,6 +39,7 @@ interface Fixture {
   sale: string
   txn: string
   evt: string
+  ntf: string
   dsp: string
 }
 
@@ -52,6 +53,8 @@ interface TenantFixtures {
   je: string
   keyId: string
   role: string
+  nch: string
+  str: string
 }
 
 async function ok(res: Promise<ApiResponse>, what: string): Promise<any> {
@@ -76,7 +79,9 @@ async function customerFixture(env: TestEnv, key: string, assignedTo: string | n
   const txn = (await ok(api.get(`/v1/customers/${cus}/transactions?limit=1`), 'transactions')).data[0].id
   const events = (await ok(api.get('/v1/events?limit=100'), 'events')).data as { id: string; data: { object: { id: string; customer?: string } } }[]
   const evt = events.find((e) => e.data.object.customer === cus)!.id
-  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt, dsp }
+  const ntf = (await ok(api.post('/v1/notifications', { customer: cus, template: 'payment_reminder' }), 'notification')).id
+  await ok(api.post(`/v1/customers/${cus}/communications`, { type: 'call', direction: 'outbound', summary: 'matrix' }), 'communication')
+  return { cus, inv, inv2, pay: payment.id, alc: payment.allocations?.[0]?.id ?? payment.applied?.[0]?.id ?? newId('alc'), cn, ref, wo, adj, sale, txn, evt, dsp, ntf }
 }
 
 async function tenantFixtures(env: TestEnv): Promise<{ fx: TenantFixtures; keys: Record<string, string> }> {
@@ -93,6 +98,8 @@ async function tenantFixtures(env: TestEnv): Promise<{ fx: TenantFixtures; keys:
   const role = await ok(api.post('/v1/roles', { name: SCOPED_CUSTOM, permissions: customerScoped, own_customers_only: true }), 'role')
   const plus = await ok(api.post('/v1/api-keys', { name: 'plus', role: role.id, user: 'rep.one' }), 'key')
   keys[SCOPED_CUSTOM] = plus.secret
+  // A channel nothing listens on (no worker runs here): notifications stay queued.
+  const nch = (await ok(api.post('/v1/notification-channels', { name: 'matrix', plugin: 'email-smtp', config: { host: '127.0.0.1', port: 9, from: 'matrix@example.com' } }), 'channel')).id
   // The rep's customer is assigned to its user label, the custom role's key shares it.
   const mine = await customerFixture(env, tenant.key, 'rep.one', 'Mine')
   const other = await customerFixture(env, tenant.key, null, 'Other')
@@ -100,7 +107,8 @@ async function tenantFixtures(env: TestEnv): Promise<{ fx: TenantFixtures; keys:
   const we = (await ok(api.post('/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/hook', events: ['invoice.created'] }), 'endpoint')).id
   const rec = (await ok(api.post('/v1/reconciliations', {}), 'reconciliation')).id
   const je = (await ok(api.get('/v1/journal-entries?limit=1'), 'journal')).data[0].id
-  return { fx: { key: tenant.key, mine, other, per, we, rec, je, keyId: repId, role: role.id }, keys }
+  const str = (await ok(api.post('/v1/statement-runs', { from: '2025-01-01', to: '2025-01-31', customers: [mine.cus], deliver: 'none' }), 'statement run')).id
+  return { fx: { key: tenant.key, mine, other, per, we, rec, je, keyId: repId, role: role.id, nch, str }, keys }
 }
 
 /** The fixture id a path parameter names, by the resource before it. */
@@ -127,11 +135,16 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
     roles: ['role', tf.role],
     'approval-requests': ['apr', undefined],
     'credit-limit-requests': ['clr', undefined],
+    'notification-channels': ['nch', tf.nch],
+    notifications: ['ntf', f.ntf],
+    'statement-runs': ['str', tf.str],
     imports: ['imp', undefined],
     'credit-policy': ['cpr', undefined],
   }
   if (param === 'delivery') return newId('whd')
   if (param === 'evidence_id') return newId('dev')
+  if (param === 'statement') return newId('stm')
+  if (param === 'key') return 'payment_reminder'
   if (param === 'name') return 'matrix-none'
   if (param === 'version') return '999999' // a credit-policy version no fixture has
   const [prefix, id] = byResource[resource] ?? [null, undefined]
@@ -140,7 +153,7 @@ function idFor(path: string, param: string, f: Fixture, tf: TenantFixtures, miss
 }
 
 /** Customer-owned resources (their ids answer 404 to a limited key when the customer is not its). */
-const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events', 'disputes'])
+const CUSTOMER_OWNED = new Set(['customers', 'invoices', 'payments', 'allocations', 'credit-notes', 'refunds', 'write-offs', 'adjustments', 'sales', 'transactions', 'events', 'disputes', 'notifications'])
 
 /** A valid body for a write, aimed at the customer (and its documents) of `f`. */
 function bodyFor(method: string, path: string, f: Fixture): unknown {
@@ -166,6 +179,14 @@ function bodyFor(method: string, path: string, f: Fixture): unknown {
     'POST /v1/webhook-endpoints/{id}/rotate-secret': {},
     'POST /v1/customers/{id}/credit-limit-requests': { credit_limit: 1, reason: 'matrix' },
     'PATCH /v1/settings': { approvals: { refund_over: null } },
+    'POST /v1/notifications': { customer: f.cus, template: 'payment_reminder' },
+    'POST /v1/customers/{id}/communications': { type: 'note', direction: 'outbound', summary: 'matrix' },
+    'POST /v1/customers/{id}/consents': { purpose: 'email', granted: true, source: 'matrix' },
+    'PATCH /v1/notification-channels/{id}': { name: 'matrix' },
+    'POST /v1/notification-channels/{id}/test': { to: 'nobody@example.com' },
+    'POST /v1/notifications/{id}/retry': {},
+    // An invalid text proves the gate without changing the fixture tenant's templates.
+    'PUT /v1/notification-templates/{key}': { body: '{{matrix_probe}}' },
     'POST /v1/disputes/{id}/resolve': { outcome: 'rejected', resolution: 'matrix' },
     'POST /v1/customers/{id}/merge': { into: f.cus, reason: 'matrix' },
   }
@@ -232,7 +253,8 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
       const allowed = table === 'authenticated' || table.every((p) => perms.has(p))
       // Targets: [label, fixture, tenant, expectation when allowed]
       const targets: [string, Fixture, TenantFixtures, 'ok' | 'missing'][] = [['own/mine', own.fx.mine, own.fx, 'ok']]
-      if (params.length || bodyCustomer) targets.push(['foreign', foreign.fx.mine, foreign.fx, 'missing'])
+      // A template key names a text every tenant has (its own or the default), never another tenant's row.
+      if ((params.length && resource !== 'notification-templates') || bodyCustomer) targets.push(['foreign', foreign.fx.mine, foreign.fx, 'missing'])
       if ((params.length && CUSTOMER_OWNED.has(resource)) || bodyCustomer) targets.push(['own/other', own.fx.other, own.fx, scoped ? 'missing' : 'ok'])
 
       for (const [label, f, tf, when] of targets) {
@@ -254,12 +276,12 @@ t.test('permission matrix: every route × role × tenant × customer', async (t)
           continue
         }
         if (when === 'missing' || probeMissing) {
-          const tolerate = probeMissing && ['roles', 'plugins'].includes(resource) // built-in role names, unknown plugins: 4xx of their own
+          const tolerate = probeMissing && ['roles', 'plugins', 'notification-templates'].includes(resource) // built-in role names, unknown plugins: 4xx of their own
           expect(res.statusCode === 404 || (tolerate && res.statusCode >= 400 && res.statusCode < 500 && res.statusCode !== 403), `${tag}: want 404, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else if (write) {
           expect(res.statusCode !== 403 && res.statusCode !== 404 && res.statusCode < 500, `${tag}: want past the gate, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         } else {
-          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || ['approval-requests', 'credit-limit-requests', 'imports', 'credit-policy'].includes(resource)
+          const fixtureMissing = params.includes('delivery') || params.includes('name') || params.includes('evidence_id') || params.includes('statement') || ['approval-requests', 'credit-limit-requests', 'imports', 'credit-policy'].includes(resource)
           expect(res.statusCode === 200 || (fixtureMissing && res.statusCode === 404), `${tag}: want 200, got ${res.statusCode} ${res.raw.slice(0, 200)}`)
         }
         if (res.statusCode < 300) {

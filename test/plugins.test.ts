@@ -12,7 +12,7 @@ t.test('plugins', async (t) => {
 
   await t.test('discovery loads the valid plugins and refuses the bad ones whole', async (t) => {
     const registry = pluginRegistry()
-    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'credit-policy-standard', 'retention-standard'])
+    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'credit-policy-standard', 'email-smtp', 'retention-standard', 'sms-http', 'webhook'])
     const refused = Object.fromEntries(registry.refused.map((r) => [path.basename(r.dir), r.reason]))
     t.same(Object.keys(refused).sort(), ['bad-api-version', 'bad-manifest'])
     t.match(refused['bad-manifest'], /invalid manifest/)
@@ -29,7 +29,10 @@ t.test('plugins', async (t) => {
       ['coa-unbalanced', false],
       ['coa-unknown-account', false],
       ['credit-policy-standard', false],
+      ['email-smtp', false],
       ['retention-standard', false],
+      ['sms-http', false],
+      ['webhook', false],
     ])
     t.match(res.body.data[0], { object: 'plugin', version: '1.2.0', provides: ['chart-of-accounts'], config: null, config_schema: { type: 'object' } })
     t.equal((await cashier.get('/v1/plugins')).statusCode, 403)

@@ -478,6 +478,32 @@ export async function restoreCustomer(trx: Trx, ctx: RequestContext, id: string,
   return fullView(after)
 }
 
+/** What reaching a customer needs (notifications, statements): contact fields, preferences, address. 404 when the actor cannot see it. */
+export async function customerContact(trx: Trx, ctx: RequestContext, id: string) {
+  const row = (await findReadable(trx, ctx, id)) as CustomerWithBalance & { preferences?: { email?: boolean; sms?: boolean; language?: string } | null }
+  return {
+    id: row.id,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    tax_id: row.tax_id,
+    billing_address: row.billing_address,
+    currency: row.currency,
+    status: row.status,
+    deleted: row.deleted_at !== null,
+    preferences: row.preferences ?? {},
+    current_balance: row.current_balance ?? 0,
+  }
+}
+
+export type CustomerContact = Awaited<ReturnType<typeof customerContact>>
+
+/** Ids of the customers a statement run covers by default: every customer not deleted or merged, oldest first (bounded). */
+export async function statementCustomerIds(trx: Trx, ctx: RequestContext, limit: number): Promise<string[]> {
+  const rows: { id: string }[] = await trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').whereNot({ status: 'merged' }).orderBy('id').limit(limit).select('id')
+  return rows.map((r) => r.id)
+}
+
 // ---- anonymization ------------------------------------------------------------------------------
 
 /** What an anonymized customer is called (not personal: the same for every one). */

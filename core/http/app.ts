@@ -40,6 +40,10 @@ import { eventRoutes } from '../events/routes'
 import { settingsRoutes } from '../settings/routes'
 import { approvalRoutes } from '../approvals/routes'
 import { creditLimitRoutes } from '../credit-limits/routes'
+import { notificationRoutes } from '../notifications/routes'
+import { notificationTemplateRoutes } from '../notification-templates/routes'
+import { communicationRoutes } from '../communications/routes'
+import { statementRunRoutes } from '../statement-runs/routes'
 import { disputeRoutes } from '../disputes/routes'
 import { mergeRoutes } from '../merges/routes'
 import { importRoutes } from '../imports/routes'
@@ -179,6 +183,10 @@ export async function buildApp(
   await app.register(settingsRoutes, { prefix: '/v1' })
   await app.register(approvalRoutes, { prefix: '/v1' })
   await app.register(creditLimitRoutes, { prefix: '/v1' })
+  await app.register(notificationRoutes, { prefix: '/v1' })
+  await app.register(notificationTemplateRoutes, { prefix: '/v1' })
+  await app.register(communicationRoutes, { prefix: '/v1' })
+  await app.register(statementRunRoutes, { prefix: '/v1' })
   await app.register(disputeRoutes, { prefix: '/v1' })
   await app.register(mergeRoutes, { prefix: '/v1' })
   await app.register(importRoutes, { prefix: '/v1' })

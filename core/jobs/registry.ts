@@ -8,6 +8,9 @@ import type { AnonymizeCustomer } from '../workflows/retention'
 import { anonymizeCustomer } from '../workflows/anonymize-customer'
 import { creditPolicyConsumer, creditPolicyJob, creditPolicyRequeue, nightlyCreditPolicy } from './credit-policy'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
+import { notificationJobs } from '../notifications/jobs'
+import type { SendSettings } from '../workflows/notify'
+import { statementRunJob } from '../statement-runs/jobs'
 import { jobDefinitionMap, type JobDefinition } from './queues'
 import type { TenantSchedule } from './schedules'
 import type { TenantSweep } from './sweeps'
@@ -28,6 +31,8 @@ export interface JobRegistry {
 export interface RegistryOptions {
   /** Webhook delivery settings beyond the config's (tests shorten the retry schedule). */
   webhooks?: Partial<DeliverySettings>
+  /** Notification send settings beyond the config's (tests shorten the backoff and the lease). */
+  notifications?: Partial<SendSettings> & { sweepEveryMs?: number }
   /**
    * The anonymization step retention applies to soft-deleted customers past their retention (the
    * privacy workflow). Without one, a run counts them as skipped and anonymizes nobody.
@@ -42,12 +47,13 @@ const anonymizeByRetention: AnonymizeCustomer = (trx, ctx, customerId, reason) =
 
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
+  const notifications = notificationJobs({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.notifications })
   const consumers = [webhooks.consumer, creditPolicyConsumer, ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, notifications.job, statementRunJob, ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, ...(opts.extra?.sweeps ?? [])],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, notifications.sweep, ...(opts.extra?.sweeps ?? [])],
     schedules: [nightlyReconciliation, nightlyRetention, nightlyCreditPolicy, ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice

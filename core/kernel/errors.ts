@@ -30,6 +30,7 @@ export const CATALOG = {
   invalid_cursor: { status: 400, type: 'invalid_request', message: 'The pagination cursor is invalid.' },
   invalid_idempotency_key: { status: 400, type: 'invalid_request', message: 'Idempotency-Key must be 1 to 255 printable characters.' },
   unsupported_media_type: { status: 415, type: 'invalid_request', message: 'Content-Type must be application/json.' },
+  template_invalid: { status: 400, type: 'invalid_request', message: 'The template is invalid: unknown placeholder, partial or section, or unbalanced tags.' },
   evidence_type_not_allowed: { status: 415, type: 'invalid_request', message: 'Evidence must be a PDF, PNG, JPEG or plain-text file (checked by content).' },
   invalid_rule: { status: 400, type: 'invalid_request', message: 'The credit-policy rule set is invalid.' },
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
@@ -82,6 +83,7 @@ export const CATALOG = {
   customer_suspended: { status: 422, type: 'business_rule', message: 'The customer is suspended: no new invoice or sale on account.' },
   credit_hold: { status: 422, type: 'business_rule', message: 'The customer is on credit hold: no new invoice or sale on account.' },
   customer_inactive: { status: 422, type: 'business_rule', message: 'The customer cannot take new documents in its current status.' },
+  channel_unavailable: { status: 422, type: 'business_rule', message: 'No notification channel of the tenant can reach this customer (no channel, or no address for it).' },
   plugin_invalid: { status: 422, type: 'business_rule', message: 'The plugin or its configuration is invalid.' },
   posting_rejected: { status: 422, type: 'business_rule', message: 'The chart-of-accounts plugin produced an invalid posting.' },
   // A plugin call or rule evaluation was killed (time budget or heap limit exceeded) or its worker

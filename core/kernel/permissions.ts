@@ -63,7 +63,8 @@ export const PERMISSIONS = {
   'reports.view': c('Read reports (aging rows are limited to the customers the key sees).'),
   'events.view': c('Read events.'),
   'audit.view': c('Read the audit log.'),
-  'notifications.send': c('Send notifications to customers.'),
+  'notifications.send': c('Send notifications to customers; retry them; log communications.'),
+  'notifications.view': c('Read notifications, their attempts and the communications log.'),
   'disputes.view': c('Read disputes and their evidence.'),
   'disputes.manage': c('Open disputes (a chargeback posts), upload evidence, submit and resolve them.'),
   'ledger.view': t('Read journal entries, accounts and the trial balance.'),
@@ -89,6 +90,7 @@ export const PERMISSIONS = {
   'credit_limits.approve': t('Approve credit-limit increases.'),
   'approvals.approve': t('Approve or reject four-eyes approval requests.'),
   'imports.create': t('Import data.'),
+  'notifications.manage': t('Configure notification channels and templates; start statement runs.'),
 } as const satisfies Record<string, PermissionInfo>
 
 export type Permission = keyof typeof PERMISSIONS
@@ -128,7 +130,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
       ...VIEW_DOCUMENTS, 'invoices.create', 'payments.create', 'allocations.create', 'credit_notes.create', 'refunds.create',
       'write_offs.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
       'ledger.view', 'periods.view', 'periods.manage', 'periods.close', 'periods.reopen',
-      'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view',
+      'reconciliation.view', 'reconciliation.run', 'webhooks.view', 'plugins.view', 'settings.view', 'notifications.view',
     ],
     ownCustomersOnly: false,
   },
@@ -138,7 +140,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
       'customers.basic.view', 'customers.basic.edit', 'customers.create', 'customers.pii.edit', 'customers.balance.view',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'sales.cancel', 'payments.create', 'allocations.create',
       'credit_notes.create', 'refunds.create', 'adjustments.create', 'reversals.create', 'disputes.manage', 'reports.view', 'events.view',
-      'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view',
+      'ledger.view', 'periods.view', 'reconciliation.view', 'approvals.approve', 'settings.view', 'notifications.view', 'notifications.send',
     ],
     ownCustomersOnly: false,
   },
@@ -152,7 +154,7 @@ export const BUILT_IN_ROLES: Record<Role, RoleDefinition> = {
     permissions: [
       'customers.basic.view', 'customers.basic.edit', 'customers.balance.view', 'customers.credit_limit.edit',
       ...VIEW_DOCUMENTS, 'invoices.create', 'sales.create', 'write_offs.create', 'credit.override', 'reports.view', 'events.view',
-      'ledger.view', 'periods.view', 'reconciliation.view', 'credit_policy.edit', 'credit_limits.approve', 'settings.view',
+      'ledger.view', 'periods.view', 'reconciliation.view', 'credit_policy.edit', 'credit_limits.approve', 'settings.view', 'notifications.view', 'notifications.send',
     ],
     ownCustomersOnly: false,
   },
@@ -206,11 +208,15 @@ export const FIELD_RULES = {
     suspension_override_until: { view: 'customers.balance.view', edit: 'credit.override' },
     preferences: { view: 'customers.basic.view', edit: 'customers.basic.edit' },
   },
+  // A notification's recipient is the customer's e-mail address or phone number.
+  notification: {
+    to: { view: 'customers.pii.view' },
+  },
 } as const satisfies Record<string, Record<string, FieldRule>>
 
 export type GuardedObject = keyof typeof FIELD_RULES
 /** CASL subjects: the guarded object types, by their type name. */
-const SUBJECTS: Record<GuardedObject, string> = { customer: 'Customer' }
+const SUBJECTS: Record<GuardedObject, string> = { customer: 'Customer', notification: 'Notification' }
 
 // ---- abilities ----------------------------------------------------------------------------------
 

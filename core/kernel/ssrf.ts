@@ -75,6 +75,21 @@ export const guardedLookup: net.LookupFunction = (hostname, options, callback) =
   })
 }
 
+/**
+ * One address to connect to `host` at, checked like a webhook target unless private targets are
+ * allowed: the caller connects to this address (so the checked address is the one used).
+ */
+export async function checkedAddress(host: string, allowPrivateTargets: boolean): Promise<string> {
+  const bare = host.replace(/^\[|\]$/g, '')
+  const addresses = net.isIP(bare) ? [{ address: bare }] : await dns.promises.lookup(bare, { all: true })
+  if (!addresses.length) throw Object.assign(new Error(`no address for ${host}`), { code: 'ENOTFOUND' })
+  if (!allowPrivateTargets) {
+    const refused = addresses.find((a) => !isPublicAddress(a.address))
+    if (refused) throw new SsrfError(refused.address, addressRange(refused.address))
+  }
+  return addresses[0].address
+}
+
 export interface PostOptions {
   /** Lifts the address check (development and tests); scheme and redirect rules still apply. */
   allowPrivateTargets: boolean

@@ -72,6 +72,13 @@ export function countErrorAnswer(code: string): void {
   httpErrors.inc({ code: code in CATALOG ? (code as ErrorCode) : 'internal_error' })
 }
 
+export const notificationSends = new Counter({
+  name: 'notifications_sent_total',
+  help: 'Notification sends recorded, by outcome (sent, failed: retry due, dead: no more automatic retries)',
+  labelNames: ['outcome'] as const,
+  registers: [],
+})
+
 /**
  * Retention (incremented by the retention job when a run completes, with the run's counts): rows
  * purged, archived and anonymized per data type over all tenants, and the age of the last run this
@@ -129,6 +136,7 @@ export const creditPolicyMetrics = {
 
 const SHARED: Metric<string>[] = [
   webhookDeliveries,
+  notificationSends,
   jobMetrics.processed,
   jobMetrics.wait,
   jobMetrics.duration,

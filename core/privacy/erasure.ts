@@ -3,8 +3,9 @@ import type { RequestContext } from '../kernel/context'
 
 /**
  * Erasure of a customer's personal data from the mutable message stores (shared tables of
- * migration 20261216000010): a notification's recipient address and template data, a
- * communication's free-text summary. Types, statuses, dates, promised amounts and links stay, so
+ * migration 20261216000010): a notification's recipient address, template data and rendered
+ * subject and body, a communication's free-text summary, and a stored statement PDF (names and
+ * addresses). Types, statuses, dates, promised amounts and links stay, so
  * the collection history still counts. One statement per table.
  *
  * The notifications and communications modules (core/notifications, core/communications) own these
@@ -15,7 +16,10 @@ export const ERASED_SUMMARY = '[erased]'
 export async function eraseCustomerMessages(trx: Trx, ctx: RequestContext, customerId: string): Promise<{ notifications: number; communications: number }> {
   const { rows } = await trx.raw(
     `with n as (
-       update notifications set recipient = null, data = '{}'::jsonb, last_error = null, updated_at = now()
+       update notifications set recipient = null, data = '{}'::jsonb, last_error = null, subject = null, body = null, updated_at = now()
+        where tenant_id = :tenant and customer_id = :customer returning 1),
+     s as (
+       update statements set pdf = null, error = null
         where tenant_id = :tenant and customer_id = :customer returning 1),
      c as (
        update communications set summary = :summary

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { agingQuery, agingSchema, statementParams, statementQuery, statementSchema } from './schemas'
 import { agingReport, customerStatement } from './service'
-import { statementCsv, statementPdf } from './statement'
+import { can } from '../kernel/permissions'
+import { statementCsv, statementDocument, statementPdf } from './statement'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -42,15 +43,19 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => {
+      if (req.query.format === 'pdf') {
+        const includePii = can(req.ctx.access, 'customers.pii.view')
+        const document = await inTenant(req, reply, (trx, ctx) => statementDocument(trx, ctx, req.params.id, req.query, includePii))
+        const s = document.statement
+        reply.type('application/pdf').header('content-disposition', `attachment; filename="statement-${s.customer}-${s.from}-${s.to}.pdf"`)
+        return statementPdf(document)
+      }
       const statement = await inTenant(req, reply, (trx, ctx) => customerStatement(trx, ctx, req.params.id, req.query))
       const name = `statement-${statement.customer}-${statement.from}-${statement.to}`
       switch (req.query.format) {
         case 'csv':
           reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}.csv"`)
           return statementCsv(statement)
-        case 'pdf':
-          reply.type('application/pdf').header('content-disposition', `attachment; filename="${name}.pdf"`)
-          return statementPdf(statement)
         default:
           reply.type('application/json; charset=utf-8')
           return statement

@@ -134,6 +134,56 @@ export interface CreditPolicyPlugin<C = Record<string, unknown>> {
   facts?(customer: { id: string }, base: Record<string, unknown>, config: C): Record<string, unknown>
 }
 
+/**
+ * One message to one recipient (notification-channel kind). `id` is the notification id: a provider
+ * that supports it uses it to refuse duplicates (an e-mail's Message-ID, an SMS gateway's reference).
+ */
+export interface ChannelMessage {
+  id: string
+  to: string
+  subject?: string
+  body: string
+  attachments?: { filename: string; contentType: string; content: Buffer }[]
+}
+
+/** What one send came to. `retryable`: the core may try again (a temporary failure, nothing sent). */
+export interface ChannelResult {
+  status: 'sent' | 'failed'
+  provider_id?: string
+  error?: string
+  retryable: boolean
+}
+
+/**
+ * What the core lends a channel for one call: outbound HTTP goes through `post`, the core's SSRF
+ * guard (no private targets, no redirects, a timeout), never a raw socket of the plugin's own.
+ */
+export interface ChannelTools {
+  post(url: string, headers: Record<string, string>, body: string): Promise<
+    | { kind: 'response'; status: number; body: string }
+    | { kind: 'error'; code: string; message: string }
+  >
+  /**
+   * The address to open a raw connection to `host` at (SMTP): resolved once and checked like a
+   * webhook target (no loopback, private, link-local or metadata address unless private targets
+   * are allowed). Connect to the address returned, never to the name again (DNS rebinding).
+   * Rejects with the reason when the host is refused or does not resolve.
+   */
+  connectAddress(host: string): Promise<string>
+  /** Standard Webhooks headers (webhook-id, webhook-timestamp, webhook-signature) for `body`. */
+  signedHeaders(secret: string, msgId: string, body: string): Record<string, string>
+}
+
+export interface NotificationChannelPlugin<C = Record<string, unknown>> {
+  /** The recipient address a channel needs from a customer. */
+  recipient: 'email' | 'phone' | 'customer'
+  /**
+   * Sends one message; never throws for a provider failure (returns `failed` with `retryable`).
+   * @example send({id: 'ntf_…', to: 'a@b.example', subject: 'Reminder', body: '…'}, config, tools) → {status: 'sent', provider_id: '<ntf_…@…>', retryable: false}
+   */
+  send(message: ChannelMessage, config: C, tools: ChannelTools): Promise<ChannelResult>
+}
+
 /** The data a retention policy covers (API.md "Retention"). */
 export const RETENTION_DATA_TYPES = [
   'soft_deleted_customers',
@@ -174,6 +224,7 @@ export interface PluginModule {
   chartOfAccounts?: ChartOfAccountsPlugin
   retention?: RetentionPlugin
   creditPolicy?: CreditPolicyPlugin
+  notificationChannel?: NotificationChannelPlugin
 }
 
 /**
@@ -184,6 +235,7 @@ export const KIND_ENTRIES: Partial<Record<PluginKind, { export: string; function
   'chart-of-accounts': { export: 'chartOfAccounts', functions: ['accounts', 'map'] },
   retention: { export: 'retention', functions: ['policies'] },
   'credit-policy': { export: 'creditPolicy', functions: ['rules'] },
+  'notification-channel': { export: 'notificationChannel', functions: ['send'] },
 }
 
 export interface LoadedPlugin {

@@ -8,12 +8,11 @@ import { creditPolicyResolver, type CreditPolicyResolver } from './credit-policy
 
 /**
  * The kinds of plugin this service can run: a tenant may enable a plugin only when the core runs
- * every kind it provides (PLUGINS.md: "enabling a kind the core cannot run is refused"). Add
- * `notification-channel` when the notification
- * sender does (and their contract entries in contract.ts KIND_ENTRIES). The app and worker builders
+ * every kind it provides (PLUGINS.md: "enabling a kind the core cannot run is refused"). Channels
+ * run through core/kernel/plugins/channel-host.ts (core/notifications/channels.ts callChannel). The app and worker builders
  * may pass their own list (createPluginRuntime `runnableKinds`).
  */
-export const RUNNABLE_PLUGIN_KINDS: readonly PluginKind[] = ['chart-of-accounts', 'credit-policy', 'retention']
+export const RUNNABLE_PLUGIN_KINDS: readonly PluginKind[] = ['chart-of-accounts', 'credit-policy', 'retention', 'notification-channel']
 
 /**
  * Everything plugins need at run time, made once at start-up and closed at shutdown: the

@@ -1,4 +1,5 @@
-/** A notification channel: a kind the core cannot run yet, so enabling it is refused. */
+/** A partner notification channel: described and called in the containment pool only. */
 export const notificationChannel = {
-  send: () => ({ status: 'sent', retryable: false }),
+  recipient: 'customer',
+  send: (message: { id: string }) => ({ status: 'sent', provider_id: `partner-${message.id}`, retryable: false }),
 }
