@@ -45,7 +45,7 @@ t.test('containment', async (t) => {
   const invoiceBody = (cus: string, amount = 1000) => ({ customer: cus, lines: [{ description: 'x', quantity: 1, unit_amount: amount, tax_rate: '0.1' }] })
 
   await t.test('partner entry modules load in the pool only; discovery checks exports there', async (t) => {
-    t.same([...pluginRegistry().plugins.keys()].sort(), ['channel-only', 'coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'email-smtp', 'retention-only', 'retention-standard', 'sms-http', 'webhook'])
+    t.same([...pluginRegistry().plugins.keys()].sort(), ['channel-only', 'coa-counting', 'coa-hungry', 'coa-slow', 'coa-standard', 'credit-policy-fixture', 'credit-policy-standard', 'email-smtp', 'retention-only', 'retention-standard', 'sms-http', 'webhook'])
     const loads = calls('coa-counting:load')
     t.ok(loads.length >= 1, 'loaded')
     t.notOk(loads.some((l) => l.endsWith(' 0')), 'never on the main thread')

@@ -20,6 +20,8 @@ t.test('workerRegistry lists every job, consumer, sweep and schedule, built on t
   t.same(r.sweeps.map((s) => s.name).sort(), ['credit-policy-requeue', 'import-requeue', 'notifications', 'reconciliation-requeue', 'retention-requeue', 'webhook-deliveries'])
   t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation', 'nightly-retention', 'nightly-credit-policy'])
   t.same(jobTypes(), [], 'building the list registers nothing either')
+  const without = workerRegistry(config, { omit: ['credit-policy'] })
+  t.same([without.consumers.map((c) => c.name), without.jobs.some((j) => j.type === 'credit-policy')], [['webhooks'], false], 'omit leaves built-in work out by name')
 
   const extra = defineEventConsumer({ name: 'test-extra', consume: async () => undefined })
   t.same(workerRegistry(config, { extra: { consumers: [extra] } }).consumers.map((c) => c.name), ['webhooks', 'credit-policy', 'test-extra'], 'extra consumers run after the built-in ones')

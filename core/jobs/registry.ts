@@ -40,6 +40,12 @@ export interface RegistryOptions {
   anonymizeCustomer?: AnonymizeCustomer
   /** More of each (tests add their own jobs and consumers); consumers run after the built-in ones. */
   extra?: Partial<Omit<JobRegistry, 'jobs'>> & { jobs?: JobDefinition[] }
+  /**
+   * Built-in background work left out, by name (a consumer's or sweep's or schedule's name, a job's
+   * type): a test of one process isolated from another (retention runs without the credit policy
+   * reacting to the test clock it advances). The service itself never omits anything.
+   */
+  omit?: string[]
 }
 
 /** Soft-deleted customers past retention are anonymized by the privacy workflow (crypto-shredding). */
@@ -48,13 +54,19 @@ const anonymizeByRetention: AnonymizeCustomer = (trx, ctx, customerId, reason) =
 export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGETS'>, opts: RegistryOptions = {}): JobRegistry {
   const webhooks = webhookDelivery({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.webhooks })
   const notifications = notificationJobs({ allowPrivateTargets: config.WEBHOOK_ALLOW_PRIVATE_TARGETS, ...opts.notifications })
-  const consumers = [webhooks.consumer, creditPolicyConsumer, ...(opts.extra?.consumers ?? [])]
+  const keep = <T>(list: T[], name: (x: T) => string) => list.filter((x) => !opts.omit?.includes(name(x)))
+  const consumers = [...keep([webhooks.consumer, creditPolicyConsumer], (c) => c.name), ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
+  const builtIn = {
+    jobs: [webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, notifications.job, statementRunJob],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, notifications.sweep],
+    schedules: [nightlyReconciliation, nightlyRetention, nightlyCreditPolicy],
+  }
   const registry: JobRegistry = {
-    jobs: [eventDispatchJob(consumers), webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, notifications.job, statementRunJob, ...(opts.extra?.jobs ?? [])],
+    jobs: [eventDispatchJob(consumers), ...keep(builtIn.jobs, (j) => j.type), ...(opts.extra?.jobs ?? [])],
     consumers,
-    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, notifications.sweep, ...(opts.extra?.sweeps ?? [])],
-    schedules: [nightlyReconciliation, nightlyRetention, nightlyCreditPolicy, ...(opts.extra?.schedules ?? [])],
+    sweeps: [...keep(builtIn.sweeps, (w) => w.name), ...(opts.extra?.sweeps ?? [])],
+    schedules: [...keep(builtIn.schedules, (c) => c.name), ...(opts.extra?.schedules ?? [])],
   }
   jobDefinitionMap(registry.jobs) // refuses a type defined twice
   return registry
