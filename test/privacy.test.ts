@@ -104,6 +104,8 @@ t.test('privacy: sealing, export, anonymization', async (t) => {
     t.ok(new Webhook(ep.body.secret).verify(delivered.body, delivered.headers), 'signature verifies')
 
     await t.test('export holds all of it', async (t) => {
+      const consent = await env.api(tenant.key).post(`/v1/customers/${id}/consents`, { purpose: 'email', granted: false, source: 'phone call' })
+      t.equal(consent.statusCode, 201, consent.raw)
       const res = await compliance.get(`/v1/customers/${id}/export`)
       t.equal(res.statusCode, 200)
       const x = res.body
@@ -115,6 +117,7 @@ t.test('privacy: sealing, export, anonymization', async (t) => {
       t.ok(x.transactions.length >= 2)
       t.match(x.notifications, [{ id: 'ntf_privacy1', recipient: pii.email }])
       t.match(x.communications, [{ id: 'com_privacy1' }])
+      t.match(x.consents, [{ purpose: 'email', granted: false, source: 'phone call' }], 'consents, as given and withdrawn')
       t.ok(x.audit_entries.some((a: any) => a.action === 'customer.created' && a.after.email === pii.email), 'audit entries opened')
       t.ok(x.events.some((e: any) => e.type === 'customer.created' && e.data.object.tax_id === pii.tax_id), 'events opened')
       t.same(x.truncated, [])

@@ -23,13 +23,14 @@ const exportView = {
     disputes: rows,
     communications: rows,
     notifications: rows,
+    consents: { ...rows, description: 'Every consent given or withdrawn, newest first (the history is kept).' },
     credit_limit_history: { type: 'object', properties: { changes: rows, requests: rows }, required: ['changes', 'requests'] },
     audit_entries: rows,
     events: rows,
     limits: { type: 'object', properties: { section_max: { type: 'integer' } }, required: ['section_max'] },
     truncated: { type: 'array', items: { type: 'string' }, description: 'Sections cut at `limits.section_max` rows (newest kept); page the rest through their list endpoints.' },
   },
-  required: ['object', 'exported_at', 'customer', 'documents', 'transactions', 'disputes', 'communications', 'notifications', 'credit_limit_history', 'audit_entries', 'events', 'limits', 'truncated'],
+  required: ['object', 'exported_at', 'customer', 'documents', 'transactions', 'disputes', 'communications', 'notifications', 'consents', 'credit_limit_history', 'audit_entries', 'events', 'limits', 'truncated'],
 } as const
 
 export async function privacyRoutes(app: FastifyInstance): Promise<void> {

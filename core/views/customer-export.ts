@@ -30,6 +30,7 @@ const SECTIONS = {
   disputes: 'disputes',
   communications: 'communications',
   notifications: 'notifications',
+  consents: 'consents',
   credit_limit_changes: 'credit_limit_changes',
   credit_limit_requests: 'credit_limit_requests',
 } as const
@@ -89,6 +90,7 @@ export async function exportCustomer(trx: Trx, ctx: RequestContext, id: string) 
     disputes: out.disputes.map((d) => ({ ...d, evidence: clean((evidence as Row[]).filter((e) => e.dispute_id === d.id)) })),
     communications: out.communications,
     notifications: out.notifications,
+    consents: out.consents,
     credit_limit_history: { changes: out.credit_limit_changes, requests: out.credit_limit_requests },
     // Shaped like GET /v1/audit-log entries, so the field rules hide the same snapshot fields.
     audit_entries: auditRows.map((r, i) => ({ ...r, object: 'audit_log_entry', entity: r.entity_id, before: snaps[2 * i], after: snaps[2 * i + 1] })),
