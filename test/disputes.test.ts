@@ -300,5 +300,19 @@ t.test('disputes and chargebacks', async (t) => {
     t.equal((await upload(chargeback.id, 'x.pdf', Buffer.concat([PDF, Buffer.from('other')]), other.key)).statusCode, 404)
   })
 
+  await t.test('endpoints subscribe to dispute events; anonymizing the customer erases its evidence files', async (t) => {
+    const ep = await api.post('/v1/webhook-endpoints', { url: 'http://127.0.0.1:9/disputes', events: ['dispute.created', 'dispute.submitted', 'dispute.resolved', 'customer.merged', 'customer.anonymized'] })
+    t.equal(ep.statusCode, 201, ep.raw)
+    const files = await env.admin('dispute_evidence').where({ tenant_id: tenant.uuid, customer_id: ada }).count({ n: '*' }).first()
+    t.ok(Number(files!.n) >= 3, 'the evidence is there before')
+    const res = await api.post(`/v1/customers/${ada}/anonymize`, { reason: 'GDPR erasure request' })
+    t.equal(res.statusCode, 200, res.raw)
+    t.same(await env.admin('dispute_evidence').where({ tenant_id: tenant.uuid, customer_id: ada }).select('id'), [], 'no file left')
+    const view = (await api.get(`/v1/disputes/${chargeback.id}`)).body
+    t.match(view, { status: 'won', amount: 500, evidence: [] }, 'the dispute and its amounts stay')
+    const audit = await env.admin('audit_log').where({ tenant_id: tenant.uuid, action: 'customer.anonymized', entity_id: ada }).first()
+    t.ok(audit, 'audited')
+  })
+
   await t.test('the ledger is intact', async (t) => intact(t, env, tenant.uuid))
 })

@@ -35,7 +35,7 @@ export async function anonymizeCustomer(trx: Trx, ctx: RequestContext, id: strin
     entity_type: 'customer',
     entity_id: id,
     before: { status: customer.status, anonymized_at: null },
-    after: { status: after.status, anonymized_at: after.anonymized_at, data_key: 'destroyed', notifications_erased: erased.notifications, communications_erased: erased.communications },
+    after: { status: after.status, anonymized_at: after.anonymized_at, data_key: 'destroyed', notifications_erased: erased.notifications, communications_erased: erased.communications, evidence_erased: erased.evidence },
     reason: input.reason,
   })
   await emitEvent(trx, ctx, 'customer.anonymized', after)
