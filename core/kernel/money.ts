@@ -69,6 +69,11 @@ export function mulRound(amount: number, decimal: string | number, param = 'rate
 }
 
 /** Canonical decimal string (trailing zeros trimmed) for storage and display. */
+/** `amount` minor units of `currency` in base minor units at `rate` (round half up); the base currency converts as itself. */
+export function toBaseAmount(amount: number, currency: string, baseCurrency: string, rate: string | number): number {
+  return currency === baseCurrency ? amount : mulRound(amount, rate, 'exchange_rate')
+}
+
 export function normalizeDecimal(value: string | number, param: string): string {
   const { units, scale } = parseDecimal(value, param)
   let s = units.toString().padStart(scale + 1, '0')

@@ -1,7 +1,7 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, CATALOG, type ErrorCode } from '../kernel/errors'
-import { mulRound } from '../kernel/money'
+import { toBaseAmount } from '../kernel/money'
 import { documentRate, ledgerContext } from '../ledger/engine'
 import { documentTxn, getJournalEntry, getTxn } from '../ledger/reads'
 import { recordAudit } from '../audit/service'
@@ -52,11 +52,6 @@ interface ApprovalAction {
   execute(trx: Trx, ctx: RequestContext, p: ApprovalPayload): Promise<unknown>
 }
 
-/** `amount` of `currency` in base minor units, at `rate`. */
-function toBase(amount: number, currency: string, baseCurrency: string, rate: string | number): number {
-  return currency === baseCurrency ? amount : mulRound(amount, rate, 'exchange_rate')
-}
-
 /** What is left of a sub-ledger row to reverse. */
 const remaining = (t: { amount: number; reversals_sum: number }) => Math.abs(t.amount) - Math.abs(t.reversals_sum)
 
@@ -64,7 +59,7 @@ async function measureTxn(trx: Trx, ctx: RequestContext, txnId: string, amount: 
   const txn = await getTxn(trx, ctx, txnId)
   const a = amount ?? remaining(txn)
   const r = txn.currency === baseCurrency ? '1' : (rate ?? (await getJournalEntry(trx, ctx, txn.journal_entry_id)).exchange_rate)
-  return { customer: txn.customer_id, amount: a, currency: txn.currency, base_amount: toBase(a, txn.currency, baseCurrency, r) }
+  return { customer: txn.customer_id, amount: a, currency: txn.currency, base_amount: toBaseAmount(a, txn.currency, baseCurrency, r) }
 }
 
 const params = (p: ApprovalPayload) => p.params ?? {}
@@ -81,7 +76,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
         rate = body.source.startsWith('pay_') ? (await getPaymentRow(trx, ctx, body.source, 'source')).exchange_rate : (await getCreditNoteRow(trx, ctx, body.source)).exchange_rate
       }
       const r = documentRate(customer.currency, baseCurrency, rate === undefined ? undefined : String(rate))
-      return { customer: customer.id, amount: body.amount, currency: customer.currency, base_amount: toBase(body.amount, customer.currency, baseCurrency, r) }
+      return { customer: customer.id, amount: body.amount, currency: customer.currency, base_amount: toBaseAmount(body.amount, customer.currency, baseCurrency, r) }
     },
     async execute(trx, ctx, p) {
       const [out] = await createRefunds(trx, [{ ctx, input: p.body as unknown as CreateRefundInput }])
@@ -94,7 +89,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
     async measure(trx, ctx, p, baseCurrency) {
       const body = p.body as unknown as CreateWriteOffInput
       const inv = await getInvoiceRow(trx, ctx, body.invoice, 'invoice')
-      return { customer: inv.customer_id, amount: body.amount, currency: inv.currency, base_amount: toBase(body.amount, inv.currency, baseCurrency, inv.exchange_rate) }
+      return { customer: inv.customer_id, amount: body.amount, currency: inv.currency, base_amount: toBaseAmount(body.amount, inv.currency, baseCurrency, inv.exchange_rate) }
     },
     async execute(trx, ctx, p) {
       const [out] = await createWriteOffs(trx, [{ ctx, input: p.body as unknown as CreateWriteOffInput }])
@@ -113,7 +108,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
       const inv = await getInvoiceRow(trx, ctx, params(p).id, 'id')
       const txn = await documentTxn(trx, ctx, inv.id)
       const amount = txn ? remaining(txn) : 0
-      return { customer: inv.customer_id, amount, currency: inv.currency, base_amount: toBase(amount, inv.currency, baseCurrency, inv.exchange_rate) }
+      return { customer: inv.customer_id, amount, currency: inv.currency, base_amount: toBaseAmount(amount, inv.currency, baseCurrency, inv.exchange_rate) }
     },
     execute: (trx, ctx, p) => voidInvoice(trx, ctx, params(p).id, p.body as unknown as VoidInput),
   },
@@ -123,7 +118,7 @@ export const APPROVAL_ACTIONS: Record<ApprovalActionName, ApprovalAction> = {
       const pay = await getPaymentRow(trx, ctx, params(p).id, 'id')
       const txn = await documentTxn(trx, ctx, pay.id)
       const amount = txn ? remaining(txn) : 0
-      return { customer: pay.customer_id, amount, currency: pay.currency, base_amount: toBase(amount, pay.currency, baseCurrency, pay.exchange_rate) }
+      return { customer: pay.customer_id, amount, currency: pay.currency, base_amount: toBaseAmount(amount, pay.currency, baseCurrency, pay.exchange_rate) }
     },
     execute: (trx, ctx, p) => voidPayment(trx, ctx, params(p).id, p.body as unknown as VoidInput),
   },

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { mulRound } from '../kernel/money'
+import { toBaseAmount } from '../kernel/money'
 import { assertCustomerUsable, ledgerContext, stageBalanceChange, type CustomerState, type LedgerContext } from '../ledger/engine'
 import { Plan } from '../ledger/plan'
 import { recordAudit } from '../audit/service'
@@ -49,10 +49,6 @@ import { approvalNeeded, requestApproval } from './approvals'
  */
 
 const DECIDED: ReadonlySet<DisputeStatus> = new Set(['won', 'lost', 'accepted', 'rejected'])
-
-function toBase(amount: number, currency: string, baseCurrency: string, rate: string): number {
-  return currency === baseCurrency ? amount : mulRound(amount, rate, 'exchange_rate')
-}
 
 /**
  * Plans the chargeback of `amount` of the held customer's payment: reopens what it settled, newest
@@ -186,7 +182,7 @@ export async function openDispute(trx: Trx, ctx: RequestContext, input: CreateDi
     invoice_id: inv?.id ?? null,
     currency: doc.currency,
     amount: input.amount,
-    base_amount: toBase(input.amount, doc.currency, lc.base_currency, doc.exchange_rate),
+    base_amount: toBaseAmount(input.amount, doc.currency, lc.base_currency, doc.exchange_rate),
     reason: input.reason,
     reference: input.reference ?? null,
     chargeback_entry_id: charged?.entryId ?? null,

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { mulRound } from '../kernel/money'
+import { toBaseAmount } from '../kernel/money'
 import { ledgerContext, nextNumber, stageBalanceChange, type CustomerState } from '../ledger/engine'
 import { Plan } from '../ledger/plan'
 import { planInvoiceRow, openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
@@ -34,10 +34,6 @@ import { planAllocations, planBaseShares } from './steps/settle'
  */
 
 const MAX_OPEN_ITEMS = 10_000
-
-function toBase(amount: number, currency: string, baseCurrency: string, rate: string): number {
-  return currency === baseCurrency ? amount : mulRound(amount, rate, 'exchange_rate')
-}
 
 function assertMergeable(c: CustomerState, param: string): void {
   if (c.deleted_at) throw new AppError('customer_deleted', `Customer '${c.id}' is deleted.`, { param })
@@ -76,7 +72,7 @@ export async function mergeCustomers(trx: Trx, ctx: RequestContext, sourceId: st
   const settlements = invoices.map((inv) => ({ inv, amount: inv.outstanding }))
   const arBases = await planBaseShares(trx, plan, ctx, settlements)
   const unapplied = credits.map((c) => c.unapplied_amount)
-  const advBases = credits.map((c, i) => toBase(unapplied[i], c.currency, lc.base_currency, c.exchange_rate))
+  const advBases = credits.map((c, i) => toBaseAmount(unapplied[i], c.currency, lc.base_currency, c.exchange_rate))
   const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0)
   const ar = { amount: sum(settlements.map((s) => s.amount)), base: sum(arBases) }
   const adv = { amount: sum(unapplied), base: sum(advBases) }
