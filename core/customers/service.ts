@@ -10,7 +10,7 @@ import { AppError, notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
+import { emitEvent, emitEvents } from '../outbox/outbox'
 import { recordCreditLimitChanges } from './credit-limit-history'
 import { paginate, page } from '../kernel/pagination'
 import type {
@@ -235,31 +235,42 @@ export async function listCustomers(trx: Trx, ctx: RequestContext, q: ListCustom
   return page(rows.map(fullView), has_more)
 }
 
-/** Existing, non-deleted customers the actor may read that share an email, phone or tax id. */
-async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, input: { email?: string | null; phone?: string | null; tax_id?: string | null }) {
-  const email = input.email?.toLowerCase() ?? null
-  const { phone = null, tax_id = null } = input
-  if (email === null && phone === null && tax_id === null) return []
-  const rows: Pick<CustomerRow, 'id' | 'name' | 'email' | 'phone' | 'tax_id'>[] = await trx('customers as c')
-    .where('c.tenant_id', ctx.tenantId)
-    .whereNull('c.deleted_at')
-    .where((w) => {
-      if (email !== null) w.orWhereRaw('lower(c.email) = ?', [email])
-      if (phone !== null) w.orWhere('c.phone', phone)
-      if (tax_id !== null) w.orWhere('c.tax_id', tax_id)
+type DuplicateHint = { id: string; name: string; matched_on: ('email' | 'phone' | 'tax_id')[] }
+
+/**
+ * For each input, the existing non-deleted customers that share its email (any case), phone or tax
+ * id, newest first, at most MAX_DUPLICATE_HINTS: one statement for the whole batch (a lateral
+ * lookup per input on the three partial indexes).
+ */
+async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, inputs: { email?: string | null; phone?: string | null; tax_id?: string | null }[]): Promise<DuplicateHint[][]> {
+  const keys = inputs.map((i) => ({ email: i.email?.toLowerCase() ?? null, phone: i.phone ?? null, tax_id: i.tax_id ?? null }))
+  const hints: DuplicateHint[][] = inputs.map(() => [])
+  const asked = keys.map((k, i) => ({ ...k, i })).filter((k) => k.email !== null || k.phone !== null || k.tax_id !== null)
+  if (!asked.length) return hints
+  const { rows }: { rows: (Pick<CustomerRow, 'id' | 'name' | 'email' | 'phone' | 'tax_id'> & { i: number })[] } = await trx.raw(
+    `select k.i, c.id, c.name, c.email, c.phone, c.tax_id
+       from jsonb_to_recordset(?::jsonb) as k(i int, email text, phone text, tax_id text)
+       cross join lateral (
+         select c.id, c.name, c.email, c.phone, c.tax_id from customers c
+          where c.tenant_id = ? and c.deleted_at is null
+            and ((c.email is not null and lower(c.email) = k.email) or (c.phone is not null and c.phone = k.phone) or (c.tax_id is not null and c.tax_id = k.tax_id))
+          order by c.id desc limit ${MAX_DUPLICATE_HINTS}) c
+      order by k.i, c.id desc`,
+    [JSON.stringify(asked), ctx.tenantId],
+  )
+  for (const r of rows) {
+    const { email, phone, tax_id } = keys[r.i]
+    hints[r.i].push({
+      id: r.id,
+      name: r.name,
+      matched_on: [
+        ...(email !== null && r.email?.toLowerCase() === email ? ['email' as const] : []),
+        ...(phone !== null && r.phone === phone ? ['phone' as const] : []),
+        ...(tax_id !== null && r.tax_id === tax_id ? ['tax_id' as const] : []),
+      ],
     })
-    .orderBy('c.id', 'desc')
-    .limit(MAX_DUPLICATE_HINTS)
-    .select('c.id', 'c.name', 'c.email', 'c.phone', 'c.tax_id')
-  return rows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    matched_on: [
-      ...(email !== null && r.email?.toLowerCase() === email ? ['email' as const] : []),
-      ...(phone !== null && r.phone === phone ? ['phone' as const] : []),
-      ...(tax_id !== null && r.tax_id === tax_id ? ['tax_id' as const] : []),
-    ],
-  }))
+  }
+  return hints
 }
 
 // ---- writes -----------------------------------------------------------------------------------
@@ -309,54 +320,100 @@ async function recordChange(trx: Trx, ctx: RequestContext, action: string, befor
  * customer to its user (else its key id) unless it names one of them, so it sees what it created.
  */
 export async function createCustomer(trx: Trx, ctx: RequestContext, input: CreateCustomerInput, assertAssignee?: AssigneeCheck) {
-  const currency = input.currency === undefined ? (await ledgerContext(trx, ctx)).base_currency : assertCurrency(input.currency)
-  assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
-  assertEditable(ctx, input)
-  const assigned_to = input.assigned_to !== undefined ? input.assigned_to : ctx.access.owners ? (ctx.user ?? ctx.keyId) : null
-  if (input.assigned_to && assertAssignee) await assertAssignee(trx, ctx, input.assigned_to)
-  // Looked up before the insert, so the new customer never lists itself.
-  const possible_duplicates = await findPossibleDuplicates(trx, ctx, input)
-  const id = newId('cus')
-  const [row]: CustomerRow[] = await guardExternalId(
-    trx('customers')
-      .insert(
-        toColumns({
-          tenant_id: ctx.tenantId,
-          id,
-          name: input.name,
-          email: input.email ?? null,
-          phone: input.phone ?? null,
-          tax_id: input.tax_id ?? null,
-          billing_address: input.billing_address ?? null,
-          shipping_address: input.shipping_address ?? null,
-          currency,
-          credit_limit: input.credit_limit ?? null,
-          temporary_credit_limit: input.temporary_credit_limit ?? null,
-          temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null,
-          payment_terms_days: input.payment_terms_days ?? 30,
-          external_id: input.external_id ?? null,
-          assigned_to,
-          metadata: input.metadata ?? {},
-          tier: input.tier ?? null,
-          grace_period_days: input.grace_period_days ?? null,
-          suspension_override_until: input.suspension_override_until ?? null,
-          credit_hold: input.credit_hold ?? false,
-          preferences: input.preferences ?? {},
-        }),
-      )
-      .returning('*'),
-  )
-  const [balance] = await trx('customer_balances').insert({ tenant_id: ctx.tenantId, customer_id: id, currency }).returning('*')
-  const created: CustomerWithBalance = {
-    ...row,
-    pending_balance: balance.pending_balance,
-    advance_balance: balance.advance_balance,
-    current_balance: balance.current_balance,
-    balance_currency: balance.currency,
+  const [created] = await createCustomers(trx, ctx, [input], assertAssignee)
+  if (created instanceof AppError) throw created
+  return created
+}
+
+/**
+ * Creates many customers of one tenant set-based (a CSV import's chunk): the checks of each input
+ * first (a refused input becomes its AppError in the result and writes nothing), then one statement
+ * per table for the rest. An external_id taken by a live customer, also by a concurrent request, or
+ * given twice in the batch refuses the later input (`duplicate_external_id`).
+ */
+export async function createCustomers(trx: Trx, ctx: RequestContext, inputs: CreateCustomerInput[], assertAssignee?: AssigneeCheck) {
+  const results: (ReturnType<typeof fullView> & { possible_duplicates: DuplicateHint[] } | AppError)[] = new Array(inputs.length)
+  const baseCurrency = inputs.some((i) => i.currency === undefined) ? (await ledgerContext(trx, ctx)).base_currency : null
+  const assignees = new Map<string, AppError | null>()
+  const externalIds = new Set<string>()
+  const planned: { i: number; row: Record<string, unknown> }[] = []
+  for (const [i, input] of inputs.entries()) {
+    try {
+      const currency = input.currency === undefined ? baseCurrency! : assertCurrency(input.currency)
+      assertTemporaryLimitPair({ temporary_credit_limit: input.temporary_credit_limit ?? null, temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null })
+      assertEditable(ctx, input)
+      if (input.assigned_to && assertAssignee) {
+        if (!assignees.has(input.assigned_to)) {
+          assignees.set(input.assigned_to, await assertAssignee(trx, ctx, input.assigned_to).then(() => null, (err) => (err instanceof AppError ? err : Promise.reject(err))))
+        }
+        const refused = assignees.get(input.assigned_to)
+        if (refused) throw refused
+      }
+      if (input.external_id !== undefined && input.external_id !== null) {
+        if (externalIds.has(input.external_id)) throw new AppError('duplicate_external_id', undefined, { param: 'external_id' })
+        externalIds.add(input.external_id)
+      }
+      planned.push({ i, row: customerColumns(ctx, input, currency) })
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err
+      results[i] = err
+    }
   }
-  await recordChange(trx, ctx, 'customer.created', null, row)
-  await emitEvent(trx, ctx, 'customer.created', fullView(created))
-  return { ...fullView(created), possible_duplicates }
+  if (!planned.length) return results
+  // Looked up before the insert, so a new customer never lists itself.
+  const duplicates = await findPossibleDuplicates(trx, ctx, planned.map((p) => inputs[p.i]))
+  const rows: CustomerRow[] = await trx('customers')
+    .insert(planned.map((p) => toColumns(p.row)))
+    .onConflict(trx.raw('(tenant_id, external_id) where external_id is not null and deleted_at is null'))
+    .ignore()
+    .returning('*')
+  const byId = new Map(rows.map((r) => [r.id, r]))
+  const inserted = planned.flatMap((p, k) => {
+    const row = byId.get(p.row.id as string)
+    if (!row) results[p.i] = new AppError('duplicate_external_id', undefined, { param: 'external_id' })
+    return row ? [{ i: p.i, row, possible_duplicates: duplicates[k] }] : []
+  })
+  if (!inserted.length) return results
+  const balances: { customer_id: string; pending_balance: number; advance_balance: number; current_balance: number; currency: string }[] = await trx('customer_balances')
+    .insert(inserted.map(({ row }) => ({ tenant_id: ctx.tenantId, customer_id: row.id, currency: row.currency })))
+    .returning(['customer_id', 'pending_balance', 'advance_balance', 'current_balance', 'currency'])
+  const balanceOf = new Map(balances.map((b) => [b.customer_id, b]))
+  const views = inserted.map(({ i, row, possible_duplicates }) => {
+    const b = balanceOf.get(row.id)!
+    const view = fullView({ ...row, pending_balance: b.pending_balance, advance_balance: b.advance_balance, current_balance: b.current_balance, balance_currency: b.currency })
+    results[i] = { ...view, possible_duplicates }
+    return { row, view }
+  })
+  for (const { row } of views) await recordChange(trx, ctx, 'customer.created', null, row)
+  await emitEvents(trx, views.map(({ view }) => ({ ctx, type: 'customer.created', object: view })))
+  return results
+}
+
+/** The columns of a new customer row. */
+function customerColumns(ctx: RequestContext, input: CreateCustomerInput, currency: string): Record<string, unknown> {
+  return {
+    tenant_id: ctx.tenantId,
+    id: newId('cus'),
+    name: input.name,
+    email: input.email ?? null,
+    phone: input.phone ?? null,
+    tax_id: input.tax_id ?? null,
+    billing_address: input.billing_address ?? null,
+    shipping_address: input.shipping_address ?? null,
+    currency,
+    credit_limit: input.credit_limit ?? null,
+    temporary_credit_limit: input.temporary_credit_limit ?? null,
+    temporary_credit_limit_expires_on: input.temporary_credit_limit_expires_on ?? null,
+    payment_terms_days: input.payment_terms_days ?? 30,
+    external_id: input.external_id ?? null,
+    assigned_to: input.assigned_to !== undefined ? input.assigned_to : ctx.access.owners ? (ctx.user ?? ctx.keyId) : null,
+    metadata: input.metadata ?? {},
+    tier: input.tier ?? null,
+    grace_period_days: input.grace_period_days ?? null,
+    suspension_override_until: input.suspension_override_until ?? null,
+    credit_hold: input.credit_hold ?? false,
+    preferences: input.preferences ?? {},
+  }
 }
 
 /**

@@ -10,7 +10,7 @@ import { createInvoiceBody } from '../invoices/schemas'
 import { createPaymentBody } from '../payments/schemas'
 import { createAdjustmentBody, type CreateAdjustmentInput } from '../adjustments/schemas'
 import { dateSchema } from '../kernel/money'
-import { createCustomer, type AssigneeCheck } from '../customers/service'
+import { createCustomers, type AssigneeCheck } from '../customers/service'
 import { IMPORT_COLUMNS, type ImportType } from '../imports/schemas'
 import type { ImportActor, ImportRow, RowError } from '../imports/model'
 import { postInBatch, type BatchItem } from './steps/batch'
@@ -22,7 +22,7 @@ import { planAdjustment } from './adjust'
  * Workflow: post the rows of a CSV import (API.md "Imports") through the same body schema and the
  * same workflow as the API request each row stands for, in chunks: one transaction per chunk, in
  * which the refused rows write nothing (group posting rolls a refused request's step back; a
- * customer row runs in its own savepoint) and the chunk's progress and refusals are recorded. A
+ * customer chunk is created set-based, its refusals checked before its writes) and the chunk's progress and refusals are recorded. A
  * dry run posts each chunk in a transaction that is rolled back and records only the report.
  *
  * The rows run as the key that uploaded the file (its role, field rights and customer scope).
@@ -175,27 +175,9 @@ async function post(trx: Trx, ctx: RequestContext, type: ImportType, rows: Prepa
   const items = ok.map((p) => ({ ctx, input: p.body as never }))
   let results: unknown[]
   switch (type) {
-    case 'customers': {
-      // Every refusal of createCustomer comes before it writes, but for a taken external_id (a
-      // unique index, which would abort the chunk's transaction): looked up first, set-based.
-      const taken = await takenExternalIds(trx, ctx, ok.map((p) => p.body!.external_id as string | undefined))
-      results = []
-      for (const p of ok) {
-        const ext = p.body!.external_id as string | undefined
-        if (ext !== undefined && taken.has(ext)) {
-          results.push(new AppError('duplicate_external_id', `A customer with external_id '${ext}' already exists.`, { param: 'external_id' }))
-          continue
-        }
-        try {
-          results.push(await createCustomer(trx, ctx, p.body as never, assertAssignee))
-          if (ext !== undefined) taken.add(ext)
-        } catch (err) {
-          if (!(err instanceof AppError)) throw err
-          results.push(err)
-        }
-      }
+    case 'customers':
+      results = await createCustomers(trx, ctx, ok.map((p) => p.body as never), assertAssignee)
       break
-    }
     case 'invoices':
       results = await createInvoices(trx, items)
       break
@@ -213,14 +195,6 @@ async function post(trx: Trx, ctx: RequestContext, type: ImportType, rows: Prepa
     if (r instanceof AppError) refused.push(rowError(ok[i].row, r))
   })
   return refused.sort((a, b) => a.row - b.row)
-}
-
-/** External ids of live customers among `ids`. */
-async function takenExternalIds(trx: Trx, ctx: RequestContext, ids: (string | undefined)[]): Promise<Set<string>> {
-  const wanted = [...new Set(ids.filter((v): v is string => v !== undefined))]
-  if (!wanted.length) return new Set()
-  const rows: { external_id: string }[] = await trx('customers').where({ tenant_id: ctx.tenantId }).whereNull('deleted_at').whereIn('external_id', wanted).select('external_id')
-  return new Set(rows.map((r) => r.external_id))
 }
 
 /** Thrown to roll a dry run's chunk back once its verdicts are known. */
