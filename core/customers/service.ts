@@ -239,8 +239,8 @@ type DuplicateHint = { id: string; name: string; matched_on: ('email' | 'phone' 
 
 /**
  * For each input, the existing non-deleted customers that share its email (any case), phone or tax
- * id, newest first, at most MAX_DUPLICATE_HINTS: one statement for the whole batch (a lateral
- * lookup per input on the three partial indexes).
+ * id, newest first, at most MAX_DUPLICATE_HINTS: one statement for the whole batch (per input, a
+ * lateral union of three lookups, one per partial index; an OR of the three would scan).
  */
 async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, inputs: { email?: string | null; phone?: string | null; tax_id?: string | null }[]): Promise<DuplicateHint[][]> {
   const keys = inputs.map((i) => ({ email: i.email?.toLowerCase() ?? null, phone: i.phone ?? null, tax_id: i.tax_id ?? null }))
@@ -251,12 +251,15 @@ async function findPossibleDuplicates(trx: Trx, ctx: RequestContext, inputs: { e
     `select k.i, c.id, c.name, c.email, c.phone, c.tax_id
        from jsonb_to_recordset(?::jsonb) as k(i int, email text, phone text, tax_id text)
        cross join lateral (
-         select c.id, c.name, c.email, c.phone, c.tax_id from customers c
-          where c.tenant_id = ? and c.deleted_at is null
-            and ((c.email is not null and lower(c.email) = k.email) or (c.phone is not null and c.phone = k.phone) or (c.tax_id is not null and c.tax_id = k.tax_id))
-          order by c.id desc limit ${MAX_DUPLICATE_HINTS}) c
+         select * from (
+           select id, name, email, phone, tax_id from customers where tenant_id = ? and email_key is not null and email_key = k.email and deleted_at is null
+           union
+           select id, name, email, phone, tax_id from customers where tenant_id = ? and phone is not null and phone = k.phone and deleted_at is null
+           union
+           select id, name, email, phone, tax_id from customers where tenant_id = ? and tax_id is not null and tax_id = k.tax_id and deleted_at is null
+         ) m order by m.id desc limit ${MAX_DUPLICATE_HINTS}) c
       order by k.i, c.id desc`,
-    [JSON.stringify(asked), ctx.tenantId],
+    [JSON.stringify(asked), ctx.tenantId, ctx.tenantId, ctx.tenantId],
   )
   for (const r of rows) {
     const { email, phone, tax_id } = keys[r.i]
