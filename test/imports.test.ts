@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import { startWorker } from '../core/jobs/worker'
 import { setupTestEnv } from './helpers/app'
 import { balance, counts, intact, lines } from './helpers/ledger'
+import { spawnNode, until } from './helpers/processes'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -113,6 +114,72 @@ t.test('CSV imports', async (t) => {
     t.match(await finished(imp.id), { status: 'completed', rows_total: 4, rows_done: 4 })
     const ext = (await api.get('/v1/customers?q=R&limit=100')).body.data.map((c: any) => c.external_id).filter((e: string) => e?.startsWith('R-')).sort()
     t.same(ext, ['R-3', 'R-4'])
+  })
+
+  await t.test('2,000 invoice rows with bad rows of every kind: the good ones post, each refused row writes nothing and is listed with its code', async (t) => {
+    const make = async (body: Record<string, unknown>) => (await api.post('/v1/customers', body)).body.id as string
+    const good = await make({ name: 'Bulk Good', external_id: 'BULK-G' })
+    const limited = await make({ name: 'Bulk Limited', external_id: 'BULK-L', credit_limit: 1000 })
+    const suspended = await make({ name: 'Bulk Suspended', external_id: 'BULK-S' })
+    t.equal((await api.patch(`/v1/customers/${suspended}`, { status: 'suspended' })).statusCode, 200)
+    const foreign = (await env.api((await env.tenant({ name: 'Bulk Other' })).key).post('/v1/customers', { name: 'Theirs' })).body.id as string
+    // One kind per row number modulo 12; kinds 0-4 are good rows.
+    const kinds: [string, (i: number) => string][] = [
+      ...[0, 1, 2, 3, 4].map((): [string, (i: number) => string] => ['', (i) => `,BULK-G,Item ${i},1,${100 + i},,2026-11-20`]),
+      ['resource_missing', (i) => `,BULK-NOBODY,Item ${i},1,100,,`],
+      ['validation_failed', (i) => `,BULK-G,Item ${i},1,12.50,,`],
+      ['resource_missing', (i) => `${foreign},,Item ${i},1,100,,`],
+      ['validation_failed', (i) => `,BULK-G,Item ${i},1,100,,2026-02-30`],
+      ['customer_suspended', (i) => `,BULK-S,Item ${i},1,100,,`],
+      ['credit_limit_exceeded', (i) => `,BULK-L,Item ${i},1,5000,,`],
+      ['validation_failed', (i) => `,BULK-G,${'x'.repeat(501)},${i},100,,`],
+    ]
+    const rows = Array.from({ length: 2000 }, (_, i) => kinds[(i + 1) % 12][1](i + 1))
+    const csv = ['customer,customer_external_id,description,quantity,unit_amount,tax_rate,issue_date', ...rows].join('\n')
+    const before = await counts(env)
+    const done = await finished(JSON.parse((await upload('invoices', csv)).body).id)
+    const expected = Array.from({ length: 2000 }, (_, i) => [i + 1, kinds[(i + 1) % 12][0]] as const).filter(([, code]) => code !== '')
+    t.match(done, { status: 'completed', rows_total: 2000, rows_done: 2000, rows_failed: expected.length, progress: 1 })
+    const report = (await errorsCsv(done.id)).trim().split('\n').slice(1).map((l) => l.split(',').slice(0, 2))
+    t.same(report, expected.map(([row, code]) => [String(row), code]), 'every refused row, in order, with its code')
+    const posted = Array.from({ length: 2000 }, (_, i) => i + 1).filter((r) => kinds[r % 12][0] === '')
+    t.same(await balance(api, good), { pending_balance: posted.reduce((a, r) => a + 100 + r, 0), advance_balance: 0, current_balance: posted.reduce((a, r) => a + 100 + r, 0) })
+    for (const c of [limited, suspended]) t.equal((await api.get(`/v1/invoices?customer=${c}`)).body.data.length, 0, 'nothing for the refused customers')
+    const after = await counts(env)
+    t.equal(after.journal_entries - before.journal_entries, posted.length, 'one journal entry per good row, none for a refused one')
+    await intact(t, env, tenant.uuid)
+  })
+
+  await t.test('a worker killed in the middle of an import: the next one resumes after the last committed chunk, no row twice', async (t) => {
+    await worker.close()
+    const c = env.config
+    const processEnv: Record<string, string> = {
+      DATABASE_URL: c.DATABASE_URL, DB_APP_PASSWORD: c.DB_APP_PASSWORD, APP_DATABASE_URL: c.APP_DATABASE_URL ?? '', LISTEN_DATABASE_URL: c.LISTEN_DATABASE_URL ?? '',
+      DB_PREPARED_STATEMENTS: String(c.DB_PREPARED_STATEMENTS), QUEUE_PREFIX: c.QUEUE_PREFIX, REDIS_URL: c.REDIS_URL, DATA_ENCRYPTION_KEY: c.DATA_ENCRYPTION_KEY,
+      LOG_LEVEL: 'warn', SKIP_ENSURE_SERVICES: '1',
+    }
+    // Short locks, so the killed worker's job is found stalled and taken again within seconds.
+    const options = JSON.stringify({ worker: { lockDurationMs: 2000, stalledIntervalMs: 1000, closeGraceMs: 500, relay: false, sweeps: false, schedules: false } })
+    const first = spawnNode(t, 'test/helpers/worker-process.ts', [], { ...processEnv, FAULTS_WORKER_OPTIONS: options })
+    const total = 2000
+    const csv = ['name,external_id', ...Array.from({ length: total }, (_, i) => `Crash ${i + 1},CRASH-${i + 1}`)].join('\n')
+    const id = JSON.parse((await upload('customers', csv)).body).id as string
+    const progress = () => env.admin('imports').where({ id }).first('rows_done', 'status')
+    const at = await until('a few committed chunks', async () => {
+      const p = await progress()
+      return p.rows_done >= 200 ? p : null
+    }, 60000, 10)
+    await first.kill9()
+    const killedAt = (await progress()).rows_done as number
+    t.ok(killedAt < total, `killed at ${killedAt} of ${total} rows (${at.status})`)
+    spawnNode(t, 'test/helpers/worker-process.ts', [], { ...processEnv, FAULTS_WORKER_OPTIONS: options })
+    const deadline = Date.now() + 60000
+    let end: any
+    while (Date.now() < deadline && (end = (await api.get(`/v1/imports/${id}`)).body).status !== 'completed') await sleep(100)
+    t.match(end, { status: 'completed', rows_total: total, rows_done: total, rows_failed: 0 })
+    const stored = await env.admin('customers').where({ tenant_id: tenant.uuid }).whereLike('external_id', 'CRASH-%').select(env.admin.raw('count(*)::int as n'), env.admin.raw('count(distinct external_id)::int as d'))
+    t.same(stored[0], { n: total, d: total }, 'every row once')
+    worker = await newWorker()
   })
 
   await t.test('refused files', async (t) => {
