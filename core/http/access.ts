@@ -37,6 +37,7 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'POST /v1/invoices': ['invoices.create'],
   'GET /v1/invoices': ['invoices.view'],
   'GET /v1/invoices/:id': ['invoices.view'],
+  'GET /v1/invoices/:id/pdf': ['invoices.view'],
   'POST /v1/invoices/:id/void': ['reversals.create'],
   'POST /v1/sales': ['sales.create'],
   'GET /v1/sales': ['sales.view'],

@@ -12,6 +12,8 @@ import { voidInvoice } from '../workflows/void'
 import { approvalRequestSchema } from '../approvals/schemas'
 import { postOrHold } from '../http/approvals'
 import { voidBody, type VoidInput } from '../reversals/schemas'
+import { can } from '../kernel/permissions'
+import { invoiceDocument, invoicePdf } from '../reports/invoice-pdf'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
@@ -48,6 +50,25 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listInvoices(trx, ctx, await customerFilter(trx, ctx, req.query))),
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/invoices/:id/pdf',
+    {
+      schema: {
+        tags: ['invoices'],
+        summary: 'The invoice as a PDF document to send',
+        description: 'The merchant (settings `merchant`), the customer (address and tax id only for keys that may view personal data), dates, lines, totals, amount due and payment instructions.',
+        params: idParams,
+        response: { 200: { description: 'The PDF', content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } }, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const includePii = can(req.ctx.access, 'customers.pii.view')
+      const document = await inTenant(req, reply, (trx, ctx) => invoiceDocument(trx, ctx, req.params.id, includePii))
+      reply.type('application/pdf').header('content-disposition', `attachment; filename="invoice-${document.invoice.number}.pdf"`)
+      return invoicePdf(document)
+    },
   )
 
   app.get<{ Params: { id: string } }>(

@@ -262,7 +262,7 @@ interface Column {
  * wrap and break across pages (the table heading repeats), paragraphs; `finish` stamps the header
  * (merchant, title, subline) and "Page N of M" on every page and returns the PDF bytes.
  */
-class DocumentLayout {
+export class DocumentLayout {
   readonly doc: Doc
   private readonly done: Promise<Buffer>
   private y = 0
@@ -454,7 +454,7 @@ export function statementPdf(d: StatementDocument): Promise<Buffer> {
   return layout.finish()
 }
 
-function paymentInstructions(merchant: Merchant, customerId: string, amountDue: string, what: string): string {
+export function paymentInstructions(merchant: Merchant, customerId: string, amountDue: string, what: string): string {
   return (
     merchant.payment_instructions ??
     `Please pay the amount due of ${amountDue} to ${merchant.name}, quoting your customer number ${customerId} and the invoice numbers above. If you have already paid, please disregard this ${what}; for questions about your account, contact us${merchant.email ? ` at ${merchant.email}` : ''}.`
