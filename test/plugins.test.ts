@@ -12,7 +12,7 @@ t.test('plugins', async (t) => {
 
   await t.test('discovery loads the valid plugins and refuses the bad ones whole', async (t) => {
     const registry = pluginRegistry()
-    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'credit-policy-standard', 'email-smtp', 'retention-standard', 'sms-http', 'webhook'])
+    t.same([...registry.plugins.keys()].sort(), ['coa-partner', 'coa-standard', 'coa-throws', 'coa-unbalanced', 'coa-unknown-account', 'credit-policy-standard', 'credit-policy-strict', 'email-smtp', 'retention-standard', 'sms-http', 'webhook'])
     const refused = Object.fromEntries(registry.refused.map((r) => [path.basename(r.dir), r.reason]))
     t.same(Object.keys(refused).sort(), ['bad-api-version', 'bad-manifest'])
     t.match(refused['bad-manifest'], /invalid manifest/)
@@ -28,7 +28,8 @@ t.test('plugins', async (t) => {
       ['coa-throws', false],
       ['coa-unbalanced', false],
       ['coa-unknown-account', false],
-      ['credit-policy-standard', false],
+      ['credit-policy-standard', true],
+      ['credit-policy-strict', false],
       ['email-smtp', false],
       ['retention-standard', false],
       ['sms-http', false],
@@ -54,6 +55,22 @@ t.test('plugins', async (t) => {
     t.equal((await api.get('/v1/plugins')).body.data.find((p: any) => p.name === 'coa-standard').enabled, true)
   })
 
+  await t.test('one active credit policy: the built-in one until another is enabled, which replaces it', async (t) => {
+    const enabled = async () => (await api.get('/v1/plugins')).body.data.filter((p: any) => p.provides.includes('credit-policy') && p.enabled).map((p: any) => p.name)
+    t.same(await enabled(), ['credit-policy-standard'])
+    t.equal((await api.get('/v1/credit-policy')).body.source, 'plugin:credit-policy-standard')
+    const refused = await api.put('/v1/plugins/credit-policy-standard', { enabled: false })
+    t.equal(refused.statusCode, 422, 'the built-in policy cannot be switched off alone')
+    t.equal(refused.body.error.code, 'plugin_invalid')
+    t.equal((await api.put('/v1/plugins/credit-policy-strict', { config: {} })).statusCode, 200)
+    t.same(await enabled(), ['credit-policy-strict'], 'the partner policy replaces the built-in one')
+    t.match((await api.get('/v1/credit-policy')).body, { source: 'plugin:credit-policy-strict', grace_period_days: 0, rules: [{ name: 'suspend_any_overdue' }] })
+    t.equal((await api.put('/v1/plugins/credit-policy-standard', { config: { grace_period_days: 3 } })).statusCode, 200)
+    t.same(await enabled(), ['credit-policy-standard'], 'enabling the built-in one again disables the partner one')
+    t.match((await api.get('/v1/credit-policy')).body, { source: 'plugin:credit-policy-standard', grace_period_days: 3 })
+    t.equal((await api.put('/v1/plugins/credit-policy-standard', { enabled: false })).statusCode, 422)
+  })
+
   await t.test('a partner chart: new invoices post to its accounts, revenue split 60/40', async (t) => {
     const other = await env.tenant({ name: 'Unaffected' })
     const otherCus = (await env.api(other.key).post('/v1/customers', { name: 'Zed' })).body.id
@@ -62,7 +79,7 @@ t.test('plugins', async (t) => {
     t.equal(res.statusCode, 200, res.raw)
     t.match(res.body, { name: 'coa-partner', enabled: true, config: { product_share_percent: 60 } })
     const list = (await api.get('/v1/plugins')).body.data
-    t.same(list.filter((p: any) => p.enabled).map((p: any) => p.name), ['coa-partner'])
+    t.same(list.filter((p: any) => p.enabled).map((p: any) => p.name), ['coa-partner', 'credit-policy-standard'])
     t.equal((await env.admin('audit_log').where({ tenant_id: tenant.uuid, action: 'plugin.configured', entity_id: 'coa-partner' })).length, 1)
 
     const cus = (await api.post('/v1/customers', { name: 'Ada' })).body.id

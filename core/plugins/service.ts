@@ -8,6 +8,9 @@ import { configVersion } from '../kernel/plugins/chart-of-accounts'
 import { evictChartOfAccounts } from '../ledger/engine'
 
 export const DEFAULT_COA_PLUGIN = 'coa-standard'
+/** The credit policy's defaults come from this plugin while the tenant enables no other credit-policy plugin. */
+export const DEFAULT_CREDIT_POLICY_PLUGIN = 'credit-policy-standard'
+const SINGLE_ACTIVE_KINDS = ['credit-policy', 'retention']
 
 export interface PluginView {
   name: string
@@ -23,6 +26,9 @@ export interface PluginView {
 export async function listPlugins(trx: Trx, ctx: RequestContext): Promise<PluginView[]> {
   const rows: { name: string; enabled: boolean; config: Record<string, unknown> }[] = await trx('tenant_plugins').where({ tenant_id: ctx.tenantId })
   const byName = new Map(rows.map((r) => [r.name, r]))
+  // The built-in credit policy is in effect (so shown enabled) until another credit-policy plugin is.
+  const otherPolicy = rows.some((r) => r.enabled && r.name !== DEFAULT_CREDIT_POLICY_PLUGIN && pluginRegistry().get(r.name)?.manifest.provides.includes('credit-policy'))
+  const isEnabled = (name: string) => byName.get(name)?.enabled ?? (name === DEFAULT_CREDIT_POLICY_PLUGIN && !otherPolicy)
   return [...pluginRegistry().plugins.values()]
     .sort((a, b) => a.manifest.name.localeCompare(b.manifest.name))
     .map((p) => ({
@@ -31,7 +37,7 @@ export async function listPlugins(trx: Trx, ctx: RequestContext): Promise<Plugin
       version: p.manifest.version,
       provides: p.manifest.provides,
       config_schema: p.manifest.configSchema,
-      enabled: byName.get(p.manifest.name)?.enabled ?? false,
+      enabled: isEnabled(p.manifest.name),
       config: byName.get(p.manifest.name)?.config ?? null,
     }))
 }
@@ -69,6 +75,10 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
     throw new AppError('plugin_invalid', 'A tenant always has one active chart of accounts: enable another one instead.', { param: 'enabled' })
   }
   const before = await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, name }).first()
+  if (name === DEFAULT_CREDIT_POLICY_PLUGIN && !enabled) {
+    const other = await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, kind: 'credit-policy', enabled: true }).whereNot({ name }).first('name')
+    if (!other) throw new AppError('plugin_invalid', 'The built-in credit policy is in effect until another credit-policy plugin is enabled: enable that one instead.', { param: 'enabled' })
+  }
   if (isCoa) {
     let accounts
     try {
@@ -84,8 +94,8 @@ export async function configurePlugin(trx: Trx, ctx: RequestContext, name: strin
       .onConflict(['tenant_id', 'code'])
       .merge(['name', 'type', 'plugin'])
   }
-  // At most one active retention plugin (PLUGINS.md): enabling one disables the others.
-  if (enabled && kind === 'retention') {
+  // At most one active credit-policy and one retention plugin (PLUGINS.md): enabling one disables the others.
+  if (enabled && SINGLE_ACTIVE_KINDS.includes(kind)) {
     await trx('tenant_plugins').where({ tenant_id: ctx.tenantId, kind }).whereNot({ name }).update({ enabled: false, updated_at: trx.fn.now() })
   }
   const [row] = await trx('tenant_plugins')
