@@ -87,7 +87,7 @@ t.test('credit-limit requests and history', async (t) => {
     t.equal(past.body.error.code, 'validation_failed')
   })
 
-  await t.test('history lists request and PATCH changes', async (t) => {
+  await t.test('history lists the limit given at creation, request and PATCH changes', async (t) => {
     const cus = await customer(admin, { credit_limit: 10000 })
     await accountant.api.post(`/v1/customers/${cus}/credit-limit-requests`, { credit_limit: 8000, reason: 'tighten' })
     // By the admin key: a credit_manager's PATCH currently fails in the response serializer
@@ -100,8 +100,11 @@ t.test('credit-limit requests and history', async (t) => {
     t.match(res.body.data, [
       { object: 'credit_limit_change', kind: 'credit_limit', from: 8000, to: 12000, source: 'patch', requested_by: /^key_/, approved_by: null, request: null },
       { kind: 'credit_limit', from: 10000, to: 8000, source: 'request', requested_by: accountant.id, approved_by: accountant.id, reason: 'tighten', request: /^clr_/ },
+      { kind: 'credit_limit', from: null, to: 10000, source: 'create', requested_by: /^key_/, approved_by: null, request: null },
     ])
-    t.equal(res.body.data.length, 2, 'a PATCH that leaves the limits alone adds nothing')
+    t.equal(res.body.data.length, 3, 'a PATCH that leaves the limits alone adds nothing')
+    const noLimit = await customer(admin, {})
+    t.same((await credit.api.get(`/v1/customers/${noLimit}/credit-limit-history`)).body.data, [], 'no limit at creation, no entry')
     t.equal((await cashier.api.get(`/v1/customers/${cus}/credit-limit-history`)).statusCode, 403)
   })
 

@@ -63,7 +63,7 @@ export const creditLimitChangeSchema = {
     requested_by: { type: ['string', 'null'] },
     approved_by: { type: ['string', 'null'] },
     reason: { type: ['string', 'null'] },
-    source: { type: 'string', enum: ['request', 'patch', 'policy', 'import'] },
+    source: { type: 'string', enum: ['request', 'patch', 'policy', 'import', 'create'] },
     request: { type: ['string', 'null'], description: 'The credit-limit request, when `source` is `request`.' },
     at: { type: 'string' },
   },

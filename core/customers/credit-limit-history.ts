@@ -21,7 +21,7 @@ export interface CreditLimits {
 export type CreditLimitKind = 'credit_limit' | 'temporary_credit_limit'
 
 export interface CreditLimitChangeMeta {
-  source: 'request' | 'patch' | 'policy' | 'import'
+  source: 'request' | 'patch' | 'policy' | 'import' | 'create'
   request_id?: string | null
   /** Default: the acting key. */
   requested_by?: string | null
@@ -64,30 +64,37 @@ export function creditLimitChangeView(r: ChangeRow) {
 
 /** One history row per limit that differs between `before` and `after` (none: writes nothing). */
 export async function recordCreditLimitChanges(trx: Trx, ctx: RequestContext, customerId: string, before: CreditLimits, after: CreditLimits, meta: CreditLimitChangeMeta) {
+  return recordCreditLimitChangesOf(trx, ctx, [{ customerId, before, after }], meta)
+}
+
+/** The history rows of several customers' changes in one statement. */
+export async function recordCreditLimitChangesOf(trx: Trx, ctx: RequestContext, changes: { customerId: string; before: CreditLimits; after: CreditLimits }[], meta: CreditLimitChangeMeta) {
   const rows: Omit<ChangeRow, 'created_at'>[] = []
-  const common = {
-    customer_id: customerId,
-    source: meta.source,
-    request_id: meta.request_id ?? null,
-    requested_by: meta.requested_by === undefined ? (ctx.keyId ?? ctx.role) : meta.requested_by,
-    approved_by: meta.approved_by ?? null,
-    reason: meta.reason ?? null,
-  }
-  if ((before.credit_limit ?? null) !== (after.credit_limit ?? null)) {
-    rows.push({ id: newId('clc'), kind: 'credit_limit', from_limit: before.credit_limit ?? null, to_limit: after.credit_limit ?? null, expires_on: null, ...common })
-  }
-  if (
-    (before.temporary_credit_limit ?? null) !== (after.temporary_credit_limit ?? null) ||
-    (before.temporary_credit_limit_expires_on ?? null) !== (after.temporary_credit_limit_expires_on ?? null)
-  ) {
-    rows.push({
-      id: newId('clc'),
-      kind: 'temporary_credit_limit',
-      from_limit: before.temporary_credit_limit ?? null,
-      to_limit: after.temporary_credit_limit ?? null,
-      expires_on: after.temporary_credit_limit_expires_on ?? null,
-      ...common,
-    })
+  for (const { customerId, before, after } of changes) {
+    const common = {
+      customer_id: customerId,
+      source: meta.source,
+      request_id: meta.request_id ?? null,
+      requested_by: meta.requested_by === undefined ? (ctx.keyId ?? ctx.role) : meta.requested_by,
+      approved_by: meta.approved_by ?? null,
+      reason: meta.reason ?? null,
+    }
+    if ((before.credit_limit ?? null) !== (after.credit_limit ?? null)) {
+      rows.push({ id: newId('clc'), kind: 'credit_limit', from_limit: before.credit_limit ?? null, to_limit: after.credit_limit ?? null, expires_on: null, ...common })
+    }
+    if (
+      (before.temporary_credit_limit ?? null) !== (after.temporary_credit_limit ?? null) ||
+      (before.temporary_credit_limit_expires_on ?? null) !== (after.temporary_credit_limit_expires_on ?? null)
+    ) {
+      rows.push({
+        id: newId('clc'),
+        kind: 'temporary_credit_limit',
+        from_limit: before.temporary_credit_limit ?? null,
+        to_limit: after.temporary_credit_limit ?? null,
+        expires_on: after.temporary_credit_limit_expires_on ?? null,
+        ...common,
+      })
+    }
   }
   if (!rows.length) return []
   const inserted: ChangeRow[] = await trx('credit_limit_changes')

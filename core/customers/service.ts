@@ -11,7 +11,7 @@ import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
 import { recordAudit } from '../audit/service'
 import { emitEvent, emitEvents } from '../outbox/outbox'
-import { recordCreditLimitChanges } from './credit-limit-history'
+import { recordCreditLimitChanges, recordCreditLimitChangesOf } from './credit-limit-history'
 import { paginate, page } from '../kernel/pagination'
 import type {
   Address,
@@ -388,6 +388,9 @@ export async function createCustomers(trx: Trx, ctx: RequestContext, inputs: Cre
     return { row, view }
   })
   for (const { row } of views) await recordChange(trx, ctx, 'customer.created', null, row)
+  // The limits a customer starts with are the first entries of its limit history.
+  const none = { credit_limit: null, temporary_credit_limit: null, temporary_credit_limit_expires_on: null }
+  await recordCreditLimitChangesOf(trx, ctx, views.map(({ row }) => ({ customerId: row.id, before: none, after: row })), { source: 'create' })
   await emitEvents(trx, views.map(({ view }) => ({ ctx, type: 'customer.created', object: view })))
   return results
 }
