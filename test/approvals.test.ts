@@ -52,9 +52,14 @@ t.test('approvals (four eyes)', async (t) => {
     t.equal((await env.admin('audit_log').where({ action: 'approval_request.created', entity_id: held.body.id })).length, 1)
     t.equal((await env.admin('events').where({ type: 'approval_request.created' }).whereRaw(`data->'object'->>'id' = ?`, [held.body.id])).length, 1)
 
-    await t.test('only approvals.approve holders see and decide; never the requester', async (t) => {
+    await t.test('only approvals.approve holders see all and decide; a requester sees its own', async (t) => {
+      const own = await accountant.api.get('/v1/approval-requests')
+      t.equal(own.statusCode, 200, own.raw)
+      t.ok(own.body.data.length > 0 && own.body.data.every((r: any) => r.requested_by === accountant.id), 'the requester lists the requests it made')
+      t.equal((await accountant.api.get(`/v1/approval-requests/${held.body.id}`)).body.status, 'pending')
+      t.same((await cashier.api.get('/v1/approval-requests')).body.data, [], 'a key that requested nothing sees nothing')
+      t.equal((await cashier.api.get(`/v1/approval-requests/${held.body.id}`)).statusCode, 404, "another key's request is not found")
       for (const api of [accountant.api, cashier.api]) {
-        t.equal((await api.get('/v1/approval-requests')).statusCode, 403)
         const res = await api.post(`/v1/approval-requests/${held.body.id}/approve`, {})
         t.equal(res.statusCode, 403)
         t.equal(res.body.error.code, 'permission_denied')

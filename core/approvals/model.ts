@@ -1,4 +1,5 @@
 import type { Trx } from '../kernel/db/knex'
+import { can } from '../kernel/permissions'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { newId } from '../kernel/ids'
@@ -62,8 +63,10 @@ export function approvalView(r: ApprovalRow) {
 
 export type ApprovalView = ReturnType<typeof approvalView>
 
+/** The requests the key may read: every one for an approver, else only those it made itself. */
 function select(trx: Trx, ctx: RequestContext) {
-  return trx('approval_requests').where({ tenant_id: ctx.tenantId }).select('*', trx.raw('(status = ? and expires_at <= now()) as expired', ['pending']))
+  const query = trx('approval_requests').where({ tenant_id: ctx.tenantId }).select('*', trx.raw('(status = ? and expires_at <= now()) as expired', ['pending']))
+  return can(ctx.access, 'approvals.approve') ? query : query.where({ requested_by: ctx.keyId ?? ctx.role })
 }
 
 export interface NewApprovalRequest {

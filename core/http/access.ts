@@ -99,8 +99,9 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   // approvals, settings, credit limits (issue 11, second part)
   'GET /v1/settings': ['settings.view'],
   'PATCH /v1/settings': ['settings.manage'],
-  'GET /v1/approval-requests': ['approvals.approve'],
-  'GET /v1/approval-requests/:id': ['approvals.approve'],
+  // Any key lists and reads the requests it made; an approver sees all of them (core/approvals/model.ts).
+  'GET /v1/approval-requests': 'authenticated',
+  'GET /v1/approval-requests/:id': 'authenticated',
   'POST /v1/approval-requests/:id/approve': ['approvals.approve'],
   'POST /v1/approval-requests/:id/reject': ['approvals.approve'],
   'POST /v1/customers/:id/credit-limit-requests': ['customers.basic.edit'],
