@@ -47,6 +47,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'platform' },
       schema: {
+        operationId: 'createTenant',
         tags: ['tenants'],
         summary: 'Provision a tenant (platform admin token)',
         description:
@@ -84,6 +85,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys',
     {
       schema: {
+        operationId: 'createApiKey',
         tags: ['tenants'],
         summary: 'Create an API key bound to a role; the secret is shown once',
         body: {
@@ -111,6 +113,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys',
     {
       schema: {
+        operationId: 'listApiKeys',
         tags: ['tenants'],
         summary: 'List API keys (never their secrets)',
         querystring: { type: 'object', additionalProperties: false, properties: listQueryProperties },
@@ -124,6 +127,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys/:id',
     {
       schema: {
+        operationId: 'revokeApiKey',
         tags: ['tenants'],
         summary: 'Revoke an API key',
         params: { type: 'object', properties: { id: { type: 'string', pattern: idPattern('key') } }, required: ['id'] },
@@ -141,7 +145,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/test-clock',
     {
-      schema: { tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
+      schema: { operationId: 'getTestClock', tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getTestClock(trx, ctx)),
   )
@@ -150,6 +154,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/test-clock/advance',
     {
       schema: {
+        operationId: 'advanceTestClock',
         tags: ['tenants'],
         summary: 'Move a sandbox tenant’s test clock forward',
         body: { type: 'object', additionalProperties: false, required: ['date'], properties: { date: { type: 'string', format: 'date' } } },
@@ -197,25 +202,25 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(
     '/permissions',
-    { schema: { tags: ['roles'], summary: 'Every named permission, with what it grants and whether a role limited to its own customers may hold it', response: { 200: listSchema(permissionSchema), ...errors } } },
+    { schema: { operationId: 'listPermissions', tags: ['roles'], summary: 'Every named permission, with what it grants and whether a role limited to its own customers may hold it', response: { 200: listSchema(permissionSchema), ...errors } } },
     async () => permissionsView(),
   )
 
   app.get(
     '/roles',
-    { schema: { tags: ['roles'], summary: 'The built-in roles and the tenant’s custom roles, each with its permissions', response: { 200: listSchema(roleSchema), ...errors } } },
+    { schema: { operationId: 'listRoles', tags: ['roles'], summary: 'The built-in roles and the tenant’s custom roles, each with its permissions', response: { 200: listSchema(roleSchema), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listRoles(trx, ctx)),
   )
 
   app.get<{ Params: { id: string } }>(
     '/roles/:id',
-    { schema: { tags: ['roles'], summary: 'One role', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    { schema: { operationId: 'getRole', tags: ['roles'], summary: 'One role', params: roleParams, response: { 200: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRole(trx, ctx, req.params.id)),
   )
 
   app.post<{ Body: RoleInput }>(
     '/roles',
-    { schema: { tags: ['roles'], summary: 'Create a custom role from named permissions', body: roleBody(['name', 'permissions']), response: { 201: roleSchema, ...errors } } },
+    { schema: { operationId: 'createRole', tags: ['roles'], summary: 'Create a custom role from named permissions', body: roleBody(['name', 'permissions']), response: { 201: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => createRole(trx, ctx, req.body), { status: 201 }),
   )
 
@@ -223,6 +228,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/roles/:id',
     {
       schema: {
+        operationId: 'updateRole',
         tags: ['roles'],
         summary: 'Change a custom role (its keys follow at once)',
         params: roleParams,
@@ -235,7 +241,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete<{ Params: { id: string } }>(
     '/roles/:id',
-    { schema: { tags: ['roles'], summary: 'Delete a custom role (409 role_in_use while an active key holds it)', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    { schema: { operationId: 'deleteRole', tags: ['roles'], summary: 'Delete a custom role (409 role_in_use while an active key holds it)', params: roleParams, response: { 200: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteRole(trx, ctx, req.params.id)),
   )
 }

@@ -18,7 +18,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateAdjustmentInput }>(
     '/adjustments',
     {
-      schema: { tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
+      schema: { operationId: 'createAdjustment', tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
     },
     async (req, reply) => postAdjustment(req, reply, req.body),
   )
@@ -27,6 +27,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
     '/adjustments',
     {
       schema: {
+        operationId: 'listAdjustments',
         tags: ['adjustments'],
         summary: 'List adjustments',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
@@ -39,7 +40,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/adjustments/:id',
     {
-      schema: { tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: adjustmentSchema, ...errors } },
+      schema: { operationId: 'getAdjustment', tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: adjustmentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAdjustment(trx, ctx, req.params.id)),
   )

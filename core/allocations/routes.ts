@@ -18,6 +18,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
     '/allocations',
     {
       schema: {
+        operationId: 'createAllocation',
         tags: ['allocations'],
         summary: "Apply a payment's or credit note's unapplied credit to an invoice",
         body: createAllocationBody,
@@ -31,6 +32,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
     '/allocations/:id/reverse',
     {
       schema: {
+        operationId: 'reverseAllocation',
         tags: ['allocations'],
         summary: 'Un-apply one allocation: the invoice reopens and the credit is unapplied again',
         params: idParams,
@@ -44,7 +46,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/allocations/:id',
     {
-      schema: { tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
+      schema: { operationId: 'getAllocation', tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAllocation(trx, ctx, req.params.id)),
   )

@@ -15,6 +15,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests',
     {
       schema: {
+        operationId: 'listApprovalRequests',
         tags: ['approvals'],
         summary: 'List approval requests',
         querystring: {
@@ -30,7 +31,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/approval-requests/:id',
-    { schema: { tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: approvalRequestSchema, ...errors } } },
+    { schema: { operationId: 'getApprovalRequest', tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: approvalRequestSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getApprovalRequest(trx, ctx, req.params.id)),
   )
 
@@ -38,6 +39,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests/:id/approve',
     {
       schema: {
+        operationId: 'approveApprovalRequest',
         tags: ['approvals'],
         summary: 'Approve a request: runs its action once',
         description: [
@@ -63,6 +65,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests/:id/reject',
     {
       schema: {
+        operationId: 'rejectApprovalRequest',
         tags: ['approvals'],
         summary: 'Reject a request (reason required)',
         description: 'Any `approvals.approve` holder, the requester included (a withdrawal). Nothing is posted.',

@@ -18,7 +18,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateCreditNoteInput }>(
     '/credit-notes',
     {
-      schema: { tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
+      schema: { operationId: 'createCreditNote', tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
     },
     async (req, reply) => postCreditNote(req, reply, req.body),
   )
@@ -27,6 +27,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
     '/credit-notes',
     {
       schema: {
+        operationId: 'listCreditNotes',
         tags: ['credit-notes'],
         summary: 'List credit notes',
         querystring: {
@@ -43,7 +44,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/credit-notes/:id',
     {
-      schema: { tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
+      schema: { operationId: 'getCreditNote', tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),
   )

@@ -34,6 +34,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers',
     {
       schema: {
+        operationId: 'createCustomer',
         tags: ['customers'],
         summary: 'Create a customer (and its zero balance); lists possible duplicates',
         body: createCustomerBody,
@@ -47,6 +48,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers',
     {
       schema: {
+        operationId: 'listCustomers',
         tags: ['customers'],
         summary: 'List customers, newest first (deleted ones only with include_deleted=true)',
         querystring: listCustomersQuery,
@@ -60,6 +62,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'getCustomer',
         tags: ['customers'],
         summary: 'Retrieve a customer (deleted customers too)',
         params: customerParams,
@@ -73,6 +76,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'updateCustomer',
         tags: ['customers'],
         summary: 'Update a customer; with If-Match, a stale version gets 412',
         params: customerParams,
@@ -89,6 +93,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'deleteCustomer',
         tags: ['customers'],
         summary: 'Soft-delete a customer with zero balance and no open documents; reason required',
         params: customerParams,
@@ -107,6 +112,7 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'restoreCustomer',
         tags: ['customers'],
         summary: 'Restore a soft-deleted customer to its previous status',
         params: customerParams,

@@ -44,6 +44,7 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
     '/events',
     {
       schema: {
+        operationId: 'listEvents',
         tags,
         summary: 'List events, newest first',
         querystring: {
@@ -64,7 +65,7 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/events/:id',
     {
-      schema: { tags, summary: 'Retrieve an event', params: eventParams, response: { 200: eventView, ...errors } },
+      schema: { operationId: 'getEvent', tags, summary: 'Retrieve an event', params: eventParams, response: { 200: eventView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getEvent(trx, ctx, req.params.id)),
   )
@@ -77,6 +78,7 @@ export async function eventRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'redeliverEvent',
         tags,
         summary: 'Send an event again now, to every enabled endpoint subscribed to it or to one; the webhook-id stays the event id',
         params: eventParams,

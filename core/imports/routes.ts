@@ -51,6 +51,7 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
     '/imports',
     {
       schema: {
+        operationId: 'createImport',
         tags,
         summary: 'Import customers, opening balances, invoices or payments from a CSV file (a job)',
         description: IMPORT_DESCRIPTION,
@@ -80,7 +81,7 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/imports/:id',
-    { schema: { tags, summary: 'An import and its progress', params: idParams, response: { 200: importSchema, ...errors } } },
+    { schema: { operationId: 'getImport', tags, summary: 'An import and its progress', params: idParams, response: { 200: importSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => importView(await getImportRow(trx, ctx.tenantId, req.params.id))),
   )
 
@@ -88,6 +89,7 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
     '/imports/:id/errors',
     {
       schema: {
+        operationId: 'getImportErrors',
         tags,
         summary: 'The refused rows of an import, as CSV: row, error_code, error_message, param',
         params: idParams,

@@ -24,7 +24,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateInvoiceInput }>(
     '/invoices',
     {
-      schema: { tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
+      schema: { operationId: 'createInvoice', tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
     },
     async (req, reply) => postInvoice(req, reply, req.body),
   )
@@ -33,6 +33,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
     '/invoices',
     {
       schema: {
+        operationId: 'listInvoices',
         tags: ['invoices'],
         summary: 'List invoices',
         querystring: {
@@ -53,7 +54,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/invoices/:id',
     {
-      schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
+      schema: { operationId: 'getInvoice', tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
   )
@@ -61,7 +62,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/invoices/:id/void',
     {
-      schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', description: 'What remains of the invoice over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...held, ...errors } },
+      schema: { operationId: 'voidInvoice', tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', description: 'What remains of the invoice over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...held, ...errors } },
     },
     async (req, reply) =>
       postOrHold(req, reply, 'invoice.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>

@@ -14,6 +14,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/transactions',
     {
       schema: {
+        operationId: 'listCustomerTransactions',
         tags: ['ledger'],
         summary: 'The customer sub-ledger, newest first',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cus') } } },
@@ -36,6 +37,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/journal-entries',
     {
       schema: {
+        operationId: 'listJournalEntries',
         tags: ['ledger'],
         summary: 'List journal entries with their lines, newest first',
         querystring: {
@@ -57,6 +59,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/journal-entries/:id',
     {
       schema: {
+        operationId: 'getJournalEntry',
         tags: ['ledger'],
         summary: 'Retrieve a journal entry with its lines',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('je') } } },
@@ -69,7 +72,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/accounts',
     {
-      schema: { tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
+      schema: { operationId: 'listAccounts', tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listAccounts(trx, ctx)),
   )
@@ -78,6 +81,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/trial-balance',
     {
       schema: {
+        operationId: 'getTrialBalance',
         tags: ['ledger'],
         summary: 'Trial balance as of a date, aggregated from the journal',
         querystring: { type: 'object', additionalProperties: false, properties: { as_of: { ...dateSchema, description: 'Default: the tenant’s today.' } } },

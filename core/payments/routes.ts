@@ -23,7 +23,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreatePaymentInput }>(
     '/payments',
     {
-      schema: { tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
+      schema: { operationId: 'createPayment', tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
     },
     async (req, reply) => postPayment(req, reply, req.body),
   )
@@ -32,6 +32,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
     '/payments',
     {
       schema: {
+        operationId: 'listPayments',
         tags: ['payments'],
         summary: 'List payments',
         querystring: {
@@ -48,7 +49,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/payments/:id',
     {
-      schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
+      schema: { operationId: 'getPayment', tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
   )
@@ -56,7 +57,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/payments/:id/void',
     {
-      schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', description: 'What remains of the payment over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: paymentSchema, ...held, ...errors } },
+      schema: { operationId: 'voidPayment', tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', description: 'What remains of the payment over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: paymentSchema, ...held, ...errors } },
     },
     async (req, reply) =>
       postOrHold(req, reply, 'payment.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>

@@ -11,6 +11,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
     '/periods',
     {
       schema: {
+        operationId: 'createPeriod',
         tags: ['periods'],
         summary: 'Create an accounting period (a calendar month, quarter or year)',
         body: createPeriodBody,
@@ -23,7 +24,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListPeriodsQuery }>(
     '/periods',
     {
-      schema: { tags: ['periods'], summary: 'List accounting periods', querystring: listPeriodsQuery, response: { 200: listSchema(periodSchema), ...errors } },
+      schema: { operationId: 'listPeriods', tags: ['periods'], summary: 'List accounting periods', querystring: listPeriodsQuery, response: { 200: listSchema(periodSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listPeriods(trx, ctx, req.query)),
   )
@@ -31,7 +32,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/periods/:id',
     {
-      schema: { tags: ['periods'], summary: 'Retrieve an accounting period', params: periodParams, response: { 200: periodSchema, ...errors } },
+      schema: { operationId: 'getPeriod', tags: ['periods'], summary: 'Retrieve an accounting period', params: periodParams, response: { 200: periodSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPeriod(trx, ctx, req.params.id)),
   )
@@ -40,6 +41,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
     '/periods/:id/close',
     {
       schema: {
+        operationId: 'closePeriod',
         tags: ['periods'],
         summary: 'Close an open period after reconciliation (refused with reconciliation_failed on drift)',
         params: periodParams,
@@ -53,6 +55,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
     '/periods/:id/reopen',
     {
       schema: {
+        operationId: 'reopenPeriod',
         tags: ['periods'],
         summary: 'Reopen a closed period (audited with the reason); a locked period stays locked',
         params: periodParams,
@@ -67,6 +70,7 @@ export async function periodRoutes(app: FastifyInstance): Promise<void> {
     '/periods/:id/lock',
     {
       schema: {
+        operationId: 'lockPeriod',
         tags: ['periods'],
         summary: 'Lock a closed period: final',
         params: periodParams,

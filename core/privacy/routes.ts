@@ -38,6 +38,7 @@ export async function privacyRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/export',
     {
       schema: {
+        operationId: 'exportCustomer',
         tags: ['customers'],
         summary: 'Export every piece of personal data and history held on a customer (machine-readable JSON)',
         description: `Customer, documents (with lines), sub-ledger, disputes, communications, notifications, credit-limit history, audit entries and events about it, personal data opened. Each section holds at most ${EXPORT_SECTION_MAX} rows, newest first; cut sections are listed in \`truncated\`.`,
@@ -61,6 +62,7 @@ export async function privacyRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/anonymize',
     {
       schema: {
+        operationId: 'anonymizeCustomer',
         tags: ['customers'],
         summary: 'Erase the personal data of a customer for good (crypto-shredding); refused while the balance is not zero or a dispute is open',
         params: customerParams,

@@ -21,6 +21,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
         req.body ??= {}
       },
       schema: {
+        operationId: 'createReconciliation',
         tags,
         summary: 'Queue a reconciliation run: cached balances and open items checked against the ledger',
         body: createRunBody,
@@ -42,7 +43,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Querystring: ListRunsQuery }>(
     '/reconciliations',
     {
-      schema: { tags, summary: 'List reconciliation runs, newest first', querystring: listRunsQuery, response: { 200: listSchema(runSummarySchema), ...errors } },
+      schema: { operationId: 'listReconciliations', tags, summary: 'List reconciliation runs, newest first', querystring: listRunsQuery, response: { 200: listSchema(runSummarySchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listRuns(trx, ctx, req.query)),
   )
@@ -50,7 +51,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Params: { id: string } }>(
     '/reconciliations/:id',
     {
-      schema: { tags, summary: 'Retrieve a reconciliation run with its discrepancies', params: runParams, response: { 200: runSchema, ...errors } },
+      schema: { operationId: 'getReconciliation', tags, summary: 'Retrieve a reconciliation run with its discrepancies', params: runParams, response: { 200: runSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRun(trx, ctx, req.params.id)),
   )
@@ -59,6 +60,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
     '/reconciliations/:id/repair',
     {
       schema: {
+        operationId: 'repairReconciliation',
         tags,
         summary: "Rebuild the drifting customers' cached balances and open items from the ledger (reason required, audited)",
         params: runParams,

@@ -21,7 +21,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
-      schema: { tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: refundSchema, ...held, ...errors } },
+      schema: { operationId: 'createRefund', tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: refundSchema, ...held, ...errors } },
     },
     async (req, reply) => postRefund(req, reply, req.body),
   )
@@ -30,6 +30,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
     '/refunds',
     {
       schema: {
+        operationId: 'listRefunds',
         tags: ['refunds'],
         summary: 'List refunds',
         querystring: {
@@ -46,7 +47,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/refunds/:id',
     {
-      schema: { tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: refundSchema, ...errors } },
+      schema: { operationId: 'getRefund', tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: refundSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRefund(trx, ctx, req.params.id)),
   )

@@ -12,6 +12,7 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
     '/reports/aging',
     {
       schema: {
+        operationId: 'getAgingReport',
         tags: ['reports'],
         summary: 'Receivables aging as of a date: open outstanding by days past due, unapplied credits apart',
         querystring: agingQuery,
@@ -25,6 +26,7 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/statement',
     {
       schema: {
+        operationId: 'getCustomerStatement',
         tags: ['reports'],
         summary: 'Customer statement: opening balance, sub-ledger rows in the range, closing balance (JSON, CSV or PDF)',
         params: statementParams,

@@ -15,6 +15,7 @@ export async function reversalRoutes(app: FastifyInstance): Promise<void> {
     '/transactions/:id/reverse',
     {
       schema: {
+        operationId: 'reverseTransaction',
         tags: ['reversals'],
         summary: 'Reverse a customer transaction, whole or in part',
         description: 'Over `approvals.reversal_over` (base minor units, at the original entry’s rate): 202 with an approval request.',

@@ -19,7 +19,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateSaleInput }>(
     '/sales',
     {
-      schema: { tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
+      schema: { operationId: 'createSale', tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
     },
     async (req, reply) => postSale(req, reply, req.body),
   )
@@ -28,6 +28,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
     '/sales',
     {
       schema: {
+        operationId: 'listSales',
         tags: ['sales'],
         summary: 'List sales',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
@@ -40,7 +41,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/sales/:id',
     {
-      schema: { tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
+      schema: { operationId: 'getSale', tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
   )
@@ -48,7 +49,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: CancelSaleInput }>(
     '/sales/:id/cancel',
     {
-      schema: { tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: saleSchema, ...errors } },
+      schema: { operationId: 'cancelSale', tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: saleSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => cancelSale(trx, ctx, req.params.id, req.body)),
   )

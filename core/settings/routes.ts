@@ -8,7 +8,7 @@ const errors = { '4xx': { $ref: 'Error#' } }
 export async function settingsRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/settings',
-    { schema: { tags: ['settings'], summary: "Read the tenant's settings", response: { 200: settingsSchema, ...errors } } },
+    { schema: { operationId: 'getSettings', tags: ['settings'], summary: "Read the tenant's settings", response: { 200: settingsSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSettings(trx, ctx)),
   )
 
@@ -16,6 +16,7 @@ export async function settingsRoutes(app: FastifyInstance): Promise<void> {
     '/settings',
     {
       schema: {
+        operationId: 'updateSettings',
         tags: ['settings'],
         summary: "Change the tenant's settings",
         description:

@@ -28,6 +28,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints',
     {
       schema: {
+        operationId: 'createWebhookEndpoint',
         tags,
         summary: 'Create a webhook endpoint; its whsec_ signing secret is shown once',
         body: createEndpointBody,
@@ -40,7 +41,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery }>(
     '/webhook-endpoints',
     {
-      schema: { tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(endpointView), ...errors } },
+      schema: { operationId: 'listWebhookEndpoints', tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(endpointView), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listEndpoints(trx, ctx, req.query)),
   )
@@ -48,7 +49,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      schema: { tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: endpointView, ...errors } },
+      schema: { operationId: 'getWebhookEndpoint', tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: endpointView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getEndpoint(trx, ctx, req.params.id)),
   )
@@ -57,6 +58,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id',
     {
       schema: {
+        operationId: 'updateWebhookEndpoint',
         tags,
         summary: 'Change the URL, event filter or description; enable or disable the endpoint',
         params: endpointParams,
@@ -70,7 +72,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      schema: { tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
+      schema: { operationId: 'deleteWebhookEndpoint', tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteEndpoint(trx, ctx, req.params.id)),
   )
@@ -83,6 +85,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'rotateWebhookEndpointSecret',
         tags,
         summary: 'Issue a new signing secret; the previous one keeps signing for 24 hours',
         params: endpointParams,
@@ -97,6 +100,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id/deliveries',
     {
       schema: {
+        operationId: 'listWebhookEndpointDeliveries',
         tags,
         summary: 'The delivery log of an endpoint, newest first, each delivery with its latest attempts',
         params: endpointParams,
@@ -111,6 +115,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id/deliveries/:delivery/attempts',
     {
       schema: {
+        operationId: 'listWebhookEndpointDeliveryAttempts',
         tags,
         summary: 'Every attempt of one delivery (status code, duration, error, response excerpt), newest first',
         params: deliveryParams,

@@ -21,7 +21,7 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateWriteOffInput }>(
     '/write-offs',
     {
-      schema: { tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', description: 'Over `approvals.write_off_over` (base minor units, at the invoice’s rate): 202 with an approval request.', body: createWriteOffBody, response: { 201: writeOffSchema, ...held, ...errors } },
+      schema: { operationId: 'createWriteOff', tags: ['write-offs'], summary: 'Write off part of an invoice (bad debt)', description: 'Over `approvals.write_off_over` (base minor units, at the invoice’s rate): 202 with an approval request.', body: createWriteOffBody, response: { 201: writeOffSchema, ...held, ...errors } },
     },
     async (req, reply) => postWriteOff(req, reply, req.body),
   )
@@ -30,6 +30,7 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
     '/write-offs',
     {
       schema: {
+        operationId: 'listWriteOffs',
         tags: ['write-offs'],
         summary: 'List write-offs',
         querystring: {
@@ -46,7 +47,7 @@ export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/write-offs/:id',
     {
-      schema: { tags: ['write-offs'], summary: 'Get a write-off', params: idParams, response: { 200: writeOffSchema, ...errors } },
+      schema: { operationId: 'getWriteOff', tags: ['write-offs'], summary: 'Get a write-off', params: idParams, response: { 200: writeOffSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getWriteOff(trx, ctx, req.params.id)),
   )
