@@ -11,6 +11,7 @@ import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
 import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
+import { registerResponseConvention } from './components'
 import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
@@ -112,6 +113,7 @@ export async function buildApp(
   // into a confusing validation error instead of 415.
   app.removeContentTypeParser('text/plain')
   app.addSchema(errorResponseSchema)
+  registerResponseConvention(app)
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id)
   })
