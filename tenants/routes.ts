@@ -7,39 +7,9 @@ import { PERMISSION_NAMES, USER_LABEL_PATTERN } from '../core/kernel/permissions
 import { createRole, deleteRole, getRole, listRoles, permissionsView, updateRole, type RoleInput } from './roles'
 import { advanceTestClock, createApiKey, getTestClock, listApiKeys, revokeApiKey } from './service'
 import { createTenant } from './provision'
+import { ref } from '../core/http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-
-const tenantSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string' },
-    name: { type: 'string' },
-    base_currency: { type: 'string' },
-    timezone: { type: 'string' },
-    sandbox: { type: 'boolean' },
-    test_clock_date: { type: ['string', 'null'] },
-    created: { type: 'string' },
-    api_key: { type: 'string', description: 'Admin API key secret, shown once.' },
-  },
-}
-
-const apiKeySchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string' },
-    name: { type: 'string' },
-    role: { type: 'string', description: 'A built-in role name, or a custom role id (`role_…`).' },
-    user: { type: ['string', 'null'], description: 'The staff member the key belongs to.' },
-    mode: { type: 'string', enum: ['test', 'live'] },
-    last4: { type: 'string' },
-    created: { type: 'string' },
-    revoked: { type: ['string', 'null'] },
-    secret: { type: 'string', description: 'Shown once, on creation.' },
-  },
-}
 
 export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { name: string; base_currency: string; timezone?: string; sandbox?: boolean } }>(
@@ -68,7 +38,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
             sandbox: { type: 'boolean' },
           },
         },
-        response: { 201: tenantSchema, ...errors },
+        response: { 201: ref('Tenant'), ...errors },
       },
     },
     async (req, reply) => {
@@ -103,7 +73,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
             mode: { type: 'string', enum: ['test', 'live'] },
           },
         },
-        response: { 201: apiKeySchema, ...errors },
+        response: { 201: ref('ApiKeyWithSecret'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => createApiKey(trx, ctx, req.body), { status: 201 }),
@@ -117,7 +87,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
         tags: ['tenants'],
         summary: 'List API keys (never their secrets)',
         querystring: { type: 'object', additionalProperties: false, properties: listQueryProperties },
-        response: { 200: listSchema(apiKeySchema), ...errors },
+        response: { 200: listSchema(ref('ApiKey')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listApiKeys(trx, ctx, req.query)),
@@ -131,7 +101,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
         tags: ['tenants'],
         summary: 'Revoke an API key',
         params: { type: 'object', properties: { id: { type: 'string', pattern: idPattern('key') } }, required: ['id'] },
-        response: { 200: apiKeySchema, ...errors },
+        response: { 200: ref('ApiKey'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => revokeApiKey(trx, ctx, req.params.id)),

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { idPattern } from '../kernel/ids'
-import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
+import { createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
 import { getAllocation } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createAllocations } from '../workflows/apply-credit'
 import { reverseAllocation } from '../workflows/unapply'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('alc') } } }
@@ -22,7 +23,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
         tags: ['allocations'],
         summary: "Apply a payment's or credit note's unapplied credit to an invoice",
         body: createAllocationBody,
-        response: { 201: allocationSchema, ...errors },
+        response: { 201: ref('Allocation'), ...errors },
       },
     },
     async (req, reply) => postAllocation(req, reply, req.body),
@@ -37,7 +38,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Un-apply one allocation: the invoice reopens and the credit is unapplied again',
         params: idParams,
         body: reverseAllocationBody,
-        response: { 200: allocationSchema, ...errors },
+        response: { 200: ref('Allocation'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => reverseAllocation(trx, ctx, req.params.id, req.body.reason)),
@@ -46,7 +47,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/allocations/:id',
     {
-      schema: { operationId: 'getAllocation', tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
+      schema: { operationId: 'getAllocation', tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: ref('Allocation'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAllocation(trx, ctx, req.params.id)),
   )

@@ -5,7 +5,8 @@ import { idPattern } from '../kernel/ids'
 import { listQueryProperties, listSchema, type ListQuery } from '../kernel/pagination'
 import { approveRequest, failedApprovalError, rejectRequest } from '../workflows/approvals'
 import { getApprovalRequest, listApprovalRequests } from './model'
-import { APPROVAL_STATUSES, approvalRequestSchema, approveBody, rejectBody, type ApprovalStatus } from './schemas'
+import { APPROVAL_STATUSES, approveBody, rejectBody, type ApprovalStatus } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('apr') } } }
@@ -23,7 +24,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, status: { type: 'string', enum: APPROVAL_STATUSES }, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(approvalRequestSchema), ...errors },
+        response: { 200: listSchema(ref('ApprovalRequest')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listApprovalRequests(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -31,7 +32,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/approval-requests/:id',
-    { schema: { operationId: 'getApprovalRequest', tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: approvalRequestSchema, ...errors } } },
+    { schema: { operationId: 'getApprovalRequest', tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: ref('ApprovalRequest'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getApprovalRequest(trx, ctx, req.params.id)),
   )
 
@@ -50,7 +51,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
         ].join(' '),
         params: idParams,
         body: approveBody,
-        response: { 200: approvalRequestSchema, ...errors },
+        response: { 200: ref('ApprovalRequest'), ...errors },
       },
     },
     async (req, reply) => {
@@ -71,7 +72,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
         description: 'Any `approvals.approve` holder, the requester included (a withdrawal). Nothing is posted.',
         params: idParams,
         body: rejectBody,
-        response: { 200: approvalRequestSchema, ...errors },
+        response: { 200: ref('ApprovalRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => rejectRequest(trx, ctx, req.params.id, req.body)),

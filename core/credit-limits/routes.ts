@@ -10,13 +10,13 @@ import { getCreditLimitRequest, listCreditLimitRequests, type CreditLimitRequest
 import {
   CREDIT_LIMIT_REQUEST_STATUSES,
   creditLimitChangeSchema,
-  creditLimitRequestSchema,
   createCreditLimitRequestBody,
   decideCreditLimitBody,
   rejectCreditLimitBody,
   type CreateCreditLimitRequestInput,
   type CreditLimitRequestStatus,
 } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const params = (prefix: string) => ({ type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern(prefix) } } })
@@ -38,7 +38,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
         ].join(' '),
         params: params('cus'),
         body: createCreditLimitRequestBody,
-        response: { 201: creditLimitRequestSchema, ...errors },
+        response: { 201: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => {
@@ -77,7 +77,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, status: { type: 'string', enum: CREDIT_LIMIT_REQUEST_STATUSES }, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(creditLimitRequestSchema), ...errors },
+        response: { 200: listSchema(ref('CreditLimitRequest')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listCreditLimitRequests(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -85,7 +85,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/credit-limit-requests/:id',
-    { schema: { operationId: 'getCreditLimitRequest', tags: ['credit limits'], summary: 'Get a credit-limit request', params: params('clr'), response: { 200: creditLimitRequestSchema, ...errors } } },
+    { schema: { operationId: 'getCreditLimitRequest', tags: ['credit limits'], summary: 'Get a credit-limit request', params: params('clr'), response: { 200: ref('CreditLimitRequest'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditLimitRequest(trx, ctx, req.params.id)),
   )
 
@@ -99,7 +99,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
         description: 'A key other than the requester (and of another `user`) with `credit_limits.approve`: the requester gets 403 `self_approval`; a decided request 409 `approval_not_pending`.',
         params: params('clr'),
         body: decideCreditLimitBody,
-        response: { 200: creditLimitRequestSchema, ...errors },
+        response: { 200: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => approveCreditLimitRequest(trx, ctx, req.params.id, req.body ?? {})),
@@ -114,7 +114,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Reject a pending credit-limit request (reason required)',
         params: params('clr'),
         body: rejectCreditLimitBody,
-        response: { 200: creditLimitRequestSchema, ...errors },
+        response: { 200: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => rejectCreditLimitRequest(trx, ctx, req.params.id, req.body)),

@@ -12,7 +12,6 @@ import { describeEvidence } from './evidence'
 import { addEvidence, evidenceView, getDispute, getDisputeRow, getEvidenceContent, listDisputes, lockDispute } from './model'
 import {
   createDisputeBody,
-  disputeSchema,
   evidenceSchema,
   EVIDENCE_MAX_BYTES,
   listDisputesQuery,
@@ -21,6 +20,7 @@ import {
   type DisputeStatus,
   type ResolveDisputeInput,
 } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const tags = ['disputes']
@@ -58,7 +58,7 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Body: CreateDisputeInput }>(
     '/disputes',
-    { schema: { operationId: 'createDispute', tags, summary: 'Open a dispute; a chargeback posts at once', body: createDisputeBody, response: { 201: disputeSchema, ...errors } } },
+    { schema: { operationId: 'createDispute', tags, summary: 'Open a dispute; a chargeback posts at once', body: createDisputeBody, response: { 201: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => openDispute(trx, ctx, req.body), { status: 201 }),
   )
 
@@ -70,7 +70,7 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
         tags,
         summary: 'List disputes',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, ...listDisputesQuery } },
-        response: { 200: listSchema(disputeSchema), ...errors },
+        response: { 200: listSchema(ref('Dispute')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listDisputes(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -78,19 +78,19 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/disputes/:id',
-    { schema: { operationId: 'getDispute', tags, summary: 'Get a dispute with its evidence', params: idParams, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'getDispute', tags, summary: 'Get a dispute with its evidence', params: idParams, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getDispute(trx, ctx, req.params.id)),
   )
 
   app.post<{ Params: { id: string } }>(
     '/disputes/:id/submit',
-    { schema: { operationId: 'submitDispute', tags, summary: 'Submit the evidence for review (open → under_review)', params: idParams, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'submitDispute', tags, summary: 'Submit the evidence for review (open → under_review)', params: idParams, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => submitDispute(trx, ctx, req.params.id)),
   )
 
   app.post<{ Params: { id: string }; Body: ResolveDisputeInput }>(
     '/disputes/:id/resolve',
-    { schema: { operationId: 'resolveDispute', tags, summary: 'Resolve a dispute (once); a won chargeback is reversed, an accepted claim credited', params: idParams, body: resolveDisputeBody, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'resolveDispute', tags, summary: 'Resolve a dispute (once); a won chargeback is reversed, an accepted claim credited', params: idParams, body: resolveDisputeBody, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => resolveDispute(trx, ctx, req.params.id, req.body)),
   )
 

@@ -9,9 +9,9 @@ import { newId } from '../kernel/ids'
 import { rateLimitKey, registerAuth } from './auth'
 import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
-import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
+import { errorBody, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
-import { registerResponseConvention } from './components'
+import { registerComponents, registerResponseConvention } from './components'
 import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
@@ -112,7 +112,7 @@ export async function buildApp(
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
   // into a confusing validation error instead of 415.
   app.removeContentTypeParser('text/plain')
-  app.addSchema(errorResponseSchema)
+  registerComponents(app)
   registerResponseConvention(app)
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id)

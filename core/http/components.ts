@@ -1,4 +1,71 @@
 import type { FastifyInstance } from 'fastify'
+import { errorResponseSchema } from './errors'
+import { apiKeySchema, apiKeyWithSecretSchema, tenantSchema } from '../../tenants/schemas'
+import { createdCustomerView, customerView } from '../customers/schemas'
+import { invoiceSchema } from '../invoices/schemas'
+import { paymentSchema } from '../payments/schemas'
+import { allocationSchema } from '../allocations/schemas'
+import { creditNoteSchema } from '../credit-notes/schemas'
+import { refundSchema } from '../refunds/schemas'
+import { writeOffSchema } from '../write-offs/schemas'
+import { adjustmentSchema } from '../adjustments/schemas'
+import { reversalSchema } from '../reversals/schemas'
+import { saleSchema } from '../sales/schemas'
+import { periodSchema } from '../periods/schemas'
+import { journalEntrySchema, transactionSchema } from '../ledger/schemas'
+import { agingSchema, statementSchema } from '../reports/schemas'
+import { attemptView, deliveryView, endpointView, endpointWithSecretView } from '../webhooks/schemas'
+import { eventView } from '../events/schemas'
+import { approvalRequestSchema } from '../approvals/schemas'
+import { creditLimitRequestSchema } from '../credit-limits/schemas'
+import { disputeSchema } from '../disputes/schemas'
+import { importSchema } from '../imports/schemas'
+import { settingsSchema } from '../settings/schemas'
+import { runSchema as reconciliationSchema } from '../reconciliation/schemas'
+import { channelSchema, notificationSchema } from '../notifications/schemas'
+
+/**
+ * The named schemas of the OpenAPI document (`components.schemas.<Name>`), added once to the root
+ * app: routes answer with `ref('Invoice')`, which fastify resolves for serialization and the
+ * document shows as `#/components/schemas/Invoice`.
+ */
+export const COMPONENTS = {
+  Error: errorResponseSchema,
+  Tenant: tenantSchema,
+  ApiKey: apiKeySchema,
+  ApiKeyWithSecret: apiKeyWithSecretSchema,
+  Customer: customerView,
+  CreatedCustomer: createdCustomerView,
+  Invoice: invoiceSchema,
+  Payment: paymentSchema,
+  Allocation: allocationSchema,
+  CreditNote: creditNoteSchema,
+  Refund: refundSchema,
+  WriteOff: writeOffSchema,
+  Adjustment: adjustmentSchema,
+  Reversal: reversalSchema,
+  Sale: saleSchema,
+  Period: periodSchema,
+  JournalEntry: journalEntrySchema,
+  CustomerTransaction: transactionSchema,
+  AgingReport: agingSchema,
+  Statement: statementSchema,
+  WebhookEndpoint: endpointView,
+  WebhookEndpointWithSecret: endpointWithSecretView,
+  WebhookDelivery: deliveryView,
+  WebhookDeliveryAttempt: attemptView,
+  Event: eventView,
+  ApprovalRequest: approvalRequestSchema,
+  CreditLimitRequest: creditLimitRequestSchema,
+  Dispute: disputeSchema,
+  Import: importSchema,
+  Settings: settingsSchema,
+  Reconciliation: reconciliationSchema,
+  NotificationChannel: channelSchema,
+  Notification: notificationSchema,
+} as const
+
+export type ComponentName = keyof typeof COMPONENTS
 
 type Schema = Record<string, unknown>
 
@@ -34,16 +101,15 @@ export function registerResponseConvention(app: FastifyInstance): void {
   })
 }
 
-/**
- * A named component schema (`components.schemas.<name>` in the OpenAPI document): add it with
- * `app.addSchema(component('Invoice', invoiceSchema))` in the routes plugin that answers with it and
- * answer with `ref('Invoice')`.
- */
-export function component(name: string, schema: object): Schema {
-  return { $id: name, ...withRequired(schema as Schema) }
+/** Adds every component (each with the response convention of `withRequired`). */
+export function registerComponents(app: FastifyInstance): void {
+  for (const [name, schema] of Object.entries(COMPONENTS)) {
+    const { $id: _id, ...body } = schema as Schema
+    app.addSchema({ $id: name, ...withRequired(body) })
+  }
 }
 
-/** A `$ref` to a component added with `component` (fastify resolves `Name#`; the document shows `#/components/schemas/Name`). */
-export function ref(name: string, description?: string): { $ref: string; description?: string } {
+/** A `$ref` to a component, for a route's `response` (`description` becomes the response's description). */
+export function ref(name: ComponentName, description?: string): { $ref: string; description?: string } {
   return description ? { $ref: `${name}#`, description } : { $ref: `${name}#` }
 }

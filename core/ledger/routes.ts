@@ -3,9 +3,10 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { dateSchema } from '../kernel/money'
-import { accountSchema, ANY_ID, journalEntrySchema, transactionSchema, trialBalanceSchema } from './schemas'
+import { accountSchema, ANY_ID, trialBalanceSchema } from './schemas'
 import { getJournalEntry, listAccounts, listJournalEntries, trialBalance } from './reads'
 import { customerTransactions } from '../customers/service'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -27,7 +28,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
             include_merged: { type: 'boolean', default: false, description: 'Also the rows of the customers merged into this one.' },
           },
         },
-        response: { 200: listSchema(transactionSchema), ...errors },
+        response: { 200: listSchema(ref('CustomerTransaction')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => customerTransactions(trx, ctx, req.params.id, req.query)),
@@ -49,7 +50,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
             source: { type: 'string', pattern: ANY_ID, description: 'Only entries posted by this document (invoice, payment, …).' },
           },
         },
-        response: { 200: listSchema(journalEntrySchema), ...errors },
+        response: { 200: listSchema(ref('JournalEntry')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listJournalEntries(trx, ctx, req.query)),
@@ -63,7 +64,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
         tags: ['ledger'],
         summary: 'Retrieve a journal entry with its lines',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('je') } } },
-        response: { 200: journalEntrySchema, ...errors },
+        response: { 200: ref('JournalEntry'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getJournalEntry(trx, ctx, req.params.id)),

@@ -4,6 +4,7 @@ import { can } from '../kernel/permissions'
 import { customerParams, customerView, deleteCustomerBody } from '../customers/schemas'
 import { exportCustomer, EXPORT_SECTION_MAX } from '../views/customer-export'
 import { anonymizeCustomer } from '../workflows/anonymize-customer'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const rows = { type: 'array', items: { type: 'object', additionalProperties: true } } as const
@@ -67,7 +68,7 @@ export async function privacyRoutes(app: FastifyInstance): Promise<void> {
         summary: 'Erase the personal data of a customer for good (crypto-shredding); refused while the balance is not zero or a dispute is open',
         params: customerParams,
         body: deleteCustomerBody,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => anonymizeCustomer(trx, ctx, req.params.id, req.body)),

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { agingQuery, agingSchema, statementParams, statementQuery, statementSchema } from './schemas'
+import { agingQuery, statementParams, statementQuery, statementSchema } from './schemas'
 import { agingReport, customerStatement } from './service'
 import { can } from '../kernel/permissions'
 import { statementCsv, statementDocument, statementPdf } from './statement'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -16,7 +17,7 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
         tags: ['reports'],
         summary: 'Receivables aging as of a date: open outstanding by days past due, unapplied credits apart',
         querystring: agingQuery,
-        response: { 200: agingSchema, ...errors },
+        response: { 200: ref('AgingReport'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => agingReport(trx, ctx, req.query)),
