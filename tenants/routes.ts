@@ -1,3 +1,4 @@
+import { withOptional } from '../core/kernel/schema'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { answer, idempotentRequest, inTenant } from '../core/http/tx'
 import { platformContext } from '../core/http/auth'
@@ -18,7 +19,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       config: { auth: 'platform' },
       schema: {
         operationId: 'createTenant',
-        tags: ['tenants'],
+        tags: ['platform'],
         summary: 'Provision a tenant (platform admin token)',
         description:
           'Accepts `Idempotency-Key` (1 to 255 printable characters) with the semantics of tenant routes: the same key and body ' +
@@ -56,7 +57,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         operationId: 'createApiKey',
-        tags: ['tenants'],
+        tags: ['account'],
         summary: 'Create an API key bound to a role; the secret is shown once',
         body: {
           type: 'object',
@@ -84,7 +85,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         operationId: 'listApiKeys',
-        tags: ['tenants'],
+        tags: ['account'],
         summary: 'List API keys (never their secrets)',
         querystring: { type: 'object', additionalProperties: false, properties: listQueryProperties },
         response: { 200: listSchema(ref('ApiKey')), ...errors },
@@ -98,7 +99,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         operationId: 'revokeApiKey',
-        tags: ['tenants'],
+        tags: ['account'],
         summary: 'Revoke an API key',
         params: { type: 'object', properties: { id: { type: 'string', pattern: idPattern('key') } }, required: ['id'] },
         response: { 200: ref('ApiKey'), ...errors },
@@ -115,7 +116,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/test-clock',
     {
-      schema: { operationId: 'getTestClock', tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
+      schema: { operationId: 'getTestClock', tags: ['account'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getTestClock(trx, ctx)),
   )
@@ -125,7 +126,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         operationId: 'advanceTestClock',
-        tags: ['tenants'],
+        tags: ['account'],
         summary: 'Move a sandbox tenant’s test clock forward',
         body: { type: 'object', additionalProperties: false, required: ['date'], properties: { date: { type: 'string', format: 'date' } } },
         response: { 200: testClockSchema, ...errors },
@@ -140,7 +141,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     type: 'object',
     properties: { object: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, scope: { type: 'string', enum: ['customer', 'tenant'] } },
   }
-  const roleSchema = {
+  const roleSchema = withOptional({
     type: 'object',
     properties: {
       id: { type: 'string', description: 'The name of a built-in role, or `role_…`.' },
@@ -155,7 +156,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       updated: { type: ['string', 'null'] },
       deleted: { type: 'boolean' },
     },
-  }
+  }, 'deleted')
   const roleBody = (required: string[]) => ({
     type: 'object',
     additionalProperties: false,
