@@ -100,8 +100,8 @@ export function decorateDocument(doc: Doc): Doc {
         name: 'Idempotency-Key',
         in: 'header',
         required: false,
-        description: '1 to 255 printable characters. The same key and body within 24 hours replays the first response (with `Idempotent-Replayed: true`); the same key with another body is 422 `idempotency_key_reused`; a key still in flight is 409 `idempotency_key_in_use`.',
-        schema: { type: 'string', minLength: 1, maxLength: 255 },
+        description: '1 to 255 printable ASCII characters, no spaces (a UUID is fine). The same key and body within 24 hours replays the first response (with `Idempotent-Replayed: true`); the same key with another body is 422 `idempotency_key_reused`; a key still in flight is 409 `idempotency_key_in_use`.',
+        schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$', example: '7f3e9c1a-2b4d-4e8f-9a6b-0c1d2e3f4a5b' },
       },
     },
     responses: {

@@ -36,7 +36,7 @@ export async function runFlow(baseUrl: string, platformToken: string, run: strin
   ] as const) {
     const invoice = ok(
       await api.POST('/v1/invoices', {
-        params: { header: { 'Idempotency-Key': `inv-${run}-${description}` } },
+        params: { header: { 'Idempotency-Key': `inv-${run}-${issued.length}` } },
         body: { customer: customer.id, issue_date: '2026-11-02', lines: [{ description, quantity, unit_amount, tax_rate: '0.07' }] },
       }),
     )
