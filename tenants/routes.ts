@@ -1,3 +1,4 @@
+import { withOptional } from '../core/kernel/schema'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { answer, idempotentRequest, inTenant } from '../core/http/tx'
 import { platformContext } from '../core/http/auth'
@@ -7,39 +8,9 @@ import { PERMISSION_NAMES, USER_LABEL_PATTERN } from '../core/kernel/permissions
 import { createRole, deleteRole, getRole, listRoles, permissionsView, updateRole, type RoleInput } from './roles'
 import { advanceTestClock, createApiKey, getTestClock, listApiKeys, revokeApiKey } from './service'
 import { createTenant } from './provision'
+import { ref } from '../core/http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-
-const tenantSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string' },
-    name: { type: 'string' },
-    base_currency: { type: 'string' },
-    timezone: { type: 'string' },
-    sandbox: { type: 'boolean' },
-    test_clock_date: { type: ['string', 'null'] },
-    created: { type: 'string' },
-    api_key: { type: 'string', description: 'Admin API key secret, shown once.' },
-  },
-}
-
-const apiKeySchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    object: { type: 'string' },
-    name: { type: 'string' },
-    role: { type: 'string', description: 'A built-in role name, or a custom role id (`role_…`).' },
-    user: { type: ['string', 'null'], description: 'The staff member the key belongs to.' },
-    mode: { type: 'string', enum: ['test', 'live'] },
-    last4: { type: 'string' },
-    created: { type: 'string' },
-    revoked: { type: ['string', 'null'] },
-    secret: { type: 'string', description: 'Shown once, on creation.' },
-  },
-}
 
 export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { name: string; base_currency: string; timezone?: string; sandbox?: boolean } }>(
@@ -47,7 +18,8 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'platform' },
       schema: {
-        tags: ['tenants'],
+        operationId: 'createTenant',
+        tags: ['platform'],
         summary: 'Provision a tenant (platform admin token)',
         description:
           'Accepts `Idempotency-Key` (1 to 255 printable characters) with the semantics of tenant routes: the same key and body ' +
@@ -67,7 +39,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
             sandbox: { type: 'boolean' },
           },
         },
-        response: { 201: tenantSchema, ...errors },
+        response: { 201: ref('Tenant'), ...errors },
       },
     },
     async (req, reply) => {
@@ -84,7 +56,8 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys',
     {
       schema: {
-        tags: ['tenants'],
+        operationId: 'createApiKey',
+        tags: ['account'],
         summary: 'Create an API key bound to a role; the secret is shown once',
         body: {
           type: 'object',
@@ -101,7 +74,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
             mode: { type: 'string', enum: ['test', 'live'] },
           },
         },
-        response: { 201: apiKeySchema, ...errors },
+        response: { 201: ref('ApiKeyWithSecret'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => createApiKey(trx, ctx, req.body), { status: 201 }),
@@ -111,10 +84,11 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys',
     {
       schema: {
-        tags: ['tenants'],
+        operationId: 'listApiKeys',
+        tags: ['account'],
         summary: 'List API keys (never their secrets)',
         querystring: { type: 'object', additionalProperties: false, properties: listQueryProperties },
-        response: { 200: listSchema(apiKeySchema), ...errors },
+        response: { 200: listSchema(ref('ApiKey')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listApiKeys(trx, ctx, req.query)),
@@ -124,10 +98,11 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/api-keys/:id',
     {
       schema: {
-        tags: ['tenants'],
+        operationId: 'revokeApiKey',
+        tags: ['account'],
         summary: 'Revoke an API key',
         params: { type: 'object', properties: { id: { type: 'string', pattern: idPattern('key') } }, required: ['id'] },
-        response: { 200: apiKeySchema, ...errors },
+        response: { 200: ref('ApiKey'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => revokeApiKey(trx, ctx, req.params.id)),
@@ -141,7 +116,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/test-clock',
     {
-      schema: { tags: ['tenants'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
+      schema: { operationId: 'getTestClock', tags: ['account'], summary: "The tenant's accounting date (its test clock in sandbox mode)", response: { 200: testClockSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getTestClock(trx, ctx)),
   )
@@ -150,7 +125,8 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/test-clock/advance',
     {
       schema: {
-        tags: ['tenants'],
+        operationId: 'advanceTestClock',
+        tags: ['account'],
         summary: 'Move a sandbox tenant’s test clock forward',
         body: { type: 'object', additionalProperties: false, required: ['date'], properties: { date: { type: 'string', format: 'date' } } },
         response: { 200: testClockSchema, ...errors },
@@ -165,7 +141,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     type: 'object',
     properties: { object: { type: 'string' }, name: { type: 'string' }, description: { type: 'string' }, scope: { type: 'string', enum: ['customer', 'tenant'] } },
   }
-  const roleSchema = {
+  const roleSchema = withOptional({
     type: 'object',
     properties: {
       id: { type: 'string', description: 'The name of a built-in role, or `role_…`.' },
@@ -180,7 +156,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
       updated: { type: ['string', 'null'] },
       deleted: { type: 'boolean' },
     },
-  }
+  }, 'deleted')
   const roleBody = (required: string[]) => ({
     type: 'object',
     additionalProperties: false,
@@ -197,25 +173,25 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(
     '/permissions',
-    { schema: { tags: ['roles'], summary: 'Every named permission, with what it grants and whether a role limited to its own customers may hold it', response: { 200: listSchema(permissionSchema), ...errors } } },
+    { schema: { operationId: 'listPermissions', tags: ['roles'], summary: 'Every named permission, with what it grants and whether a role limited to its own customers may hold it', response: { 200: listSchema(permissionSchema), ...errors } } },
     async () => permissionsView(),
   )
 
   app.get(
     '/roles',
-    { schema: { tags: ['roles'], summary: 'The built-in roles and the tenant’s custom roles, each with its permissions', response: { 200: listSchema(roleSchema), ...errors } } },
+    { schema: { operationId: 'listRoles', tags: ['roles'], summary: 'The built-in roles and the tenant’s custom roles, each with its permissions', response: { 200: listSchema(roleSchema), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listRoles(trx, ctx)),
   )
 
   app.get<{ Params: { id: string } }>(
     '/roles/:id',
-    { schema: { tags: ['roles'], summary: 'One role', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    { schema: { operationId: 'getRole', tags: ['roles'], summary: 'One role', params: roleParams, response: { 200: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRole(trx, ctx, req.params.id)),
   )
 
   app.post<{ Body: RoleInput }>(
     '/roles',
-    { schema: { tags: ['roles'], summary: 'Create a custom role from named permissions', body: roleBody(['name', 'permissions']), response: { 201: roleSchema, ...errors } } },
+    { schema: { operationId: 'createRole', tags: ['roles'], summary: 'Create a custom role from named permissions', body: roleBody(['name', 'permissions']), response: { 201: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => createRole(trx, ctx, req.body), { status: 201 }),
   )
 
@@ -223,6 +199,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
     '/roles/:id',
     {
       schema: {
+        operationId: 'updateRole',
         tags: ['roles'],
         summary: 'Change a custom role (its keys follow at once)',
         params: roleParams,
@@ -235,7 +212,7 @@ export async function tenantRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete<{ Params: { id: string } }>(
     '/roles/:id',
-    { schema: { tags: ['roles'], summary: 'Delete a custom role (409 role_in_use while an active key holds it)', params: roleParams, response: { 200: roleSchema, ...errors } } },
+    { schema: { operationId: 'deleteRole', tags: ['roles'], summary: 'Delete a custom role (409 role_in_use while an active key holds it)', params: roleParams, response: { 200: roleSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteRole(trx, ctx, req.params.id)),
   )
 }

@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { adjustmentSchema, createAdjustmentBody, CreateAdjustmentInput } from './schemas'
+import { createAdjustmentBody, CreateAdjustmentInput } from './schemas'
 import { getAdjustment, listAdjustments } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createAdjustments } from '../workflows/adjust'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('adj') } } }
@@ -18,7 +19,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateAdjustmentInput }>(
     '/adjustments',
     {
-      schema: { tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: adjustmentSchema, ...errors } },
+      schema: { operationId: 'createAdjustment', tags: ['adjustments'], summary: 'Post a debit note (positive) or a credit adjustment (negative)', body: createAdjustmentBody, response: { 201: ref('Adjustment'), ...errors } },
     },
     async (req, reply) => postAdjustment(req, reply, req.body),
   )
@@ -27,10 +28,11 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
     '/adjustments',
     {
       schema: {
+        operationId: 'listAdjustments',
         tags: ['adjustments'],
         summary: 'List adjustments',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
-        response: { 200: listSchema(adjustmentSchema), ...errors },
+        response: { 200: listSchema(ref('Adjustment')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listAdjustments(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -39,7 +41,7 @@ export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/adjustments/:id',
     {
-      schema: { tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: adjustmentSchema, ...errors } },
+      schema: { operationId: 'getAdjustment', tags: ['adjustments'], summary: 'Get an adjustment', params: idParams, response: { 200: ref('Adjustment'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAdjustment(trx, ctx, req.params.id)),
   )

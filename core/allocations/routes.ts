@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { idPattern } from '../kernel/ids'
-import { allocationSchema, createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
+import { createAllocationBody, CreateAllocationInput, reverseAllocationBody } from './schemas'
 import { getAllocation } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createAllocations } from '../workflows/apply-credit'
 import { reverseAllocation } from '../workflows/unapply'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('alc') } } }
@@ -18,10 +19,11 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
     '/allocations',
     {
       schema: {
+        operationId: 'createAllocation',
         tags: ['allocations'],
         summary: "Apply a payment's or credit note's unapplied credit to an invoice",
         body: createAllocationBody,
-        response: { 201: allocationSchema, ...errors },
+        response: { 201: ref('Allocation'), ...errors },
       },
     },
     async (req, reply) => postAllocation(req, reply, req.body),
@@ -31,11 +33,12 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
     '/allocations/:id/reverse',
     {
       schema: {
+        operationId: 'reverseAllocation',
         tags: ['allocations'],
         summary: 'Un-apply one allocation: the invoice reopens and the credit is unapplied again',
         params: idParams,
         body: reverseAllocationBody,
-        response: { 200: allocationSchema, ...errors },
+        response: { 200: ref('Allocation'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => reverseAllocation(trx, ctx, req.params.id, req.body.reason)),
@@ -44,7 +47,7 @@ export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/allocations/:id',
     {
-      schema: { tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: allocationSchema, ...errors } },
+      schema: { operationId: 'getAllocation', tags: ['allocations'], summary: 'Get an allocation', params: idParams, response: { 200: ref('Allocation'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getAllocation(trx, ctx, req.params.id)),
   )

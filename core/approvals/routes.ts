@@ -5,7 +5,8 @@ import { idPattern } from '../kernel/ids'
 import { listQueryProperties, listSchema, type ListQuery } from '../kernel/pagination'
 import { approveRequest, failedApprovalError, rejectRequest } from '../workflows/approvals'
 import { getApprovalRequest, listApprovalRequests } from './model'
-import { APPROVAL_STATUSES, approvalRequestSchema, approveBody, rejectBody, type ApprovalStatus } from './schemas'
+import { APPROVAL_STATUSES, approveBody, rejectBody, type ApprovalStatus } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('apr') } } }
@@ -15,6 +16,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests',
     {
       schema: {
+        operationId: 'listApprovalRequests',
         tags: ['approvals'],
         summary: 'List approval requests',
         querystring: {
@@ -22,7 +24,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, status: { type: 'string', enum: APPROVAL_STATUSES }, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(approvalRequestSchema), ...errors },
+        response: { 200: listSchema(ref('ApprovalRequest')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listApprovalRequests(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -30,7 +32,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/approval-requests/:id',
-    { schema: { tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: approvalRequestSchema, ...errors } } },
+    { schema: { operationId: 'getApprovalRequest', tags: ['approvals'], summary: 'Get an approval request', params: idParams, response: { 200: ref('ApprovalRequest'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getApprovalRequest(trx, ctx, req.params.id)),
   )
 
@@ -38,6 +40,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests/:id/approve',
     {
       schema: {
+        operationId: 'approveApprovalRequest',
         tags: ['approvals'],
         summary: 'Approve a request: runs its action once',
         description: [
@@ -48,7 +51,7 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
         ].join(' '),
         params: idParams,
         body: approveBody,
-        response: { 200: approvalRequestSchema, ...errors },
+        response: { 200: ref('ApprovalRequest'), ...errors },
       },
     },
     async (req, reply) => {
@@ -63,12 +66,13 @@ export async function approvalRoutes(app: FastifyInstance): Promise<void> {
     '/approval-requests/:id/reject',
     {
       schema: {
+        operationId: 'rejectApprovalRequest',
         tags: ['approvals'],
         summary: 'Reject a request (reason required)',
         description: 'Any `approvals.approve` holder, the requester included (a withdrawal). Nothing is posted.',
         params: idParams,
         body: rejectBody,
-        response: { 200: approvalRequestSchema, ...errors },
+        response: { 200: ref('ApprovalRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => rejectRequest(trx, ctx, req.params.id, req.body)),

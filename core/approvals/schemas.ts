@@ -31,6 +31,7 @@ export const approvalRequestSchema = {
     payload: {
       type: 'object',
       properties: { params: { type: 'object', additionalProperties: { type: 'string' } }, body: { type: 'object', additionalProperties: true } },
+      required: ['body'],
       additionalProperties: false,
     },
     requested_by: { type: 'string', description: 'The key that made the request.' },
@@ -43,6 +44,7 @@ export const approvalRequestSchema = {
     error: {
       type: ['object', 'null'],
       properties: { code: { type: 'string' }, message: { type: 'string' }, param: { type: 'string' } },
+      required: ['code', 'message'],
     },
     expires_at: { type: 'string' },
     created: { type: 'string' },

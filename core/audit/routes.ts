@@ -81,6 +81,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     '/audit-log',
     {
       schema: {
+        operationId: 'listAuditLog',
         tags: ['audit'],
         summary: 'List audit log entries, newest first',
         querystring: {
@@ -105,6 +106,7 @@ export async function auditRoutes(app: FastifyInstance): Promise<void> {
     '/audit-log/verify',
     {
       schema: {
+        operationId: 'verifyAuditLog',
         tags: ['audit'],
         summary: "Recompute the tenant's audit hash chain and report the first invalid row",
         response: { 200: verificationSchema, ...errors },

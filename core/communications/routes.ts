@@ -14,6 +14,7 @@ export async function communicationRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/communications',
     {
       schema: {
+        operationId: 'listCustomerCommunications',
         tags: ['notifications'],
         summary: 'The communications log of a customer (sent notifications included), newest first',
         params,
@@ -27,6 +28,7 @@ export async function communicationRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/communications',
     {
       schema: {
+        operationId: 'createCustomerCommunication',
         tags: ['notifications'],
         summary: 'Log a call, e-mail, SMS, letter, visit, note or promise to pay',
         description: '`promise_to_pay` needs `promised_amount` and `promised_date` (and only it takes them); the credit policy sees promises as `has_promise_to_pay` / `promise_to_pay_date`.',
@@ -39,13 +41,14 @@ export async function communicationRoutes(app: FastifyInstance): Promise<void> {
   )
   app.get<{ Params: { id: string } }>(
     '/customers/:id/consents',
-    { schema: { tags: ['notifications'], summary: 'A customer’s consents: in force per purpose, and the whole history', params, response: { 200: consentsSchema, ...errors } } },
+    { schema: { operationId: 'listCustomerConsents', tags: ['notifications'], summary: 'A customer’s consents: in force per purpose, and the whole history', params, response: { 200: consentsSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => consentsOf(trx, ctx, req.params.id)),
   )
   app.post<{ Params: { id: string }; Body: { purpose: string; granted: boolean; source: string } }>(
     '/customers/:id/consents',
     {
       schema: {
+        operationId: 'createCustomerConsent',
         tags: ['notifications'],
         summary: 'Record a consent given or withdrawn (history is kept)',
         params,

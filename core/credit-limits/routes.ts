@@ -10,13 +10,13 @@ import { getCreditLimitRequest, listCreditLimitRequests, type CreditLimitRequest
 import {
   CREDIT_LIMIT_REQUEST_STATUSES,
   creditLimitChangeSchema,
-  creditLimitRequestSchema,
   createCreditLimitRequestBody,
   decideCreditLimitBody,
   rejectCreditLimitBody,
   type CreateCreditLimitRequestInput,
   type CreditLimitRequestStatus,
 } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const params = (prefix: string) => ({ type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern(prefix) } } })
@@ -26,6 +26,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/credit-limit-requests',
     {
       schema: {
+        operationId: 'createCustomerCreditLimitRequest',
         tags: ['credit limits'],
         summary: 'Request a new credit limit (or a temporary one)',
         description: [
@@ -37,7 +38,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
         ].join(' '),
         params: params('cus'),
         body: createCreditLimitRequestBody,
-        response: { 201: creditLimitRequestSchema, ...errors },
+        response: { 201: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => {
@@ -52,6 +53,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/credit-limit-history',
     {
       schema: {
+        operationId: 'getCustomerCreditLimitHistory',
         tags: ['credit limits'],
         summary: "Every change of a customer's credit limit or temporary limit",
         description: '`source`: `request` (a credit-limit request), `patch` (PATCH /v1/customers/:id by a role that may edit limits), `policy`, `import`. Newest first.',
@@ -67,6 +69,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
     '/credit-limit-requests',
     {
       schema: {
+        operationId: 'listCreditLimitRequests',
         tags: ['credit limits'],
         summary: 'List credit-limit requests',
         querystring: {
@@ -74,7 +77,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, status: { type: 'string', enum: CREDIT_LIMIT_REQUEST_STATUSES }, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(creditLimitRequestSchema), ...errors },
+        response: { 200: listSchema(ref('CreditLimitRequest')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listCreditLimitRequests(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -82,7 +85,7 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/credit-limit-requests/:id',
-    { schema: { tags: ['credit limits'], summary: 'Get a credit-limit request', params: params('clr'), response: { 200: creditLimitRequestSchema, ...errors } } },
+    { schema: { operationId: 'getCreditLimitRequest', tags: ['credit limits'], summary: 'Get a credit-limit request', params: params('clr'), response: { 200: ref('CreditLimitRequest'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditLimitRequest(trx, ctx, req.params.id)),
   )
 
@@ -90,12 +93,13 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
     '/credit-limit-requests/:id/approve',
     {
       schema: {
+        operationId: 'approveCreditLimitRequest',
         tags: ['credit limits'],
         summary: 'Approve a pending credit-limit increase',
         description: 'A key other than the requester (and of another `user`) with `credit_limits.approve`: the requester gets 403 `self_approval`; a decided request 409 `approval_not_pending`.',
         params: params('clr'),
         body: decideCreditLimitBody,
-        response: { 200: creditLimitRequestSchema, ...errors },
+        response: { 200: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => approveCreditLimitRequest(trx, ctx, req.params.id, req.body ?? {})),
@@ -105,11 +109,12 @@ export async function creditLimitRoutes(app: FastifyInstance): Promise<void> {
     '/credit-limit-requests/:id/reject',
     {
       schema: {
+        operationId: 'rejectCreditLimitRequest',
         tags: ['credit limits'],
         summary: 'Reject a pending credit-limit request (reason required)',
         params: params('clr'),
         body: rejectCreditLimitBody,
-        response: { 200: creditLimitRequestSchema, ...errors },
+        response: { 200: ref('CreditLimitRequest'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => rejectCreditLimitRequest(trx, ctx, req.params.id, req.body)),

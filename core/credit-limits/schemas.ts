@@ -1,3 +1,4 @@
+import { withOptional } from '../kernel/schema'
 import { amountSchema, dateSchema } from '../kernel/money'
 
 export const createCreditLimitRequestBody = {
@@ -28,7 +29,7 @@ export const rejectCreditLimitBody = { ...decideCreditLimitBody, required: ['rea
 export const CREDIT_LIMIT_REQUEST_STATUSES = ['pending', 'approved', 'rejected'] as const
 export type CreditLimitRequestStatus = (typeof CREDIT_LIMIT_REQUEST_STATUSES)[number]
 
-export const creditLimitRequestSchema = {
+export const creditLimitRequestSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string', description: '`clr_…`' },
@@ -48,7 +49,7 @@ export const creditLimitRequestSchema = {
     decided_at: { type: ['string', 'null'] },
     created: { type: 'string' },
   },
-} as const
+} as const, 'from')
 
 export const creditLimitChangeSchema = {
   type: 'object',

@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
+import { createCreditNoteBody, CreateCreditNoteInput } from './schemas'
 import { getCreditNote, listCreditNotes } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createCreditNotes } from '../workflows/credit-note'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cn') } } }
@@ -18,7 +19,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateCreditNoteInput }>(
     '/credit-notes',
     {
-      schema: { tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: creditNoteSchema, ...errors } },
+      schema: { operationId: 'createCreditNote', tags: ['credit-notes'], summary: 'Issue a credit note (a return of invoice lines or a credit by amount)', body: createCreditNoteBody, response: { 201: ref('CreditNote'), ...errors } },
     },
     async (req, reply) => postCreditNote(req, reply, req.body),
   )
@@ -27,6 +28,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
     '/credit-notes',
     {
       schema: {
+        operationId: 'listCreditNotes',
         tags: ['credit-notes'],
         summary: 'List credit notes',
         querystring: {
@@ -34,7 +36,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') } },
         },
-        response: { 200: listSchema(creditNoteSchema), ...errors },
+        response: { 200: listSchema(ref('CreditNote')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listCreditNotes(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -43,7 +45,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/credit-notes/:id',
     {
-      schema: { tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
+      schema: { operationId: 'getCreditNote', tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: ref('CreditNote'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),
   )

@@ -1,3 +1,4 @@
+import { withOptional } from '../kernel/schema'
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
@@ -41,7 +42,7 @@ export interface CreateCreditNoteInput {
   exchange_rate?: string | number
 }
 
-export const creditNoteSchema = {
+export const creditNoteSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string' },
@@ -79,4 +80,4 @@ export const creditNoteSchema = {
     },
     allocations: { type: 'array', items: allocationSchema },
   },
-}
+}, 'allocations')

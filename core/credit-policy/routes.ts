@@ -30,7 +30,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
     return p
   }
 
-  app.get('/credit-policy', { schema: { tags, summary: 'The credit policy in force', response: { 200: policySchema, ...errors } } }, async (req, reply) =>
+  app.get('/credit-policy', { schema: { operationId: 'getCreditPolicy', tags, summary: 'The credit policy in force', response: { 200: policySchema, ...errors } } }, async (req, reply) =>
     withEtag(reply, await inTenant(req, reply, (trx, ctx) => currentPolicy(trx, ctx))),
   )
 
@@ -39,6 +39,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
     {
       config: deepBody,
       schema: {
+        operationId: 'setCreditPolicy',
         tags,
         summary: "Save the tenant's own rules as a new version",
         description:
@@ -53,13 +54,13 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Querystring: { limit?: number; starting_after?: number } }>(
     '/credit-policy/versions',
-    { schema: { tags, summary: 'Saved versions, newest first (kept forever)', querystring: versionsQuery, response: { 200: { type: 'object', properties: { object: { type: 'string' }, data: { type: 'array', items: versionSchema }, has_more: { type: 'boolean' } } }, ...errors } } },
+    { schema: { operationId: 'listCreditPolicyVersions', tags, summary: 'Saved versions, newest first (kept forever)', querystring: versionsQuery, response: { 200: { type: 'object', properties: { object: { type: 'string' }, data: { type: 'array', items: versionSchema }, has_more: { type: 'boolean' } } }, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listVersions(trx, ctx, req.query)),
   )
 
   app.get<{ Params: { version: number } }>(
     '/credit-policy/versions/:version',
-    { schema: { tags, summary: 'One saved version', params: versionParams, response: { 200: versionSchema, ...errors } } },
+    { schema: { operationId: 'getCreditPolicyVersion', tags, summary: 'One saved version', params: versionParams, response: { 200: versionSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getVersion(trx, ctx, req.params.version)),
   )
 
@@ -69,7 +70,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
       preValidation: async (req) => {
         req.body ??= {}
       },
-      schema: { tags, summary: 'Restore a saved version as a new version', params: versionParams, headers: ifMatchHeaders, body: restoreBody, response: { 200: policySchema, ...errors } },
+      schema: { operationId: 'restoreCreditPolicyVersion', tags, summary: 'Restore a saved version as a new version', params: versionParams, headers: ifMatchHeaders, body: restoreBody, response: { 200: policySchema, ...errors } },
     },
     async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => restoreCreditPolicyVersion(trx, ctx, req.params.version, req.headers['if-match'], req.body.reason))),
   )
@@ -81,7 +82,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
       preValidation: async (req) => {
         req.body ??= {}
       },
-      schema: { tags, summary: 'Evaluate a rule set (the saved one by default) over every customer or the listed ones; writes nothing', body: dryRunBody, response: { 200: dryRunSchema, ...errors } },
+      schema: { operationId: 'dryRunCreditPolicy', tags, summary: 'Evaluate a rule set (the saved one by default) over every customer or the listed ones; writes nothing', body: dryRunBody, response: { 200: dryRunSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => dryRunCreditPolicy(trx, ctx, req.body)),
   )
@@ -92,7 +93,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
       preValidation: async (req) => {
         req.body ??= {}
       },
-      schema: { tags, summary: 'Start a credit-policy sweep over every customer (a job)', body: { type: 'object', additionalProperties: false, properties: {} }, response: { 201: runSchema, ...errors } },
+      schema: { operationId: 'createCreditPolicyRun', tags, summary: 'Start a credit-policy sweep over every customer (a job)', body: { type: 'object', additionalProperties: false, properties: {} }, response: { 201: runSchema, ...errors } },
     },
     async (req, reply) => {
       const run = await inTenant(req, reply, (trx, ctx) => insertRun(trx, ctx, 'manual'), { status: 201 })
@@ -108,7 +109,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/credit-policy/runs/:id',
-    { schema: { tags, summary: 'A credit-policy sweep with its counts', params: runParams, response: { 200: runSchema, ...errors } } },
+    { schema: { operationId: 'getCreditPolicyRun', tags, summary: 'A credit-policy sweep with its counts', params: runParams, response: { 200: runSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRun(trx, ctx, req.params.id)),
   )
 
@@ -116,6 +117,7 @@ export async function creditPolicyRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/credit',
     {
       schema: {
+        operationId: 'getCustomerCredit',
         tags,
         summary: "A customer's credit facts, score (0–100), grade (A–E) and score factors, evaluated now",
         description: 'The score model is documented in the README (Credit score): on-time ratio, amount-weighted days late, utilization, account age, disputes and chargebacks, write-offs.',

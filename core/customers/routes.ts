@@ -4,9 +4,7 @@ import { assertTenantKey } from '../http/auth'
 import { listSchema } from '../kernel/pagination'
 import {
   createCustomerBody,
-  createdCustomerView,
   customerParams,
-  customerView,
   deleteCustomerBody,
   ifMatchHeaders,
   listCustomersQuery,
@@ -17,6 +15,7 @@ import {
   type UpdateCustomerInput,
 } from './schemas'
 import { type AssigneeCheck, createCustomer, deleteCustomer, getCustomer, listCustomers, restoreCustomer, updateCustomer } from './service'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -34,10 +33,11 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers',
     {
       schema: {
+        operationId: 'createCustomer',
         tags: ['customers'],
         summary: 'Create a customer (and its zero balance); lists possible duplicates',
         body: createCustomerBody,
-        response: { 201: createdCustomerView, ...errors },
+        response: { 201: ref('CreatedCustomer'), ...errors },
       },
     },
     async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => createCustomer(trx, ctx, req.body, assertAssignee), { status: 201 })),
@@ -47,10 +47,11 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers',
     {
       schema: {
+        operationId: 'listCustomers',
         tags: ['customers'],
         summary: 'List customers, newest first (deleted ones only with include_deleted=true)',
         querystring: listCustomersQuery,
-        response: { 200: listSchema(customerView), ...errors },
+        response: { 200: listSchema(ref('Customer')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listCustomers(trx, ctx, req.query)),
@@ -60,10 +61,11 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'getCustomer',
         tags: ['customers'],
         summary: 'Retrieve a customer (deleted customers too)',
         params: customerParams,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => getCustomer(trx, ctx, req.params.id))),
@@ -73,12 +75,13 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'updateCustomer',
         tags: ['customers'],
         summary: 'Update a customer; with If-Match, a stale version gets 412',
         params: customerParams,
         headers: ifMatchHeaders,
         body: updateCustomerBody,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) =>
@@ -89,11 +92,12 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id',
     {
       schema: {
+        operationId: 'deleteCustomer',
         tags: ['customers'],
         summary: 'Soft-delete a customer with zero balance and no open documents; reason required',
         params: customerParams,
         body: deleteCustomerBody,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) => withEtag(reply, await inTenant(req, reply, (trx, ctx) => deleteCustomer(trx, ctx, req.params.id, req.body.reason))),
@@ -107,11 +111,12 @@ export async function customerRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'restoreCustomer',
         tags: ['customers'],
         summary: 'Restore a soft-deleted customer to its previous status',
         params: customerParams,
         body: restoreCustomerBody,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) =>

@@ -195,6 +195,8 @@ const addressView = {
     postal_code: { type: 'string' },
     country: { type: 'string' },
   },
+  required: [],
+  description: 'As given: every part is optional.',
 } as const
 
 const PII = 'Personal data: absent unless the caller holds customers.pii.view (admin, compliance by default).'
@@ -221,7 +223,7 @@ const customerViewProperties = {
   grace_period_days: { type: ['integer', 'null'], description: BALANCES },
   suspension_override_until: { ...nullableString, description: BALANCES },
   credit_hold: { type: 'boolean', description: BALANCES },
-  preferences: { type: 'object', properties: { email: { type: 'boolean' }, sms: { type: 'boolean' }, language: { type: 'string' } } },
+  preferences: { type: 'object', properties: { email: { type: 'boolean' }, sms: { type: 'boolean' }, language: { type: 'string' } }, required: [], description: 'As set: each preference is optional.' },
   status: { type: 'string', enum: [...CUSTOMER_STATUSES] },
   merged_into: { ...nullableString, description: 'The customer this one was merged into (status `merged`), else null.' },
   anonymized_at: { ...nullableString, description: 'When the customer was anonymized (its personal data erased for good), else null.' },

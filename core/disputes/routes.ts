@@ -12,7 +12,6 @@ import { describeEvidence } from './evidence'
 import { addEvidence, evidenceView, getDispute, getDisputeRow, getEvidenceContent, listDisputes, lockDispute } from './model'
 import {
   createDisputeBody,
-  disputeSchema,
   evidenceSchema,
   EVIDENCE_MAX_BYTES,
   listDisputesQuery,
@@ -21,6 +20,7 @@ import {
   type DisputeStatus,
   type ResolveDisputeInput,
 } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const tags = ['disputes']
@@ -58,7 +58,7 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Body: CreateDisputeInput }>(
     '/disputes',
-    { schema: { tags, summary: 'Open a dispute; a chargeback posts at once', body: createDisputeBody, response: { 201: disputeSchema, ...errors } } },
+    { schema: { operationId: 'createDispute', tags, summary: 'Open a dispute; a chargeback posts at once', body: createDisputeBody, response: { 201: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => openDispute(trx, ctx, req.body), { status: 201 }),
   )
 
@@ -66,10 +66,11 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
     '/disputes',
     {
       schema: {
+        operationId: 'listDisputes',
         tags,
         summary: 'List disputes',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, ...listDisputesQuery } },
-        response: { 200: listSchema(disputeSchema), ...errors },
+        response: { 200: listSchema(ref('Dispute')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listDisputes(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -77,19 +78,19 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/disputes/:id',
-    { schema: { tags, summary: 'Get a dispute with its evidence', params: idParams, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'getDispute', tags, summary: 'Get a dispute with its evidence', params: idParams, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getDispute(trx, ctx, req.params.id)),
   )
 
   app.post<{ Params: { id: string } }>(
     '/disputes/:id/submit',
-    { schema: { tags, summary: 'Submit the evidence for review (open → under_review)', params: idParams, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'submitDispute', tags, summary: 'Submit the evidence for review (open → under_review)', params: idParams, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => submitDispute(trx, ctx, req.params.id)),
   )
 
   app.post<{ Params: { id: string }; Body: ResolveDisputeInput }>(
     '/disputes/:id/resolve',
-    { schema: { tags, summary: 'Resolve a dispute (once); a won chargeback is reversed, an accepted claim credited', params: idParams, body: resolveDisputeBody, response: { 200: disputeSchema, ...errors } } },
+    { schema: { operationId: 'resolveDispute', tags, summary: 'Resolve a dispute (once); a won chargeback is reversed, an accepted claim credited', params: idParams, body: resolveDisputeBody, response: { 200: ref('Dispute'), ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => resolveDispute(trx, ctx, req.params.id, req.body)),
   )
 
@@ -97,6 +98,7 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
     '/disputes/:id/evidence',
     {
       schema: {
+        operationId: 'addDisputeEvidence',
         tags,
         summary: 'Upload a piece of evidence (multipart field `file`: PDF, PNG, JPEG or plain text, at most 10 MiB, checked by content)',
         description: 'The same file (by SHA-256) uploaded again to the dispute answers 200 with the evidence already stored.',
@@ -134,6 +136,7 @@ export async function disputeRoutes(app: FastifyInstance): Promise<void> {
     '/disputes/:id/evidence/:evidence_id',
     {
       schema: {
+        operationId: 'getDisputeEvidence',
         tags,
         summary: 'Download a piece of evidence',
         params: evidenceParams,

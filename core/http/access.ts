@@ -33,6 +33,8 @@ export const ROUTE_PERMISSIONS: Record<string, readonly Permission[] | 'authenti
   'POST /v1/customers/:id/anonymize': ['customers.anonymize'],
   'GET /v1/customers/:id/transactions': ['customers.balance.view'],
   'GET /v1/customers/:id/statement': ['customers.balance.view'],
+  'GET /v1/customers/:id/statement/csv': ['customers.balance.view'],
+  'GET /v1/customers/:id/statement/pdf': ['customers.balance.view'],
   // documents
   'POST /v1/invoices': ['invoices.create'],
   'GET /v1/invoices': ['invoices.view'],

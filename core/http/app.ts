@@ -9,8 +9,10 @@ import { newId } from '../kernel/ids'
 import { rateLimitKey, registerAuth } from './auth'
 import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
-import { errorBody, errorResponseSchema, registerErrorHandling, toAppError } from './errors'
+import { errorBody, registerErrorHandling, toAppError } from './errors'
 import { validatorCompiler } from './validation'
+import { registerComponents, registerResponseConvention } from './components'
+import { swaggerOptions } from './openapi'
 import { createMetrics, Metrics } from '../ops/metrics'
 import { opsRoutes } from '../ops/routes'
 import { tenantRoutes } from '../../tenants/routes'
@@ -111,7 +113,8 @@ export async function buildApp(
   // Bodies are JSON: without this, fastify's built-in text/plain parser turns a mislabelled body
   // into a confusing validation error instead of 415.
   app.removeContentTypeParser('text/plain')
-  app.addSchema(errorResponseSchema)
+  registerComponents(app)
+  registerResponseConvention(app)
   app.addHook('onRequest', async (req, reply) => {
     reply.header('request-id', req.id)
   })
@@ -119,19 +122,7 @@ export async function buildApp(
   registerInputGuard(app)
   app.addHook('onClose', async () => closeNumbering())
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Receivables API',
-        version: '1.0.0',
-        description: 'Accounts-receivable sub-ledger for point-of-sale merchants. Amounts are integer minor units.',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-    refResolver: { buildLocalReference: (json, _base, _frag, i) => (json.$id as string) || `def-${i}` },
-  })
+  await app.register(swagger, swaggerOptions)
   // The API documentation is public: its routes (added by the plugin) declare no API-key auth.
   await app.register(async (docs) => {
     docs.addHook('onRoute', (route) => {

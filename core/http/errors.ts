@@ -108,10 +108,10 @@ export const errorResponseSchema = {
     error: {
       type: 'object',
       properties: {
-        type: { type: 'string' },
-        code: { type: 'string' },
+        type: { type: 'string', enum: [...new Set(Object.values(CATALOG).map((e) => e.type))] },
+        code: { type: 'string', enum: Object.keys(CATALOG), description: 'Stable: branch on it. The catalogue is core/kernel/errors.ts.' },
         message: { type: 'string' },
-        param: { type: 'string' },
+        param: { type: 'string', description: 'The request field the error is about, when there is one.' },
         request_id: { type: 'string' },
         details: { type: 'object', additionalProperties: true },
       },

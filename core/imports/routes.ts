@@ -8,7 +8,8 @@ import { AppError } from '../kernel/errors'
 import { idPattern, newId } from '../kernel/ids'
 import { enqueueImport } from './jobs'
 import { getImportRow, importView, insertImport, refusedRows, type ImportActor } from './model'
-import { IMPORT_DESCRIPTION, IMPORT_MAX_BYTES, IMPORT_TYPES, importSchema, type ImportType } from './schemas'
+import { IMPORT_DESCRIPTION, IMPORT_MAX_BYTES, IMPORT_TYPES, type ImportType } from './schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const tags = ['imports']
@@ -51,11 +52,12 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
     '/imports',
     {
       schema: {
+        operationId: 'createImport',
         tags,
         summary: 'Import customers, opening balances, invoices or payments from a CSV file (a job)',
         description: IMPORT_DESCRIPTION,
         consumes: ['multipart/form-data'],
-        response: { 202: importSchema, 200: { ...importSchema, description: 'This file was imported before (same SHA-256, type and dry_run): the first import.' }, ...errors },
+        response: { 202: ref('Import'), 200: ref('Import', 'This file was imported before (same SHA-256, type and dry_run): the first import.'), ...errors },
       },
     },
     async (req, reply) => {
@@ -80,7 +82,7 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/imports/:id',
-    { schema: { tags, summary: 'An import and its progress', params: idParams, response: { 200: importSchema, ...errors } } },
+    { schema: { operationId: 'getImport', tags, summary: 'An import and its progress', params: idParams, response: { 200: ref('Import'), ...errors } } },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => importView(await getImportRow(trx, ctx.tenantId, req.params.id))),
   )
 
@@ -88,6 +90,7 @@ export async function importRoutes(app: FastifyInstance): Promise<void> {
     '/imports/:id/errors',
     {
       schema: {
+        operationId: 'getImportErrors',
         tags,
         summary: 'The refused rows of an import, as CSV: row, error_code, error_message, param',
         params: idParams,

@@ -4,19 +4,19 @@ import { inTenant } from '../http/tx'
 import { batchedInTenant } from '../http/batch'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
+import { createInvoiceBody, CreateInvoiceInput } from './schemas'
 import { listInvoices } from './model'
 import { getInvoice } from '../views/documents'
 import { createInvoices } from '../workflows/post-invoices'
 import { voidInvoice } from '../workflows/void'
-import { approvalRequestSchema } from '../approvals/schemas'
 import { postOrHold } from '../http/approvals'
 import { voidBody, type VoidInput } from '../reversals/schemas'
 import { can } from '../kernel/permissions'
 import { invoiceDocument, invoicePdf } from '../reports/invoice-pdf'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
+const held = { 202: ref('ApprovalRequest', 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.') }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('inv') } } }
 
 export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
@@ -26,7 +26,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateInvoiceInput }>(
     '/invoices',
     {
-      schema: { tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: invoiceSchema, ...errors } },
+      schema: { operationId: 'createInvoice', tags: ['invoices'], summary: 'Post an invoice', body: createInvoiceBody, response: { 201: ref('Invoice'), ...errors } },
     },
     async (req, reply) => postInvoice(req, reply, req.body),
   )
@@ -35,6 +35,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
     '/invoices',
     {
       schema: {
+        operationId: 'listInvoices',
         tags: ['invoices'],
         summary: 'List invoices',
         querystring: {
@@ -46,7 +47,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
             status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void'] },
           },
         },
-        response: { 200: listSchema(invoiceSchema), ...errors },
+        response: { 200: listSchema(ref('Invoice')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listInvoices(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -56,6 +57,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
     '/invoices/:id/pdf',
     {
       schema: {
+        operationId: 'getInvoicePdf',
         tags: ['invoices'],
         summary: 'The invoice as a PDF document to send',
         description: 'The merchant (settings `merchant`), the customer (address and tax id only for keys that may view personal data), dates, lines, totals, amount due and payment instructions.',
@@ -74,7 +76,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/invoices/:id',
     {
-      schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
+      schema: { operationId: 'getInvoice', tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: ref('Invoice'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
   )
@@ -82,7 +84,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/invoices/:id/void',
     {
-      schema: { tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', description: 'What remains of the invoice over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: invoiceSchema, ...held, ...errors } },
+      schema: { operationId: 'voidInvoice', tags: ['invoices'], summary: 'Void an invoice (un-applies its allocations)', description: 'What remains of the invoice over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: ref('Invoice'), ...held, ...errors } },
     },
     async (req, reply) =>
       postOrHold(req, reply, 'invoice.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>

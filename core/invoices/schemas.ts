@@ -1,3 +1,4 @@
+import { withOptional } from '../kernel/schema'
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 
@@ -97,7 +98,7 @@ export const allocationSchema = {
   },
 }
 
-export const invoiceSchema = {
+export const invoiceSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string' },
@@ -126,4 +127,4 @@ export const invoiceSchema = {
     lines: { type: 'array', items: invoiceLineSchema },
     allocations: { type: 'array', items: allocationSchema },
   },
-}
+}, 'allocations')

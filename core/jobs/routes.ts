@@ -87,6 +87,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'platform' },
       schema: {
+        operationId: 'listDeadLetters',
         tags,
         summary: 'Jobs that exhausted their retries, newest first (platform admin token)',
         querystring: {
@@ -114,6 +115,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'platform' },
       schema: {
+        operationId: 'retryDeadLetter',
         tags,
         summary: 'Retry a dead-lettered job once more (platform admin token)',
         params: { type: 'object', additionalProperties: false, required: ['queue', 'jobId'], properties: { queue: { type: 'string', maxLength: 63 }, jobId: { type: 'string', maxLength: 300 } } },
@@ -156,6 +158,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'pauseTenant',
         tags,
         summary: "Pause a tenant's jobs: they are delayed until it is resumed, not lost (platform admin token)",
         params: tenantParams,
@@ -170,7 +173,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     '/v1/platform/tenants/:id/resume',
     {
       config: { auth: 'platform' },
-      schema: { tags, summary: "Resume a tenant's jobs (platform admin token)", params: tenantParams, response: { 200: jobSettingsSchema, ...errors } },
+      schema: { operationId: 'resumeTenant', tags, summary: "Resume a tenant's jobs (platform admin token)", params: tenantParams, response: { 200: jobSettingsSchema, ...errors } },
     },
     async (req) => changeSettings(req, { paused: false }, 'tenant.jobs_resumed'),
   )
@@ -180,6 +183,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'platform' },
       schema: {
+        operationId: 'setTenantJobSettings',
         tags,
         summary: "Set a tenant's cap on concurrently running jobs per job type, across workers; null restores the default (platform admin token)",
         params: tenantParams,

@@ -25,3 +25,12 @@ export function makeAjv(coerce: boolean): Ajv {
 }
 
 export const strictAjv = makeAjv(false)
+
+/**
+ * A response object schema whose properties are all present in every answer except `optional` (absent
+ * in some answers, e.g. a list leaves them out): sets `required` accordingly, for the OpenAPI
+ * document and for serialization (core/http/components.ts requires every property otherwise).
+ */
+export function withOptional<T extends { properties: object }>(schema: T, ...optional: (keyof T['properties'] & string)[]): T & { required: string[] } {
+  return { ...schema, required: Object.keys(schema.properties).filter((k) => !optional.includes(k as keyof T['properties'] & string)) }
+}

@@ -3,9 +3,10 @@ import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { dateSchema } from '../kernel/money'
-import { accountSchema, ANY_ID, journalEntrySchema, transactionSchema, trialBalanceSchema } from './schemas'
+import { accountSchema, ANY_ID, trialBalanceSchema } from './schemas'
 import { getJournalEntry, listAccounts, listJournalEntries, trialBalance } from './reads'
 import { customerTransactions } from '../customers/service'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
@@ -14,6 +15,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/transactions',
     {
       schema: {
+        operationId: 'listCustomerTransactions',
         tags: ['ledger'],
         summary: 'The customer sub-ledger, newest first',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cus') } } },
@@ -26,7 +28,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
             include_merged: { type: 'boolean', default: false, description: 'Also the rows of the customers merged into this one.' },
           },
         },
-        response: { 200: listSchema(transactionSchema), ...errors },
+        response: { 200: listSchema(ref('CustomerTransaction')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => customerTransactions(trx, ctx, req.params.id, req.query)),
@@ -36,6 +38,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/journal-entries',
     {
       schema: {
+        operationId: 'listJournalEntries',
         tags: ['ledger'],
         summary: 'List journal entries with their lines, newest first',
         querystring: {
@@ -47,7 +50,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
             source: { type: 'string', pattern: ANY_ID, description: 'Only entries posted by this document (invoice, payment, …).' },
           },
         },
-        response: { 200: listSchema(journalEntrySchema), ...errors },
+        response: { 200: listSchema(ref('JournalEntry')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listJournalEntries(trx, ctx, req.query)),
@@ -57,10 +60,11 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/journal-entries/:id',
     {
       schema: {
+        operationId: 'getJournalEntry',
         tags: ['ledger'],
         summary: 'Retrieve a journal entry with its lines',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('je') } } },
-        response: { 200: journalEntrySchema, ...errors },
+        response: { 200: ref('JournalEntry'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getJournalEntry(trx, ctx, req.params.id)),
@@ -69,7 +73,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/accounts',
     {
-      schema: { tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
+      schema: { operationId: 'listAccounts', tags: ['ledger'], summary: 'The tenant’s chart of accounts', response: { 200: listSchema(accountSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listAccounts(trx, ctx)),
   )
@@ -78,6 +82,7 @@ export async function ledgerRoutes(app: FastifyInstance): Promise<void> {
     '/trial-balance',
     {
       schema: {
+        operationId: 'getTrialBalance',
         tags: ['ledger'],
         summary: 'Trial balance as of a date, aggregated from the journal',
         querystring: { type: 'object', additionalProperties: false, properties: { as_of: { ...dateSchema, description: 'Default: the tenant’s today.' } } },

@@ -13,6 +13,7 @@ export async function mergeRoutes(app: FastifyInstance): Promise<void> {
     '/customers/duplicates',
     {
       schema: {
+        operationId: 'listDuplicateCustomers',
         tags,
         summary: 'Likely duplicate customers: pairs sharing an e-mail, phone, tax id, external id or name, best first',
         querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 } } },
@@ -26,6 +27,7 @@ export async function mergeRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/merge',
     {
       schema: {
+        operationId: 'mergeCustomer',
         tags,
         summary: 'Merge this customer into another: its open items and balances move there; it ends merged',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('cus') } } },

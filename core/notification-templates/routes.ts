@@ -12,6 +12,7 @@ export async function notificationTemplateRoutes(app: FastifyInstance): Promise<
     '/notification-templates',
     {
       schema: {
+        operationId: 'listNotificationTemplates',
         tags: ['notifications'],
         summary: 'Every notification template: the built-in keys (own text or default) and the tenant’s own keys',
         description: `Built-in keys: ${TEMPLATE_KEYS.join(', ')}.`,
@@ -25,6 +26,7 @@ export async function notificationTemplateRoutes(app: FastifyInstance): Promise<
     '/notification-templates/:key',
     {
       schema: {
+        operationId: 'setNotificationTemplate',
         tags: ['notifications'],
         summary: 'Save a template text (per key and language)',
         description: [

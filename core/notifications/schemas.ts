@@ -1,6 +1,7 @@
+import { withOptional } from '../kernel/schema'
 export const NOTIFICATION_STATUS_ENUM = ['queued', 'sending', 'sent', 'failed', 'dead', 'suppressed'] as const
 
-export const channelSchema = {
+export const channelSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string', description: '`nch_…`' },
@@ -13,7 +14,7 @@ export const channelSchema = {
     created: { type: 'string' },
     updated: { type: 'string' },
   },
-} as const
+} as const, 'deleted')
 
 export const createChannelBody = {
   type: 'object',
@@ -79,7 +80,7 @@ const attemptSchema = {
   },
 } as const
 
-export const notificationSchema = {
+export const notificationSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string', description: '`ntf_…`' },
@@ -96,10 +97,10 @@ export const notificationSchema = {
     attempt_count: { type: 'integer' },
     next_attempt_at: { type: ['string', 'null'] },
     provider_id: { type: ['string', 'null'] },
-    last_error: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    last_error: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } }, required: [] },
     statement: { type: ['string', 'null'] },
     attempts: { type: 'array', items: attemptSchema },
     sent_at: { type: ['string', 'null'] },
     created: { type: 'string' },
   },
-} as const
+} as const, 'to', 'attempts')

@@ -3,17 +3,17 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createPaymentBody, CreatePaymentInput, paymentSchema } from './schemas'
+import { createPaymentBody, CreatePaymentInput } from './schemas'
 import { getPayment, listPayments } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createPayments } from '../workflows/record-payment'
 import { voidPayment } from '../workflows/void'
-import { approvalRequestSchema } from '../approvals/schemas'
 import { postOrHold } from '../http/approvals'
 import { voidBody, type VoidInput } from '../reversals/schemas'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
+const held = { 202: ref('ApprovalRequest', 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.') }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('pay') } } }
 
 export async function paymentRoutes(app: FastifyInstance): Promise<void> {
@@ -23,7 +23,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreatePaymentInput }>(
     '/payments',
     {
-      schema: { tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: paymentSchema, ...errors } },
+      schema: { operationId: 'createPayment', tags: ['payments'], summary: 'Record a payment, applied to invoices or kept as advance', body: createPaymentBody, response: { 201: ref('Payment'), ...errors } },
     },
     async (req, reply) => postPayment(req, reply, req.body),
   )
@@ -32,6 +32,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
     '/payments',
     {
       schema: {
+        operationId: 'listPayments',
         tags: ['payments'],
         summary: 'List payments',
         querystring: {
@@ -39,7 +40,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(paymentSchema), ...errors },
+        response: { 200: listSchema(ref('Payment')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listPayments(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -48,7 +49,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/payments/:id',
     {
-      schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
+      schema: { operationId: 'getPayment', tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: ref('Payment'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
   )
@@ -56,7 +57,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: VoidInput }>(
     '/payments/:id/void',
     {
-      schema: { tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', description: 'What remains of the payment over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: paymentSchema, ...held, ...errors } },
+      schema: { operationId: 'voidPayment', tags: ['payments'], summary: 'Void a payment (un-applies its allocations)', description: 'What remains of the payment over `approvals.reversal_over`: 202 with an approval request.', params: idParams, body: voidBody, response: { 200: ref('Payment'), ...held, ...errors } },
     },
     async (req, reply) =>
       postOrHold(req, reply, 'payment.void', { params: { id: req.params.id }, body: { ...req.body } }, () =>

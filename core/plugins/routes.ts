@@ -31,7 +31,7 @@ export async function pluginRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/plugins',
     {
-      schema: { tags: ['plugins'], summary: 'Installed plugins with this tenant’s enablement and config', response: { 200: listSchema(pluginSchema), ...errors } },
+      schema: { operationId: 'listPlugins', tags: ['plugins'], summary: 'Installed plugins with this tenant’s enablement and config', response: { 200: listSchema(pluginSchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => page(await listPlugins(trx, ctx), false)),
   )
@@ -40,6 +40,7 @@ export async function pluginRoutes(app: FastifyInstance): Promise<void> {
     '/plugins/:name',
     {
       schema: {
+        operationId: 'configurePlugin',
         tags: ['plugins'],
         summary: 'Enable, disable or configure a plugin for this tenant',
         params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[a-z0-9]+(-[a-z0-9]+)*$', maxLength: 64 } } },

@@ -4,6 +4,7 @@ import { can } from '../kernel/permissions'
 import { customerParams, customerView, deleteCustomerBody } from '../customers/schemas'
 import { exportCustomer, EXPORT_SECTION_MAX } from '../views/customer-export'
 import { anonymizeCustomer } from '../workflows/anonymize-customer'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const rows = { type: 'array', items: { type: 'object', additionalProperties: true } } as const
@@ -38,6 +39,7 @@ export async function privacyRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/export',
     {
       schema: {
+        operationId: 'exportCustomer',
         tags: ['customers'],
         summary: 'Export every piece of personal data and history held on a customer (machine-readable JSON)',
         description: `Customer, documents (with lines), sub-ledger, disputes, communications, notifications, credit-limit history, audit entries and events about it, personal data opened. Each section holds at most ${EXPORT_SECTION_MAX} rows, newest first; cut sections are listed in \`truncated\`.`,
@@ -61,11 +63,12 @@ export async function privacyRoutes(app: FastifyInstance): Promise<void> {
     '/customers/:id/anonymize',
     {
       schema: {
+        operationId: 'anonymizeCustomer',
         tags: ['customers'],
         summary: 'Erase the personal data of a customer for good (crypto-shredding); refused while the balance is not zero or a dispute is open',
         params: customerParams,
         body: deleteCustomerBody,
-        response: { 200: customerView, ...errors },
+        response: { 200: ref('Customer'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => anonymizeCustomer(trx, ctx, req.params.id, req.body)),

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { postOrHold } from '../http/approvals'
-import { approvalRequestSchema } from '../approvals/schemas'
 import { listSchema } from '../kernel/pagination'
 import { enqueueRun } from './jobs'
 import { createRunBody, listRunsQuery, repairBody, repairResultSchema, runParams, runSchema, type ListRunsQuery } from './schemas'
 import { getRun, listRuns, repairRun, requestRun } from './service'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const tags = ['reconciliations']
@@ -21,10 +21,11 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
         req.body ??= {}
       },
       schema: {
+        operationId: 'createReconciliation',
         tags,
         summary: 'Queue a reconciliation run: cached balances and open items checked against the ledger',
         body: createRunBody,
-        response: { 201: runSchema, ...errors },
+        response: { 201: ref('Reconciliation'), ...errors },
       },
     },
     async (req, reply) => {
@@ -42,7 +43,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Querystring: ListRunsQuery }>(
     '/reconciliations',
     {
-      schema: { tags, summary: 'List reconciliation runs, newest first', querystring: listRunsQuery, response: { 200: listSchema(runSummarySchema), ...errors } },
+      schema: { operationId: 'listReconciliations', tags, summary: 'List reconciliation runs, newest first', querystring: listRunsQuery, response: { 200: listSchema(runSummarySchema), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listRuns(trx, ctx, req.query)),
   )
@@ -50,7 +51,7 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
   app.get<{ Params: { id: string } }>(
     '/reconciliations/:id',
     {
-      schema: { tags, summary: 'Retrieve a reconciliation run with its discrepancies', params: runParams, response: { 200: runSchema, ...errors } },
+      schema: { operationId: 'getReconciliation', tags, summary: 'Retrieve a reconciliation run with its discrepancies', params: runParams, response: { 200: ref('Reconciliation'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRun(trx, ctx, req.params.id)),
   )
@@ -59,13 +60,14 @@ export async function reconciliationRoutes(app: FastifyInstance): Promise<void> 
     '/reconciliations/:id/repair',
     {
       schema: {
+        operationId: 'repairReconciliation',
         tags,
         summary: "Rebuild the drifting customers' cached balances and open items from the ledger (reason required, audited)",
         params: runParams,
         body: repairBody,
         response: {
           200: repairResultSchema,
-          202: { ...approvalRequestSchema, description: 'The tenant requires approval of repairs (settings approvals.repair): held as an approval request, nothing repaired.' },
+          202: ref('ApprovalRequest', 'The tenant requires approval of repairs (settings approvals.repair): held as an approval request, nothing repaired.'),
           ...errors,
         },
       },

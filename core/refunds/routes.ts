@@ -3,15 +3,15 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createRefundBody, CreateRefundInput, refundSchema } from './schemas'
+import { createRefundBody, CreateRefundInput } from './schemas'
 import { getRefund, listRefunds } from './model'
 import { batchedInTenant } from '../http/batch'
 import { createRefunds } from '../workflows/refund'
-import { approvalRequestSchema } from '../approvals/schemas'
 import { holdOverThreshold } from '../http/approvals'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-const held = { 202: { ...approvalRequestSchema, description: 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.' } }
+const held = { 202: ref('ApprovalRequest', 'Over the tenant’s approval threshold (GET /v1/settings): held as an approval request, nothing posted.') }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('ref') } } }
 
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
@@ -21,7 +21,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',
     {
-      schema: { tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: refundSchema, ...held, ...errors } },
+      schema: { operationId: 'createRefund', tags: ['refunds'], summary: 'Refund unapplied credit', description: 'Over `approvals.refund_over` (base minor units): 202 with an approval request.', body: createRefundBody, response: { 201: ref('Refund'), ...held, ...errors } },
     },
     async (req, reply) => postRefund(req, reply, req.body),
   )
@@ -30,6 +30,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
     '/refunds',
     {
       schema: {
+        operationId: 'listRefunds',
         tags: ['refunds'],
         summary: 'List refunds',
         querystring: {
@@ -37,7 +38,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
           additionalProperties: false,
           properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
         },
-        response: { 200: listSchema(refundSchema), ...errors },
+        response: { 200: listSchema(ref('Refund')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listRefunds(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -46,7 +47,7 @@ export async function refundRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/refunds/:id',
     {
-      schema: { tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: refundSchema, ...errors } },
+      schema: { operationId: 'getRefund', tags: ['refunds'], summary: 'Get a refund', params: idParams, response: { 200: ref('Refund'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRefund(trx, ctx, req.params.id)),
   )

@@ -78,15 +78,22 @@ export const agingSchema = {
   },
 } as const
 
+const statementRange = {
+  from: { ...dateSchema, description: 'Default: the first day of the month of `to`.' },
+  to: { ...dateSchema, description: 'Default: the tenant’s today.' },
+} as const
+
 export const statementQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    from: { ...dateSchema, description: 'Default: the first day of the month of `to`.' },
-    to: { ...dateSchema, description: 'Default: the tenant’s today.' },
-    format: { type: 'string', enum: ['json', 'csv', 'pdf'], default: 'json' },
+    ...statementRange,
+    format: { type: 'string', enum: ['json', 'csv', 'pdf'], default: 'json', description: '`csv` and `pdf`: prefer the …/statement/csv and …/statement/pdf operations.' },
   },
 } as const
+
+/** The statement's range, for the CSV and PDF operations (their format is in the path). */
+export const statementRangeQuery = { type: 'object', additionalProperties: false, properties: statementRange } as const
 
 export const statementParams = {
   type: 'object',

@@ -16,7 +16,7 @@ const optionalBody = {
 export async function retentionRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/retention-policies',
-    { schema: { tags, summary: 'Retention policy per data type: the retention plugin defaults with the tenant overrides', response: { 200: policyListSchema, ...errors } } },
+    { schema: { operationId: 'listRetentionPolicies', tags, summary: 'Retention policy per data type: the retention plugin defaults with the tenant overrides', response: { 200: policyListSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => ({ object: 'list' as const, data: await retentionPolicies(trx, ctx) })),
   )
 
@@ -24,6 +24,7 @@ export async function retentionRoutes(app: FastifyInstance): Promise<void> {
     '/retention-policies/:data_type',
     {
       schema: {
+        operationId: 'setRetentionPolicy',
         tags,
         summary: 'Override a retention policy (documents and audit_log only archive; soft_deleted_customers only anonymize; ledger amounts are never purged)',
         params: policyParams,
@@ -36,13 +37,13 @@ export async function retentionRoutes(app: FastifyInstance): Promise<void> {
 
   app.post(
     '/retention/dry-run',
-    { ...optionalBody, schema: { tags, summary: 'Counts per data type of what a retention run would do now; writes nothing', body: emptyBody, response: { 200: dryRunSchema, ...errors } } },
+    { ...optionalBody, schema: { operationId: 'dryRunRetention', tags, summary: 'Counts per data type of what a retention run would do now; writes nothing', body: emptyBody, response: { 200: dryRunSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => retentionDryRun(trx, ctx)),
   )
 
   app.post(
     '/retention/runs',
-    { ...optionalBody, schema: { tags, summary: 'Queue a retention run (it also runs nightly)', body: emptyBody, response: { 201: runSchema, ...errors } } },
+    { ...optionalBody, schema: { operationId: 'createRetentionRun', tags, summary: 'Queue a retention run (it also runs nightly)', body: emptyBody, response: { 201: runSchema, ...errors } } },
     async (req, reply) => {
       const run = await inTenant(req, reply, (trx, ctx) => requestRetentionRun(trx, ctx, 'manual'), { status: 201 })
       try {
@@ -57,7 +58,7 @@ export async function retentionRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>(
     '/retention/runs/:id',
-    { schema: { tags, summary: 'Retrieve a retention run with its counts', params: runParams, response: { 200: runSchema, ...errors } } },
+    { schema: { operationId: 'getRetentionRun', tags, summary: 'Retrieve a retention run with its counts', params: runParams, response: { 200: runSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRetentionRun(trx, ctx, req.params.id)),
   )
 }

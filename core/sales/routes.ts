@@ -3,11 +3,12 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
+import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput } from './schemas'
 import { getSale, listSales } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createSales } from '../workflows/sale'
 import { cancelSale } from '../workflows/cancel-sale'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('sale') } } }
@@ -19,7 +20,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: CreateSaleInput }>(
     '/sales',
     {
-      schema: { tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: saleSchema, ...errors } },
+      schema: { operationId: 'createSale', tags: ['sales'], summary: 'Record a point-of-sale sale: invoice and payment in one transaction', body: createSaleBody, response: { 201: ref('Sale'), ...errors } },
     },
     async (req, reply) => postSale(req, reply, req.body),
   )
@@ -28,10 +29,11 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
     '/sales',
     {
       schema: {
+        operationId: 'listSales',
         tags: ['sales'],
         summary: 'List sales',
         querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
-        response: { 200: listSchema(saleSchema), ...errors },
+        response: { 200: listSchema(ref('Sale')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, async (trx, ctx) => listSales(trx, ctx, await customerFilter(trx, ctx, req.query))),
@@ -40,7 +42,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/sales/:id',
     {
-      schema: { tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
+      schema: { operationId: 'getSale', tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: ref('Sale'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
   )
@@ -48,7 +50,7 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { id: string }; Body: CancelSaleInput }>(
     '/sales/:id/cancel',
     {
-      schema: { tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: saleSchema, ...errors } },
+      schema: { operationId: 'cancelSale', tags: ['sales'], summary: 'Cancel a sale: void its payment and invoice, request the inventory restore', params: idParams, body: cancelSaleBody, response: { 200: ref('Sale'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => cancelSale(trx, ctx, req.params.id, req.body)),
   )

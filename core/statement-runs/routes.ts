@@ -45,6 +45,7 @@ export async function statementRunRoutes(app: FastifyInstance): Promise<void> {
     '/statement-runs',
     {
       schema: {
+        operationId: 'createStatementRun',
         tags: ['notifications'],
         summary: 'Start a statement run: a PDF statement per customer, stored, e-mailed when asked',
         description: 'Without `customers`, every customer not deleted. `deliver: email` needs an e-mail channel (422 `channel_unavailable`); customers without an e-mail get their PDF stored only.',
@@ -66,13 +67,14 @@ export async function statementRunRoutes(app: FastifyInstance): Promise<void> {
   )
   app.get<{ Params: { id: string } }>(
     '/statement-runs/:id',
-    { schema: { tags: ['notifications'], summary: 'A statement run’s progress and statements', params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('str') } } }, response: { 200: runSchema, ...errors } } },
+    { schema: { operationId: 'getStatementRun', tags: ['notifications'], summary: 'A statement run’s progress and statements', params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: idPattern('str') } } }, response: { 200: runSchema, ...errors } } },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getRun(trx, ctx, req.params.id)),
   )
   app.get<{ Params: { id: string; statement: string } }>(
     '/statement-runs/:id/statements/:statement',
     {
       schema: {
+        operationId: 'getStatementRunStatement',
         tags: ['notifications'],
         summary: 'Download one stored statement PDF of a run',
         params: {

@@ -2,14 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { listSchema, type ListQuery } from '../kernel/pagination'
 import {
-  attemptView,
   createEndpointBody,
   deletedEndpointView,
   deliveryParams,
-  deliveryView,
   endpointParams,
-  endpointView,
-  endpointWithSecretView,
   listAttemptsQuery,
   listDeliveriesQuery,
   listEndpointsQuery,
@@ -19,6 +15,7 @@ import {
   type UpdateEndpointInput,
 } from './schemas'
 import { createEndpoint, deleteEndpoint, getEndpoint, listAttempts, listDeliveries, listEndpoints, rotateSecret, updateEndpoint } from './service'
+import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 const tags = ['webhooks']
@@ -28,10 +25,11 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints',
     {
       schema: {
+        operationId: 'createWebhookEndpoint',
         tags,
         summary: 'Create a webhook endpoint; its whsec_ signing secret is shown once',
         body: createEndpointBody,
-        response: { 201: endpointWithSecretView, ...errors },
+        response: { 201: ref('WebhookEndpointWithSecret'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => createEndpoint(trx, ctx, req.body), { status: 201 }),
@@ -40,7 +38,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: ListQuery }>(
     '/webhook-endpoints',
     {
-      schema: { tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(endpointView), ...errors } },
+      schema: { operationId: 'listWebhookEndpoints', tags, summary: 'List webhook endpoints, newest first', querystring: listEndpointsQuery, response: { 200: listSchema(ref('WebhookEndpoint')), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listEndpoints(trx, ctx, req.query)),
   )
@@ -48,7 +46,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      schema: { tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: endpointView, ...errors } },
+      schema: { operationId: 'getWebhookEndpoint', tags, summary: 'Retrieve a webhook endpoint (never its secret)', params: endpointParams, response: { 200: ref('WebhookEndpoint'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getEndpoint(trx, ctx, req.params.id)),
   )
@@ -57,11 +55,12 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id',
     {
       schema: {
+        operationId: 'updateWebhookEndpoint',
         tags,
         summary: 'Change the URL, event filter or description; enable or disable the endpoint',
         params: endpointParams,
         body: updateEndpointBody,
-        response: { 200: endpointView, ...errors },
+        response: { 200: ref('WebhookEndpoint'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => updateEndpoint(trx, ctx, req.params.id, req.body)),
@@ -70,7 +69,7 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>(
     '/webhook-endpoints/:id',
     {
-      schema: { tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
+      schema: { operationId: 'deleteWebhookEndpoint', tags, summary: 'Delete a webhook endpoint; pending deliveries to it are dropped', params: endpointParams, response: { 200: deletedEndpointView, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => deleteEndpoint(trx, ctx, req.params.id)),
   )
@@ -83,11 +82,12 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
         req.body ??= {}
       },
       schema: {
+        operationId: 'rotateWebhookEndpointSecret',
         tags,
         summary: 'Issue a new signing secret; the previous one keeps signing for 24 hours',
         params: endpointParams,
         body: { type: 'object', additionalProperties: false, properties: {} },
-        response: { 200: endpointWithSecretView, ...errors },
+        response: { 200: ref('WebhookEndpointWithSecret'), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => rotateSecret(trx, ctx, req.params.id)),
@@ -97,11 +97,12 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id/deliveries',
     {
       schema: {
+        operationId: 'listWebhookEndpointDeliveries',
         tags,
         summary: 'The delivery log of an endpoint, newest first, each delivery with its latest attempts',
         params: endpointParams,
         querystring: listDeliveriesQuery,
-        response: { 200: listSchema(deliveryView), ...errors },
+        response: { 200: listSchema(ref('WebhookDelivery')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listDeliveries(trx, ctx, req.params.id, req.query)),
@@ -111,11 +112,12 @@ export async function webhookRoutes(app: FastifyInstance): Promise<void> {
     '/webhook-endpoints/:id/deliveries/:delivery/attempts',
     {
       schema: {
+        operationId: 'listWebhookEndpointDeliveryAttempts',
         tags,
         summary: 'Every attempt of one delivery (status code, duration, error, response excerpt), newest first',
         params: deliveryParams,
         querystring: listAttemptsQuery,
-        response: { 200: listSchema(attemptView), ...errors },
+        response: { 200: listSchema(ref('WebhookDeliveryAttempt')), ...errors },
       },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => listAttempts(trx, ctx, req.params.id, req.params.delivery, req.query)),

@@ -1,3 +1,4 @@
+import { withOptional } from '../kernel/schema'
 import { amountSchema, dateSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 
@@ -20,7 +21,7 @@ export interface CreateWriteOffInput {
   posting_date?: string
 }
 
-export const writeOffSchema = {
+export const writeOffSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string' },
@@ -36,4 +37,4 @@ export const writeOffSchema = {
     transaction: { type: ['string', 'null'] },
     created: { type: 'string' },
   },
-}
+}, 'currency')
