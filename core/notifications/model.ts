@@ -120,21 +120,19 @@ export async function listNotifications(trx: Trx, ctx: Pick<RequestContext, 'ten
 }
 
 /**
- * Takes a due notification for sending (`id`, or the tenant's oldest due one), row-locked (skip
- * locked: another worker has it): queued, or failed with a retry due. Null when none is due.
+ * Takes due notifications for sending (`id`, or up to `limit` of the tenant's oldest due ones),
+ * row-locked (skip locked: another worker has them): queued, or failed with a retry due.
  */
-export async function lockDueNotification(trx: Trx, tenantId: string, id: string | null): Promise<NotificationRow | null> {
+export async function lockDueNotifications(trx: Trx, tenantId: string, id: string | null, limit: number): Promise<NotificationRow[]> {
   const q = trx('notifications').where({ tenant_id: tenantId })
-  // Without an id: the oldest due one (a worker draining the tenant's queue).
   if (id) q.where({ id })
   else q.orderBy('id')
-  const row: NotificationRow | undefined = await q
+  return q
     .where((w) => w.where({ status: 'queued' }).orWhere((f) => f.where({ status: 'failed' }).whereNotNull('next_attempt_at')))
     .where((w) => w.whereNull('next_attempt_at').orWhere('next_attempt_at', '<=', trx.fn.now()))
     .forUpdate()
     .skipLocked()
-    .first()
-  return row ?? null
+    .limit(id ? 1 : limit)
 }
 
 /** The claim: `sending`, one more attempt, with what will be sent. Commit it before calling the provider. */
