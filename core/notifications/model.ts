@@ -163,34 +163,46 @@ export interface Outcome {
 }
 
 /**
- * Records the outcome of the claimed attempt `attempt` (one statement for the row, one for the log);
- * the row after, or null when it is no longer that claim (a sweep already declared its outcome unknown).
+ * Records the outcomes of claimed attempts (a batch: one statement for the rows, one for the log),
+ * each only if its row is still that claim (`sending`, that attempt); returns the rows after, by
+ * id — a row missing is no longer that claim (a sweep already declared its outcome unknown).
  */
-export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<NotificationRow, 'id' | 'customer_id'>, attempt: number, o: Outcome): Promise<NotificationRow | null> {
-  const [updated]: NotificationRow[] = await trx('notifications')
-    .where({ tenant_id: tenantId, id: row.id, status: 'sending', attempt_count: attempt })
-    .update({
-      status: o.status,
-      provider_id: o.provider_id,
-      last_error: o.error ? JSON.stringify(o.error) : null,
-      next_attempt_at: o.next_attempt_at,
-      ...(o.status === 'sent' ? { sent_at: trx.fn.now() } : {}),
-      updated_at: trx.fn.now(),
-    })
-    .returning('*')
-  if (!updated) return null
-  await trx('notification_attempts').insert({
-    tenant_id: tenantId,
-    id: newId('nat'),
-    notification_id: row.id,
-    customer_id: row.customer_id,
+export async function recordOutcomes(trx: Trx, tenantId: string, items: { row: Pick<NotificationRow, 'id' | 'customer_id'>; attempt: number; outcome: Outcome }[]): Promise<Map<string, NotificationRow>> {
+  if (!items.length) return new Map()
+  const values = items.map(({ row, attempt, outcome: o }) => ({
+    id: row.id,
     attempt,
-    status: o.attemptStatus,
+    status: o.status,
     provider_id: o.provider_id,
-    error: o.error ? JSON.stringify(o.error) : null,
-    retryable: o.retryable,
-  })
-  return updated
+    last_error: o.error,
+    next_attempt_at: o.next_attempt_at ? o.next_attempt_at.toISOString() : null,
+  }))
+  const { rows }: { rows: NotificationRow[] } = await trx.raw(
+    `update notifications n set status = v.status, provider_id = v.provider_id, last_error = v.last_error, next_attempt_at = v.next_attempt_at,
+            sent_at = case when v.status = 'sent' then now() else n.sent_at end, updated_at = now()
+       from jsonb_to_recordset(?::jsonb) as v(id text, attempt int, status text, provider_id text, last_error jsonb, next_attempt_at timestamptz)
+      where n.tenant_id = ? and n.id = v.id and n.status = 'sending' and n.attempt_count = v.attempt
+      returning n.*`,
+    [JSON.stringify(values), tenantId],
+  )
+  const after = new Map(rows.map((r) => [r.id, r]))
+  const logged = items.filter((i) => after.has(i.row.id))
+  if (logged.length) {
+    await trx('notification_attempts').insert(
+      logged.map(({ row, attempt, outcome: o }) => ({
+        tenant_id: tenantId,
+        id: newId('nat'),
+        notification_id: row.id,
+        customer_id: row.customer_id,
+        attempt,
+        status: o.attemptStatus,
+        provider_id: o.provider_id,
+        error: o.error ? JSON.stringify(o.error) : null,
+        retryable: o.retryable,
+      })),
+    )
+  }
+  return after
 }
 
 export const UNKNOWN_OUTCOME = { code: 'unknown_outcome', message: 'The process stopped between claiming the send and recording its outcome: the message may or may not have gone out. Check with the recipient, then retry by hand if needed.' }

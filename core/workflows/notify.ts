@@ -19,13 +19,15 @@ import {
   markUndeliverable,
   notificationRow,
   notificationView,
-  recordOutcome,
+  recordOutcomes,
+  type Outcome,
   requeue,
   type NewNotification,
   type NotificationRow,
   type NotificationView,
 } from '../notifications/model'
 import { assertTemplateExists, renderTemplate, resolveTemplate } from '../notification-templates/model'
+import { isBuiltInKey } from '../notification-templates/defaults'
 import { insertCommunications, withdrawnPurposes } from '../communications/model'
 import { addressLines, dunningLetterPdf, formatAmount, merchantOf, openItems, type DunningLetter, type Merchant } from '../reports/statement'
 import { statementAttachment } from '../statement-runs/model'
@@ -123,7 +125,7 @@ export async function createNotification(
   const customer = await customerContact(trx, ctx, input.customer).catch((err) => {
     throw err instanceof AppError && err.code === 'resource_missing' ? new AppError('resource_missing', err.message, { param: 'customer' }) : err
   })
-  await assertTemplateExists(trx, ctx, input.template)
+  if (!isBuiltInKey(input.template)) await assertTemplateExists(trx, ctx, input.template) // a built-in key always has a text
   const channel = await chooseChannel(trx, ctx, customer, input.channel ?? null)
   if (!channel) throw new AppError('channel_unavailable', 'The tenant has no notification channel with an address for this customer (add one, or give the customer an e-mail or phone).', { param: 'channel' })
   if (!addressFor(channel, customer)) throw new AppError('channel_unavailable', `The customer has no ${channelKind(channel.plugin) === 'sms' ? 'phone number' : 'e-mail address'} for this channel.`, { param: 'channel' })
@@ -157,6 +159,7 @@ export async function retryNotification(trx: Trx, ctx: RequestContext, id: strin
 /** What every claim of one batch (one tenant, one transaction) reads alike: read once, when first needed. */
 interface BatchReads {
   channels: () => Promise<ChannelRow[]>
+  template: (key: string, language: string | null) => ReturnType<typeof resolveTemplate>
   today: () => Promise<string>
   merchant: () => Promise<Merchant>
 }
@@ -167,7 +170,14 @@ function once<T>(load: () => Promise<T>): () => Promise<T> {
 }
 
 function batchReads(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): BatchReads {
+  const templates = new Map<string, ReturnType<typeof resolveTemplate>>()
   return {
+    template: (key, language) => {
+      const k = JSON.stringify([key, language])
+      let t = templates.get(k)
+      if (!t) templates.set(k, (t = resolveTemplate(trx, ctx, key, language)))
+      return t
+    },
     channels: once(() => listChannels(trx, ctx)),
     today: once(async () => (await ledgerContext(trx, ctx)).today),
     merchant: once(() => merchantOf(trx, ctx)),
@@ -238,7 +248,7 @@ async function claim(trx: Trx, tenantId: string, due: NotificationRow, reads: Ba
     await emitEvent(trx, ctx, 'notification.suppressed', notificationView({ ...due, status: 'suppressed', suppressed_reason: reason }))
     return { kind: 'done', id, status: 'suppressed' }
   }
-  const template = await resolveTemplate(trx, ctx, due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
+  const template = await reads.template(due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
   if (!template) {
     await markUndeliverable(trx, tenantId, id, { code: 'template_missing', message: `No template '${due.template}'.` })
     return { kind: 'done', id, status: 'dead' }
@@ -319,27 +329,32 @@ export async function sendNotifications(db: Db, tenantId: string, wanted: string
   const called = await Promise.all(sends.map(async (c) => ({ claimed: c, result: await deliver(c, settings) })))
   const recorded = await withTenant(db, tenantId, async (trx) => {
     const ctx = systemCtx(tenantId)
-    const events: { ctx: RequestContext; type: string; object: unknown }[] = []
-    const communications: Parameters<typeof insertCommunications>[2] = []
-    const out: SendResult[] = []
-    for (const { claimed, result } of called) {
-      const { row, message } = claimed
-      const id = row.id
-      const o = outcomeOf(result, row, settings)
-      const after = await recordOutcome(trx, tenantId, row, row.attempt_count, {
+    const decided = called.map(({ claimed, result }) => {
+      const o = outcomeOf(result, claimed.row, settings)
+      const outcome: Outcome = {
         status: o.status,
         attemptStatus: result.status,
         provider_id: result.provider_id ?? null,
         error: result.status === 'failed' ? { code: result.retryable ? 'provider_failed_retryable' : 'provider_failed', message: result.error ?? 'failed' } : null,
         retryable: result.retryable,
         next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
-      })
+      }
+      return { claimed, retryInMs: o.retryInMs, outcome }
+    })
+    const afterRows = await recordOutcomes(trx, tenantId, decided.map((d) => ({ row: d.claimed.row, attempt: d.claimed.row.attempt_count, outcome: d.outcome })))
+    const events: { ctx: RequestContext; type: string; object: unknown }[] = []
+    const communications: Parameters<typeof insertCommunications>[2] = []
+    const out: SendResult[] = []
+    for (const { claimed, retryInMs, outcome } of decided) {
+      const { row, message } = claimed
+      const id = row.id
+      const after = afterRows.get(id)
       if (!after) {
         out.push({ id, status: 'skipped' })
         continue
       }
-      if (o.status !== 'failed') events.push({ ctx, type: o.status === 'sent' ? 'notification.sent' : 'notification.dead', object: notificationView(after) })
-      if (o.status === 'sent') {
+      if (outcome.status !== 'failed') events.push({ ctx, type: outcome.status === 'sent' ? 'notification.sent' : 'notification.dead', object: notificationView(after) })
+      if (outcome.status === 'sent') {
         communications.push({
           customer_id: row.customer_id,
           type: claimed.kindOf === 'sms' ? 'sms' : claimed.kindOf === 'email' ? 'email' : 'note',
@@ -348,11 +363,11 @@ export async function sendNotifications(db: Db, tenantId: string, wanted: string
           notification_id: row.id,
         })
       }
-      if (o.retryInMs !== null) {
-        const delay = o.retryInMs
+      if (retryInMs !== null) {
+        const delay = retryInMs
         afterCommit(trx, () => enqueue(tenantId, [{ id, jobId: `${id}-a${row.attempt_count}`, delayMs: delay }]).catch(() => undefined))
       }
-      out.push({ id, status: o.status, ...(o.retryInMs !== null ? { retryInMs: o.retryInMs } : {}) })
+      out.push({ id, status: outcome.status, ...(retryInMs !== null ? { retryInMs } : {}) })
     }
     if (events.length) await emitEvents(trx, events)
     await insertCommunications(trx, ctx, communications)
