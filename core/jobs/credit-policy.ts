@@ -2,7 +2,8 @@ import { defineEventConsumer, type EventRow } from '../events/consumers'
 import { customerOf } from '../outbox/outbox'
 import { creditPolicyMetrics } from '../ops/metrics'
 import { addToRun, currentPolicy, finishRun, insertRun, startRun, stateCounts, staleRunIds } from '../credit-policy/model'
-import { applyCreditPolicy, policyContext, sweepChunk, type ApplyResult } from '../workflows/credit-policy'
+import { applyCreditPolicy, policyContext, sweepChunk, SWEEP_CHUNK, type ApplyResult } from '../workflows/credit-policy'
+import { customerIdsPage } from '../customers/service'
 import { ledgerContext } from '../ledger/engine'
 import { defineJob, enqueue, withJobTenant, type JobContext } from './queues'
 import { defineTenantSchedule } from './schedules'
@@ -25,6 +26,20 @@ function countActions(r: ApplyResult) {
   if (r.rules_failed) creditPolicyMetrics.rulesFailed.inc(r.rules_failed)
 }
 
+/** Sweep chunks in flight at once. */
+const SWEEP_PARALLEL = 2
+
+/** The ids of the customers a sweep evaluates, SWEEP_CHUNK at a time, in id order. */
+async function* customerPages(job: Pick<JobContext, 'tenantId'> & { db?: JobContext['db'] }, ctx: ReturnType<typeof policyContext>) {
+  let after: string | null = null
+  for (;;) {
+    const ids: string[] = await withJobTenant(job, (trx) => customerIdsPage(trx, ctx, after, SWEEP_CHUNK))
+    if (ids.length) yield ids
+    if (ids.length < SWEEP_CHUNK) return
+    after = ids[ids.length - 1]
+  }
+}
+
 export async function runCreditPolicySweep(data: SweepJob, job: Pick<JobContext, 'tenantId' | 'jobId' | 'attemptsMade'> & { db?: JobContext['db'] }) {
   const ctx = policyContext(job.tenantId, `job_${job.jobId}`)
   const runId = data.runId ?? (await withJobTenant(job, (trx) => insertRun(trx, ctx, 'scheduled'))).id
@@ -35,15 +50,20 @@ export async function runCreditPolicySweep(data: SweepJob, job: Pick<JobContext,
   })
   if (!policy) return { run: runId, skipped: 'finished' }
   try {
-    let after: string | null = null
-    do {
-      after = await withJobTenant(job, async (trx) => {
-        const { last, result } = await sweepChunk(trx, ctx, policy, after)
-        await addToRun(trx, ctx, runId, result)
-        countActions(result)
-        return last
-      })
-    } while (after !== null)
+    // Chunks run SWEEP_PARALLEL at a time, each its own transaction over its own customers (the
+    // database does most of a chunk's work; two chunks use both of its cores). Pages are read one
+    // after the other: an async generator queues concurrent next() calls.
+    const pages = customerPages(job, ctx)
+    const lane = async () => {
+      for await (const ids of pages) {
+        await withJobTenant(job, async (trx) => {
+          const result = await applyCreditPolicy(trx, ctx, ids, policy)
+          await addToRun(trx, ctx, runId, result)
+          countActions(result)
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: SWEEP_PARALLEL }, lane))
     const run = await withJobTenant(job, async (trx) => {
       creditPolicyMetrics.setTenantStates(job.tenantId, await stateCounts(trx, job.tenantId))
       return finishRun(trx, ctx, runId, null)

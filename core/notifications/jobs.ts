@@ -13,8 +13,9 @@ import { DEFAULT_SEND_SETTINGS, NOTIFICATION_JOB, sendAndDrain, sweepNotificatio
 export const enqueueNotifications: NotificationEnqueue = (tenantId, items) =>
   enqueueMany<{ id: string }>(NOTIFICATION_JOB, items.map((i) => ({ tenantId, data: { id: i.id }, jobId: i.jobId, delayMs: i.delayMs })))
 
-/** A job sends its notification and up to this many more of the tenant's due ones, for at most this long. */
+/** A job sends its notification and up to this many more of the tenant's due ones, for at most this long, a batch at a time. */
 const DRAIN_MAX = 200
+const DRAIN_BATCH = 20
 const DRAIN_BUDGET_MS = 30_000
 
 export interface NotificationJobs {
@@ -30,7 +31,7 @@ export function notificationJobs(change: Partial<SendSettings> & { sweepEveryMs?
     settings,
     job: defineJob<{ id: string }>(
       NOTIFICATION_JOB,
-      (data, job) => sendAndDrain(job.db, job.tenantId, data.id, settings, enqueueNotifications, { max: DRAIN_MAX, budgetMs: DRAIN_BUDGET_MS }, (outcome) => notificationSends.inc({ outcome })),
+      (data, job) => sendAndDrain(job.db, job.tenantId, data.id, settings, enqueueNotifications, { max: DRAIN_MAX, budgetMs: DRAIN_BUDGET_MS, batch: DRAIN_BATCH }, (outcome) => notificationSends.inc({ outcome })),
       { attempts: 3, timeoutMs: 2 * 60_000, concurrency: 16 },
     ),
     sweep: defineTenantSweep({

@@ -120,21 +120,19 @@ export async function listNotifications(trx: Trx, ctx: Pick<RequestContext, 'ten
 }
 
 /**
- * Takes a due notification for sending (`id`, or the tenant's oldest due one), row-locked (skip
- * locked: another worker has it): queued, or failed with a retry due. Null when none is due.
+ * Takes due notifications for sending (`id`, or up to `limit` of the tenant's oldest due ones),
+ * row-locked (skip locked: another worker has them): queued, or failed with a retry due.
  */
-export async function lockDueNotification(trx: Trx, tenantId: string, id: string | null): Promise<NotificationRow | null> {
+export async function lockDueNotifications(trx: Trx, tenantId: string, id: string | null, limit: number): Promise<NotificationRow[]> {
   const q = trx('notifications').where({ tenant_id: tenantId })
-  // Without an id: the oldest due one (a worker draining the tenant's queue).
   if (id) q.where({ id })
   else q.orderBy('id')
-  const row: NotificationRow | undefined = await q
+  return q
     .where((w) => w.where({ status: 'queued' }).orWhere((f) => f.where({ status: 'failed' }).whereNotNull('next_attempt_at')))
     .where((w) => w.whereNull('next_attempt_at').orWhere('next_attempt_at', '<=', trx.fn.now()))
     .forUpdate()
     .skipLocked()
-    .first()
-  return row ?? null
+    .limit(id ? 1 : limit)
 }
 
 /** The claim: `sending`, one more attempt, with what will be sent. Commit it before calling the provider. */
@@ -165,34 +163,46 @@ export interface Outcome {
 }
 
 /**
- * Records the outcome of the claimed attempt `attempt` (one statement for the row, one for the log);
- * the row after, or null when it is no longer that claim (a sweep already declared its outcome unknown).
+ * Records the outcomes of claimed attempts (a batch: one statement for the rows, one for the log),
+ * each only if its row is still that claim (`sending`, that attempt); returns the rows after, by
+ * id — a row missing is no longer that claim (a sweep already declared its outcome unknown).
  */
-export async function recordOutcome(trx: Trx, tenantId: string, row: Pick<NotificationRow, 'id' | 'customer_id'>, attempt: number, o: Outcome): Promise<NotificationRow | null> {
-  const [updated]: NotificationRow[] = await trx('notifications')
-    .where({ tenant_id: tenantId, id: row.id, status: 'sending', attempt_count: attempt })
-    .update({
-      status: o.status,
-      provider_id: o.provider_id,
-      last_error: o.error ? JSON.stringify(o.error) : null,
-      next_attempt_at: o.next_attempt_at,
-      ...(o.status === 'sent' ? { sent_at: trx.fn.now() } : {}),
-      updated_at: trx.fn.now(),
-    })
-    .returning('*')
-  if (!updated) return null
-  await trx('notification_attempts').insert({
-    tenant_id: tenantId,
-    id: newId('nat'),
-    notification_id: row.id,
-    customer_id: row.customer_id,
+export async function recordOutcomes(trx: Trx, tenantId: string, items: { row: Pick<NotificationRow, 'id' | 'customer_id'>; attempt: number; outcome: Outcome }[]): Promise<Map<string, NotificationRow>> {
+  if (!items.length) return new Map()
+  const values = items.map(({ row, attempt, outcome: o }) => ({
+    id: row.id,
     attempt,
-    status: o.attemptStatus,
+    status: o.status,
     provider_id: o.provider_id,
-    error: o.error ? JSON.stringify(o.error) : null,
-    retryable: o.retryable,
-  })
-  return updated
+    last_error: o.error,
+    next_attempt_at: o.next_attempt_at ? o.next_attempt_at.toISOString() : null,
+  }))
+  const { rows }: { rows: NotificationRow[] } = await trx.raw(
+    `update notifications n set status = v.status, provider_id = v.provider_id, last_error = v.last_error, next_attempt_at = v.next_attempt_at,
+            sent_at = case when v.status = 'sent' then now() else n.sent_at end, updated_at = now()
+       from jsonb_to_recordset(?::jsonb) as v(id text, attempt int, status text, provider_id text, last_error jsonb, next_attempt_at timestamptz)
+      where n.tenant_id = ? and n.id = v.id and n.status = 'sending' and n.attempt_count = v.attempt
+      returning n.*`,
+    [JSON.stringify(values), tenantId],
+  )
+  const after = new Map(rows.map((r) => [r.id, r]))
+  const logged = items.filter((i) => after.has(i.row.id))
+  if (logged.length) {
+    await trx('notification_attempts').insert(
+      logged.map(({ row, attempt, outcome: o }) => ({
+        tenant_id: tenantId,
+        id: newId('nat'),
+        notification_id: row.id,
+        customer_id: row.customer_id,
+        attempt,
+        status: o.attemptStatus,
+        provider_id: o.provider_id,
+        error: o.error ? JSON.stringify(o.error) : null,
+        retryable: o.retryable,
+      })),
+    )
+  }
+  return after
 }
 
 export const UNKNOWN_OUTCOME = { code: 'unknown_outcome', message: 'The process stopped between claiming the send and recording its outcome: the message may or may not have gone out. Check with the recipient, then retry by hand if needed.' }

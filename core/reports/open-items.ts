@@ -29,10 +29,6 @@ function untouched(byCustomer: boolean | undefined): string {
 /** Base amount of `amount` at `rate`, round half up (per invoice). */
 const base = (amount: string, rate: string) => `case when ${rate} = 1 then ${amount} else round(${amount} * ${rate})::bigint end`
 
-/** The aging bucket of a due date as of :d (bounds of agingBucket in ./aging.ts). */
-const bucketOf = (due: string) =>
-  `case when :d::date - ${due} <= 0 then 'current' when :d::date - ${due} <= 30 then '1_30' when :d::date - ${due} <= 60 then '31_60' when :d::date - ${due} <= 90 then '61_90' else '90_plus' end`
-
 /** The invoices a movement after :d touched, with what they owed as of :d (`touched_items`). */
 function touchedCtes(byCustomer: boolean | undefined): string {
   return `late_reversals as (
@@ -99,17 +95,26 @@ export function openItemsCte(opts: { byCustomer?: boolean } = {}): string {
      )`
 }
 
+/** The aging buckets of ./aging.ts (agingBucket) as SQL conditions on days past due, in AGING_BUCKETS order. */
+const BUCKET_CONDITIONS = ['<= 0', 'between 1 and 30', 'between 31 and 60', 'between 61 and 90', '>= 91'].map((c) => `(:d::date - due_date) ${c}`)
+
+/** Ten sums over rows with `due_date`: `a0..a4` of `amount` and `b0..b4` of its base amount, one per aging bucket. */
+function bucketSums(amount: string): string {
+  const sums = (col: string, prefix: string) => BUCKET_CONDITIONS.map((c, i) => `coalesce(sum(${col}) filter (where ${c}), 0)::bigint as ${prefix}${i}`)
+  return [...sums(amount, 'a'), ...sums(base(amount, 'exchange_rate'), 'b')].join(', ')
+}
+
 /**
- * The same open items summed per customer and aging bucket (`open_item_sums(customer_id, bucket,
- * amount, base_amount)`; a customer and bucket may come more than once: add them up). The untouched
- * invoices are summed as they are read, so the aging of a million open items never carries a
- * million rows through the plan, nor sorts them.
+ * The same open items summed per customer, one column per aging bucket (`open_item_sums(customer_id,
+ * a0..a4, b0..b4)`: amounts in the invoice currency, then in base, buckets in AGING_BUCKETS order; a
+ * customer may come twice, once for its untouched and once for its touched invoices: add them up).
+ * The untouched invoices are summed as they are read, so the aging of a million open items carries
+ * one row per customer out of the scan, not one per invoice or per bucket.
  */
 export function openItemSumsCte(): string {
   return `${touchedCtes(false)}, open_item_sums as (
-       select customer_id, ${bucketOf('due_date')} as bucket, sum(outstanding)::bigint as amount, sum(${base('outstanding', 'exchange_rate')})::bigint as base_amount
-         from invoices where ${untouched(false)} group by 1, 2
+       select customer_id, ${bucketSums('outstanding')} from invoices where ${untouched(false)} group by customer_id
        union all
-       select customer_id, ${bucketOf('due_date')}, amount, ${base('amount', 'exchange_rate')} from touched_items
+       select customer_id, ${bucketSums('amount')} from touched_items group by customer_id
      )`
 }

@@ -36,8 +36,10 @@ const runSchema = {
           size: { type: ['integer', 'null'] },
         },
       },
+      description: 'With GET only.',
     },
   },
+  required: ['id', 'object', 'status', 'from', 'to', 'customers', 'deliver', 'total', 'done', 'failed', 'error', 'created', 'completed_at'],
 } as const
 
 export async function statementRunRoutes(app: FastifyInstance): Promise<void> {

@@ -6,28 +6,30 @@ import { newId } from '../kernel/ids'
 import { builtInAccess } from '../kernel/permissions'
 import type { ChannelMessage, ChannelResult } from '../kernel/plugins/contract'
 import { recordAudit } from '../audit/service'
-import { emitEvent } from '../outbox/outbox'
+import { emitEvent, emitEvents } from '../outbox/outbox'
 import { customerContact, type CustomerContact } from '../customers/service'
 import { callChannel, channelKind, channelPlugin, channelRow, listChannels, type ChannelRow } from '../notifications/channels'
 import {
   dueNotificationIds,
   failStaleSends,
   insertNotifications,
-  lockDueNotification,
+  lockDueNotifications,
   markSending,
   markSuppressed,
   markUndeliverable,
   notificationRow,
   notificationView,
-  recordOutcome,
+  recordOutcomes,
+  type Outcome,
   requeue,
   type NewNotification,
   type NotificationRow,
   type NotificationView,
 } from '../notifications/model'
 import { assertTemplateExists, renderTemplate, resolveTemplate } from '../notification-templates/model'
+import { isBuiltInKey } from '../notification-templates/defaults'
 import { insertCommunications, withdrawnPurposes } from '../communications/model'
-import { addressLines, dunningLetterPdf, formatAmount, merchantOf, openItems, type DunningLetter } from '../reports/statement'
+import { addressLines, dunningLetterPdf, formatAmount, merchantOf, openItems, type DunningLetter, type Merchant } from '../reports/statement'
 import { statementAttachment } from '../statement-runs/model'
 import { ledgerContext } from '../ledger/engine'
 
@@ -75,12 +77,16 @@ function addressFor(channel: ChannelRow, customer: CustomerContact): string | nu
   return recipient === 'customer' ? customer.id : null
 }
 
-/** The named channel, else the tenant's first e-mail channel the customer has an address for, then SMS, then webhook. */
-async function chooseChannel(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, channelId: string | null): Promise<ChannelRow | null> {
+/**
+ * The named channel, else the tenant's first e-mail channel the customer has an address for, then
+ * SMS, then webhook. `channels`: the tenant's channels when the caller has them already (a batch).
+ */
+async function chooseChannel(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, channelId: string | null, channels?: () => Promise<ChannelRow[]>): Promise<ChannelRow | null> {
   if (channelId) return channelRow(trx, ctx, channelId, { param: 'channel' })
-  const channels = (await listChannels(trx, ctx)).filter((c) => channelPlugin(c.plugin) && addressFor(c, customer))
+  const all = channels ? await channels() : await listChannels(trx, ctx)
+  const usable = all.filter((c) => channelPlugin(c.plugin) && addressFor(c, customer))
   for (const kind of ['email', 'sms', 'webhook'] as const) {
-    const c = channels.find((x) => channelKind(x.plugin) === kind)
+    const c = usable.find((x) => channelKind(x.plugin) === kind)
     if (c) return c
   }
   return null
@@ -119,7 +125,7 @@ export async function createNotification(
   const customer = await customerContact(trx, ctx, input.customer).catch((err) => {
     throw err instanceof AppError && err.code === 'resource_missing' ? new AppError('resource_missing', err.message, { param: 'customer' }) : err
   })
-  await assertTemplateExists(trx, ctx, input.template)
+  if (!isBuiltInKey(input.template)) await assertTemplateExists(trx, ctx, input.template) // a built-in key always has a text
   const channel = await chooseChannel(trx, ctx, customer, input.channel ?? null)
   if (!channel) throw new AppError('channel_unavailable', 'The tenant has no notification channel with an address for this customer (add one, or give the customer an e-mail or phone).', { param: 'channel' })
   if (!addressFor(channel, customer)) throw new AppError('channel_unavailable', `The customer has no ${channelKind(channel.plugin) === 'sms' ? 'phone number' : 'e-mail address'} for this channel.`, { param: 'channel' })
@@ -150,10 +156,38 @@ export async function retryNotification(trx: Trx, ctx: RequestContext, id: strin
 
 // ---- sending ------------------------------------------------------------------------------------
 
+/** What every claim of one batch (one tenant, one transaction) reads alike: read once, when first needed. */
+interface BatchReads {
+  channels: () => Promise<ChannelRow[]>
+  template: (key: string, language: string | null) => ReturnType<typeof resolveTemplate>
+  today: () => Promise<string>
+  merchant: () => Promise<Merchant>
+}
+
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | null = null
+  return () => (p ??= load())
+}
+
+function batchReads(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): BatchReads {
+  const templates = new Map<string, ReturnType<typeof resolveTemplate>>()
+  return {
+    template: (key, language) => {
+      const k = JSON.stringify([key, language])
+      let t = templates.get(k)
+      if (!t) templates.set(k, (t = resolveTemplate(trx, ctx, key, language)))
+      return t
+    },
+    channels: once(() => listChannels(trx, ctx)),
+    today: once(async () => (await ledgerContext(trx, ctx)).today),
+    merchant: once(() => merchantOf(trx, ctx)),
+  }
+}
+
 /** The values a template sees (amounts as decimals of the customer's currency). */
-async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, row: NotificationRow) {
-  const { today } = await ledgerContext(trx, ctx)
-  const merchant = await merchantOf(trx, ctx)
+async function templateData(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customer: CustomerContact, row: NotificationRow, reads: BatchReads) {
+  const today = await reads.today()
+  const merchant = await reads.merchant()
   const items = await openItems(trx, ctx, customer.id, today)
   const money = (n: number) => formatAmount(n, customer.currency)
   const overdue = items.filter((i) => i.days_overdue > 0)
@@ -181,14 +215,12 @@ export function dunningLevel(template: string): number | null {
 }
 
 type Claim =
-  | { kind: 'skip' }
   | { kind: 'done'; id: string; status: 'suppressed' | 'dead' }
   | { kind: 'send'; row: NotificationRow; channel: ChannelRow; message: ChannelMessage; kindOf: 'email' | 'sms' | 'webhook'; letter: DunningLetter | null }
 
-async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise<Claim> {
+/** Claims one locked, due notification (see lockDueNotifications) in the batch's transaction. */
+async function claim(trx: Trx, tenantId: string, due: NotificationRow, reads: BatchReads): Promise<Claim> {
   const ctx = systemCtx(tenantId)
-  const due = await lockDueNotification(trx, tenantId, wanted)
-  if (!due) return { kind: 'skip' }
   const id = due.id
   const customer = await customerContact(trx, ctx, due.customer_id).catch((err) => {
     if (err instanceof AppError && err.code === 'resource_missing') return null
@@ -203,7 +235,7 @@ async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise
     await markSuppressed(trx, tenantId, id, 'customer:deleted')
     return { kind: 'done', id, status: 'suppressed' }
   }
-  const channel = await chooseChannel(trx, ctx, customer, due.channel_id).catch(() => null)
+  const channel = await chooseChannel(trx, ctx, customer, due.channel_id, reads.channels).catch(() => null)
   const to = channel ? addressFor(channel, customer) : null
   if (!channel || !to) {
     await markUndeliverable(trx, tenantId, id, { code: 'channel_unavailable', message: channel ? 'The customer has no address for the channel.' : 'No channel of the tenant reaches this customer.' })
@@ -216,12 +248,12 @@ async function claim(trx: Trx, tenantId: string, wanted: string | null): Promise
     await emitEvent(trx, ctx, 'notification.suppressed', notificationView({ ...due, status: 'suppressed', suppressed_reason: reason }))
     return { kind: 'done', id, status: 'suppressed' }
   }
-  const template = await resolveTemplate(trx, ctx, due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
+  const template = await reads.template(due.template, typeof customer.preferences.language === 'string' ? customer.preferences.language : null)
   if (!template) {
     await markUndeliverable(trx, tenantId, id, { code: 'template_missing', message: `No template '${due.template}'.` })
     return { kind: 'done', id, status: 'dead' }
   }
-  const { view, merchant, overdue, today } = await templateData(trx, ctx, customer, due)
+  const { view, merchant, overdue, today } = await templateData(trx, ctx, customer, due, reads)
   const subject = template.subject ? renderTemplate(template.subject, view) : null
   const body = renderTemplate(template.body, view)
   const attachments = due.statement_id ? await statementAttachment(trx, ctx, due.statement_id) : null
@@ -264,73 +296,116 @@ function outcomeOf(result: ChannelResult, row: NotificationRow, settings: SendSe
   return { status: 'dead' as const, retryInMs: null }
 }
 
-/**
- * One send: claim, call, record. `wanted`: that notification (safe to call any number of times for
- * one id), or null for the tenant's oldest due one (draining).
- */
-export async function sendNotification(db: Db, tenantId: string, wanted: string | null, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult> {
-  let id = wanted ?? ''
-  const claimed = await withTenant(db, tenantId, (trx) => claim(trx, tenantId, wanted))
-  if (claimed.kind === 'skip') return { id, status: 'skipped' }
-  if (claimed.kind === 'done') return { id: claimed.id, status: claimed.status }
+type SendClaim = Extract<Claim, { kind: 'send' }>
+
+/** The provider call of one claim (no transaction open): its dunning letter rendered, the channel called once. */
+async function deliver(claimed: SendClaim, settings: SendSettings): Promise<ChannelResult> {
   const { row, channel, message } = claimed
-  id = row.id
-  const found = channelPlugin(channel.plugin)!
   if (claimed.letter) {
     const pdf = await dunningLetterPdf(claimed.letter).catch(() => null) // a letter that fails to render does not stop the e-mail
     if (pdf) message.attachments = [{ filename: `letter-level-${claimed.letter.level}-${row.customer_id}.pdf`, contentType: 'application/pdf', content: pdf }]
   }
-  const result = await callChannel(found.entry, message, channel.config, settings)
-  const o = outcomeOf(result, row, settings)
+  return callChannel(channelPlugin(channel.plugin)!.entry, message, channel.config, settings)
+}
+
+/**
+ * Sends a batch: `wanted` (safe to call any number of times for one id), or up to `limit` of the
+ * tenant's oldest due notifications (draining). Claim all in one committed transaction, call the
+ * providers concurrently (no transaction open), record every outcome in one transaction — each row
+ * only if it is still that claim. A crash between claim and record leaves the batch `sending`, for
+ * the sweep to declare unknown: nothing is ever sent twice by itself.
+ */
+export async function sendNotifications(db: Db, tenantId: string, wanted: string | null, limit: number, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult[]> {
+  const claims = await withTenant(db, tenantId, async (trx) => {
+    const due = await lockDueNotifications(trx, tenantId, wanted, limit)
+    const reads = batchReads(trx, systemCtx(tenantId))
+    const out: Claim[] = []
+    for (const row of due) out.push(await claim(trx, tenantId, row, reads))
+    return out
+  })
+  const results: SendResult[] = claims.filter((c) => c.kind === 'done').map((c) => ({ id: c.id, status: c.status }))
+  const sends = claims.filter((c): c is SendClaim => c.kind === 'send')
+  if (!sends.length) return results
+  const called = await Promise.all(sends.map(async (c) => ({ claimed: c, result: await deliver(c, settings) })))
   const recorded = await withTenant(db, tenantId, async (trx) => {
-    const after = await recordOutcome(trx, tenantId, row, row.attempt_count, {
-      status: o.status,
-      attemptStatus: result.status,
-      provider_id: result.provider_id ?? null,
-      error: result.status === 'failed' ? { code: result.retryable ? 'provider_failed_retryable' : 'provider_failed', message: result.error ?? 'failed' } : null,
-      retryable: result.retryable,
-      next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
+    const ctx = systemCtx(tenantId)
+    const decided = called.map(({ claimed, result }) => {
+      const o = outcomeOf(result, claimed.row, settings)
+      const outcome: Outcome = {
+        status: o.status,
+        attemptStatus: result.status,
+        provider_id: result.provider_id ?? null,
+        error: result.status === 'failed' ? { code: result.retryable ? 'provider_failed_retryable' : 'provider_failed', message: result.error ?? 'failed' } : null,
+        retryable: result.retryable,
+        next_attempt_at: o.retryInMs !== null ? new Date(Date.now() + o.retryInMs) : null,
+      }
+      return { claimed, retryInMs: o.retryInMs, outcome }
     })
-    const ok = after !== null
-    if (after && o.status !== 'failed') {
-      await emitEvent(trx, systemCtx(tenantId), o.status === 'sent' ? 'notification.sent' : 'notification.dead', notificationView(after))
-    }
-    if (ok && o.status === 'sent') {
-      await insertCommunications(trx, systemCtx(tenantId), [
-        {
+    const afterRows = await recordOutcomes(trx, tenantId, decided.map((d) => ({ row: d.claimed.row, attempt: d.claimed.row.attempt_count, outcome: d.outcome })))
+    const events: { ctx: RequestContext; type: string; object: unknown }[] = []
+    const communications: Parameters<typeof insertCommunications>[2] = []
+    const out: SendResult[] = []
+    for (const { claimed, retryInMs, outcome } of decided) {
+      const { row, message } = claimed
+      const id = row.id
+      const after = afterRows.get(id)
+      if (!after) {
+        out.push({ id, status: 'skipped' })
+        continue
+      }
+      if (outcome.status !== 'failed') events.push({ ctx, type: outcome.status === 'sent' ? 'notification.sent' : 'notification.dead', object: notificationView(after) })
+      if (outcome.status === 'sent') {
+        communications.push({
           customer_id: row.customer_id,
           type: claimed.kindOf === 'sms' ? 'sms' : claimed.kindOf === 'email' ? 'email' : 'note',
           direction: 'outbound',
           summary: `${row.template}: ${message.subject ?? message.body.slice(0, 200)}`.slice(0, 1000),
           notification_id: row.id,
-        },
-      ])
+        })
+      }
+      if (retryInMs !== null) {
+        const delay = retryInMs
+        afterCommit(trx, () => enqueue(tenantId, [{ id, jobId: `${id}-a${row.attempt_count}`, delayMs: delay }]).catch(() => undefined))
+      }
+      out.push({ id, status: outcome.status, ...(retryInMs !== null ? { retryInMs } : {}) })
     }
-    if (ok && o.retryInMs !== null) {
-      const delay = o.retryInMs
-      afterCommit(trx, () => enqueue(tenantId, [{ id, jobId: `${id}-a${row.attempt_count}`, delayMs: delay }]).catch(() => undefined))
-    }
-    return ok
+    if (events.length) await emitEvents(trx, events)
+    await insertCommunications(trx, ctx, communications)
+    return out
   })
-  if (!recorded) return { id, status: 'skipped' }
-  onResult?.(o.status)
-  return { id, status: o.status, ...(o.retryInMs !== null ? { retryInMs: o.retryInMs } : {}) }
+  for (const r of recorded) if (r.status !== 'skipped') onResult?.(r.status)
+  return [...results, ...recorded]
+}
+
+/** One send of one notification (safe to call any number of times for one id); `skipped` when it is not due. */
+export async function sendNotification(db: Db, tenantId: string, id: string, settings: SendSettings, enqueue: NotificationEnqueue, onResult?: (status: string) => void): Promise<SendResult> {
+  const [r] = await sendNotifications(db, tenantId, id, 1, settings, enqueue, onResult)
+  return r ?? { id, status: 'skipped' }
 }
 
 /**
  * What one job does: its notification, then (holding the tenant's slot) the tenant's other due
- * notifications, oldest first, until none is due or `max` sends or `budgetMs` have passed. Under a
- * flood the tenant's queue drains in a few long jobs instead of one job per message fighting for
- * the tenant's slots; the jobs of the notifications sent this way find nothing to claim.
+ * notifications, oldest first, `batch` at a time, until none is due or `max` sends or `budgetMs`
+ * have passed. Under a flood the tenant's queue drains in a few long jobs instead of one job per
+ * message fighting for the tenant's slots; the jobs of the notifications sent this way find
+ * nothing to claim.
  */
-export async function sendAndDrain(db: Db, tenantId: string, id: string, settings: SendSettings, enqueue: NotificationEnqueue, opts: { max: number; budgetMs: number }, onResult?: (status: string) => void) {
+export async function sendAndDrain(
+  db: Db,
+  tenantId: string,
+  id: string,
+  settings: SendSettings,
+  enqueue: NotificationEnqueue,
+  opts: { max: number; budgetMs: number; batch: number },
+  onResult?: (status: string) => void,
+) {
   const started = Date.now()
   const first = await sendNotification(db, tenantId, id, settings, enqueue, onResult)
   let drained = 0
   while (drained < opts.max && Date.now() - started < opts.budgetMs) {
-    const next = await sendNotification(db, tenantId, null, settings, enqueue, onResult)
-    if (next.status === 'skipped') break
-    drained++
+    const next = await sendNotifications(db, tenantId, null, Math.min(opts.batch, opts.max - drained), settings, enqueue, onResult)
+    if (!next.length) break
+    drained += next.length
   }
   return { ...first, drained }
 }
