@@ -5,7 +5,7 @@ import { exactAmount } from '../kernel/money'
 import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
-import { AGING_BUCKETS, type AgingBucket, Buckets, emptyBuckets } from './aging'
+import { AGING_BUCKETS, Buckets, emptyBuckets } from './aging'
 import { openItemSumsCte } from './open-items'
 
 /**
@@ -106,6 +106,9 @@ interface CustomerAging extends AgingAmounts {
   base: AgingAmounts
 }
 
+/** String order of the report (as localeCompare, without building a collator per comparison). */
+const byName = new Intl.Collator()
+
 /**
  * Aging as of a date (default: the tenant's today): open invoice outstanding by days past due,
  * unapplied credits on their own line, total = Σ buckets − unapplied credits. Everything dated
@@ -114,9 +117,6 @@ interface CustomerAging extends AgingAmounts {
  * exchange rate (round half up, per invoice), each unapplied credit at its document's rate (its
  * advances lines' base amounts). `currencies` breaks the report down per original currency.
  */
-/** String order of the report (as localeCompare, without building a collator per comparison). */
-const byName = new Intl.Collator()
-
 export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
   const lc = await ledgerContext(trx, ctx)
   const asOf = q.as_of ?? lc.today
