@@ -5,6 +5,7 @@ import { normalizeDecimal } from '../kernel/money'
 import { paginate, ListQuery } from '../kernel/pagination'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
+import type { DocumentRef, Metadata } from '../kernel/metadata'
 
 /**
  * The credit-note record (`credit_notes`, `credit_note_lines`, the only SQL on those tables).
@@ -26,6 +27,8 @@ export interface CreditNoteRow {
   status: 'issued' | 'voided'
   issue_date: string
   journal_entry_id: string
+  external_id: string | null
+  metadata: Metadata
   voided_at: Date | null
   void_reason: string | null
   created_at: Date
@@ -59,6 +62,8 @@ export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], tx
     issue_date: cn.issue_date,
     journal_entry: cn.journal_entry_id,
     transaction: txnId,
+    external_id: cn.external_id,
+    metadata: cn.metadata,
     voided_at: cn.voided_at ? cn.voided_at.toISOString() : null,
     void_reason: cn.void_reason,
     created: cn.created_at.toISOString(),
@@ -134,7 +139,7 @@ export const creditNotesTable = defineTable<Omit<CreditNoteRow, 'created_at'> & 
   {
     id: 'text', number: 'text', customer_id: 'text', invoice_id: 'text', currency: 'text', exchange_rate: 'numeric', subtotal: 'bigint',
     tax: 'bigint', amount: 'bigint', unapplied_amount: 'bigint', reason: 'text', status: 'text', issue_date: 'date',
-    journal_entry_id: 'text', voided_at: 'timestamptz', void_reason: 'text', created_by: 'text',
+    journal_entry_id: 'text', voided_at: 'timestamptz', void_reason: 'text', created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )
@@ -151,11 +156,12 @@ export const creditNoteLinesTable = defineTable<CreditNoteLineRow & { credit_not
 export type CreditNoteInsert = Pick<
   CreditNoteRow,
   'id' | 'number' | 'customer_id' | 'invoice_id' | 'currency' | 'exchange_rate' | 'subtotal' | 'tax' | 'amount' | 'unapplied_amount' | 'reason' | 'issue_date' | 'journal_entry_id'
->
+> &
+  Partial<DocumentRef>
 
 /** Plans a credit note's insert (issued) with its lines; returns the row as it will read back. */
 export function planCreditNoteRow(plan: Plan, ctx: RequestContext, cn: CreditNoteInsert, lines: CreditNoteLineRow[], createdAt: Date): CreditNoteRow {
-  const row: CreditNoteRow = { ...cn, status: 'issued', voided_at: null, void_reason: null, created_at: createdAt }
+  const row: CreditNoteRow = { external_id: null, metadata: {}, ...cn, status: 'issued', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...cols } = row
   plan.insert(creditNotesTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   for (const l of lines) plan.insert(creditNoteLinesTable, { credit_note_id: cn.id, ...l })

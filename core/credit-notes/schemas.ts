@@ -1,6 +1,7 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
+import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
 
 export const createCreditNoteBody = {
   type: 'object',
@@ -28,6 +29,7 @@ export const createCreditNoteBody = {
     reason: { type: 'string', minLength: 1, maxLength: 500 },
     issue_date: dateSchema,
     exchange_rate: { ...decimalSchema, description: 'Only without an invoice, for a foreign-currency customer; otherwise the invoice rate applies.' },
+    ...documentRefInput,
   },
 } as const
 
@@ -39,6 +41,8 @@ export interface CreateCreditNoteInput {
   reason: string
   issue_date?: string
   exchange_rate?: string | number
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const creditNoteSchema = {
@@ -60,6 +64,7 @@ export const creditNoteSchema = {
     issue_date: { type: 'string' },
     journal_entry: { type: 'string' },
     transaction: { type: ['string', 'null'] },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },

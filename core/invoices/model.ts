@@ -6,6 +6,7 @@ import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import { paginate, page, ListQuery } from '../kernel/pagination'
 import type { CreateInvoiceInput } from './schemas'
+import type { DocumentRef, Metadata } from '../kernel/metadata'
 
 /**
  * The invoice record: `invoices` and `invoice_lines`, the only SQL on those tables. Posting an
@@ -31,6 +32,8 @@ export interface InvoiceRow {
   sale_id: string | null
   journal_entry_id: string
   credit_override_reason: string | null
+  external_id: string | null
+  metadata: Metadata
   voided_at: Date | null
   void_reason: string | null
   created_at: Date
@@ -76,6 +79,8 @@ export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocation
     sale: inv.sale_id,
     journal_entry: inv.journal_entry_id,
     credit_override_reason: inv.credit_override_reason,
+    external_id: inv.external_id,
+    metadata: inv.metadata,
     voided_at: inv.voided_at ? inv.voided_at.toISOString() : null,
     void_reason: inv.void_reason,
     created: inv.created_at.toISOString(),
@@ -122,7 +127,7 @@ export function priceLines(lines: CreateInvoiceInput['lines']) {
 }
 
 /** Columns every invoice insert sets (the rest take their defaults). */
-export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at'> & { created_by: string }
+export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at' | keyof DocumentRef> & { created_by: string } & Partial<DocumentRef>
 
 /** An invoice line as inserted (nothing returned yet). */
 export type InvoiceLineInsert = Omit<InvoiceLineRow, 'returned_quantity'>
@@ -184,7 +189,7 @@ export const invoicesTable = defineTable<Omit<InvoiceRow, 'created_at'> & { crea
     id: 'text', number: 'text', kind: 'text', customer_id: 'text', currency: 'text', exchange_rate: 'numeric', issue_date: 'date',
     due_date: 'date', subtotal: 'bigint', tax: 'bigint', total: 'bigint', total_base: 'bigint', outstanding: 'bigint', status: 'text',
     memo: 'text', sale_id: 'text', journal_entry_id: 'text', credit_override_reason: 'text', voided_at: 'timestamptz', void_reason: 'text',
-    created_by: 'text',
+    created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )
@@ -234,7 +239,7 @@ export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: Inv
  */
 export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert, lines: InvoiceLineInsert[], createdAt: Date): { row: InvoiceRow; lines: InvoiceLineRow[] } {
   const { created_by: _by, ...cols } = i
-  const row: InvoiceRow = { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
+  const row: InvoiceRow = { external_id: null, metadata: {}, ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...insert } = row
   plan.insert(invoicesTable, { ...insert, created_by: i.created_by })
   const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }, i.customer_id))

@@ -1,5 +1,6 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
 
 export const invoiceLineInput = {
   type: 'object',
@@ -37,6 +38,7 @@ export const createInvoiceBody = {
     exchange_rate: decimalSchema,
     memo: { type: 'string', maxLength: 2000 },
     credit_override: creditOverrideInput,
+    ...documentRefInput,
   },
 } as const
 
@@ -59,6 +61,8 @@ export interface CreateInvoiceInput {
   exchange_rate?: string | number
   memo?: string
   credit_override?: { reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const invoiceLineSchema = {
@@ -120,6 +124,7 @@ export const invoiceSchema = {
     sale: { type: ['string', 'null'] },
     journal_entry: { type: 'string' },
     credit_override_reason: { type: ['string', 'null'] },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },

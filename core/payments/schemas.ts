@@ -1,6 +1,7 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
+import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
 
 export const PAYMENT_METHODS = ['cash', 'card', 'bank_transfer', 'check', 'other'] as const
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number]
@@ -42,6 +43,7 @@ export const createPaymentBody = {
       description: 'Short payment: write off this much of the single allocated invoice.',
       properties: { amount: positiveAmountSchema, reason: reasonSchema },
     },
+    ...documentRefInput,
   },
 } as const
 
@@ -56,6 +58,8 @@ export interface CreatePaymentInput {
   allocations?: { invoice: string; amount: number }[]
   auto_apply?: boolean
   write_off?: { amount: number; reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const paymentSchema = {
@@ -79,6 +83,7 @@ export const paymentSchema = {
       properties: { id: { type: 'string' }, amount: { type: 'integer' }, invoice: { type: 'string' }, reason: { type: 'string' } },
     },
     journal_entry: { type: 'string' },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },

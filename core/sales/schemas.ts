@@ -1,5 +1,6 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
 import { creditOverrideInput, invoiceLineInput, invoiceSchema, InvoiceLineInput } from '../invoices/schemas'
 import { methodSchema, PaymentMethod, paymentSchema, positiveAmountSchema } from '../payments/schemas'
 
@@ -32,6 +33,7 @@ export const createSaleBody = {
     exchange_rate: decimalSchema,
     memo: { type: 'string', maxLength: 2000 },
     credit_override: creditOverrideInput,
+    ...documentRefInput,
   },
 } as const
 
@@ -43,6 +45,8 @@ export interface CreateSaleInput {
   exchange_rate?: string | number
   memo?: string
   credit_override?: { reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const cancelSaleBody = {
@@ -78,6 +82,7 @@ export const saleSchema = {
     status: { type: 'string', enum: ['completed', 'cancelled'] },
     cancelled_at: { type: ['string', 'null'] },
     cancel_reason: { type: ['string', 'null'] },
+    ...documentRefOutput,
     created: { type: 'string' },
   },
 }

@@ -10,6 +10,8 @@ import { creditNoteView, planCreditNoteRow, returnedTaxByLine, type CreditNoteLi
 import type { CreateCreditNoteInput } from '../credit-notes/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
 import { holdInvoiceLines, holdInvoices } from './steps/locks'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 import { planAllocations, planBaseShares } from './steps/settle'
 
 /**
@@ -95,6 +97,8 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
       { role: 'cogs', side: 'credit', amount: cost },
     ],
   })
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'credit_notes', ref.external_id, customer.id)
   const number = await nextNumber(trx, ctx, 'credit_note', 'CN')
   const lines: CreditNoteLineRow[] = inv ? returned.map((l, i) => ({ line_no: i + 1, invoice_id: inv.id, ...l })) : []
   const staged = stageBalanceChange(ctx, customer, {
@@ -108,6 +112,7 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
     {
       id, number, customer_id: customer.id, invoice_id: inv?.id ?? null, currency, exchange_rate: rate, subtotal, tax, amount,
       unapplied_amount: amount - applied, reason: input.reason, issue_date: issueDate, journal_entry_id: entry.id,
+      ...ref,
     },
     lines,
     customer.locked_at,

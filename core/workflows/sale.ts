@@ -10,6 +10,8 @@ import type { CreateSaleInput } from '../sales/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
 import { planInvoice } from './post-invoices'
 import { planPayment } from './record-payment'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 
 /**
  * Workflow: a point-of-sale sale (POST /v1/sales): the sale, its invoice and (when paid at the till)
@@ -19,6 +21,8 @@ import { planPayment } from './record-payment'
  */
 export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateSaleInput) {
   const id = newId('sale')
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'sales', ref.external_id, customer.id)
   const invoice = await planInvoice(
     trx,
     plan,
@@ -61,6 +65,7 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
       tendered_amount: payment ? input.payment!.amount : null,
       change_given: payment ? (input.payment!.change_given ?? 0) : 0,
       keep_as_credit: payment ? input.payment!.keep_as_credit === true : false,
+      ...ref,
     },
     customer.locked_at,
   )
