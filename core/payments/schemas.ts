@@ -3,11 +3,13 @@ import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
 import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
 
-export const PAYMENT_METHODS = ['cash', 'card', 'bank_transfer', 'check', 'other'] as const
-export type PaymentMethod = (typeof PAYMENT_METHODS)[number]
+import { paymentMethodCodeSchema } from '../settings/schemas'
+
+/** A code of the tenant's payment methods (GET /v1/settings), checked when the document is planned. */
+export type PaymentMethod = string
 
 export const positiveAmountSchema = { ...amountSchema, minimum: 1 } as const
-export const methodSchema = { type: 'string', enum: PAYMENT_METHODS } as const
+export const methodSchema = paymentMethodCodeSchema
 export const reasonSchema = { type: 'string', minLength: 1, maxLength: 500 } as const
 
 /** Most invoices one payment settles: explicit lines, or auto-apply's oldest open invoices. */
@@ -72,7 +74,7 @@ export const paymentSchema = {
     currency: { type: 'string' },
     exchange_rate: { type: 'string' },
     received_date: { type: 'string' },
-    method: { type: 'string', enum: PAYMENT_METHODS },
+    method: { type: 'string' },
     reference: { type: ['string', 'null'] },
     unapplied_amount: { type: 'integer' },
     status: { type: 'string', enum: ['succeeded', 'voided'] },

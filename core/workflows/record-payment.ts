@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
-import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, ProposedLine, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, paymentMethodOf, ProposedLine, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
 import { paymentView, planPaymentRow } from '../payments/model'
@@ -87,9 +87,10 @@ export async function planPayment(
   lc: LedgerContext,
   customer: CustomerState,
   input: CreatePaymentInput,
-  opts: { saleId?: string } = {},
+  opts: { saleId?: string; methodParam?: string } = {},
 ) {
   assertAllocationShape(input)
+  paymentMethodOf(lc, input.method, opts.methodParam)
   assertCustomerUsable(customer)
   const currency = assertCurrency(input.currency ?? customer.currency)
   if (currency !== customer.currency) {
