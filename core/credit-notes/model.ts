@@ -2,7 +2,8 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { applyRange, paginate } from '../kernel/pagination'
+import type { CreditNoteListQuery } from './schemas'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import type { DocumentRef, Metadata } from '../kernel/metadata'
@@ -102,10 +103,12 @@ export async function creditNoteLines(trx: Trx, ctx: RequestContext, id: string)
 }
 
 /** A page of credit notes with their lines (grouped by credit note id). */
-export async function listCreditNoteRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
+export async function listCreditNoteRows(trx: Trx, ctx: RequestContext, q: CreditNoteListQuery) {
   const query = trx('credit_notes').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
   if (q.invoice) query.andWhere({ invoice_id: q.invoice })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  applyRange(query, q, 'issue_date', 'issue_date', 'date')
   const { rows, has_more } = await paginate<CreditNoteRow>(query, q)
   const ids = rows.map((r) => r.id)
   const lines: (CreditNoteLineRow & { credit_note_id: string })[] = ids.length

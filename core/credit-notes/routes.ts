@@ -1,9 +1,9 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createCreditNoteBody, CreateCreditNoteInput, creditNoteSchema } from './schemas'
+import { createCreditNoteBody, CreateCreditNoteInput, creditNoteFilterProperties, creditNoteSchema, type CreditNoteListQuery } from './schemas'
 import { getCreditNote, listCreditNotes } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createCreditNotes } from '../workflows/credit-note'
@@ -23,7 +23,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postCreditNote(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
+  app.get<{ Querystring: CreditNoteListQuery }>(
     '/credit-notes',
     {
       schema: {
@@ -32,7 +32,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') } },
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') }, ...creditNoteFilterProperties },
         },
         response: { 200: listSchema(creditNoteSchema), ...errors },
       },

@@ -1,7 +1,8 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
-import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
 export const createCreditNoteBody = {
   type: 'object',
@@ -32,6 +33,11 @@ export const createCreditNoteBody = {
     ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/credit-notes besides customer and invoice. */
+export const creditNoteFilterProperties = { ...rangeProperties('issue_date', 'date'), external_id: externalIdFilter } as const
+
+export type CreditNoteListQuery = ListQuery & RangeQuery<'issue_date'> & { customer?: string; invoice?: string; external_id?: string }
 
 export interface CreateCreditNoteInput {
   customer: string

@@ -4,9 +4,9 @@ import { AppError, notFound } from '../kernel/errors'
 import { MAX_AMOUNT, mulRound, normalizeDecimal } from '../kernel/money'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
-import { paginate, page, ListQuery } from '../kernel/pagination'
-import type { CreateInvoiceInput } from './schemas'
-import type { DocumentRef, Metadata } from '../kernel/metadata'
+import { applyRange, paginate, page } from '../kernel/pagination'
+import type { CreateInvoiceInput, InvoiceListQuery } from './schemas'
+import { prefixPattern, type DocumentRef, type Metadata } from '../kernel/metadata'
 
 /**
  * The invoice record: `invoices` and `invoice_lines`, the only SQL on those tables. Posting an
@@ -142,10 +142,18 @@ export async function invoiceLines(trx: Trx, ctx: RequestContext, id: string): P
   return trx('invoice_lines').where({ tenant_id: ctx.tenantId, invoice_id: id }).orderBy('line_no')
 }
 
-export async function listInvoices(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; status?: string }) {
+export async function listInvoices(trx: Trx, ctx: RequestContext, q: InvoiceListQuery) {
   const query = trx('invoices').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
   if (q.status) query.andWhere({ status: q.status })
+  if (q.number) query.andWhere({ number: q.number })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  if (q.q) {
+    const pattern = prefixPattern(q.q)
+    query.andWhere((w) => w.where('number', 'like', pattern).orWhere('external_id', 'like', pattern))
+  }
+  applyRange(query, q, 'issue_date', 'issue_date', 'date')
+  applyRange(query, q, 'due_date', 'due_date', 'date')
   const { rows, has_more } = await paginate<InvoiceRow>(query, q)
   const lines: (InvoiceLineRow & { invoice_id: string })[] = rows.length
     ? await trx('invoice_lines').where({ tenant_id: ctx.tenantId }).whereIn('invoice_id', rows.map((r) => r.id)).orderBy(['invoice_id', 'line_no'])

@@ -2,9 +2,9 @@ import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { batchedInTenant } from '../http/batch'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createInvoiceBody, CreateInvoiceInput, invoiceSchema } from './schemas'
+import { createInvoiceBody, CreateInvoiceInput, invoiceFilterProperties, invoiceSchema, type InvoiceListQuery } from './schemas'
 import { listInvoices } from './model'
 import { getInvoice } from '../views/documents'
 import { createInvoices } from '../workflows/post-invoices'
@@ -29,7 +29,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postInvoice(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string; status?: string } }>(
+  app.get<{ Querystring: InvoiceListQuery }>(
     '/invoices',
     {
       schema: {
@@ -42,6 +42,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
             ...listQueryProperties,
             customer: { type: 'string', pattern: idPattern('cus') },
             status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void'] },
+            ...invoiceFilterProperties,
           },
         },
         response: { 200: listSchema(invoiceSchema), ...errors },

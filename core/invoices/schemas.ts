@@ -1,6 +1,7 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
-import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
 export const invoiceLineInput = {
   type: 'object',
@@ -41,6 +42,18 @@ export const createInvoiceBody = {
     ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/invoices besides customer and status. */
+export const invoiceFilterProperties = {
+  ...rangeProperties('issue_date', 'date'),
+  ...rangeProperties('due_date', 'date'),
+  number: { type: 'string', minLength: 1, maxLength: 40, description: 'Exact invoice number.' },
+  external_id: externalIdFilter,
+  q: { type: 'string', minLength: 1, maxLength: 200, description: 'Prefix of the invoice number or of the external_id.' },
+} as const
+
+export type InvoiceListQuery = ListQuery &
+  RangeQuery<'issue_date' | 'due_date'> & { customer?: string; status?: string; number?: string; external_id?: string; q?: string }
 
 export interface InvoiceLineInput {
   description: string

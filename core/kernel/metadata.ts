@@ -31,6 +31,14 @@ export const documentRefOutput = {
   metadata: { type: 'object', additionalProperties: { type: 'string' } },
 } as const
 
+/** `?external_id=` on a document list: exact match. */
+export const externalIdFilter = { type: 'string', minLength: 1, maxLength: 200, description: 'Exact external_id.' } as const
+
+/** LIKE pattern of a prefix (its wildcards escaped). */
+export function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
+
 export interface DocumentRef {
   external_id: string | null
   metadata: Metadata

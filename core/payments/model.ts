@@ -2,10 +2,10 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { applyRange, paginate } from '../kernel/pagination'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
-import type { PaymentMethod } from './schemas'
+import type { PaymentListQuery, PaymentMethod } from './schemas'
 import type { Metadata } from '../kernel/metadata'
 
 /**
@@ -76,9 +76,11 @@ export async function getPaymentRow(trx: Trx, ctx: RequestContext, id: string, p
   return row
 }
 
-export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
+export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: PaymentListQuery) {
   const query = trx('payments').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  applyRange(query, q, 'received_date', 'received_date', 'date')
   return paginate<PaymentRow>(query, q)
 }
 

@@ -1,9 +1,9 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createPaymentBody, CreatePaymentInput, paymentSchema } from './schemas'
+import { createPaymentBody, CreatePaymentInput, paymentFilterProperties, paymentSchema, type PaymentListQuery } from './schemas'
 import { getPayment, listPayments } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createPayments } from '../workflows/record-payment'
@@ -28,7 +28,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postPayment(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+  app.get<{ Querystring: PaymentListQuery }>(
     '/payments',
     {
       schema: {
@@ -37,7 +37,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, ...paymentFilterProperties },
         },
         response: { 200: listSchema(paymentSchema), ...errors },
       },

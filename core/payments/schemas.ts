@@ -1,7 +1,8 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
-import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
 import { paymentMethodCodeSchema } from '../settings/schemas'
 
@@ -48,6 +49,11 @@ export const createPaymentBody = {
     ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/payments besides customer. */
+export const paymentFilterProperties = { ...rangeProperties('received_date', 'date'), external_id: externalIdFilter } as const
+
+export type PaymentListQuery = ListQuery & RangeQuery<'received_date'> & { customer?: string; external_id?: string }
 
 export interface CreatePaymentInput {
   customer: string

@@ -1,7 +1,8 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { paginate } from '../kernel/pagination'
+import type { SaleListQuery } from './schemas'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import type { Metadata } from '../kernel/metadata'
@@ -36,9 +37,10 @@ export async function getSaleRow(trx: Trx, ctx: RequestContext, id: string, opts
   return row
 }
 
-export async function listSaleRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
+export async function listSaleRows(trx: Trx, ctx: RequestContext, q: SaleListQuery) {
   const query = trx('sales').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
   return paginate<SaleRow>(query, q)
 }
 

@@ -1,9 +1,9 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleSchema } from './schemas'
+import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleFilterProperties, saleSchema, type SaleListQuery } from './schemas'
 import { getSale, listSales } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createSales } from '../workflows/sale'
@@ -24,13 +24,13 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postSale(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+  app.get<{ Querystring: SaleListQuery }>(
     '/sales',
     {
       schema: {
         tags: ['sales'],
         summary: 'List sales',
-        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, ...saleFilterProperties } },
         response: { 200: listSchema(saleSchema), ...errors },
       },
     },

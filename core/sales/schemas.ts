@@ -1,6 +1,7 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
-import { documentRefInput, documentRefOutput, type Metadata } from '../kernel/metadata'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import type { ListQuery } from '../kernel/pagination'
 import { creditOverrideInput, invoiceLineInput, invoiceSchema, InvoiceLineInput } from '../invoices/schemas'
 import { methodSchema, PaymentMethod, paymentSchema, positiveAmountSchema } from '../payments/schemas'
 
@@ -36,6 +37,11 @@ export const createSaleBody = {
     ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/sales besides customer. */
+export const saleFilterProperties = { external_id: externalIdFilter } as const
+
+export type SaleListQuery = ListQuery & { customer?: string; external_id?: string }
 
 export interface CreateSaleInput {
   customer: string

@@ -20,6 +20,7 @@ import { documentRef } from '../kernel/metadata'
  * of a tenant are planned together.
  */
 export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateSaleInput) {
+  const method = input.payment ? paymentMethodOf(lc, input.payment.method, 'payment.method') : null
   const id = newId('sale')
   const ref = documentRef(input)
   await claimExternalId(trx, plan, ctx, 'sales', ref.external_id, customer.id)
@@ -33,7 +34,7 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
     // Paid in full at the till is no credit: suspension and credit hold do not stop it.
     { saleId: id, tendered: input.payment ? input.payment.amount - (input.payment.change_given ?? 0) : undefined },
   )
-  const posted = input.payment ? paymentToPost(input.payment, invoice.total, paymentMethodOf(lc, input.payment.method, 'payment.method').account_role) : 0
+  const posted = input.payment ? paymentToPost(input.payment, invoice.total, method!.account_role) : 0
   const payment =
     input.payment && posted > 0
       ? await planPayment(
