@@ -2,6 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
+import { quantityFromDb, quantityOut } from '../kernel/quantity'
 import { applyRange, paginate } from '../kernel/pagination'
 import type { CreditNoteListQuery } from './schemas'
 import { defineTable } from '../kernel/db/table'
@@ -39,7 +40,8 @@ export interface CreditNoteLineRow {
   line_no: number
   invoice_id: string
   invoice_line_no: number
-  quantity: number
+  /** numeric(12,3) text (core/kernel/quantity.ts) */
+  quantity: string
   net_amount: number
   tax_amount: number
   cost_amount: number
@@ -71,7 +73,7 @@ export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], tx
     lines: lines.map((l) => ({
       line_no: l.line_no,
       invoice_line: l.invoice_line_no,
-      quantity: l.quantity,
+      quantity: quantityOut(quantityFromDb(l.quantity)),
       net_amount: l.net_amount,
       tax_amount: l.tax_amount,
       cost_amount: l.cost_amount,
@@ -150,7 +152,7 @@ export const creditNotesTable = defineTable<Omit<CreditNoteRow, 'created_at'> & 
 export const creditNoteLinesTable = defineTable<CreditNoteLineRow & { credit_note_id: string }>(
   'credit_note_lines',
   {
-    credit_note_id: 'text', line_no: 'smallint', invoice_id: 'text', invoice_line_no: 'smallint', quantity: 'bigint', net_amount: 'bigint',
+    credit_note_id: 'text', line_no: 'smallint', invoice_id: 'text', invoice_line_no: 'smallint', quantity: 'numeric', net_amount: 'bigint',
     tax_amount: 'bigint', cost_amount: 'bigint',
   },
   ['credit_note_id', 'line_no'],

@@ -1,5 +1,6 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { quantityOutputSchema, quantitySchema } from '../kernel/quantity'
 import { allocationSchema } from '../allocations/schemas'
 import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
 import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
@@ -22,7 +23,7 @@ export const createCreditNoteBody = {
         required: ['invoice_line', 'quantity'],
         properties: {
           invoice_line: { type: 'integer', minimum: 1, maximum: 32767, description: 'line_no of the invoice line returned' },
-          quantity: { type: 'integer', minimum: 1, maximum: 1000000 },
+          quantity: quantitySchema,
         },
       },
     },
@@ -42,7 +43,7 @@ export type CreditNoteListQuery = ListQuery & RangeQuery<'issue_date'> & { custo
 export interface CreateCreditNoteInput {
   customer: string
   invoice?: string
-  lines?: { invoice_line: number; quantity: number }[]
+  lines?: { invoice_line: number; quantity: number | string }[]
   amount?: number
   reason: string
   issue_date?: string
@@ -81,7 +82,7 @@ export const creditNoteSchema = {
         properties: {
           line_no: { type: 'integer' },
           invoice_line: { type: 'integer' },
-          quantity: { type: 'integer' },
+          quantity: quantityOutputSchema,
           net_amount: { type: 'integer' },
           tax_amount: { type: 'integer' },
           cost_amount: { type: 'integer' },

@@ -2,6 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { MAX_AMOUNT, mulRound, normalizeDecimal } from '../kernel/money'
+import { parseQuantity, quantityFromDb, quantityOut, quantityTimes, quantityToDb } from '../kernel/quantity'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
 import { applyRange, paginate, page } from '../kernel/pagination'
@@ -43,13 +44,14 @@ export interface InvoiceLineRow {
   line_no: number
   description: string
   product_ref: string | null
-  quantity: number
+  /** numeric(12,3) text (core/kernel/quantity.ts) */
+  quantity: string
   unit_amount: number
   tax_rate: string
   unit_cost: number | null
   net_amount: number
   tax_amount: number
-  returned_quantity: number
+  returned_quantity: string
 }
 
 export function invoiceStatus(total: number, outstanding: number): InvoiceRow['status'] {
@@ -88,14 +90,14 @@ export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocation
       line_no: l.line_no,
       description: l.description,
       product_ref: l.product_ref,
-      quantity: l.quantity,
+      quantity: quantityOut(quantityFromDb(l.quantity)),
       unit_amount: l.unit_amount,
       tax_rate: normalizeDecimal(l.tax_rate, 'tax_rate'),
       unit_cost: l.unit_cost,
       net_amount: l.net_amount,
       tax_amount: l.tax_amount,
       total: l.net_amount + l.tax_amount,
-      returned_quantity: l.returned_quantity,
+      returned_quantity: quantityOut(quantityFromDb(l.returned_quantity)),
     })),
     ...(allocations ? { allocations } : {}),
   }
@@ -106,22 +108,26 @@ export function safe(n: number, param: string): number {
   return n
 }
 
-/** Prices the lines: net = quantity × unit_amount, tax = round_half_up(net × rate), cost = quantity × unit_cost. */
+/**
+ * Prices the lines: net = round_half_up(quantity × unit_amount), tax = round_half_up(net × rate),
+ * cost = round_half_up(quantity × unit_cost); quantities may be decimal (core/kernel/quantity.ts).
+ */
 export function priceLines(lines: CreateInvoiceInput['lines']) {
   return lines.map((l, i) => {
-    const net = safe(l.quantity * l.unit_amount, `lines.${i}.unit_amount`)
+    const quantity = parseQuantity(l.quantity, `lines.${i}.quantity`)
+    const net = safe(quantityTimes(quantity, l.unit_amount), `lines.${i}.unit_amount`)
     const taxRate = normalizeDecimal(l.tax_rate ?? '0', `lines.${i}.tax_rate`)
     return {
       line_no: i + 1,
       description: l.description,
       product_ref: l.product_ref ?? null,
-      quantity: l.quantity,
+      quantity: quantityToDb(quantity),
       unit_amount: l.unit_amount,
       tax_rate: taxRate,
       unit_cost: l.unit_cost ?? null,
       net_amount: net,
       tax_amount: mulRound(net, taxRate, `lines.${i}.tax_rate`),
-      cost: safe(l.quantity * (l.unit_cost ?? 0), `lines.${i}.unit_cost`),
+      cost: safe(quantityTimes(quantity, l.unit_cost ?? 0), `lines.${i}.unit_cost`),
     }
   })
 }
@@ -221,22 +227,23 @@ export function planOutstanding(plan: Plan, ctx: RequestContext, inv: InvoiceRow
 export const invoiceLinesTable = defineTable<InvoiceLineRow & { invoice_id: string }>(
   'invoice_lines',
   {
-    invoice_id: 'text', line_no: 'smallint', description: 'text', product_ref: 'text', quantity: 'bigint', unit_amount: 'bigint',
-    tax_rate: 'numeric', unit_cost: 'bigint', net_amount: 'bigint', tax_amount: 'bigint', returned_quantity: 'bigint',
+    invoice_id: 'text', line_no: 'smallint', description: 'text', product_ref: 'text', quantity: 'numeric', unit_amount: 'bigint',
+    tax_rate: 'numeric', unit_cost: 'bigint', net_amount: 'bigint', tax_amount: 'bigint', returned_quantity: 'numeric',
   },
   ['invoice_id', 'line_no'],
 )
 
 /**
- * Plans a change of held invoice lines' returned quantities (signed: + on a return, − when its
- * credit note is voided); the held lines show the result at once.
+ * Plans a change of held invoice lines' returned quantities (signed thousandths: + on a return, −
+ * when its credit note is voided); the held lines show the result at once.
  */
-export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: InvoiceLineRow[], changes: { invoice_line_no: number; quantity: number }[]): void {
+export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: InvoiceLineRow[], changes: { invoice_line_no: number; milli: number }[]): void {
   for (const c of changes) {
     const line = lines.find((l) => l.line_no === c.invoice_line_no)
     if (!line) throw new Error(`invoice ${invoiceId} has no line ${c.invoice_line_no}`)
-    line.returned_quantity += c.quantity
-    if (line.returned_quantity < 0 || line.returned_quantity > line.quantity) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
+    const returned = quantityFromDb(line.returned_quantity) + c.milli
+    if (returned < 0 || returned > quantityFromDb(line.quantity)) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
+    line.returned_quantity = quantityToDb(returned)
     plan.update(invoiceLinesTable, { invoice_id: invoiceId, line_no: line.line_no }, { returned_quantity: line.returned_quantity })
   }
 }
@@ -250,7 +257,7 @@ export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert
   const row: InvoiceRow = { external_id: null, metadata: {}, ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...insert } = row
   plan.insert(invoicesTable, { ...insert, created_by: i.created_by })
-  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }, i.customer_id))
+  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: quantityToDb(0) }, i.customer_id))
   for (const l of held) plan.insert(invoiceLinesTable, { invoice_id: i.id, ...l })
   plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) }, i.customer_id)
   return { row: plan.hold('invoice', i.id, row, i.customer_id), lines: held }

@@ -1,5 +1,6 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { quantityOutputSchema, quantitySchema } from '../kernel/quantity'
 import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
 import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
@@ -9,7 +10,7 @@ export const invoiceLineInput = {
   required: ['description', 'quantity', 'unit_amount'],
   properties: {
     description: { type: 'string', minLength: 1, maxLength: 500 },
-    quantity: { type: 'integer', minimum: 1, maximum: 1000000 },
+    quantity: quantitySchema,
     unit_amount: amountSchema,
     tax_rate: { ...decimalSchema, description: 'Decimal string, e.g. "0.2" for 20 %.' },
     unit_cost: { ...amountSchema, description: 'Cost per unit: posts COGS / Inventory.' },
@@ -57,7 +58,8 @@ export type InvoiceListQuery = ListQuery &
 
 export interface InvoiceLineInput {
   description: string
-  quantity: number
+  /** An integer or a decimal string with up to 3 places. */
+  quantity: number | string
   unit_amount: number
   tax_rate?: string | number
   unit_cost?: number
@@ -84,14 +86,14 @@ export const invoiceLineSchema = {
     line_no: { type: 'integer' },
     description: { type: 'string' },
     product_ref: { type: ['string', 'null'] },
-    quantity: { type: 'integer' },
+    quantity: quantityOutputSchema,
     unit_amount: { type: 'integer' },
     tax_rate: { type: 'string' },
     unit_cost: { type: ['integer', 'null'] },
     net_amount: { type: 'integer' },
     tax_amount: { type: 'integer' },
     total: { type: 'integer' },
-    returned_quantity: { type: 'integer' },
+    returned_quantity: quantityOutputSchema,
   },
 }
 
