@@ -62,6 +62,39 @@ t.test('metadata and external_id on invoices, payments, credit notes and sales',
     t.equal((await env.admin('invoices').where({ external_id: 'RACE-1' })).length, 1)
   })
 
+  await t.test('PATCH replaces the metadata of an invoice, payment, credit note or sale (audited)', async (t) => {
+    const inv = await invoice(api, cus, 700)
+    const res = await api.patch(`/v1/invoices/${inv.id}`, { metadata: { order: 'A-17' } })
+    t.equal(res.statusCode, 200, res.raw)
+    t.same(res.body.metadata, { order: 'A-17' })
+    t.equal(res.body.total, 700)
+    t.same((await api.get(`/v1/invoices/${inv.id}`)).body.metadata, { order: 'A-17' })
+    const audit = await env.admin('audit_log').where({ action: 'invoice.metadata_updated', entity_id: inv.id })
+    t.equal(audit.length, 1)
+    t.match(audit[0], { before: { metadata: {} }, after: { metadata: { order: 'A-17' } } })
+    t.same((await api.patch(`/v1/invoices/${inv.id}`, { metadata: {} })).body.metadata, {})
+
+    const pay = (await api.post('/v1/payments', { customer: cus, amount: 5, method: 'cash' })).body
+    t.same((await api.patch(`/v1/payments/${pay.id}`, { metadata: { k: 'v' } })).body.metadata, { k: 'v' })
+    const cn = (await api.post('/v1/credit-notes', { customer: cus, amount: 5, reason: 'r' })).body
+    t.same((await api.patch(`/v1/credit-notes/${cn.id}`, { metadata: { k: 'v' } })).body.metadata, { k: 'v' })
+    const sale = (await api.post('/v1/sales', { customer: cus, lines: line })).body
+    t.same((await api.patch(`/v1/sales/${sale.id}`, { metadata: { k: 'v' } })).body.metadata, { k: 'v' })
+
+    // Bad input, a foreign tenant's id, a missing one, a read-only key.
+    for (const body of [{}, { metadata: { k: 1 } }, { metadata: { k: 'v' }, total: 1 }, { external_id: 'x' }]) {
+      const bad = await api.patch(`/v1/invoices/${inv.id}`, body)
+      t.equal(bad.statusCode, 400, JSON.stringify(body))
+    }
+    const otherCus = await customer(otherApi)
+    const foreign = await invoice(otherApi, otherCus, 100)
+    t.equal((await api.patch(`/v1/invoices/${foreign.id}`, { metadata: { k: 'v' } })).statusCode, 404)
+    t.same((await otherApi.get(`/v1/invoices/${foreign.id}`)).body.metadata, {})
+    t.equal((await api.patch('/v1/payments/pay_0000000000aaaaaaaaaaaaaaaa', { metadata: {} })).statusCode, 404)
+    const auditor = env.api((await env.key(tenant.key, 'auditor')).secret)
+    t.equal((await auditor.patch(`/v1/invoices/${inv.id}`, { metadata: { k: 'v' } })).statusCode, 403)
+  })
+
   await t.test('bad input: 400 and nothing written', async (t) => {
     const before = await counts(env)
     const tooMany = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v']))

@@ -1,6 +1,8 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
 import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createCreditNoteBody, CreateCreditNoteInput, creditNoteFilterProperties, creditNoteSchema, type CreditNoteListQuery } from './schemas'
@@ -46,5 +48,11 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: creditNoteSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/credit-notes/:id',
+    { schema: { tags: ['credit-notes'], summary: "Replace a credit note's metadata", params: idParams, body: metadataPatchBody, response: { 200: creditNoteSchema, ...errors } } },
+    metadataPatchHandler('credit_notes', getCreditNote),
   )
 }

@@ -1,6 +1,8 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
 import { batchedInTenant } from '../http/batch'
 import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
@@ -57,6 +59,12 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: invoiceSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/invoices/:id',
+    { schema: { tags: ['invoices'], summary: "Replace an invoice's metadata", params: idParams, body: metadataPatchBody, response: { 200: invoiceSchema, ...errors } } },
+    metadataPatchHandler('invoices', getInvoice),
   )
 
   app.post<{ Params: { id: string }; Body: VoidInput }>(

@@ -48,3 +48,15 @@ export interface DocumentRef {
 export function documentRef(input: { external_id?: string; metadata?: Metadata }): DocumentRef {
   return { external_id: input.external_id ?? null, metadata: input.metadata ?? {} }
 }
+
+/** Body of `PATCH /v1/{invoices,payments,credit-notes,sales}/:id`. */
+export const metadataPatchBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['metadata'],
+  properties: { metadata: { ...metadataSchema, description: `${metadataSchema.description} Replaces the whole object ({} clears it).` } },
+} as const
+
+export interface MetadataPatch {
+  metadata: Metadata
+}

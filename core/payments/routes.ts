@@ -1,6 +1,8 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
 import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { createPaymentBody, CreatePaymentInput, paymentFilterProperties, paymentSchema, type PaymentListQuery } from './schemas'
@@ -51,6 +53,12 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: paymentSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/payments/:id',
+    { schema: { tags: ['payments'], summary: "Replace a payment's metadata", params: idParams, body: metadataPatchBody, response: { 200: paymentSchema, ...errors } } },
+    metadataPatchHandler('payments', getPayment),
   )
 
   app.post<{ Params: { id: string }; Body: VoidInput }>(

@@ -1,6 +1,8 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
 import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
 import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleFilterProperties, saleSchema, type SaleListQuery } from './schemas'
@@ -43,6 +45,12 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
       schema: { tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: saleSchema, ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/sales/:id',
+    { schema: { tags: ['sales'], summary: "Replace a sale's metadata", params: idParams, body: metadataPatchBody, response: { 200: saleSchema, ...errors } } },
+    metadataPatchHandler('sales', getSale),
   )
 
   app.post<{ Params: { id: string }; Body: CancelSaleInput }>(
