@@ -1,4 +1,5 @@
 import { AppError } from './errors'
+import { mulRound } from './money'
 
 /**
  * Line quantities: an integer, or a decimal with up to 3 places (goods sold by weight). Kept
@@ -60,13 +61,7 @@ export function quantityOut(milli: number): number | string {
   return quantityToDb(milli).replace(/0+$/, '')
 }
 
-/** round_half_up(quantity × unitAmount) in minor units, exactly (BigInt). */
-export function quantityTimes(milli: number, unitAmount: number): number {
-  const product = BigInt(milli) * BigInt(unitAmount)
-  const scale = BigInt(QUANTITY_SCALE)
-  const neg = product < 0n
-  const abs = neg ? -product : product
-  let q = abs / scale
-  if ((abs % scale) * 2n >= scale) q += 1n
-  return Number(neg ? -q : q)
+/** round_half_up(quantity × unitAmount) in minor units, exactly (BigInt, in mulRound). */
+export function quantityTimes(milli: number, unitAmount: number, param = 'quantity'): number {
+  return mulRound(unitAmount, quantityToDb(milli), param)
 }
