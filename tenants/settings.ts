@@ -11,8 +11,8 @@ import { assertTimezone } from './service'
 
 /**
  * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals`, `merchant`
- * and `payment_methods` parts of `tenants.settings` (jsonb). Absent keys read as their defaults, so a tenant provisioned before a
- * setting existed behaves as the default says.
+ * and `payment_methods` parts of `tenants.settings` (jsonb). Absent keys read as their defaults,
+ * so a tenant provisioned before a setting existed behaves as the default says.
  */
 
 export const DEFAULT_APPROVALS: ApprovalSettings = { refund_over: null, write_off_over: null, reversal_over: null, credit_limit_increase: true, repair: false }
