@@ -1,16 +1,18 @@
 import type { Trx } from '../core/kernel/db/knex'
 import type { RequestContext } from '../core/kernel/context'
-import { notFound } from '../core/kernel/errors'
+import { AppError, notFound } from '../core/kernel/errors'
 import { tenantPublicId } from '../core/kernel/ids'
 import { recordAudit } from '../core/audit/service'
 import { emitEvent } from '../core/outbox/outbox'
-import type { ApprovalSettings, UpdateSettingsInput } from '../core/settings/schemas'
+import { DEFAULT_PAYMENT_METHODS, type ApprovalSettings, type MerchantSettings, type PaymentMethodSetting, type UpdateSettingsInput } from '../core/settings/schemas'
+import { evictLedgerContext } from '../core/ledger/engine'
+import { afterCommit } from '../core/kernel/db/tenant'
 import { assertTimezone } from './service'
 
 /**
- * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals` part of
- * `tenants.settings` (jsonb). Absent keys read as their defaults, so a tenant provisioned before a
- * setting existed behaves as the default says.
+ * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals`, `merchant`
+ * and `payment_methods` parts of `tenants.settings` (jsonb). Absent keys read as their defaults,
+ * so a tenant provisioned before a setting existed behaves as the default says.
  */
 
 export const DEFAULT_APPROVALS: ApprovalSettings = { refund_over: null, write_off_over: null, reversal_over: null, credit_limit_increase: true, repair: false }
@@ -18,8 +20,10 @@ export const DEFAULT_APPROVALS: ApprovalSettings = { refund_over: null, write_of
 interface TenantSettingsRow {
   base_currency: string
   timezone: string
-  settings: { approvals?: Partial<ApprovalSettings> } | null
+  settings: { approvals?: Partial<ApprovalSettings>; merchant?: Partial<MerchantSettings>; payment_methods?: PaymentMethodSetting[] } | null
 }
+
+export const DEFAULT_MERCHANT: MerchantSettings = { name: null, address: null, tax_id: null, email: null, phone: null, payment_instructions: null }
 
 function settingsView(row: TenantSettingsRow) {
   return {
@@ -27,6 +31,8 @@ function settingsView(row: TenantSettingsRow) {
     base_currency: row.base_currency,
     timezone: row.timezone,
     approvals: { ...DEFAULT_APPROVALS, ...(row.settings?.approvals ?? {}) },
+    merchant: { ...DEFAULT_MERCHANT, ...(row.settings?.merchant ?? {}) },
+    payment_methods: row.settings?.payment_methods ?? [...DEFAULT_PAYMENT_METHODS],
   }
 }
 
@@ -54,13 +60,28 @@ export async function updateSettings(trx: Trx, ctx: RequestContext, input: Updat
   const row = await settingsRow(trx, ctx.tenantId, true)
   const before = settingsView(row)
   const timezone = input.timezone === undefined ? row.timezone : assertTimezone(input.timezone)
-  const approvals = { ...(row.settings?.approvals ?? {}), ...(input.approvals ?? {}) }
-  const after = settingsView({ ...row, timezone, settings: { ...(row.settings ?? {}), approvals } })
+  const settings = {
+    ...(row.settings ?? {}),
+    approvals: { ...(row.settings?.approvals ?? {}), ...(input.approvals ?? {}) },
+    ...(input.merchant ? { merchant: { ...(row.settings?.merchant ?? {}), ...input.merchant } } : {}),
+    ...(input.payment_methods ? { payment_methods: uniqueCodes(input.payment_methods) } : {}),
+  }
+  const after = settingsView({ ...row, timezone, settings })
   if (JSON.stringify(before) === JSON.stringify(after)) return before
-  await trx('tenants')
-    .where({ tenant_id: ctx.tenantId })
-    .update({ timezone, settings: JSON.stringify({ ...(row.settings ?? {}), approvals }) })
+  await trx('tenants').where({ tenant_id: ctx.tenantId }).update({ timezone, settings: JSON.stringify(settings) })
+  // Payments see the new methods at once in this process (others within the ledger context's TTL).
+  evictLedgerContext(ctx.tenantId)
+  afterCommit(trx, () => evictLedgerContext(ctx.tenantId))
   await recordAudit(trx, ctx, { action: 'settings.updated', entity_type: 'tenant', entity_id: tenantPublicId(ctx.tenantId), before, after })
   await emitEvent(trx, ctx, 'settings.updated', after)
   return after
+}
+
+function uniqueCodes(methods: PaymentMethodSetting[]): PaymentMethodSetting[] {
+  const seen = new Set<string>()
+  methods.forEach((m, i) => {
+    if (seen.has(m.code)) throw new AppError('validation_failed', `Payment method '${m.code}' is listed twice.`, { param: `payment_methods.${i}.code` })
+    seen.add(m.code)
+  })
+  return methods.map((m) => ({ code: m.code, name: m.name, account_role: m.account_role }))
 }

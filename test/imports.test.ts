@@ -90,6 +90,13 @@ t.test('CSV imports', async (t) => {
     t.match(payDone, { status: 'completed', rows_failed: 1 })
     t.same(await balance(api, ada), { pending_balance: 100000, advance_balance: 0, current_balance: 100000 })
     t.same(await balance(api, cy), { pending_balance: 3600 - 1000, advance_balance: 2500, current_balance: 100 })
+
+    // A receipt number links an imported invoice (external_id, unique), sold by weight.
+    const weighed = ['customer_external_id,description,quantity,unit_amount,external_id', 'EXT-3,Cheese,1.5,333,POS-77', 'EXT-3,Cheese again,1,100,POS-77'].join('\n')
+    const weighedDone = await finished(JSON.parse((await upload('invoices', weighed)).body).id)
+    t.match(weighedDone, { status: 'completed', rows_total: 2, rows_failed: 1 })
+    t.match(await errorsCsv(weighedDone.id), /\n2,external_id_taken,/)
+    t.match((await api.get('/v1/invoices?external_id=POS-77')).body.data, [{ total: 500, external_id: 'POS-77', lines: [{ quantity: '1.5', net_amount: 500 }] }])
     await intact(t, env, tenant.uuid)
   })
 

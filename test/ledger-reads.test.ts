@@ -107,7 +107,7 @@ t.test('ledger reads', async (t) => {
   await t.test('accounts', async (t) => {
     const res = await auditor.get('/v1/accounts')
     t.equal(res.statusCode, 200, res.raw)
-    t.equal(res.body.data.length, 14)
+    t.equal(res.body.data.length, 15)
     t.match(res.body.data.find((a: any) => a.code === '3900'), { name: 'Opening balance equity', type: 'equity' })
     t.match(res.body.data.find((a: any) => a.code === '1100'), { object: 'account', name: 'Accounts receivable', type: 'asset', plugin: 'coa-standard', active: true })
     t.match(res.body.data.find((a: any) => a.code === '2100'), { type: 'liability' })

@@ -141,7 +141,7 @@ t.test('payments', async (t) => {
       ['fractional amount', pay({ amount: 10.5 }), 400, 'validation_failed'],
       ['zero amount', pay({ amount: 0 }), 400, 'validation_failed'],
       ['amount as string', pay({ amount: '1000' }), 400, 'validation_failed'],
-      ['unknown method', pay({ method: 'barter' }), 400, 'validation_failed'],
+      ['unknown method', pay({ method: 'barter' }), 400, 'payment_method_unknown'],
       ['zero allocation', pay({ allocations: [{ invoice: inv.id, amount: 0 }] }), 400, 'validation_failed'],
       ['write-off without allocation', pay({ write_off: { amount: 10, reason: 'x' } }), 400, 'validation_failed'],
       ['write-off with auto_apply', pay({ auto_apply: true, write_off: { amount: 10, reason: 'x' } }), 400, 'validation_failed'],

@@ -144,7 +144,7 @@ t.test('refunds', async (t) => {
       ['no reason', { customer: cus, amount: 100, method: 'cash' }, 400, 'validation_failed'],
       ['zero amount', r({ amount: 0 }), 400, 'validation_failed'],
       ['fractional amount', r({ amount: 99.5 }), 400, 'validation_failed'],
-      ['unknown method', r({ method: 'crypto' }), 400, 'validation_failed'],
+      ['unknown method', r({ method: 'crypto' }), 400, 'payment_method_unknown'],
       ['bad date', r({ refund_date: '2026-13-01' }), 400, 'validation_failed'],
     ]
     for (const [name, body, status, code] of cases) {

@@ -14,6 +14,14 @@ t.test('tenant settings', async (t) => {
       base_currency: 'eur',
       timezone: 'Europe/Paris',
       approvals: { refund_over: null, write_off_over: null, reversal_over: null, credit_limit_increase: true, repair: false },
+      merchant: { name: null, address: null, tax_id: null, email: null, phone: null, payment_instructions: null },
+      payment_methods: [
+        { code: 'cash', name: 'Cash', account_role: 'cash' },
+        { code: 'card', name: 'Card', account_role: 'bank' },
+        { code: 'bank_transfer', name: 'Bank transfer', account_role: 'bank' },
+        { code: 'check', name: 'Check', account_role: 'bank' },
+        { code: 'other', name: 'Other', account_role: 'bank' },
+      ],
     })
   })
 
@@ -49,6 +57,17 @@ t.test('tenant settings', async (t) => {
       { timezone: 'Mars/Olympus' },
       { timezone: 5 },
       { payment_methods: [] },
+      { payment_methods: [{ code: 'cash', name: 'Cash' }] },
+      { payment_methods: [{ code: 'cash', name: 'Cash', account_role: 'till' }] },
+      { payment_methods: [{ code: 'Cash!', name: 'Cash', account_role: 'cash' }] },
+      { payment_methods: [{ code: 'cash', name: '', account_role: 'cash' }] },
+      { payment_methods: [{ code: 'cash', name: 'Cash', account_role: 'cash' }, { code: 'cash', name: 'Again', account_role: 'bank' }] },
+      { payment_methods: { code: 'cash' } },
+      { merchant: { name: 5 } },
+      { merchant: { email: 'not an email' } },
+      { merchant: { tax_id: 'x'.repeat(65) } },
+      { merchant: { iban: 'DE00' } },
+      { merchant: 'Shop' },
       {},
     ]) {
       const res = await api.patch('/v1/settings', body)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, page, type ListQuery } from '../kernel/pagination'
+import { applyRange, assertOneCursor, listQueryProperties, listSchema, page, type ListQuery } from '../kernel/pagination'
 import { AppError } from '../kernel/errors'
 import { idPattern } from '../kernel/ids'
 import { verifyAuditChain } from './service'
@@ -156,16 +156,21 @@ export async function listAuditLog(trx: Trx, ctx: RequestContext, q: AuditQuery)
   if (q.entity_type) query.where('entity_type', q.entity_type)
   if (q.actor) query.where('actor', q.actor)
   if (q.action) query.where('action', q.action)
-  if (q.starting_after) {
-    const cursor = await trx('audit_log').where({ tenant_id: ctx.tenantId, id: q.starting_after }).first('seq')
-    if (!cursor) throw new AppError('invalid_cursor', undefined, { param: 'starting_after' })
-    query.where('seq', '<', cursor.seq)
+  assertOneCursor(q)
+  applyRange(query, q, 'created', 'audit_log.created_at', 'instant')
+  const cursorId = q.starting_after ?? q.ending_before
+  if (cursorId) {
+    const cursor = await trx('audit_log').where({ tenant_id: ctx.tenantId, id: cursorId }).first('seq')
+    if (!cursor) throw new AppError('invalid_cursor', undefined, { param: q.starting_after ? 'starting_after' : 'ending_before' })
+    query.where('seq', q.starting_after ? '<' : '>', cursor.seq)
   }
   // The staff member behind the acting key (its `user` label), so the log names a person.
   query.select('audit_log.*', trx.raw(`(select k.user_label from api_keys k where k.tenant_id = audit_log.tenant_id and k.id = audit_log.actor) as actor_user`))
-  const rows: (AuditRow & { actor_user: string | null })[] = await query.orderBy('seq', 'desc').limit(limit + 1)
-  await openAuditRows(trx, ctx.tenantId, rows)
-  return page(rows.slice(0, limit).map(auditEntryView), rows.length > limit)
+  const rows: (AuditRow & { actor_user: string | null })[] = await query.orderBy('seq', q.ending_before ? 'asc' : 'desc').limit(limit + 1)
+  const shown = rows.slice(0, limit)
+  if (q.ending_before) shown.reverse()
+  await openAuditRows(trx, ctx.tenantId, shown)
+  return page(shown.map(auditEntryView), rows.length > limit)
 }
 
 /** Opens the sealed personal data of audit rows in place (null where the customer's key is destroyed). */

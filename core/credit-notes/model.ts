@@ -2,9 +2,12 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { quantityFromDb, quantityOut } from '../kernel/quantity'
+import { applyRange, paginate } from '../kernel/pagination'
+import type { CreditNoteListQuery } from './schemas'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
+import type { DocumentRef, Metadata } from '../kernel/metadata'
 
 /**
  * The credit-note record (`credit_notes`, `credit_note_lines`, the only SQL on those tables).
@@ -26,6 +29,8 @@ export interface CreditNoteRow {
   status: 'issued' | 'voided'
   issue_date: string
   journal_entry_id: string
+  external_id: string | null
+  metadata: Metadata
   voided_at: Date | null
   void_reason: string | null
   created_at: Date
@@ -35,7 +40,8 @@ export interface CreditNoteLineRow {
   line_no: number
   invoice_id: string
   invoice_line_no: number
-  quantity: number
+  /** numeric(12,3) text (core/kernel/quantity.ts) */
+  quantity: string
   net_amount: number
   tax_amount: number
   cost_amount: number
@@ -59,13 +65,15 @@ export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], tx
     issue_date: cn.issue_date,
     journal_entry: cn.journal_entry_id,
     transaction: txnId,
+    external_id: cn.external_id,
+    metadata: cn.metadata,
     voided_at: cn.voided_at ? cn.voided_at.toISOString() : null,
     void_reason: cn.void_reason,
     created: cn.created_at.toISOString(),
     lines: lines.map((l) => ({
       line_no: l.line_no,
       invoice_line: l.invoice_line_no,
-      quantity: l.quantity,
+      quantity: quantityOut(quantityFromDb(l.quantity)),
       net_amount: l.net_amount,
       tax_amount: l.tax_amount,
       cost_amount: l.cost_amount,
@@ -97,10 +105,12 @@ export async function creditNoteLines(trx: Trx, ctx: RequestContext, id: string)
 }
 
 /** A page of credit notes with their lines (grouped by credit note id). */
-export async function listCreditNoteRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; invoice?: string }) {
+export async function listCreditNoteRows(trx: Trx, ctx: RequestContext, q: CreditNoteListQuery) {
   const query = trx('credit_notes').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
   if (q.invoice) query.andWhere({ invoice_id: q.invoice })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  applyRange(query, q, 'issue_date', 'issue_date', 'date')
   const { rows, has_more } = await paginate<CreditNoteRow>(query, q)
   const ids = rows.map((r) => r.id)
   const lines: (CreditNoteLineRow & { credit_note_id: string })[] = ids.length
@@ -134,7 +144,7 @@ export const creditNotesTable = defineTable<Omit<CreditNoteRow, 'created_at'> & 
   {
     id: 'text', number: 'text', customer_id: 'text', invoice_id: 'text', currency: 'text', exchange_rate: 'numeric', subtotal: 'bigint',
     tax: 'bigint', amount: 'bigint', unapplied_amount: 'bigint', reason: 'text', status: 'text', issue_date: 'date',
-    journal_entry_id: 'text', voided_at: 'timestamptz', void_reason: 'text', created_by: 'text',
+    journal_entry_id: 'text', voided_at: 'timestamptz', void_reason: 'text', created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )
@@ -142,7 +152,7 @@ export const creditNotesTable = defineTable<Omit<CreditNoteRow, 'created_at'> & 
 export const creditNoteLinesTable = defineTable<CreditNoteLineRow & { credit_note_id: string }>(
   'credit_note_lines',
   {
-    credit_note_id: 'text', line_no: 'smallint', invoice_id: 'text', invoice_line_no: 'smallint', quantity: 'bigint', net_amount: 'bigint',
+    credit_note_id: 'text', line_no: 'smallint', invoice_id: 'text', invoice_line_no: 'smallint', quantity: 'numeric', net_amount: 'bigint',
     tax_amount: 'bigint', cost_amount: 'bigint',
   },
   ['credit_note_id', 'line_no'],
@@ -151,11 +161,12 @@ export const creditNoteLinesTable = defineTable<CreditNoteLineRow & { credit_not
 export type CreditNoteInsert = Pick<
   CreditNoteRow,
   'id' | 'number' | 'customer_id' | 'invoice_id' | 'currency' | 'exchange_rate' | 'subtotal' | 'tax' | 'amount' | 'unapplied_amount' | 'reason' | 'issue_date' | 'journal_entry_id'
->
+> &
+  Partial<DocumentRef>
 
 /** Plans a credit note's insert (issued) with its lines; returns the row as it will read back. */
 export function planCreditNoteRow(plan: Plan, ctx: RequestContext, cn: CreditNoteInsert, lines: CreditNoteLineRow[], createdAt: Date): CreditNoteRow {
-  const row: CreditNoteRow = { ...cn, status: 'issued', voided_at: null, void_reason: null, created_at: createdAt }
+  const row: CreditNoteRow = { external_id: null, metadata: {}, ...cn, status: 'issued', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...cols } = row
   plan.insert(creditNotesTable, { ...cols, created_by: ctx.keyId ?? ctx.role })
   for (const l of lines) plan.insert(creditNoteLinesTable, { credit_note_id: cn.id, ...l })

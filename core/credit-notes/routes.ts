@@ -1,9 +1,11 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createCreditNoteBody, CreateCreditNoteInput } from './schemas'
+import { createCreditNoteBody, CreateCreditNoteInput, creditNoteFilterProperties, type CreditNoteListQuery } from './schemas'
 import { getCreditNote, listCreditNotes } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createCreditNotes } from '../workflows/credit-note'
@@ -24,7 +26,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postCreditNote(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string; invoice?: string } }>(
+  app.get<{ Querystring: CreditNoteListQuery }>(
     '/credit-notes',
     {
       schema: {
@@ -34,7 +36,7 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') } },
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, invoice: { type: 'string', pattern: idPattern('inv') }, ...creditNoteFilterProperties },
         },
         response: { 200: listSchema(ref('CreditNote')), ...errors },
       },
@@ -48,5 +50,11 @@ export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
       schema: { operationId: 'getCreditNote', tags: ['credit-notes'], summary: 'Get a credit note with its allocations', params: idParams, response: { 200: ref('CreditNote'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getCreditNote(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/credit-notes/:id',
+    { schema: { operationId: 'updateCreditNoteMetadata', tags: ['credit-notes'], summary: "Replace a credit note's metadata", params: idParams, body: metadataPatchBody, response: { 200: ref('CreditNote'), ...errors } } },
+    metadataPatchHandler('credit_notes', getCreditNote),
   )
 }

@@ -1,7 +1,10 @@
 import { withOptional } from '../kernel/schema'
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { quantityOutputSchema, quantitySchema } from '../kernel/quantity'
 import { allocationSchema } from '../allocations/schemas'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
 export const createCreditNoteBody = {
   type: 'object',
@@ -21,7 +24,7 @@ export const createCreditNoteBody = {
         required: ['invoice_line', 'quantity'],
         properties: {
           invoice_line: { type: 'integer', minimum: 1, maximum: 32767, description: 'line_no of the invoice line returned' },
-          quantity: { type: 'integer', minimum: 1, maximum: 1000000 },
+          quantity: quantitySchema,
         },
       },
     },
@@ -29,17 +32,25 @@ export const createCreditNoteBody = {
     reason: { type: 'string', minLength: 1, maxLength: 500 },
     issue_date: dateSchema,
     exchange_rate: { ...decimalSchema, description: 'Only without an invoice, for a foreign-currency customer; otherwise the invoice rate applies.' },
+    ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/credit-notes besides customer and invoice. */
+export const creditNoteFilterProperties = { ...rangeProperties('issue_date', 'date'), external_id: externalIdFilter } as const
+
+export type CreditNoteListQuery = ListQuery & RangeQuery<'issue_date'> & { customer?: string; invoice?: string; external_id?: string }
 
 export interface CreateCreditNoteInput {
   customer: string
   invoice?: string
-  lines?: { invoice_line: number; quantity: number }[]
+  lines?: { invoice_line: number; quantity: number | string }[]
   amount?: number
   reason: string
   issue_date?: string
   exchange_rate?: string | number
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const creditNoteSchema = withOptional({
@@ -61,6 +72,7 @@ export const creditNoteSchema = withOptional({
     issue_date: { type: 'string' },
     journal_entry: { type: 'string' },
     transaction: { type: ['string', 'null'] },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },
@@ -71,7 +83,7 @@ export const creditNoteSchema = withOptional({
         properties: {
           line_no: { type: 'integer' },
           invoice_line: { type: 'integer' },
-          quantity: { type: 'integer' },
+          quantity: quantityOutputSchema,
           net_amount: { type: 'integer' },
           tax_amount: { type: 'integer' },
           cost_amount: { type: 'integer' },

@@ -136,7 +136,9 @@ export async function buildApp(
     max: deps.config.RATE_LIMIT_MAX,
     timeWindow: deps.config.RATE_LIMIT_WINDOW_MS,
     redis: deps.redis,
-    nameSpace: 'recv:ratelimit:',
+    // Under the service's QUEUE_PREFIX, like its queues: another service (or test) on the same Redis
+    // keeps its own counters, even for the same key or address.
+    nameSpace: `recv:ratelimit:${deps.config.QUEUE_PREFIX}:`,
     skipOnError: true,
     // Per API key (however the header spells `Bearer`), else per client address: see rateLimitKey.
     keyGenerator: (req) => rateLimitKey(req, deps.config.PLATFORM_ADMIN_TOKEN),

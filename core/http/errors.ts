@@ -59,6 +59,10 @@ export function toAppError(err: unknown): AppError {
       return new AppError('validation_failed', 'A path parameter is longer than 100 characters.')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new AppError('validation_failed', 'Content-Length does not match the body.')
+    case '23505':
+      // A document's external_id taken by a concurrent transaction (checked before the write otherwise).
+      if (/^(invoices|payments|credit_notes|sales)_external_id_key$/.test((e as { constraint?: string }).constraint ?? '')) return new AppError('external_id_taken', undefined, { param: 'external_id' })
+      break
     case DB_RULE_SQLSTATE: {
       const code = (e as { constraint?: string }).constraint as ErrorCode | undefined
       if (code && code in CATALOG) return new AppError(code, undefined, { param: code === 'period_closed' ? 'posting_date' : undefined })

@@ -25,12 +25,12 @@ export const IMPORT_COLUMNS: Record<ImportType, { required: string[]; optional: 
   },
   invoices: {
     required: ['description', 'unit_amount'],
-    optional: ['customer', 'customer_external_id', 'quantity', 'tax_rate', 'issue_date', 'due_date', 'currency', 'exchange_rate', 'memo'],
+    optional: ['customer', 'customer_external_id', 'quantity', 'tax_rate', 'issue_date', 'due_date', 'currency', 'exchange_rate', 'memo', 'external_id'],
     like: 'POST /v1/invoices with one line',
   },
   payments: {
     required: ['amount', 'method'],
-    optional: ['customer', 'customer_external_id', 'received_date', 'reference', 'currency', 'exchange_rate', 'invoice', 'auto_apply'],
+    optional: ['customer', 'customer_external_id', 'received_date', 'reference', 'currency', 'exchange_rate', 'invoice', 'auto_apply', 'external_id'],
     like: 'POST /v1/payments (`invoice`: the whole amount applied to it; `auto_apply`: true or false)',
   },
 }

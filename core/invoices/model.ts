@@ -2,10 +2,12 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError, notFound } from '../kernel/errors'
 import { MAX_AMOUNT, mulRound, normalizeDecimal } from '../kernel/money'
+import { parseQuantity, quantityFromDb, quantityOut, quantityTimes, quantityToDb } from '../kernel/quantity'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
-import { paginate, page, ListQuery } from '../kernel/pagination'
-import type { CreateInvoiceInput } from './schemas'
+import { applyRange, paginate, page } from '../kernel/pagination'
+import type { CreateInvoiceInput, InvoiceListQuery } from './schemas'
+import { prefixPattern, type DocumentRef, type Metadata } from '../kernel/metadata'
 
 /**
  * The invoice record: `invoices` and `invoice_lines`, the only SQL on those tables. Posting an
@@ -31,6 +33,8 @@ export interface InvoiceRow {
   sale_id: string | null
   journal_entry_id: string
   credit_override_reason: string | null
+  external_id: string | null
+  metadata: Metadata
   voided_at: Date | null
   void_reason: string | null
   created_at: Date
@@ -40,13 +44,14 @@ export interface InvoiceLineRow {
   line_no: number
   description: string
   product_ref: string | null
-  quantity: number
+  /** numeric(12,3) text (core/kernel/quantity.ts) */
+  quantity: string
   unit_amount: number
   tax_rate: string
   unit_cost: number | null
   net_amount: number
   tax_amount: number
-  returned_quantity: number
+  returned_quantity: string
 }
 
 export function invoiceStatus(total: number, outstanding: number): InvoiceRow['status'] {
@@ -76,6 +81,8 @@ export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocation
     sale: inv.sale_id,
     journal_entry: inv.journal_entry_id,
     credit_override_reason: inv.credit_override_reason,
+    external_id: inv.external_id,
+    metadata: inv.metadata,
     voided_at: inv.voided_at ? inv.voided_at.toISOString() : null,
     void_reason: inv.void_reason,
     created: inv.created_at.toISOString(),
@@ -83,14 +90,14 @@ export function invoiceView(inv: InvoiceRow, lines: InvoiceLineRow[], allocation
       line_no: l.line_no,
       description: l.description,
       product_ref: l.product_ref,
-      quantity: l.quantity,
+      quantity: quantityOut(quantityFromDb(l.quantity)),
       unit_amount: l.unit_amount,
       tax_rate: normalizeDecimal(l.tax_rate, 'tax_rate'),
       unit_cost: l.unit_cost,
       net_amount: l.net_amount,
       tax_amount: l.tax_amount,
       total: l.net_amount + l.tax_amount,
-      returned_quantity: l.returned_quantity,
+      returned_quantity: quantityOut(quantityFromDb(l.returned_quantity)),
     })),
     ...(allocations ? { allocations } : {}),
   }
@@ -101,28 +108,32 @@ export function safe(n: number, param: string): number {
   return n
 }
 
-/** Prices the lines: net = quantity × unit_amount, tax = round_half_up(net × rate), cost = quantity × unit_cost. */
+/**
+ * Prices the lines: net = round_half_up(quantity × unit_amount), tax = round_half_up(net × rate),
+ * cost = round_half_up(quantity × unit_cost); quantities may be decimal (core/kernel/quantity.ts).
+ */
 export function priceLines(lines: CreateInvoiceInput['lines']) {
   return lines.map((l, i) => {
-    const net = safe(l.quantity * l.unit_amount, `lines.${i}.unit_amount`)
+    const quantity = parseQuantity(l.quantity, `lines.${i}.quantity`)
+    const net = safe(quantityTimes(quantity, l.unit_amount), `lines.${i}.unit_amount`)
     const taxRate = normalizeDecimal(l.tax_rate ?? '0', `lines.${i}.tax_rate`)
     return {
       line_no: i + 1,
       description: l.description,
       product_ref: l.product_ref ?? null,
-      quantity: l.quantity,
+      quantity: quantityToDb(quantity),
       unit_amount: l.unit_amount,
       tax_rate: taxRate,
       unit_cost: l.unit_cost ?? null,
       net_amount: net,
       tax_amount: mulRound(net, taxRate, `lines.${i}.tax_rate`),
-      cost: safe(l.quantity * (l.unit_cost ?? 0), `lines.${i}.unit_cost`),
+      cost: safe(quantityTimes(quantity, l.unit_cost ?? 0), `lines.${i}.unit_cost`),
     }
   })
 }
 
 /** Columns every invoice insert sets (the rest take their defaults). */
-export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at'> & { created_by: string }
+export type InvoiceInsert = Omit<InvoiceRow, 'outstanding' | 'status' | 'voided_at' | 'void_reason' | 'created_at' | keyof DocumentRef> & { created_by: string } & Partial<DocumentRef>
 
 /** An invoice line as inserted (nothing returned yet). */
 export type InvoiceLineInsert = Omit<InvoiceLineRow, 'returned_quantity'>
@@ -137,10 +148,18 @@ export async function invoiceLines(trx: Trx, ctx: RequestContext, id: string): P
   return trx('invoice_lines').where({ tenant_id: ctx.tenantId, invoice_id: id }).orderBy('line_no')
 }
 
-export async function listInvoices(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string; status?: string }) {
+export async function listInvoices(trx: Trx, ctx: RequestContext, q: InvoiceListQuery) {
   const query = trx('invoices').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
   if (q.status) query.andWhere({ status: q.status })
+  if (q.number) query.andWhere({ number: q.number })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  if (q.q) {
+    const pattern = prefixPattern(q.q)
+    query.andWhere((w) => w.where('number', 'like', pattern).orWhere('external_id', 'like', pattern))
+  }
+  applyRange(query, q, 'issue_date', 'issue_date', 'date')
+  applyRange(query, q, 'due_date', 'due_date', 'date')
   const { rows, has_more } = await paginate<InvoiceRow>(query, q)
   const lines: (InvoiceLineRow & { invoice_id: string })[] = rows.length
     ? await trx('invoice_lines').where({ tenant_id: ctx.tenantId }).whereIn('invoice_id', rows.map((r) => r.id)).orderBy(['invoice_id', 'line_no'])
@@ -184,7 +203,7 @@ export const invoicesTable = defineTable<Omit<InvoiceRow, 'created_at'> & { crea
     id: 'text', number: 'text', kind: 'text', customer_id: 'text', currency: 'text', exchange_rate: 'numeric', issue_date: 'date',
     due_date: 'date', subtotal: 'bigint', tax: 'bigint', total: 'bigint', total_base: 'bigint', outstanding: 'bigint', status: 'text',
     memo: 'text', sale_id: 'text', journal_entry_id: 'text', credit_override_reason: 'text', voided_at: 'timestamptz', void_reason: 'text',
-    created_by: 'text',
+    created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )
@@ -208,22 +227,23 @@ export function planOutstanding(plan: Plan, ctx: RequestContext, inv: InvoiceRow
 export const invoiceLinesTable = defineTable<InvoiceLineRow & { invoice_id: string }>(
   'invoice_lines',
   {
-    invoice_id: 'text', line_no: 'smallint', description: 'text', product_ref: 'text', quantity: 'bigint', unit_amount: 'bigint',
-    tax_rate: 'numeric', unit_cost: 'bigint', net_amount: 'bigint', tax_amount: 'bigint', returned_quantity: 'bigint',
+    invoice_id: 'text', line_no: 'smallint', description: 'text', product_ref: 'text', quantity: 'numeric', unit_amount: 'bigint',
+    tax_rate: 'numeric', unit_cost: 'bigint', net_amount: 'bigint', tax_amount: 'bigint', returned_quantity: 'numeric',
   },
   ['invoice_id', 'line_no'],
 )
 
 /**
- * Plans a change of held invoice lines' returned quantities (signed: + on a return, − when its
- * credit note is voided); the held lines show the result at once.
+ * Plans a change of held invoice lines' returned quantities (signed thousandths: + on a return, −
+ * when its credit note is voided); the held lines show the result at once.
  */
-export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: InvoiceLineRow[], changes: { invoice_line_no: number; quantity: number }[]): void {
+export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: InvoiceLineRow[], changes: { invoice_line_no: number; milli: number }[]): void {
   for (const c of changes) {
     const line = lines.find((l) => l.line_no === c.invoice_line_no)
     if (!line) throw new Error(`invoice ${invoiceId} has no line ${c.invoice_line_no}`)
-    line.returned_quantity += c.quantity
-    if (line.returned_quantity < 0 || line.returned_quantity > line.quantity) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
+    const returned = quantityFromDb(line.returned_quantity) + c.milli
+    if (returned < 0 || returned > quantityFromDb(line.quantity)) throw new Error(`invoice ${invoiceId} line ${line.line_no}: returned quantity out of range`)
+    line.returned_quantity = quantityToDb(returned)
     plan.update(invoiceLinesTable, { invoice_id: invoiceId, line_no: line.line_no }, { returned_quantity: line.returned_quantity })
   }
 }
@@ -234,10 +254,10 @@ export function planReturnedQuantities(plan: Plan, invoiceId: string, lines: Inv
  */
 export function planInvoiceRow(plan: Plan, ctx: RequestContext, i: InvoiceInsert, lines: InvoiceLineInsert[], createdAt: Date): { row: InvoiceRow; lines: InvoiceLineRow[] } {
   const { created_by: _by, ...cols } = i
-  const row: InvoiceRow = { ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
+  const row: InvoiceRow = { external_id: null, metadata: {}, ...cols, outstanding: i.total, status: 'open', voided_at: null, void_reason: null, created_at: createdAt }
   const { created_at: _c, ...insert } = row
   plan.insert(invoicesTable, { ...insert, created_by: i.created_by })
-  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: 0 }, i.customer_id))
+  const held = lines.map((l) => plan.hold('invoice_line', `${i.id}:${l.line_no}`, { ...l, returned_quantity: quantityToDb(0) }, i.customer_id))
   for (const l of held) plan.insert(invoiceLinesTable, { invoice_id: i.id, ...l })
   plan.hold('invoice_lines', i.id, { line_nos: lines.map((l) => l.line_no) }, i.customer_id)
   return { row: plan.hold('invoice', i.id, row, i.customer_id), lines: held }

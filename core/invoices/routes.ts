@@ -1,10 +1,12 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
 import { batchedInTenant } from '../http/batch'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createInvoiceBody, CreateInvoiceInput } from './schemas'
+import { createInvoiceBody, CreateInvoiceInput, invoiceFilterProperties, type InvoiceListQuery } from './schemas'
 import { listInvoices } from './model'
 import { getInvoice } from '../views/documents'
 import { createInvoices } from '../workflows/post-invoices'
@@ -31,7 +33,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postInvoice(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string; status?: string } }>(
+  app.get<{ Querystring: InvoiceListQuery }>(
     '/invoices',
     {
       schema: {
@@ -45,6 +47,7 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
             ...listQueryProperties,
             customer: { type: 'string', pattern: idPattern('cus') },
             status: { type: 'string', enum: ['open', 'partially_paid', 'paid', 'void'] },
+            ...invoiceFilterProperties,
           },
         },
         response: { 200: listSchema(ref('Invoice')), ...errors },
@@ -79,6 +82,12 @@ export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
       schema: { operationId: 'getInvoice', tags: ['invoices'], summary: 'Get an invoice with its allocations', params: idParams, response: { 200: ref('Invoice'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getInvoice(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/invoices/:id',
+    { schema: { operationId: 'updateInvoiceMetadata', tags: ['invoices'], summary: "Replace an invoice's metadata", params: idParams, body: metadataPatchBody, response: { 200: ref('Invoice'), ...errors } } },
+    metadataPatchHandler('invoices', getInvoice),
   )
 
   app.post<{ Params: { id: string }; Body: VoidInput }>(

@@ -1,6 +1,9 @@
 import { withOptional } from '../kernel/schema'
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { quantityOutputSchema, quantitySchema } from '../kernel/quantity'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
 export const invoiceLineInput = {
   type: 'object',
@@ -8,7 +11,7 @@ export const invoiceLineInput = {
   required: ['description', 'quantity', 'unit_amount'],
   properties: {
     description: { type: 'string', minLength: 1, maxLength: 500 },
-    quantity: { type: 'integer', minimum: 1, maximum: 1000000 },
+    quantity: quantitySchema,
     unit_amount: amountSchema,
     tax_rate: { ...decimalSchema, description: 'Decimal string, e.g. "0.2" for 20 %.' },
     unit_cost: { ...amountSchema, description: 'Cost per unit: posts COGS / Inventory.' },
@@ -38,12 +41,26 @@ export const createInvoiceBody = {
     exchange_rate: decimalSchema,
     memo: { type: 'string', maxLength: 2000 },
     credit_override: creditOverrideInput,
+    ...documentRefInput,
   },
 } as const
 
+/** Filters of GET /v1/invoices besides customer and status. */
+export const invoiceFilterProperties = {
+  ...rangeProperties('issue_date', 'date'),
+  ...rangeProperties('due_date', 'date'),
+  number: { type: 'string', minLength: 1, maxLength: 40, description: 'Exact invoice number.' },
+  external_id: externalIdFilter,
+  q: { type: 'string', minLength: 1, maxLength: 200, description: 'Prefix of the invoice number or of the external_id.' },
+} as const
+
+export type InvoiceListQuery = ListQuery &
+  RangeQuery<'issue_date' | 'due_date'> & { customer?: string; status?: string; number?: string; external_id?: string; q?: string }
+
 export interface InvoiceLineInput {
   description: string
-  quantity: number
+  /** An integer or a decimal string with up to 3 places. */
+  quantity: number | string
   unit_amount: number
   tax_rate?: string | number
   unit_cost?: number
@@ -60,6 +77,8 @@ export interface CreateInvoiceInput {
   exchange_rate?: string | number
   memo?: string
   credit_override?: { reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const invoiceLineSchema = {
@@ -68,14 +87,14 @@ export const invoiceLineSchema = {
     line_no: { type: 'integer' },
     description: { type: 'string' },
     product_ref: { type: ['string', 'null'] },
-    quantity: { type: 'integer' },
+    quantity: quantityOutputSchema,
     unit_amount: { type: 'integer' },
     tax_rate: { type: 'string' },
     unit_cost: { type: ['integer', 'null'] },
     net_amount: { type: 'integer' },
     tax_amount: { type: 'integer' },
     total: { type: 'integer' },
-    returned_quantity: { type: 'integer' },
+    returned_quantity: quantityOutputSchema,
   },
 }
 
@@ -121,6 +140,7 @@ export const invoiceSchema = withOptional({
     sale: { type: ['string', 'null'] },
     journal_entry: { type: 'string' },
     credit_override_reason: { type: ['string', 'null'] },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },

@@ -36,6 +36,7 @@ export const CATALOG = {
   body_too_large: { status: 413, type: 'invalid_request', message: 'The request body is too large.' },
   plugin_kind_unsupported: { status: 400, type: 'invalid_request', message: 'The plugin provides a kind this service cannot run yet; it cannot be enabled.' },
   retention_action_not_allowed: { status: 400, type: 'invalid_request', message: 'This retention action is not allowed for this data type (ledger amounts are never purged; documents and the audit log are only archived; soft-deleted customers are only anonymized).' },
+  payment_method_unknown: { status: 400, type: 'invalid_request', message: "The payment method is not one of the tenant's payment methods (GET /v1/settings)." },
   retention_data_type_unknown: { status: 400, type: 'invalid_request', message: 'Unknown retention data type.' },
   // 401 / 403
   authentication_required: { status: 401, type: 'authentication', message: 'A valid API key is required (Authorization: Bearer <key>).' },
@@ -51,6 +52,7 @@ export const CATALOG = {
   idempotency_key_in_use: { status: 409, type: 'conflict', message: 'A request with this Idempotency-Key is still in flight.' },
   idempotency_key_reused: { status: 422, type: 'conflict', message: 'This Idempotency-Key was used with a different request.' },
   duplicate_external_id: { status: 409, type: 'conflict', message: 'A customer with this external_id already exists.' },
+  external_id_taken: { status: 409, type: 'conflict', message: 'A document of this type with this external_id already exists.' },
   customer_has_balance: { status: 409, type: 'conflict', message: 'The customer has a non-zero balance or open documents.' },
   customer_deleted: { status: 409, type: 'conflict', message: 'The customer is deleted.' },
   customer_not_deleted: { status: 409, type: 'conflict', message: 'The customer is not deleted.' },

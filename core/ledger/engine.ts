@@ -7,6 +7,7 @@ import { MAX_BALANCE, mulRound } from '../kernel/money'
 import { accountingToday } from '../kernel/dates'
 import { pluginRuntime } from '../kernel/plugins/runtime'
 import { configVersion, type ActiveChart } from '../kernel/plugins/chart-of-accounts'
+import { DEFAULT_PAYMENT_METHODS, type AccountRole, type PaymentMethodSetting } from '../settings/schemas'
 import { MAPPING_PROBE_AMOUNT, type LineRole, type PostingEventType, type SplitLine } from '../kernel/plugins/contract'
 
 /**
@@ -46,6 +47,8 @@ export interface CustomerState {
 export interface LedgerContext {
   base_currency: string
   today: string
+  /** The tenant's payment methods (GET /v1/settings). */
+  payment_methods: readonly PaymentMethodSetting[]
 }
 
 /**
@@ -86,6 +89,7 @@ interface TenantLedgerRow {
   timezone: string
   sandbox: boolean
   test_clock_date: string | null
+  payment_methods: PaymentMethodSetting[] | null
 }
 
 // Live tenants' ledger settings (base currency and timezone never change after provisioning) are
@@ -97,13 +101,34 @@ const tenantCache = new Map<string, { row: TenantLedgerRow; expires: number }>()
 export async function ledgerContext(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>): Promise<LedgerContext> {
   let t = tenantCache.get(ctx.tenantId)
   if (!t || t.expires < Date.now()) {
-    const row: TenantLedgerRow | undefined = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date')
+    const row: TenantLedgerRow | undefined = await trx('tenants').where({ tenant_id: ctx.tenantId }).first('base_currency', 'timezone', 'sandbox', 'test_clock_date', trx.raw(`settings->'payment_methods' as payment_methods`))
     if (!row) throw notFound('tenant')
     t = { row, expires: Date.now() + TENANT_TTL_MS }
     if (!row.sandbox) tenantCache.set(ctx.tenantId, t)
   }
   const { row } = t
-  return { base_currency: row.base_currency, today: accountingToday(row) }
+  return { base_currency: row.base_currency, today: accountingToday(row), payment_methods: row.payment_methods ?? DEFAULT_PAYMENT_METHODS }
+}
+
+/** Drops the cached ledger context of a tenant (its settings changed). */
+export function evictLedgerContext(tenantId: string): void {
+  tenantCache.delete(tenantId)
+}
+
+/** The tenant's payment method of this code, or 400 `payment_method_unknown`. */
+export function paymentMethodOf(lc: LedgerContext, code: string, param = 'method'): PaymentMethodSetting {
+  const m = lc.payment_methods.find((p) => p.code === code)
+  if (!m) throw new AppError('payment_method_unknown', `Unknown payment method '${code}': use one of ${lc.payment_methods.map((p) => p.code).join(', ')} (GET /v1/settings).`, { param })
+  return m
+}
+
+/**
+ * The account role money of a payment method moves through. A method the tenant no longer lists
+ * (an old document reversed) is left to the plugin's own rule for its code.
+ */
+async function accountRoleOf(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, method: string | undefined): Promise<AccountRole | undefined> {
+  if (method === undefined) return undefined
+  return (await ledgerContext(trx, ctx)).payment_methods.find((p) => p.code === method)?.account_role
 }
 
 /**
@@ -142,6 +167,8 @@ export interface PostingInput {
   base_currency: string
   exchange_rate: string
   method?: string
+  /** Set by buildEntry from the tenant's payment methods. */
+  account_role?: AccountRole
   memo?: string
   reverses_entry_id?: string
   /** Book a base residue as realized FX although the event is no settlement (un-applying one). */
@@ -200,6 +227,7 @@ async function mapLines(coa: ActiveChart, input: PostingInput, lines: ProposedLi
     type: event,
     currency: input.currency,
     method: input.method,
+    account_role: input.account_role,
     lines: lines.map((l) => ({ role: l.role, side: l.side })),
   })
   const out: FinalLine[] = []
@@ -268,7 +296,8 @@ export async function buildEntry(trx: Trx, ctx: RequestContext, input: PostingIn
   if (lines.length < 2 || lines.length > MAX_LINES) reject(`A journal entry needs 2 to ${MAX_LINES} lines.`)
   const coa = await activeChartOfAccounts(trx, ctx.tenantId)
 
-  const final = await mapLines(coa, input, lines, input.event)
+  const accountRole = await accountRoleOf(trx, ctx, input.method)
+  const final = await mapLines(coa, { ...input, account_role: accountRole }, lines, input.event)
   const txDebit = final.reduce((s, l) => s + l.tx_debit, 0)
   const txCredit = final.reduce((s, l) => s + l.tx_credit, 0)
   if (txDebit !== txCredit) reject(`The posting does not balance: debit ${txDebit}, credit ${txCredit}.`)

@@ -2,10 +2,11 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
 import { normalizeDecimal } from '../kernel/money'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { applyRange, paginate } from '../kernel/pagination'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
-import type { PaymentMethod } from './schemas'
+import type { PaymentListQuery, PaymentMethod } from './schemas'
+import type { Metadata } from '../kernel/metadata'
 
 /**
  * The payment record (`payments`, the only SQL on that table). Recording a payment is a workflow
@@ -30,6 +31,8 @@ export interface PaymentRow {
   status: 'succeeded' | 'voided'
   sale_id: string | null
   journal_entry_id: string
+  external_id: string | null
+  metadata: Metadata
   voided_at: Date | null
   void_reason: string | null
   created_at: Date
@@ -59,6 +62,8 @@ export function paymentView(p: PaymentRow, allocations: unknown[], writeOff: Wri
     allocations,
     write_off: writeOff,
     journal_entry: p.journal_entry_id,
+    external_id: p.external_id,
+    metadata: p.metadata,
     voided_at: p.voided_at ? p.voided_at.toISOString() : null,
     void_reason: p.void_reason,
     created: p.created_at.toISOString(),
@@ -71,13 +76,15 @@ export async function getPaymentRow(trx: Trx, ctx: RequestContext, id: string, p
   return row
 }
 
-export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
+export async function listPaymentRows(trx: Trx, ctx: RequestContext, q: PaymentListQuery) {
   const query = trx('payments').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
+  applyRange(query, q, 'received_date', 'received_date', 'date')
   return paginate<PaymentRow>(query, q)
 }
 
-export type PaymentInsert = Pick<PaymentRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'exchange_rate' | 'received_date' | 'method' | 'reference' | 'unapplied_amount' | 'sale_id' | 'journal_entry_id'>
+export type PaymentInsert = Pick<PaymentRow, 'id' | 'customer_id' | 'amount' | 'currency' | 'exchange_rate' | 'received_date' | 'method' | 'reference' | 'unapplied_amount' | 'sale_id' | 'journal_entry_id' | 'external_id' | 'metadata'>
 
 /** A payment's credit-source columns, locked (FOR UPDATE) when asked. */
 export async function readPaymentCredit(trx: Trx, ctx: RequestContext, id: string, forUpdate: boolean) {
@@ -105,7 +112,7 @@ export const paymentsTable = defineTable<Omit<PaymentRow, 'created_at'> & { crea
   {
     id: 'text', customer_id: 'text', amount: 'bigint', currency: 'text', exchange_rate: 'numeric', received_date: 'date', method: 'text',
     reference: 'text', unapplied_amount: 'bigint', status: 'text', sale_id: 'text', journal_entry_id: 'text', voided_at: 'timestamptz',
-    void_reason: 'text', created_by: 'text',
+    void_reason: 'text', created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )

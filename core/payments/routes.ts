@@ -1,9 +1,11 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { createPaymentBody, CreatePaymentInput } from './schemas'
+import { createPaymentBody, CreatePaymentInput, paymentFilterProperties, type PaymentListQuery } from './schemas'
 import { getPayment, listPayments } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createPayments } from '../workflows/record-payment'
@@ -28,7 +30,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postPayment(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+  app.get<{ Querystring: PaymentListQuery }>(
     '/payments',
     {
       schema: {
@@ -38,7 +40,7 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } },
+          properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, ...paymentFilterProperties },
         },
         response: { 200: listSchema(ref('Payment')), ...errors },
       },
@@ -52,6 +54,12 @@ export async function paymentRoutes(app: FastifyInstance): Promise<void> {
       schema: { operationId: 'getPayment', tags: ['payments'], summary: 'Get a payment with its allocations', params: idParams, response: { 200: ref('Payment'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getPayment(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/payments/:id',
+    { schema: { operationId: 'updatePaymentMetadata', tags: ['payments'], summary: "Replace a payment's metadata", params: idParams, body: metadataPatchBody, response: { 200: ref('Payment'), ...errors } } },
+    metadataPatchHandler('payments', getPayment),
   )
 
   app.post<{ Params: { id: string }; Body: VoidInput }>(

@@ -1,12 +1,16 @@
 import { amountSchema, currencySchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
 import { allocationSchema } from '../allocations/schemas'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import { rangeProperties, type ListQuery, type RangeQuery } from '../kernel/pagination'
 
-export const PAYMENT_METHODS = ['cash', 'card', 'bank_transfer', 'check', 'other'] as const
-export type PaymentMethod = (typeof PAYMENT_METHODS)[number]
+import { paymentMethodCodeSchema } from '../settings/schemas'
+
+/** A code of the tenant's payment methods (GET /v1/settings), checked when the document is planned. */
+export type PaymentMethod = string
 
 export const positiveAmountSchema = { ...amountSchema, minimum: 1 } as const
-export const methodSchema = { type: 'string', enum: PAYMENT_METHODS } as const
+export const methodSchema = paymentMethodCodeSchema
 export const reasonSchema = { type: 'string', minLength: 1, maxLength: 500 } as const
 
 /** Most invoices one payment settles: explicit lines, or auto-apply's oldest open invoices. */
@@ -42,8 +46,14 @@ export const createPaymentBody = {
       description: 'Short payment: write off this much of the single allocated invoice.',
       properties: { amount: positiveAmountSchema, reason: reasonSchema },
     },
+    ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/payments besides customer. */
+export const paymentFilterProperties = { ...rangeProperties('received_date', 'date'), external_id: externalIdFilter } as const
+
+export type PaymentListQuery = ListQuery & RangeQuery<'received_date'> & { customer?: string; external_id?: string }
 
 export interface CreatePaymentInput {
   customer: string
@@ -56,6 +66,8 @@ export interface CreatePaymentInput {
   allocations?: { invoice: string; amount: number }[]
   auto_apply?: boolean
   write_off?: { amount: number; reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const paymentSchema = {
@@ -68,7 +80,7 @@ export const paymentSchema = {
     currency: { type: 'string' },
     exchange_rate: { type: 'string' },
     received_date: { type: 'string' },
-    method: { type: 'string', enum: PAYMENT_METHODS },
+    method: { type: 'string' },
     reference: { type: ['string', 'null'] },
     unapplied_amount: { type: 'integer' },
     status: { type: 'string', enum: ['succeeded', 'voided'] },
@@ -79,6 +91,7 @@ export const paymentSchema = {
       properties: { id: { type: 'string' }, amount: { type: 'integer' }, invoice: { type: 'string' }, reason: { type: 'string' } },
     },
     journal_entry: { type: 'string' },
+    ...documentRefOutput,
     voided_at: { type: ['string', 'null'] },
     void_reason: { type: ['string', 'null'] },
     created: { type: 'string' },

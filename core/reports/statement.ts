@@ -86,7 +86,7 @@ export async function merchantOf(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>
   const m = row?.settings?.merchant ?? {}
   const str = (v: unknown) => (typeof v === 'string' && v.trim() ? v : null)
   return {
-    name: str(m.legal_name) ?? row?.name ?? '',
+    name: str(m.name) ?? str(m.legal_name) ?? row?.name ?? '',
     address: str(m.address),
     tax_id: str(m.tax_id),
     email: str(m.email),

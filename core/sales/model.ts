@@ -1,9 +1,11 @@
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { notFound } from '../kernel/errors'
-import { paginate, ListQuery } from '../kernel/pagination'
+import { paginate } from '../kernel/pagination'
+import type { SaleListQuery } from './schemas'
 import { defineTable } from '../kernel/db/table'
 import type { Plan } from '../ledger/plan'
+import type { Metadata } from '../kernel/metadata'
 
 /**
  * The sale record (`sales`, the only SQL on that table). Selling and cancelling are workflows
@@ -24,6 +26,8 @@ export interface SaleRow {
   tendered_amount: number | null
   change_given: number
   keep_as_credit: boolean
+  external_id: string | null
+  metadata: Metadata
 }
 
 export async function getSaleRow(trx: Trx, ctx: RequestContext, id: string, opts: { forUpdate?: boolean } = {}): Promise<SaleRow> {
@@ -33,9 +37,10 @@ export async function getSaleRow(trx: Trx, ctx: RequestContext, id: string, opts
   return row
 }
 
-export async function listSaleRows(trx: Trx, ctx: RequestContext, q: ListQuery & { customer?: string }) {
+export async function listSaleRows(trx: Trx, ctx: RequestContext, q: SaleListQuery) {
   const query = trx('sales').where({ tenant_id: ctx.tenantId })
   if (q.customer) query.andWhere({ customer_id: q.customer })
+  if (q.external_id) query.andWhere({ external_id: q.external_id })
   return paginate<SaleRow>(query, q)
 }
 
@@ -54,17 +59,19 @@ export function saleView<I, P extends { method: string; amount: number }>(sale: 
     status: sale.status,
     cancelled_at: sale.cancelled_at ? sale.cancelled_at.toISOString() : null,
     cancel_reason: sale.cancel_reason,
+    external_id: sale.external_id,
+    metadata: sale.metadata,
     created: sale.created_at.toISOString(),
   }
 }
 
-export type SaleInsert = Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'tendered_amount' | 'change_given' | 'keep_as_credit'>
+export type SaleInsert = Pick<SaleRow, 'id' | 'customer_id' | 'invoice_id' | 'payment_id' | 'tendered_amount' | 'change_given' | 'keep_as_credit' | 'external_id' | 'metadata'>
 
 export const salesTable = defineTable<Omit<SaleRow, 'created_at'> & { created_by: string }>(
   'sales',
   {
     id: 'text', customer_id: 'text', invoice_id: 'text', payment_id: 'text', status: 'text', cancelled_at: 'timestamptz', cancel_reason: 'text',
-    tendered_amount: 'bigint', change_given: 'bigint', keep_as_credit: 'boolean', created_by: 'text',
+    tendered_amount: 'bigint', change_given: 'bigint', keep_as_credit: 'boolean', created_by: 'text', external_id: 'text', metadata: 'jsonb',
   },
   ['id'],
 )

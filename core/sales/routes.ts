@@ -1,9 +1,11 @@
 import { customerFilter } from '../customers/service'
 import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
-import { listQueryProperties, listSchema, ListQuery } from '../kernel/pagination'
+import { metadataPatchHandler } from '../http/metadata'
+import { metadataPatchBody, type MetadataPatch } from '../kernel/metadata'
+import { listQueryProperties, listSchema } from '../kernel/pagination'
 import { idPattern } from '../kernel/ids'
-import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput } from './schemas'
+import { cancelSaleBody, CancelSaleInput, createSaleBody, CreateSaleInput, saleFilterProperties, type SaleListQuery } from './schemas'
 import { getSale, listSales } from '../views/documents'
 import { batchedInTenant } from '../http/batch'
 import { createSales } from '../workflows/sale'
@@ -25,14 +27,14 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
     async (req, reply) => postSale(req, reply, req.body),
   )
 
-  app.get<{ Querystring: ListQuery & { customer?: string } }>(
+  app.get<{ Querystring: SaleListQuery }>(
     '/sales',
     {
       schema: {
         operationId: 'listSales',
         tags: ['sales'],
         summary: 'List sales',
-        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { ...listQueryProperties, customer: { type: 'string', pattern: idPattern('cus') }, ...saleFilterProperties } },
         response: { 200: listSchema(ref('Sale')), ...errors },
       },
     },
@@ -45,6 +47,12 @@ export async function saleRoutes(app: FastifyInstance): Promise<void> {
       schema: { operationId: 'getSale', tags: ['sales'], summary: 'Get a sale with its invoice and payment', params: idParams, response: { 200: ref('Sale'), ...errors } },
     },
     async (req, reply) => inTenant(req, reply, (trx, ctx) => getSale(trx, ctx, req.params.id)),
+  )
+
+  app.patch<{ Params: { id: string }; Body: MetadataPatch }>(
+    '/sales/:id',
+    { schema: { operationId: 'updateSaleMetadata', tags: ['sales'], summary: "Replace a sale's metadata", params: idParams, body: metadataPatchBody, response: { 200: ref('Sale'), ...errors } } },
+    metadataPatchHandler('sales', getSale),
   )
 
   app.post<{ Params: { id: string }; Body: CancelSaleInput }>(

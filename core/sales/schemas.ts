@@ -1,5 +1,7 @@
 import { amountSchema, dateSchema, decimalSchema } from '../kernel/money'
 import { idPattern } from '../kernel/ids'
+import { documentRefInput, documentRefOutput, externalIdFilter, type Metadata } from '../kernel/metadata'
+import type { ListQuery } from '../kernel/pagination'
 import { creditOverrideInput, invoiceLineInput, invoiceSchema, InvoiceLineInput } from '../invoices/schemas'
 import { methodSchema, PaymentMethod, paymentSchema, positiveAmountSchema } from '../payments/schemas'
 
@@ -32,8 +34,14 @@ export const createSaleBody = {
     exchange_rate: decimalSchema,
     memo: { type: 'string', maxLength: 2000 },
     credit_override: creditOverrideInput,
+    ...documentRefInput,
   },
 } as const
+
+/** Filters of GET /v1/sales besides customer. */
+export const saleFilterProperties = { external_id: externalIdFilter } as const
+
+export type SaleListQuery = ListQuery & { customer?: string; external_id?: string }
 
 export interface CreateSaleInput {
   customer: string
@@ -43,6 +51,8 @@ export interface CreateSaleInput {
   exchange_rate?: string | number
   memo?: string
   credit_override?: { reason: string }
+  external_id?: string
+  metadata?: Metadata
 }
 
 export const cancelSaleBody = {
@@ -78,6 +88,7 @@ export const saleSchema = {
     status: { type: 'string', enum: ['completed', 'cancelled'] },
     cancelled_at: { type: ['string', 'null'] },
     cancel_reason: { type: ['string', 'null'] },
+    ...documentRefOutput,
     created: { type: 'string' },
   },
 }

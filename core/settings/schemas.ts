@@ -1,5 +1,64 @@
 import { amountSchema } from '../kernel/money'
 
+export const ACCOUNT_ROLES = ['cash', 'bank', 'clearing'] as const
+export type AccountRole = (typeof ACCOUNT_ROLES)[number]
+
+export interface PaymentMethodSetting {
+  code: string
+  name: string
+  account_role: AccountRole
+}
+
+/** A tenant's payment methods until it sets its own: today's codes, received into the accounts they always were. */
+export const DEFAULT_PAYMENT_METHODS: readonly PaymentMethodSetting[] = [
+  { code: 'cash', name: 'Cash', account_role: 'cash' },
+  { code: 'card', name: 'Card', account_role: 'bank' },
+  { code: 'bank_transfer', name: 'Bank transfer', account_role: 'bank' },
+  { code: 'check', name: 'Check', account_role: 'bank' },
+  { code: 'other', name: 'Other', account_role: 'bank' },
+]
+
+export const MAX_PAYMENT_METHODS = 50
+
+/** A payment method code as payments, sales and refunds give it. */
+export const paymentMethodCodeSchema = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,31}$', description: "One of the tenant's payment methods (GET /v1/settings); defaults: cash, card, bank_transfer, check, other." } as const
+
+const paymentMethodSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['code', 'name', 'account_role'],
+  properties: {
+    code: paymentMethodCodeSchema,
+    name: { type: 'string', minLength: 1, maxLength: 100 },
+    account_role: {
+      type: 'string',
+      enum: ACCOUNT_ROLES,
+      description: 'Where money received by this method is debited, mapped by the chart-of-accounts plugin: cash (till), bank, or clearing (e.g. a card processor settling later).',
+    },
+  },
+} as const
+
+const nullableText = (max: number) => ({ type: ['string', 'null'], maxLength: max })
+
+/** The merchant as printed on documents (statements). */
+export const merchantProperties = {
+  name: { type: ['string', 'null'], minLength: 1, maxLength: 200, description: 'Legal name printed on documents; null: the tenant name.' },
+  address: { ...nullableText(1000), description: 'Postal address, lines separated by newlines.' },
+  tax_id: nullableText(64),
+  email: { type: ['string', 'null'], format: 'email', maxLength: 254 },
+  phone: nullableText(40),
+  payment_instructions: { ...nullableText(2000), description: 'How to pay: bank details, payment reference to use.' },
+} as const
+
+export interface MerchantSettings {
+  name: string | null
+  address: string | null
+  tax_id: string | null
+  email: string | null
+  phone: string | null
+  payment_instructions: string | null
+}
+
 /** A threshold in base-currency minor units: a request whose base amount is over it needs approval; null: never. */
 const threshold = (what: string) => ({
   type: ['integer', 'null'],
@@ -27,6 +86,14 @@ export const updateSettingsBody = {
   properties: {
     timezone: { type: 'string', minLength: 1, maxLength: 64, description: "IANA timezone of the tenant's accounting day (live tenants pick a change up within 30 seconds)." },
     approvals: { type: 'object', additionalProperties: false, properties: approvalSettingsProperties, description: 'Only the given keys change.' },
+    merchant: { type: 'object', additionalProperties: false, properties: merchantProperties, description: 'Only the given keys change; null clears one.' },
+    payment_methods: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_PAYMENT_METHODS,
+      items: paymentMethodSchema,
+      description: 'Replaces the whole list (codes unique). Payments, sales and refunds must name one of them (400 `payment_method_unknown`); past documents keep their code.',
+    },
   },
 } as const
 
@@ -41,11 +108,13 @@ export interface ApprovalSettings {
 export interface UpdateSettingsInput {
   timezone?: string
   approvals?: Partial<ApprovalSettings>
+  merchant?: Partial<MerchantSettings>
+  payment_methods?: PaymentMethodSetting[]
 }
 
 export const settingsSchema = {
   type: 'object',
-  description: 'Tenant settings. Payment methods and rate limits are not settable yet.',
+  description: 'Tenant settings. Rate limits are not settable yet.',
   properties: {
     object: { type: 'string', enum: ['settings'] },
     base_currency: { type: 'string', description: 'Fixed at provisioning.' },
@@ -55,6 +124,8 @@ export const settingsSchema = {
       properties: approvalSettingsProperties,
       required: ['refund_over', 'write_off_over', 'reversal_over', 'credit_limit_increase', 'repair'],
     },
+    merchant: { type: 'object', properties: merchantProperties, required: Object.keys(merchantProperties) },
+    payment_methods: { type: 'array', items: paymentMethodSchema },
   },
-  required: ['object', 'base_currency', 'timezone', 'approvals'],
+  required: ['object', 'base_currency', 'timezone', 'approvals', 'merchant', 'payment_methods'],
 } as const

@@ -94,7 +94,7 @@ export async function planAdjustment(
         credit_override_reason: null,
         created_by: ctx.keyId ?? ctx.role,
       },
-      [{ line_no: 1, description: input.reason, product_ref: null, quantity: 1, unit_amount: amount, tax_rate: '0', unit_cost: null, net_amount: amount, tax_amount: 0 }],
+      [{ line_no: 1, description: input.reason, product_ref: null, quantity: '1', unit_amount: amount, tax_rate: '0', unit_cost: null, net_amount: amount, tax_amount: 0 }],
       customer.locked_at,
     )
   } else {

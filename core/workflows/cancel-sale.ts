@@ -10,6 +10,7 @@ import type { CancelSaleInput } from '../sales/schemas'
 import { getSaleView } from '../views/documents'
 import { holdCustomer } from './steps/locks'
 import { planVoid } from './void'
+import { quantityFromDb, quantityOut } from '../kernel/quantity'
 
 /** Workflow: cancel a sale: void its payment and invoice, ask the merchant to restock the goods. */
 
@@ -36,8 +37,9 @@ export async function cancelSale(trx: Trx, ctx: RequestContext, id: string, inpu
   plan.announce(ctx, 'sale.cancelled', view)
   plan.announce(ctx, 'inventory.restore_requested', async () => {
     const lines = (await view()).invoice.lines
-      .filter((l) => l.quantity > l.returned_quantity)
-      .map((l) => ({ line_no: l.line_no, product_ref: l.product_ref, description: l.description, quantity: l.quantity - l.returned_quantity }))
+      .map((l) => ({ l, left: quantityFromDb(l.quantity) - quantityFromDb(l.returned_quantity) }))
+      .filter(({ left }) => left > 0)
+      .map(({ l, left }) => ({ line_no: l.line_no, product_ref: l.product_ref, description: l.description, quantity: quantityOut(left) }))
     return { sale: id, customer: sale.customer_id, invoice: sale.invoice_id, reason: input.reason, lines }
   })
   await plan.write(trx)

@@ -3,6 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { mulRound } from '../kernel/money'
+import { parseQuantity, quantityFromDb, quantityOut, quantityTimes, quantityToDb } from '../kernel/quantity'
 import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, nextNumber, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { planReturnedQuantities, type InvoiceRow } from '../invoices/model'
@@ -10,6 +11,8 @@ import { creditNoteView, planCreditNoteRow, returnedTaxByLine, type CreditNoteLi
 import type { CreateCreditNoteInput } from '../credit-notes/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
 import { holdInvoiceLines, holdInvoices } from './steps/locks'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 import { planAllocations, planBaseShares } from './steps/settle'
 
 /**
@@ -23,8 +26,10 @@ import { planAllocations, planBaseShares } from './steps/settle'
 type ReturnLine = Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>
 
 /**
- * Prices a return of invoice lines: net = quantity × unit_amount, tax = round_half_up(net × rate),
- * capped by the line's tax not yet returned; returning everything left of a line takes exactly its
+ * Prices a return of invoice lines: net = round_half_up((returned + quantity) × unit_amount) −
+ * round_half_up(returned × unit_amount), so the returns of a line add up to its net however a
+ * decimal quantity is split (cost likewise); tax = round_half_up(net × rate), capped by the line's
+ * tax not yet returned; returning everything left of a line takes exactly its
  * remaining tax, so repeated partial returns never leave a rounding residue on the invoice. Quantities
  * and tax already returned count what earlier requests of the batch return.
  */
@@ -38,17 +43,21 @@ async function priceReturn(trx: Trx, plan: Plan, ctx: RequestContext, inv: Invoi
     if (!line) throw new AppError('validation_failed', `Invoice ${inv.id} has no line ${req.invoice_line}.`, { param: `lines.${i}.invoice_line` })
     if (seen.has(req.invoice_line)) throw new AppError('validation_failed', `Line ${req.invoice_line} is given twice.`, { param: `lines.${i}.invoice_line` })
     seen.add(req.invoice_line)
-    const available = line.quantity - line.returned_quantity
-    if (req.quantity > available) {
-      throw new AppError('return_quantity_exceeded', `Line ${line.line_no}: ${req.quantity} returned, only ${available} left to return.`, {
+    const quantity = parseQuantity(req.quantity, `lines.${i}.quantity`)
+    const sold = quantityFromDb(line.quantity)
+    const returned = quantityFromDb(line.returned_quantity)
+    const available = sold - returned
+    if (quantity > available) {
+      throw new AppError('return_quantity_exceeded', `Line ${line.line_no}: ${quantityOut(quantity)} returned, only ${quantityOut(available)} left to return.`, {
         param: `lines.${i}.quantity`,
-        details: { invoice_line: line.line_no, sold: line.quantity, returned: line.returned_quantity, requested: req.quantity },
+        details: { invoice_line: line.line_no, sold: quantityOut(sold), returned: quantityOut(returned), requested: quantityOut(quantity) },
       })
     }
     const taxLeft = line.tax_amount - (returnedTax.get(line.line_no) ?? 0) - plannedTax(line.line_no)
-    const net = req.quantity * line.unit_amount
-    const tax = req.quantity === available ? taxLeft : Math.min(mulRound(net, line.tax_rate, 'tax_rate'), taxLeft)
-    return { invoice_line_no: line.line_no, quantity: req.quantity, net_amount: net, tax_amount: tax, cost_amount: req.quantity * (line.unit_cost ?? 0) }
+    const share = (unit: number) => quantityTimes(returned + quantity, unit) - quantityTimes(returned, unit)
+    const net = share(line.unit_amount)
+    const tax = quantity === available ? taxLeft : Math.min(mulRound(net, line.tax_rate, 'tax_rate'), taxLeft)
+    return { invoice_line_no: line.line_no, quantity: quantityToDb(quantity), net_amount: net, tax_amount: tax, cost_amount: share(line.unit_cost ?? 0) }
   })
 }
 
@@ -95,6 +104,8 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
       { role: 'cogs', side: 'credit', amount: cost },
     ],
   })
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'credit_notes', ref.external_id, customer.id)
   const number = await nextNumber(trx, ctx, 'credit_note', 'CN')
   const lines: CreditNoteLineRow[] = inv ? returned.map((l, i) => ({ line_no: i + 1, invoice_id: inv.id, ...l })) : []
   const staged = stageBalanceChange(ctx, customer, {
@@ -108,12 +119,13 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
     {
       id, number, customer_id: customer.id, invoice_id: inv?.id ?? null, currency, exchange_rate: rate, subtotal, tax, amount,
       unapplied_amount: amount - applied, reason: input.reason, issue_date: issueDate, journal_entry_id: entry.id,
+      ...ref,
     },
     lines,
     customer.locked_at,
   )
   if (inv && returned.length) {
-    planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id), returned)
+    planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id), returned.map((l) => ({ invoice_line_no: l.invoice_line_no, milli: quantityFromDb(l.quantity) })))
     for (const l of returned) plan.hold('returned_tax', `${inv.id}:${l.invoice_line_no}`, { tax: 0 }, customer.id).tax += l.tax_amount
   }
   plan.balance(staged)

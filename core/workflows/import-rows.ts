@@ -104,7 +104,7 @@ function bodyOf(type: ImportType, r: CsvRecord, customer: string | undefined): R
       })
     case 'invoices':
       return compact({
-        customer, issue_date: cell(r, 'issue_date'), due_date: cell(r, 'due_date'), currency: cell(r, 'currency'), exchange_rate: cell(r, 'exchange_rate'), memo: cell(r, 'memo'),
+        customer, issue_date: cell(r, 'issue_date'), due_date: cell(r, 'due_date'), currency: cell(r, 'currency'), exchange_rate: cell(r, 'exchange_rate'), memo: cell(r, 'memo'), external_id: cell(r, 'external_id'),
         lines: [compact({ description: cell(r, 'description'), quantity: int(r, 'quantity') ?? 1, unit_amount: int(r, 'unit_amount'), tax_rate: cell(r, 'tax_rate') })],
       })
     case 'payments': {
@@ -112,7 +112,7 @@ function bodyOf(type: ImportType, r: CsvRecord, customer: string | undefined): R
       const invoice = cell(r, 'invoice')
       return compact({
         customer, amount, method: cell(r, 'method'), received_date: cell(r, 'received_date'), reference: cell(r, 'reference'), currency: cell(r, 'currency'),
-        exchange_rate: cell(r, 'exchange_rate'), auto_apply: bool(r, 'auto_apply'), allocations: invoice ? [{ invoice, amount }] : undefined,
+        exchange_rate: cell(r, 'exchange_rate'), auto_apply: bool(r, 'auto_apply'), external_id: cell(r, 'external_id'), allocations: invoice ? [{ invoice, amount }] : undefined,
       })
     }
     case 'opening_balances':

@@ -138,7 +138,7 @@ export async function mergeCustomers(trx: Trx, ctx: RequestContext, sourceId: st
           exchange_rate: entry.input.exchange_rate, issue_date: today, due_date: today, subtotal: adv.amount, tax: 0, total: adv.amount, total_base: adv.base,
           memo: label, sale_id: null, journal_entry_id: entry.id, credit_override_reason: null, created_by: ctx.keyId ?? ctx.role,
         },
-        [{ line_no: 1, description: label, product_ref: null, quantity: 1, unit_amount: adv.amount, tax_rate: '0', unit_cost: null, net_amount: adv.amount, tax_amount: 0 }],
+        [{ line_no: 1, description: label, product_ref: null, quantity: '1', unit_amount: adv.amount, tax_rate: '0', unit_cost: null, net_amount: adv.amount, tax_amount: 0 }],
         source.locked_at,
       )
       for (const [i, c] of credits.entries()) {
@@ -182,7 +182,7 @@ async function carryInvoice(trx: Trx, plan: Plan, ctx: RequestContext, target: C
       issue_date: today, due_date: inv.due_date, subtotal: amount, tax: 0, total: amount, total_base: base, memo, sale_id: null, journal_entry_id: entryId,
       credit_override_reason: null, created_by: ctx.keyId ?? ctx.role,
     },
-    [{ line_no: 1, description: memo, product_ref: null, quantity: 1, unit_amount: amount, tax_rate: '0', unit_cost: null, net_amount: amount, tax_amount: 0 }],
+    [{ line_no: 1, description: memo, product_ref: null, quantity: '1', unit_amount: amount, tax_rate: '0', unit_cost: null, net_amount: amount, tax_amount: 0 }],
     target.locked_at,
   )
   return id

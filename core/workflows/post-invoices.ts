@@ -10,6 +10,8 @@ import type { Plan } from '../ledger/plan'
 import { invoiceView, planInvoiceRow, priceLines, safe } from '../invoices/model'
 import type { CreateInvoiceInput } from '../invoices/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 
 /**
  * Workflow: post invoices. Lock the customers (id order) → plan each invoice against the held
@@ -75,6 +77,8 @@ export async function planInvoice(
   })
   checkCredit(plan, ctx, customer, total, input.credit_override, { type: 'invoice', id }, lc.today, { paidInFull: opts.tendered !== undefined && opts.tendered >= total })
 
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'invoices', ref.external_id, customer.id)
   const number = await nextNumber(trx, ctx, 'invoice', 'INV')
   plan.balance(
     stageBalanceChange(ctx, customer, {
@@ -103,6 +107,7 @@ export async function planInvoice(
       sale_id: opts.saleId ?? null,
       journal_entry_id: entry.id,
       credit_override_reason: input.credit_override?.reason ?? null,
+      ...ref,
       created_by: ctx.keyId ?? ctx.role,
     },
     lines.map(({ cost: _cost, ...l }) => l),

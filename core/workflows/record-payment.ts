@@ -3,12 +3,14 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { assertCurrency } from '../kernel/money'
-import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, ProposedLine, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, paymentMethodOf, ProposedLine, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { openInvoicesOldestFirst, type InvoiceRow } from '../invoices/model'
 import { paymentView, planPaymentRow } from '../payments/model'
 import { CreatePaymentInput, MAX_PAYMENT_ALLOCATIONS } from '../payments/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 import { holdInvoices } from './steps/locks'
 import { assertSettles, planAllocations, planBaseShares, type Settlement } from './steps/settle'
 import { planWriteOff } from './write-off'
@@ -85,9 +87,10 @@ export async function planPayment(
   lc: LedgerContext,
   customer: CustomerState,
   input: CreatePaymentInput,
-  opts: { saleId?: string } = {},
+  opts: { saleId?: string; methodParam?: string } = {},
 ) {
   assertAllocationShape(input)
+  paymentMethodOf(lc, input.method, opts.methodParam)
   assertCustomerUsable(customer)
   const currency = assertCurrency(input.currency ?? customer.currency)
   if (currency !== customer.currency) {
@@ -99,6 +102,8 @@ export async function planPayment(
   const settlements = await holdSettlements(trx, plan, ctx, customer.id, wanted, input.amount)
   if (input.write_off) assertWriteOffFits(settlements[0], input.write_off)
 
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'payments', ref.external_id, customer.id)
   const id = newId('pay')
   const bases = await planBaseShares(trx, plan, ctx, settlements)
   const applied = settlements.reduce((s, a) => s + a.amount, 0)
@@ -133,6 +138,7 @@ export async function planPayment(
       unapplied_amount: input.amount - applied,
       sale_id: opts.saleId ?? null,
       journal_entry_id: entry.id,
+      ...ref,
     },
     customer.locked_at,
   )

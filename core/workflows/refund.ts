@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, stageBalanceChange } from '../ledger/engine'
+import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, paymentMethodOf, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { reversedOfDocument } from '../ledger/reads'
 import { planRefundRow, refundParts, refundView } from '../refunds/model'
@@ -58,6 +58,7 @@ async function drawCredit(trx: Trx, plan: Plan, ctx: RequestContext, customer: C
  */
 export async function planRefund(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateRefundInput) {
   assertCustomerUsable(customer)
+  paymentMethodOf(lc, input.method)
   const parts = await drawCredit(trx, plan, ctx, customer, input.source, input.amount)
   const named = input.source ? parts[0].source : null
   const givenRate = input.exchange_rate === undefined ? undefined : String(input.exchange_rate)

@@ -15,6 +15,7 @@ import { planUnapplied } from './steps/credit-sources'
 import { holdCreditSource, holdCustomer, holdInvoiceLines, holdInvoices, liveAllocations } from './steps/locks'
 import { planRestoreRefundSources } from './refund'
 import { planUnapply } from './unapply'
+import { quantityFromDb } from '../kernel/quantity'
 
 /**
  * Reversals: one function reverses any document's sub-ledger row, whole or in part. The entry is
@@ -114,7 +115,7 @@ const LOADERS: Record<string, Loader> = {
         if (cn.invoice_id && returned.length) {
           await holdInvoices(trx, plan, ctx, [cn.invoice_id], customer.id)
           const lines = await holdInvoiceLines(trx, plan, ctx, cn.invoice_id, customer.id)
-          planReturnedQuantities(plan, cn.invoice_id, lines, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, quantity: -l.quantity })))
+          planReturnedQuantities(plan, cn.invoice_id, lines, returned.map((l) => ({ invoice_line_no: l.invoice_line_no, milli: -quantityFromDb(l.quantity) })))
         }
       },
     }

@@ -2,7 +2,7 @@ import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
-import type { CustomerState, LedgerContext } from '../ledger/engine'
+import { paymentMethodOf, type CustomerState, type LedgerContext } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { invoiceView, type InvoiceLineRow, type InvoiceRow } from '../invoices/model'
 import { planSaleRow, saleView } from '../sales/model'
@@ -10,6 +10,8 @@ import type { CreateSaleInput } from '../sales/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
 import { planInvoice } from './post-invoices'
 import { planPayment } from './record-payment'
+import { claimExternalId } from './steps/external-id'
+import { documentRef } from '../kernel/metadata'
 
 /**
  * Workflow: a point-of-sale sale (POST /v1/sales): the sale, its invoice and (when paid at the till)
@@ -18,7 +20,10 @@ import { planPayment } from './record-payment'
  * of a tenant are planned together.
  */
 export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateSaleInput) {
+  const method = input.payment ? paymentMethodOf(lc, input.payment.method, 'payment.method') : null
   const id = newId('sale')
+  const ref = documentRef(input)
+  await claimExternalId(trx, plan, ctx, 'sales', ref.external_id, customer.id)
   const invoice = await planInvoice(
     trx,
     plan,
@@ -29,7 +34,7 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
     // Paid in full at the till is no credit: suspension and credit hold do not stop it.
     { saleId: id, tendered: input.payment ? input.payment.amount - (input.payment.change_given ?? 0) : undefined },
   )
-  const posted = input.payment ? paymentToPost(input.payment, invoice.total) : 0
+  const posted = input.payment ? paymentToPost(input.payment, invoice.total, method!.account_role) : 0
   const payment =
     input.payment && posted > 0
       ? await planPayment(
@@ -47,7 +52,7 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
             exchange_rate: input.exchange_rate,
             allocations: [{ invoice: invoice.id, amount: Math.min(posted, invoice.total) }],
           },
-          { saleId: id },
+          { saleId: id, methodParam: 'payment.method' },
         )
       : null
   const row = planSaleRow(
@@ -61,6 +66,7 @@ export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: Le
       tendered_amount: payment ? input.payment!.amount : null,
       change_given: payment ? (input.payment!.change_given ?? 0) : 0,
       keep_as_credit: payment ? input.payment!.keep_as_credit === true : false,
+      ...ref,
     },
     customer.locked_at,
   )
@@ -83,14 +89,14 @@ export function createSales(trx: Trx, items: BatchItem<CreateSaleInput>[]) {
 
 /**
  * The payment a sale posts out of what was tendered: the amount less the cash handed back as
- * change. Change is cash only and at most the excess over the total; an excess left after change is
+ * change. Change is cash only (a method whose account role is cash) and at most the excess over the total; an excess left after change is
  * refused unless the customer keeps it as credit (advance balance). Checked before the payment is
  * written; the invoice written before it rolls back with the request.
  */
-function paymentToPost(tender: NonNullable<CreateSaleInput['payment']>, total: number): number {
+function paymentToPost(tender: NonNullable<CreateSaleInput['payment']>, total: number, accountRole: string): number {
   const change = tender.change_given ?? 0
   const excess = Math.max(tender.amount - total, 0)
-  if (change > 0 && tender.method !== 'cash') {
+  if (change > 0 && accountRole !== 'cash') {
     throw new AppError('change_not_allowed', `Change can only be given on a cash payment, not on '${tender.method}'.`, { param: 'payment.change_given' })
   }
   if (change > excess) {

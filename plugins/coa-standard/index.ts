@@ -8,6 +8,7 @@ interface Config {
 const ACCOUNTS: Account[] = [
   { code: '1000', name: 'Cash', type: 'asset' },
   { code: '1010', name: 'Bank', type: 'asset' },
+  { code: '1020', name: 'Payment clearing', type: 'asset' },
   { code: '1100', name: 'Accounts receivable', type: 'asset' },
   { code: '1300', name: 'Inventory', type: 'asset' },
   { code: '2100', name: 'Customer advances', type: 'liability' },
@@ -39,13 +40,17 @@ const BY_ROLE: AccountMapping = {
   opening_balance_equity: '3900',
 }
 
+const CLEARING = '1020'
+
 export const chartOfAccounts: ChartOfAccountsPlugin<Config> = {
   accounts: () => ACCOUNTS,
   map(event: PostingEvent, config: Config): AccountMapping {
     const mapping: AccountMapping = { ...BY_ROLE }
-    // Money received other than in cash lands in the bank account.
-    const toBank = event.method !== undefined && event.method !== 'cash' && config.card_to_bank !== false
-    if (toBank) mapping.cash = BY_ROLE.bank
+    // Money moves through the account of its method's role (tenant settings); without one (a code
+    // the tenant no longer lists), money received other than in cash lands in the bank account.
+    const role = event.account_role ?? (event.method !== undefined && event.method !== 'cash' ? 'bank' : 'cash')
+    if (role === 'clearing') mapping.cash = CLEARING
+    else if (role === 'bank' && config.card_to_bank !== false) mapping.cash = BY_ROLE.bank
     return mapping
   },
 }

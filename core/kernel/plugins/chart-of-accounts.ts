@@ -11,7 +11,7 @@ import type { Registry } from './registry'
  * - The config version is content-addressed: plugin name and version plus a hash of the canonical
  *   config. Changing the config (or upgrading the plugin) gives a new version; tenants with the same
  *   plugin and config share entries (a mapping is a pure function of event and config).
- * - The cache key of a mapping is the config version and the event shape: type, currency, method
+ * - The cache key of a mapping is the config version and the event shape: type, currency, method, account role
  *   and the ordered (role, side) of the lines, exactly what `map()` is given. Amounts are not part
  *   of it: `map()` sees MAPPING_PROBE_AMOUNT on every line and a split is applied as proportions
  *   (contract.ts).
@@ -31,6 +31,7 @@ export interface EventShape {
   type: PostingEventType
   currency: string
   method?: string
+  account_role?: 'cash' | 'bank' | 'clearing'
   lines: ReadonlyArray<{ role: LineRole; side: 'debit' | 'credit' }>
 }
 
@@ -69,7 +70,7 @@ export function configVersion(plugin: { name: string; version: string }, config:
 }
 
 function shapeKey(shape: EventShape): string {
-  return `${shape.type}|${shape.currency}|${shape.method ?? ''}|${shape.lines.map((l) => `${l.role}:${l.side === 'debit' ? 'd' : 'c'}`).join(',')}`
+  return `${shape.type}|${shape.currency}|${shape.method ?? ''}|${shape.account_role ?? ''}|${shape.lines.map((l) => `${l.role}:${l.side === 'debit' ? 'd' : 'c'}`).join(',')}`
 }
 
 type Entry<T> = { value: Promise<T>; failedUntil?: number }
@@ -131,6 +132,7 @@ export function chartOfAccountsResolver(registry: Registry, pool: ContainedPool)
           type: shape.type,
           currency: shape.currency,
           ...(shape.method !== undefined ? { method: shape.method } : {}),
+          ...(shape.account_role !== undefined ? { account_role: shape.account_role } : {}),
           lines: shape.lines.map((l) => ({ role: l.role, side: l.side, amount: MAPPING_PROBE_AMOUNT })),
         }
         const [mapping, codes] = await Promise.all([call<AccountMapping>(chart, 'map', [event, chart.config]), known(chart)])

@@ -66,8 +66,13 @@ export type LineRole =
 export interface PostingEvent {
   type: PostingEventType
   currency: string
-  /** Payment method for cash movements: cash, card, bank_transfer, check, other. */
+  /** Payment method for cash movements: one of the tenant's codes (defaults cash, card, bank_transfer, check, other). */
   method?: string
+  /**
+   * Where the tenant receives money of that method (its settings): `cash` (till), `bank`, or
+   * `clearing` (e.g. card receipts a processor settles later). Absent for a code the tenant no longer lists.
+   */
+  account_role?: 'cash' | 'bank' | 'clearing'
   /**
    * The lines the core proposes, by role and side, in order. Every `amount` is MAPPING_PROBE_AMOUNT
    * (see below), never the posting's own amount.
