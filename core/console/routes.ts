@@ -1,0 +1,120 @@
+import path from 'node:path'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fastifyStatic from '@fastify/static'
+import { apiKeyFor } from '../http/auth'
+import { clearSessionCookie, csrfToken, newCsrfSecret, refuseCrossSite, setSessionCookie } from '../http/console-session'
+import { withTenant } from '../kernel/db/tenant'
+import { AppError } from '../kernel/errors'
+import { tenantPublicId } from '../kernel/ids'
+import { createSession, deleteSession, keyName, tenantName } from './model'
+
+/**
+ * The tenant admin console (ARCHITECTURE §11, API.md "Console"): the session endpoints that trade
+ * an API key for an HttpOnly cookie, and the single-page app's files (core/console/web) with the
+ * ES modules it imports (Preact, htm, uPlot) straight from node_modules: no build step. Everything
+ * else the console does goes through the public API (/v1) with the cookie.
+ */
+
+const WEB_DIR = path.join(__dirname, 'web')
+const MODULES = path.join(__dirname, '..', '..', 'node_modules')
+/** The only node_modules files served, by the name the import map (web/index.html) uses. */
+const VENDOR: Record<string, string> = {
+  'preact.mjs': 'preact/dist/preact.mjs',
+  'hooks.mjs': 'preact/hooks/dist/hooks.mjs',
+  'htm.mjs': 'htm/dist/htm.mjs',
+  'uPlot.esm.js': 'uplot/dist/uPlot.esm.js',
+  'uPlot.min.css': 'uplot/dist/uPlot.min.css',
+}
+const APP_FILE = /^[a-z0-9-]+\.(js|css)$/
+
+const tags = ['console']
+const errors = { '4xx': { $ref: 'Error#' } }
+const sessionSchema = {
+  type: 'object',
+  properties: {
+    object: { type: 'string', enum: ['console_session'] },
+    tenant: { type: 'object', properties: { id: { type: 'string' }, name: { type: ['string', 'null'] } } },
+    key: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' } } },
+    user: { type: ['string', 'null'] },
+    role: { type: 'string' },
+    permissions: { type: 'array', items: { type: 'string' } },
+    expires_at: { type: ['string', 'null'] },
+    csrf_token: { type: ['string', 'null'], description: 'Send it as X-CSRF-Token with every state change made with the session cookie.' },
+  },
+}
+
+function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store')
+}
+
+export async function consoleRoutes(app: FastifyInstance): Promise<void> {
+  await app.register(fastifyStatic, { root: WEB_DIR, serve: false })
+
+  const view = async (req: FastifyRequest, tenantId: string, key: { keyId: string; keyName: string; user: string | null; role: string; permissions: Iterable<string> }, expiresAt: Date | null, csrf: { secret: string; sessionId: string } | null) => ({
+    object: 'console_session' as const,
+    tenant: { id: tenantPublicId(tenantId), name: await withTenant(req.server.deps.db, tenantId, (trx) => tenantName(trx, tenantId)) },
+    key: { id: key.keyId, name: key.keyName },
+    user: key.user,
+    role: key.role,
+    permissions: [...key.permissions].sort(),
+    expires_at: expiresAt ? expiresAt.toISOString() : null,
+    csrf_token: csrf ? csrfToken(csrf.secret, csrf.sessionId) : null,
+  })
+
+  app.post<{ Body: { api_key: string } }>(
+    '/console/session',
+    {
+      config: { auth: 'none' },
+      schema: {
+        tags,
+        summary: 'Sign in to the console: trade an API key for a session cookie (HttpOnly, SameSite=Strict); the key is not kept by the browser',
+        security: [],
+        body: { type: 'object', additionalProperties: false, required: ['api_key'], properties: { api_key: { type: 'string', minLength: 1, maxLength: 200 } } },
+        response: { 201: sessionSchema, ...errors },
+      },
+    },
+    async (req, reply) => {
+      refuseCrossSite(req)
+      const key = await apiKeyFor(req.server.deps.db, req.body.api_key)
+      const secret = newCsrfSecret()
+      const { session, name } = await withTenant(req.server.deps.db, key.tenantId, async (trx) => {
+        const session = await createSession(trx, key.tenantId, key.keyId, secret)
+        return { session, name: await keyName(trx, key.tenantId, key.keyId) }
+      })
+      setSessionCookie(req, reply, session.token, session.expiresAt)
+      noStore(reply).code(201)
+      return view(req, key.tenantId, { keyId: key.keyId, keyName: name, user: key.user, role: key.access.role, permissions: key.access.permissions }, session.expiresAt, { secret, sessionId: session.id })
+    },
+  )
+
+  app.get(
+    '/console/session',
+    { schema: { tags, summary: 'Who the console session is: tenant, key, role and permissions, with its CSRF token', response: { 200: sessionSchema, ...errors } } },
+    async (req, reply) => {
+      const s = req.consoleSession
+      noStore(reply)
+      return view(req, req.ctx.tenantId, { keyId: req.ctx.keyId!, keyName: s?.keyName ?? '', user: req.ctx.user, role: req.ctx.role, permissions: req.ctx.access.permissions }, s?.expiresAt ?? null, s ? { secret: s.csrfSecret, sessionId: s.id } : null)
+    },
+  )
+
+  app.delete('/console/session', { schema: { tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
+    const s = req.consoleSession
+    if (s) await withTenant(req.server.deps.db, s.tenantId, (trx) => deleteSession(trx, s.tenantId, s.id))
+    clearSessionCookie(req, reply)
+    return noStore(reply).code(204).send()
+  })
+
+  // The single-page app: index.html for /console (client-side routes live in the URL hash).
+  const page = { config: { auth: 'none' as const }, schema: { hide: true } }
+  app.get('/console', page, async (_req, reply) => reply.redirect('/console/'))
+  app.get('/console/', page, async (_req, reply) => noStore(reply).type('text/html; charset=utf-8').sendFile('index.html'))
+  app.get<{ Params: { file: string } }>('/console/app/:file', page, async (req, reply) => {
+    if (!APP_FILE.test(req.params.file)) throw new AppError('route_not_found')
+    return noStore(reply).sendFile(req.params.file)
+  })
+  app.get<{ Params: { file: string } }>('/console/vendor/:file', page, async (req, reply) => {
+    const file = VENDOR[req.params.file]
+    if (!file) throw new AppError('route_not_found')
+    return reply.header('cache-control', 'public, max-age=3600').sendFile(file, MODULES)
+  })
+}
