@@ -29,7 +29,7 @@ export function parseCsv(text) {
 }
 
 function Progress({ imp }) {
-  const pct = Math.round(imp.progress ?? (imp.rows_total ? (100 * imp.rows_done) / imp.rows_total : 0))
+  const pct = Math.round(100 * (imp.progress ?? (imp.rows_total ? imp.rows_done / imp.rows_total : 0)))
   return html`<div class="progress">
     <label for=${`p-${imp.id}`}>${imp.filename}: <${Status} value=${imp.status} /> ${imp.rows_done}/${imp.rows_total ?? '?'} rows${imp.rows_failed ? `, ${imp.rows_failed} refused` : ''}</label>
     <progress id=${`p-${imp.id}`} max="100" value=${pct} aria-valuetext=${`${pct} %`}>${pct} %</progress>
