@@ -52,3 +52,15 @@ export function qs(params) {
   const s = q.toString()
   return s ? `?${s}` : ''
 }
+
+/** Every page of a list (at most `max` rows). */
+export async function all(path, params = {}, max = 1000) {
+  const rows = []
+  let after
+  for (;;) {
+    const page = await get(`${path}${qs({ ...params, limit: 100, starting_after: after })}`)
+    rows.push(...page.data)
+    if (!page.has_more || rows.length >= max) return rows
+    after = page.data[page.data.length - 1].id
+  }
+}

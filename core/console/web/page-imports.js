@@ -79,7 +79,7 @@ export function Imports() {
       const res = await call('POST', '/v1/imports', body)
       setRuns((r) => [res.data, ...r.filter((x) => x.id !== res.data.id)])
       form.reset()
-      return res.status === 200 ? 'This file was imported before: here is that import.' : 'Uploaded: importing…'
+      return res.status === 200 ? 'This file was imported before: here is that import.' : 'Uploaded.'
     }}>
       <${Field} label="Type" name="type" options=${TYPES} />
       <${Field} label="CSV file" name="file" type="file" accept=".csv,text/csv" required />

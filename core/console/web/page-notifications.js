@@ -3,7 +3,19 @@ import { get, put, qs } from './api.js'
 import { dateTime } from './format.js'
 import { ActionForm, Field, html, Loading, Status, Table, useLoad } from './ui.js'
 
-const SAMPLE = { customer: { name: 'Ada Lovelace' }, tenant: { name: 'Your store' }, amount: '$120.00', overdue_amount: '$120.00', due_date: '2026-12-31', invoice: { number: 'INV-0042' } }
+const SAMPLE = {
+  customer: { name: 'Ada Lovelace' },
+  merchant: { name: 'Your store' },
+  tenant: { name: 'Your store' },
+  amount: '120.00',
+  overdue_amount: '120.00',
+  balance: '120.00',
+  currency: 'USD',
+  due_date: '2026-12-31',
+  invoice: { number: 'INV-0042' },
+  statement: { from: '2026-11-01', to: '2026-11-30' },
+  dispute: { id: 'dsp_…', status: 'open' },
+}
 
 /** A preview of a mustache template with sample values (the service renders the real one). */
 function preview(template) {

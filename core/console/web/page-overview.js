@@ -1,6 +1,6 @@
 import { useEffect, useRef } from 'preact/hooks'
 import uPlot from 'uplot'
-import { get, qs } from './api.js'
+import { all, get } from './api.js'
 import { money, percent, number } from './format.js'
 import { html, Loading, Stat, useLoad } from './ui.js'
 
@@ -11,18 +11,6 @@ const BUCKETS = [
   ['61_90', '61–90 days'],
   ['90_plus', '90+ days'],
 ]
-
-/** Every page of a list (at most `max` rows). */
-export async function all(path, params = {}, max = 1000) {
-  const rows = []
-  let after
-  for (;;) {
-    const page = await get(`${path}${qs({ ...params, limit: 100, starting_after: after })}`)
-    rows.push(...page.data)
-    if (!page.has_more || rows.length >= max) return rows
-    after = page.data[page.data.length - 1].id
-  }
-}
 
 /** The figures: aging (report), overdue share, DSO over 90 days of invoicing, utilization, suspended customers, drift. */
 async function loadOverview(can) {

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { call, get, post } from './api.js'
+import { all, call, get, post } from './api.js'
 import { dateTime } from './format.js'
 import { ErrorBox, html, Loading, Table, useLoad } from './ui.js'
 
@@ -36,18 +36,21 @@ function jsonError(text, err) {
 
 export function Policy({ can }) {
   const policy = useLoad(() => get('/v1/credit-policy'))
+  // Customer names for the preview table (the dry run names customers by id).
+  const names = useLoad(async () => new Map((await all('/v1/customers')).map((c) => [c.id, c.name])))
+  const [published, setPublished] = useState(0)
   const editable = can('credit_policy.edit')
   return html`<section aria-labelledby="h-policy">
     <h1 id="h-policy">Credit policy</h1>
     <${Loading} state=${policy}>${policy.data && html`
-      <p>Version <strong>${policy.data.version}</strong> · source <code>${policy.data.source}</code> · saved ${dateTime(policy.data.updated_at)}</p>
-      ${editable ? html`<${Editor} key=${policy.data.version} policy=${policy.data} reload=${policy.reload} />` : html`<pre class="code">${pretty(policy.data.rules)}</pre>`}
-      <${Versions} current=${policy.data} editable=${editable} reload=${policy.reload} />
+      <p>Version <strong>${policy.data.version}</strong> · source <code>${policy.data.source}</code>${policy.data.updated_at ? ` · saved ${dateTime(policy.data.updated_at)}` : ''}</p>
+      ${editable ? html`<${Editor} key=${policy.data.version} policy=${policy.data} reload=${policy.reload} names=${names.data} onPublished=${setPublished} />` : html`<pre class="code">${pretty(policy.data.rules)}</pre>`}
+      <${Versions} current=${policy.data} published=${published} editable=${editable} reload=${policy.reload} />
     `}<//>
   </section>`
 }
 
-function Editor({ policy, reload }) {
+function Editor({ policy, reload, names, onPublished }) {
   const [text, setText] = useState(pretty(policy.rules))
   const [check, setCheck] = useState({ state: 'idle' })
   const [publishing, setPublishing] = useState(null)
@@ -83,6 +86,7 @@ function Editor({ policy, reload }) {
     try {
       const saved = await call('PUT', '/v1/credit-policy', { rules: check.rules }, { 'if-match': String(policy.version) })
       setPublishing({ message: `Published version ${saved.data.version}.`, version: saved.data.version })
+      onPublished(saved.data.version)
     } catch (err) {
       setPublishing({ error: err })
     }
@@ -110,7 +114,7 @@ function Editor({ policy, reload }) {
       ${check.state === 'valid' ? 'Valid: the preview below shows what these rules would do now.' : ''}
       ${check.state === 'invalid' ? html`<span class="error">${check.message}${check.param ? html` — at <code>${check.param}</code>` : ''}</span>` : ''}
     </div>
-    ${check.state === 'valid' ? html`<${Preview} preview=${check.preview} />` : ''}
+    ${check.state === 'valid' ? html`<${Preview} preview=${check.preview} names=${names} />` : ''}
     <div class="buttons">
       <button type="button" disabled=${check.state !== 'valid' || publishing?.busy} onClick=${publish}>Publish</button>
       ${publishing?.version ? html`<button type="button" class="secondary" onClick=${runNow}>Apply now</button>` : ''}
@@ -121,13 +125,13 @@ function Editor({ policy, reload }) {
   </div>`
 }
 
-function Preview({ preview }) {
+function Preview({ preview, names }) {
   const s = preview.summary
   return html`<div class="preview">
     <h2>Dry run</h2>
     <p>${preview.evaluated} customers evaluated as of ${preview.as_of}: ${Object.entries(s).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ') || 'no change'}.</p>
     <${Table} caption="Changes the rules would make" rows=${preview.changes} rowKey=${(r) => r.customer} empty="No customer would change." columns=${[
-      ['Customer', (r) => html`<a href=${`#/customers/${r.customer}`}>${r.customer}</a>`],
+      ['Customer', (r) => html`<a href=${`#/customers/${r.customer}`}>${names?.get(r.customer) ?? r.customer}</a>`],
       ['Rules', (r) => r.rules.join(', ')],
       ['Actions', (r) => r.actions.map((a) => a.type + (a.level ? ` ${a.level}` : '')).join(', ')],
       ['Overdue days', (r) => r.facts?.max_days_overdue ?? '—'],
@@ -135,8 +139,9 @@ function Preview({ preview }) {
   </div>`
 }
 
-function Versions({ current, editable, reload }) {
-  const versions = useLoad(() => get('/v1/credit-policy/versions?limit=50'), [current.version])
+function Versions({ current, published, editable, reload }) {
+  const versions = useLoad(() => get('/v1/credit-policy/versions?limit=50'), [current.version, published])
+  const latest = Math.max(current.version, published)
   const [pick, setPick] = useState(null)
   const [error, setError] = useState(null)
   const list = versions.data?.data ?? []
@@ -158,7 +163,7 @@ function Versions({ current, editable, reload }) {
         ['Saved', (v) => dateTime(v.created_at)],
         ['By', (v) => v.created_by],
         ['Restored from', (v) => v.restored_from ?? '—'],
-        ...(editable ? [['', (v) => (v.version !== current.version ? html`<button type="button" class="secondary" onClick=${() => restore(v.version)}>Restore</button>` : 'current')]] : []),
+        ...(editable ? [['', (v) => (v.version !== latest ? html`<button type="button" class="secondary" onClick=${() => restore(v.version)}>Restore</button>` : 'current')]] : []),
       ]} />
     <//>
     <${ErrorBox} error=${error} />
