@@ -27,6 +27,7 @@ const VENDOR: Record<string, string> = {
 }
 const APP_FILE = /^[a-z0-9-]+\.(js|css)$/
 
+// The console's own endpoints stay out of the public API's spec (api-spec/openapi.json lists /v1 only).
 const tags = ['console']
 const errors = { '4xx': { $ref: 'Error#' } }
 const sessionSchema = {
@@ -66,6 +67,7 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     {
       config: { auth: 'none' },
       schema: {
+        hide: true,
         tags,
         summary: 'Sign in to the console: trade an API key for a session cookie (HttpOnly, SameSite=Strict); the key is not kept by the browser',
         security: [],
@@ -89,7 +91,7 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(
     '/console/session',
-    { schema: { tags, summary: 'Who the console session is: tenant, key, role and permissions, with its CSRF token', response: { 200: sessionSchema, ...errors } } },
+    { schema: { hide: true, tags, summary: 'Who the console session is: tenant, key, role and permissions, with its CSRF token', response: { 200: sessionSchema, ...errors } } },
     async (req, reply) => {
       const s = req.consoleSession
       noStore(reply)
@@ -97,7 +99,7 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     },
   )
 
-  app.delete('/console/session', { schema: { tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
+  app.delete('/console/session', { schema: { hide: true, tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
     const s = req.consoleSession
     if (s) await withTenant(req.server.deps.db, s.tenantId, (trx) => deleteSession(trx, s.tenantId, s.id))
     clearSessionCookie(req, reply)

@@ -5,7 +5,7 @@ import { ErrorBox, html, Loading, Table, useLoad } from './ui.js'
 
 /** Line diff (longest common subsequence) of two texts: [[' ' | '-' | '+', line]]. */
 export function diffLines(a, b) {
-  const x = a.split('\n')
+  const x = a === '' ? [] : a.split('\n')
   const y = b.split('\n')
   const n = x.length
   const m = y.length
