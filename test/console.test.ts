@@ -1,5 +1,5 @@
 import t from 'tap'
-import { setupTestEnv, type TestEnv } from './helpers/app'
+import { PLATFORM_TOKEN, setupTestEnv, type TestEnv } from './helpers/app'
 import { customer } from './helpers/ledger'
 
 /** The console's session (core/console, API.md "Console"): cookie, CSRF, cross-site refusal, scoping, sign-out. */
@@ -206,6 +206,51 @@ t.test('console session', async (t) => {
     t.equal(me.statusCode, 200)
     t.equal(me.body.csrf_token, null, 'no session, no CSRF token')
     t.equal((await call(env, 'GET', '/console/session')).statusCode, 401)
+  })
+
+  await t.test("the queue dashboard opens with an admin's session: read-only, tenants by name, other tenants' jobs hidden", async (t) => {
+    const admin = await signIn(env, tenant.key)
+    const cashier = await signIn(env, (await env.key(tenant.key, 'cashier')).secret)
+    t.equal((await call(env, 'GET', '/admin/queues')).statusCode, 401, 'no cookie, no token')
+    const denied = await call(env, 'GET', '/admin/queues/api/queues', { cookie: cashier.cookie })
+    t.equal(denied.statusCode, 403)
+    t.equal(denied.body.error.code, 'permission_denied')
+    const page = await call(env, 'GET', '/admin/queues', { cookie: admin.cookie })
+    t.equal(page.statusCode, 200)
+    t.match(page.headers['content-type'], /html/)
+    t.equal((await call(env, 'GET', '/admin/queues/api/queues', { cookie: admin.cookie, headers: { 'sec-fetch-site': 'cross-site' } })).statusCode, 403, 'not cross-site')
+
+    // One job of each tenant waits in the reconciliation queue (no worker runs in this file).
+    t.equal((await api.post('/v1/reconciliations', {})).statusCode, 201)
+    t.equal((await env.api(other.key).post('/v1/reconciliations', {})).statusCode, 201)
+    const jobs = async (cookie?: string) => {
+      const res = await call(env, 'GET', '/admin/queues/api/queues?activeQueue=reconciliation&status=waiting&page=1&jobsPerPage=50', cookie ? { cookie } : { headers: { authorization: `Bearer ${PLATFORM_TOKEN}` } })
+      t.equal(res.statusCode, 200, res.raw.slice(0, 200))
+      return (res.body.queues as any[]).find((q) => q.name === 'reconciliation').jobs as { name: string; data: any }[]
+    }
+    // Names come from a cache filled on first sight; the dashboard refreshes itself.
+    let seen = await jobs(admin.cookie)
+    for (let i = 0; i < 50 && !seen.some((j) => j.name.includes('Acme Stores')); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      seen = await jobs(admin.cookie)
+    }
+    t.equal(seen.length, 2)
+    const mine = seen.find((j) => j.name.includes('Acme Stores'))
+    const theirs = seen.find((j) => !j.name.includes('Acme Stores'))
+    t.match(mine, { name: /^reconciliation · Acme Stores \(ten_/, data: { tenant: /^Acme Stores/, tenantId: tenant.uuid } })
+    t.same(theirs, { ...theirs, name: 'reconciliation · another tenant', data: { tenant: 'another tenant' } }, "the other tenant's job shows nothing")
+    const leak = JSON.stringify(seen)
+    t.notOk(leak.includes(other.uuid) || leak.includes(other.id.slice(4)) || leak.includes('Other Co'), `not even its id or name: ${leak}`)
+
+    let all = await jobs()
+    for (let i = 0; i < 50 && !all.some((j) => j.name.includes('Other Co')); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      all = await jobs()
+    }
+    t.ok(all.some((j) => j.name.includes('Other Co')) && all.some((j) => j.name.includes('Acme Stores')), 'the platform operator sees every tenant by name')
+
+    const pause = await call(env, 'PUT', '/admin/queues/api/queues/reconciliation/pause', { cookie: admin.cookie, csrf: admin.csrf })
+    t.equal(pause.statusCode, 403, 'read-only through the console')
   })
 
   await t.test('the app and its modules are served; nothing else of node_modules', async (t) => {

@@ -105,7 +105,7 @@ export function registerAuth(app: FastifyInstance): void {
       if (!token || !sameSecret(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError('invalid_api_key', 'The platform admin token is invalid.')
       return
     }
-    const key = token === null ? await sessionKey(req, cookie!) : await apiKeyFor(app.deps.db, token)
+    const key = token === null ? await consoleSessionKey(app.deps.db, req, cookie!) : await apiKeyFor(app.deps.db, token)
     req.ctx = { tenantId: key.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
     const required = ROUTE_PERMISSIONS[routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.routeOptions.url ?? '')]
     const missing = required === 'authenticated' ? undefined : required?.find((p) => !key!.access.permissions.has(p))
@@ -113,20 +113,20 @@ export function registerAuth(app: FastifyInstance): void {
       throw new AppError('permission_denied', `The '${key.access.role}' role lacks the '${missing ?? 'route'}' permission.`, { details: { permission: missing ?? null } })
     }
   }
+}
 
-  /**
-   * The key behind a console session cookie: never cached, so signing out or revoking the key ends
-   * the session at once. Refused cross-site; a state change needs the session's CSRF token.
-   */
-  async function sessionKey(req: FastifyRequest, cookie: string): Promise<CachedKey> {
-    refuseCrossSite(req)
-    const parsed = parseSessionToken(cookie)
-    const row = parsed ? await withTenant(app.deps.db, parsed.tenantId, (trx) => findSession(trx, parsed.tenantId, cookie)) : undefined
-    if (!parsed || !row) throw new AppError('invalid_session')
-    checkCsrf(req, row.csrf_secret, row.session_id)
-    req.consoleSession = { id: row.session_id, tenantId: parsed.tenantId, csrfSecret: row.csrf_secret, expiresAt: row.expires_at, keyName: row.name }
-    return { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
-  }
+/**
+ * The key behind a console session cookie: never cached, so signing out or revoking the key ends
+ * the session at once. Refused cross-site; a state change needs the session's CSRF token.
+ */
+export async function consoleSessionKey(db: Db, req: FastifyRequest, cookie: string): Promise<CachedKey> {
+  refuseCrossSite(req)
+  const parsed = parseSessionToken(cookie)
+  const row = parsed ? await withTenant(db, parsed.tenantId, (trx) => findSession(trx, parsed.tenantId, cookie)) : undefined
+  if (!parsed || !row) throw new AppError('invalid_session')
+  checkCsrf(req, row.csrf_secret, row.session_id)
+  req.consoleSession = { id: row.session_id, tenantId: parsed.tenantId, csrfSecret: row.csrf_secret, expiresAt: row.expires_at, keyName: row.name }
+  return { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
 }
 
 /** The tenant key whose secret is `token` (cached briefly), else 401. */
