@@ -3,12 +3,14 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { chromium, type Page } from 'playwright-core'
 import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
 import { createDb } from '../core/kernel/db/knex'
 import { PLATFORM_TOKEN, VIA_PGBOUNCER, viaPgBouncer } from './helpers/app'
 import { APP_PASSWORD, createTestDatabase } from './helpers/db'
-import { freePort, http, spawnNode, waitReady } from './helpers/processes'
+import { freePort, http, spawnNode, until, waitReady } from './helpers/processes'
 
 /**
  * The console in a real browser (issue 16): the service (API and worker, each a process of its
@@ -44,6 +46,7 @@ t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
     SKIP_ENSURE_SERVICES: '1',
     RATE_LIMIT_MAX: '1000000',
     REDIS_URL: 'redis://127.0.0.1:6379',
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
     NODE_ENV: 'test',
     PORT: String(await freePort()),
     ...pooled,
@@ -235,6 +238,25 @@ t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
     await page.getByRole('button', { name: 'Carl Current' }).waitFor()
     await shot('customers-tablet')
     await page.setViewportSize({ width: 1280, height: 860 })
+  })
+
+  await t.test('the queue dashboard opens with the session and shows a refused webhook delivery as failed', async (t) => {
+    const receiver = createServer((_req, res) => res.writeHead(500).end('down'))
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+    t.teardown(() => receiver.close())
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`
+    ok('webhook endpoint', await http(base, 'POST', '/v1/webhook-endpoints', { key, body: { url, events: ['customer.created'] } }))
+    ok('customer', await http(base, 'POST', '/v1/customers', { key, body: { name: 'Webhook Trigger' } }))
+    const failed = await until('a failed delivery job', async () => {
+      const res = await http(base, 'GET', '/admin/queues/api/queues?activeQueue=webhook-delivery&status=failed&page=1&jobsPerPage=10', { key: PLATFORM_TOKEN })
+      const q = (res.body?.queues ?? []).find((x: any) => x.name === 'webhook-delivery')
+      return q?.jobs?.length ? q.jobs : null
+    }, 30_000, 250)
+    t.match(failed[0].failedReason, /webhook delivery refused: .*HTTP 500/)
+    await page.goto(`${base}/admin/queues/queue/webhook-delivery?status=failed`)
+    await page.getByText(/Corner Hardware/).first().waitFor()
+    t.match(await page.locator('body').innerText(), /HTTP 500/)
+    await shot('queues')
   })
 
   await t.test("a cashier's session cannot see balances", async (t) => {
