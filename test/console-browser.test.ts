@@ -255,11 +255,14 @@ t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
     t.match(failed[0].failedReason, /webhook delivery refused: .*HTTP 500/)
     await page.goto(`${base}/admin/queues/queue/webhook-delivery?status=failed`)
     await page.getByText(/Corner Hardware/).first().waitFor()
-    t.match(await page.locator('body').innerText(), /HTTP 500/)
+    await page.getByRole('button', { name: 'Error' }).first().click()
+    await page.getByText(/webhook delivery refused/).first().waitFor()
+    t.match(await page.locator('body').innerText(), /HTTP 500/, 'the failure is shown with its reason')
     await shot('queues')
   })
 
   await t.test("a cashier's session cannot see balances", async (t) => {
+    await go('overview')
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.getByLabel('API key').waitFor()
     t.notOk((await context.cookies(base)).some((c) => c.name === 'recv_console' && c.value), 'cookie cleared')
