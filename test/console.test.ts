@@ -258,6 +258,8 @@ t.test('console session', async (t) => {
     t.equal(page.statusCode, 200)
     t.match(page.headers['content-type'], /text\/html/)
     t.match(page.raw, /importmap/)
+    t.match(page.headers['content-security-policy'], /script-src 'self' 'sha256-[A-Za-z0-9+/=]{44}'/)
+    t.match(page.headers['content-security-policy'], /frame-ancestors 'none'/)
     t.equal((await call(env, 'GET', '/console')).statusCode, 302)
     const preact = await call(env, 'GET', '/console/vendor/preact.mjs')
     t.equal(preact.statusCode, 200)

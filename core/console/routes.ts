@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
@@ -42,6 +44,27 @@ const sessionSchema = {
     expires_at: { type: ['string', 'null'] },
     csrf_token: { type: ['string', 'null'], description: 'Send it as X-CSRF-Token with every state change made with the session cookie.' },
   },
+}
+
+/**
+ * The page's Content-Security-Policy: its own scripts and the inline import map (by hash) only, no
+ * framing (clickjacking), no foreign connections. Styles may be inline (uPlot sizes its canvas so).
+ */
+function contentSecurityPolicy(): string {
+  const html = fs.readFileSync(path.join(WEB_DIR, 'index.html'), 'utf8')
+  const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(html)?.[1] ?? ''
+  const hash = createHash('sha256').update(importMap).digest('base64')
+  return [
+    "default-src 'self'",
+    `script-src 'self' 'sha256-${hash}'`,
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "object-src 'none'",
+  ].join('; ')
 }
 
 function noStore(reply: FastifyReply): FastifyReply {
@@ -109,7 +132,10 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
   // The single-page app: index.html for /console (client-side routes live in the URL hash).
   const page = { config: { auth: 'none' as const }, schema: { hide: true } }
   app.get('/console', page, async (_req, reply) => reply.redirect('/console/'))
-  app.get('/console/', page, async (_req, reply) => noStore(reply).type('text/html; charset=utf-8').sendFile('index.html'))
+  const csp = contentSecurityPolicy()
+  app.get('/console/', page, async (_req, reply) =>
+    noStore(reply).header('content-security-policy', csp).header('x-frame-options', 'DENY').type('text/html; charset=utf-8').sendFile('index.html'),
+  )
   app.get<{ Params: { file: string } }>('/console/app/:file', page, async (req, reply) => {
     if (!APP_FILE.test(req.params.file)) throw new AppError('route_not_found')
     return noStore(reply).sendFile(req.params.file)

@@ -38,10 +38,10 @@ export function Audit({ can }) {
     <${Loading} state=${list}>
       <${Table} rows=${rows} empty="No entry." columns=${[
         ['#', (r) => r.seq],
-        ['When', (r) => dateTime(r.created)],
-        ['Actor', (r) => r.actor_user ?? r.actor ?? '—'],
+        ['When', (r) => html`<span class="num">${dateTime(r.created)}</span>`],
+        ['Actor', (r) => html`<span class="id">${r.actor_user ?? r.actor ?? '—'}</span>`],
         ['Action', (r) => r.action],
-        ['Entity', (r) => `${r.entity_type} ${r.entity ?? ''}`],
+        ['Entity', (r) => html`${r.entity_type.replace(/_/g, ' ')} <span class="id">${r.entity ?? ''}</span>`],
         ['Reason', (r) => r.reason ?? ''],
       ]} />
       <p class="pager">
