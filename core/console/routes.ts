@@ -3,8 +3,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
-import { apiKeyFor } from '../http/auth'
-import { clearSessionCookie, csrfToken, newCsrfSecret, refuseCrossSite, setSessionCookie } from '../http/console-session'
+import { apiKeyFor, consoleSessionKey } from '../http/auth'
+import { clearSessionCookie, CONSOLE_COOKIE, csrfToken, newCsrfSecret, refuseCrossSite, setSessionCookie } from '../http/console-session'
 import { withTenant } from '../kernel/db/tenant'
 import { AppError } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
@@ -74,15 +74,15 @@ function noStore(reply: FastifyReply): FastifyReply {
 export async function consoleRoutes(app: FastifyInstance): Promise<void> {
   await app.register(fastifyStatic, { root: WEB_DIR, serve: false })
 
-  const view = async (req: FastifyRequest, tenantId: string, key: { keyId: string; keyName: string; user: string | null; role: string; permissions: Iterable<string> }, expiresAt: Date | null, csrf: { secret: string; sessionId: string } | null) => ({
+  const view = async (req: FastifyRequest, tenantId: string, key: { keyId: string; keyName: string; user: string | null; role: string; permissions: Iterable<string> }, expiresAt: Date, csrf: { secret: string; sessionId: string }) => ({
     object: 'console_session' as const,
     tenant: { id: tenantPublicId(tenantId), name: await withTenant(req.server.deps.db, tenantId, (trx) => tenantName(trx, tenantId)) },
     key: { id: key.keyId, name: key.keyName },
     user: key.user,
     role: key.role,
     permissions: [...key.permissions].sort(),
-    expires_at: expiresAt ? expiresAt.toISOString() : null,
-    csrf_token: csrf ? csrfToken(csrf.secret, csrf.sessionId) : null,
+    expires_at: expiresAt.toISOString(),
+    csrf_token: csrfToken(csrf.secret, csrf.sessionId),
   })
 
   app.post<{ Body: { api_key: string } }>(
@@ -112,22 +112,35 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     },
   )
 
+  // These two answer the session cookie only (not an API key): they are the console's own, outside
+  // the key routes' table. The cookie is checked as for every route (cross-site, CSRF on DELETE).
+  const session = async (req: FastifyRequest) => {
+    const cookie = req.cookies?.[CONSOLE_COOKIE]
+    if (!cookie) throw new AppError('authentication_required', 'Sign in to the console first (POST /console/session).')
+    const key = await consoleSessionKey(req.server.deps.db, req, cookie)
+    return { key, s: req.consoleSession! }
+  }
+
   app.get(
     '/console/session',
-    { schema: { hide: true, tags, summary: 'Who the console session is: tenant, key, role and permissions, with its CSRF token', response: { 200: sessionSchema, ...errors } } },
+    { config: { auth: 'none' }, schema: { hide: true, tags, summary: 'Who the console session is: tenant, key, role and permissions, with its CSRF token', response: { 200: sessionSchema, ...errors } } },
     async (req, reply) => {
-      const s = req.consoleSession
+      const { key, s } = await session(req)
       noStore(reply)
-      return view(req, req.ctx.tenantId, { keyId: req.ctx.keyId!, keyName: s?.keyName ?? '', user: req.ctx.user, role: req.ctx.role, permissions: req.ctx.access.permissions }, s?.expiresAt ?? null, s ? { secret: s.csrfSecret, sessionId: s.id } : null)
+      return view(req, key.tenantId, { keyId: key.keyId, keyName: s.keyName, user: key.user, role: key.access.role, permissions: key.access.permissions }, s.expiresAt, { secret: s.csrfSecret, sessionId: s.id })
     },
   )
 
-  app.delete('/console/session', { schema: { hide: true, tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } }, async (req, reply) => {
-    const s = req.consoleSession
-    if (s) await withTenant(req.server.deps.db, s.tenantId, (trx) => deleteSession(trx, s.tenantId, s.id))
-    clearSessionCookie(req, reply)
-    return noStore(reply).code(204).send()
-  })
+  app.delete(
+    '/console/session',
+    { config: { auth: 'none' }, schema: { hide: true, tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } },
+    async (req, reply) => {
+      const { s } = await session(req)
+      await withTenant(req.server.deps.db, s.tenantId, (trx) => deleteSession(trx, s.tenantId, s.id))
+      clearSessionCookie(req, reply)
+      return noStore(reply).code(204).send()
+    },
+  )
 
   // The single-page app: index.html for /console (client-side routes live in the URL hash).
   const page = { config: { auth: 'none' as const }, schema: { hide: true } }
