@@ -1,6 +1,7 @@
 import t from 'tap'
 import { PLATFORM_TOKEN, setupTestEnv, type TestEnv } from './helpers/app'
 import { customer } from './helpers/ledger'
+import { setSessionCookie } from '../core/http/console-session'
 
 /** The console's session (core/console, API.md "Console"): cookie, CSRF, cross-site refusal, scoping, sign-out. */
 
@@ -34,6 +35,18 @@ async function signIn(env: TestEnv, key: string) {
   if (res.statusCode !== 201) throw new Error(`sign-in: ${res.statusCode} ${res.raw}`)
   return { cookie: sessionCookie(res).value, csrf: res.body.csrf_token as string, res }
 }
+
+t.test('the cookie is Secure when the request came over TLS', async (t) => {
+  const set: Record<string, unknown>[] = []
+  const reply = { setCookie: (_name: string, _value: string, opts: Record<string, unknown>) => set.push(opts) }
+  const expires = new Date(Date.now() + 3600_000)
+  setSessionCookie({ protocol: 'https' } as never, reply as never, 'token', expires)
+  setSessionCookie({ protocol: 'http' } as never, reply as never, 'token', expires)
+  t.match(set, [
+    { secure: true, httpOnly: true, sameSite: 'strict', expires, maxAge: 3600 },
+    { secure: false, httpOnly: true, sameSite: 'strict' },
+  ])
+})
 
 t.test('console session', async (t) => {
   const env = await setupTestEnv(t)
