@@ -26,7 +26,7 @@ const SHOTS = path.join(__dirname, '..', 'docs', 'screenshots')
 
 const skip = fs.existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (scripts/ensure-chromium.sh installs Debian's chromium package): the console's browser test cannot run`
 
-t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
+t.test('the console in a browser', { timeout: 280_000, skip }, async (t) => {
   const database = await createTestDatabase()
   t.teardown(() => database.drop())
   const env = serviceEnv(database.url, { PORT: String(await freePort()), QUEUE_PREFIX: `{console_${randomBytes(4).toString('hex')}}`, ...pooledEnv(database.url) })
@@ -36,7 +36,7 @@ t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
     ...env,
     FAULTS_WORKER_OPTIONS: JSON.stringify({ worker: { relay: { sweepEveryMs: 300, republishAfterMs: 1500, idleRoundMs: 20 }, sweepEveryMs: 300, scheduleCheckMs: 1000 } }),
   })
-  await waitReady(base, api)
+  await waitReady(base, api, 120_000) // generous: the suite runs four files at once on small CI machines
   const admin = createDb(database.url, { poolMax: 2 })
   t.teardown(() => admin.destroy())
 
@@ -69,7 +69,7 @@ t.test('the console in a browser', { timeout: 180_000, skip }, async (t) => {
   })
   t.teardown(() => context.close())
   const page = context.pages()[0] ?? (await context.newPage())
-  page.setDefaultTimeout(15_000)
+  page.setDefaultTimeout(30_000)
   const pageErrors: string[] = []
   page.on('pageerror', (err) => pageErrors.push(err.message))
   // Console errors other than the browser's note of an answered 4xx (e.g. 401 before sign-in): a
