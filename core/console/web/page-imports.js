@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import { call, get } from './api.js'
 import { dateTime } from './format.js'
 import { ActionForm, Field, html, Status, Table } from './ui.js'
@@ -37,27 +37,27 @@ function Progress({ imp }) {
   </div>`
 }
 
+const running = (imp) => imp.status === 'queued' || imp.status === 'validating' || imp.status === 'importing'
+
 function ImportRun({ initial }) {
   const [imp, setImp] = useState(initial)
   const [refused, setRefused] = useState(null)
-  const [polling, setPolling] = useState(false)
   // Live progress: poll GET /v1/imports/:id until the import finishes, then list the refused rows.
-  if (!polling && (imp.status === 'queued' || imp.status === 'validating' || imp.status === 'importing')) {
-    setPolling(true)
+  useEffect(() => {
+    let stopped = false
     ;(async () => {
-      let cur = imp
-      while (cur.status === 'queued' || cur.status === 'validating' || cur.status === 'importing') {
+      let cur = initial
+      while (running(cur) && !stopped) {
         await new Promise((r) => setTimeout(r, 400))
         cur = await get(`/v1/imports/${cur.id}`)
-        setImp(cur)
+        if (!stopped) setImp(cur)
       }
-      if (cur.rows_failed) setRefused(parseCsv((await call('GET', `/v1/imports/${cur.id}/errors`)).data))
+      if (cur.rows_failed && !stopped) setRefused(parseCsv((await call('GET', `/v1/imports/${cur.id}/errors`)).data))
     })().catch(() => undefined)
-  }
-  if (!polling && imp.rows_failed && refused === null) {
-    setRefused([])
-    call('GET', `/v1/imports/${imp.id}/errors`).then((r) => setRefused(parseCsv(r.data)), () => undefined)
-  }
+    return () => {
+      stopped = true
+    }
+  }, [initial.id])
   return html`<article class="import">
     <${Progress} imp=${imp} />
     <p class="meta">${imp.type.replace(/_/g, ' ')}${imp.dry_run ? ' (dry run)' : ''} · started ${dateTime(imp.created)}${imp.error ? html` · <span class="error">${imp.error}</span>` : ''}</p>
