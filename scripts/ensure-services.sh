@@ -67,3 +67,7 @@ if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ ! -f /usr/share
     echo "ensure-services: install DejaVu Sans, Droid Sans Fallback (or Noto Sans CJK) and poppler-utils (pdftotext) for statement PDFs and their tests" >&2
   fi
 fi
+
+# The console's browser test drives Debian's Chromium (scripts/ensure-chromium.sh); without it that
+# test skips with a message, so a failed install does not stop the services.
+bash "$(dirname "$0")/ensure-chromium.sh" || echo "ensure-services: Chromium unavailable; test/console-browser.test.ts will skip" >&2

@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import nodeHttp from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import type { Test } from 'tap'
-import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
 import { createDb, type Db } from '../core/kernel/db/knex'
 import { migrate } from '../core/kernel/db/migrate'
 import { checkLedger } from '../core/ledger/integrity'
-import { PLATFORM_TOKEN, VIA_PGBOUNCER, viaPgBouncer } from './helpers/app'
+import { PLATFORM_TOKEN } from './helpers/app'
 import { APP_PASSWORD, createTestDatabase } from './helpers/db'
+import { pooledEnv, serviceEnv } from './helpers/service-env'
 import { freePort, http, privatePostgres, privateRedis, sleep, spawnNode, until, waitReady, type HttpAnswer, type Proc } from './helpers/processes'
 
 /**
@@ -67,34 +66,6 @@ async function provision(base: string, customers: number): Promise<{ uuid: strin
     ids.push(c.body.id)
   }
   return { uuid, key: tenant.body.api_key, customers: ids }
-}
-
-/** Environment of a spawned service process. */
-function serviceEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {
-    DATABASE_URL: databaseUrl,
-    APP_DATABASE_URL: '',
-    LISTEN_DATABASE_URL: '',
-    DB_PREPARED_STATEMENTS: 'true',
-    DB_APP_PASSWORD: APP_PASSWORD,
-    PLATFORM_ADMIN_TOKEN: PLATFORM_TOKEN,
-    LOG_LEVEL: 'warn',
-    QUEUE_PREFIX: `{faults_${randomBytes(4).toString('hex')}}`,
-    SKIP_ENSURE_SERVICES: '1',
-    RATE_LIMIT_MAX: '1000000',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-    NODE_ENV: 'test',
-    ...extra,
-  }
-  return env
-}
-
-/** On the shared Postgres, the runtime role goes through PgBouncer in the PgBouncer run of the suite (as setupTestEnv does). */
-function pooledEnv(databaseUrl: string): Record<string, string> {
-  if (!VIA_PGBOUNCER) return {}
-  const direct = appDatabaseUrl(loadConfig({ DATABASE_URL: databaseUrl, DB_APP_PASSWORD: APP_PASSWORD }, {}))
-  return { APP_DATABASE_URL: viaPgBouncer(direct), DB_PREPARED_STATEMENTS: 'false', LISTEN_DATABASE_URL: direct }
 }
 
 async function startApi(t: Test, env: Record<string, string>): Promise<{ base: string; proc: Proc }> {

@@ -2,6 +2,7 @@ import Fastify, { FastifyInstance, FastifyReply } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import rateLimit from '@fastify/rate-limit'
+import cookie from '@fastify/cookie'
 import type Redis from 'ioredis'
 import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
@@ -51,6 +52,7 @@ import { mergeRoutes } from '../merges/routes'
 import { importRoutes } from '../imports/routes'
 import { configureDataKeys } from '../privacy/keys'
 import { creditPolicyRoutes } from '../credit-policy/routes'
+import { consoleRoutes } from '../console/routes'
 
 export interface Deps {
   config: Config
@@ -146,6 +148,8 @@ export async function buildApp(
     errorResponseBuilder: (_req, context) => ({ statusCode: 429, retryAfter: context.after }),
   })
 
+  // The console's session cookie (core/console) stands in for the API key: parse cookies first.
+  await app.register(cookie)
   registerAuth(app)
   registerFieldRules(app)
   app.deps.metrics.instrument(app)
@@ -184,5 +188,6 @@ export async function buildApp(
   await app.register(mergeRoutes, { prefix: '/v1' })
   await app.register(importRoutes, { prefix: '/v1' })
   await app.register(creditPolicyRoutes, { prefix: '/v1' })
+  await app.register(consoleRoutes)
   return app
 }

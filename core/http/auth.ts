@@ -1,13 +1,15 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError, notFound } from '../kernel/errors'
-import type { Trx } from '../kernel/db/knex'
+import type { Db, Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import { accessFor, BUILT_IN_ROLES, builtInAccess, isBuiltInRole, isPermission, type Access } from '../kernel/permissions'
 import { hashSecret, parseSecret } from '../../tenants/keys'
-import { cacheKey, getCachedKey } from '../../tenants/key-cache'
+import { cacheKey, getCachedKey, type CachedKey } from '../../tenants/key-cache'
 import type { RequestContext } from '../kernel/context'
 import { ROUTE_PERMISSIONS, routeKey } from './access'
+import { findSession, parseSessionToken } from '../console/model'
+import { checkCsrf, CONSOLE_COOKIE, refuseCrossSite } from './console-session'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -18,6 +20,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     ctx: RequestContext
+    /** Set when the request authenticated with a console session cookie (core/console). */
+    consoleSession?: { id: string; tenantId: string; csrfSecret: string; expiresAt: Date; keyName: string }
   }
 }
 
@@ -94,36 +98,58 @@ export function registerAuth(app: FastifyInstance): void {
     const mode = config.auth ?? 'key'
     if (mode === 'none' || req.is404) return
     const token = bearer(req)
-    if (token === null) throw new AppError('authentication_required')
+    // No Authorization header: a console session cookie may stand in for the key (core/console).
+    const cookie = token === null && mode === 'key' ? req.cookies?.[CONSOLE_COOKIE] : undefined
+    if (token === null && !cookie) throw new AppError('authentication_required')
     if (mode === 'platform') {
       if (!token || !sameSecret(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError('invalid_api_key', 'The platform admin token is invalid.')
       return
     }
-    const parsed = parseSecret(token)
-    if (!parsed) throw new AppError('invalid_api_key')
-    const hash = hashSecret(token)
-    let key = getCachedKey(hash)
-    if (!key) {
-      const row = await withTenant(app.deps.db, parsed.tenantId, (trx) =>
-        trx('api_keys as k')
-          .leftJoin('roles as r', function () {
-            this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
-          })
-          .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
-          .whereNull('k.revoked_at')
-          .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only'),
-      )
-      if (!row) throw new AppError('invalid_api_key')
-      key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
-      cacheKey(hash, key)
-    }
-    req.ctx = { tenantId: parsed.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
+    const key = token === null ? await consoleSessionKey(app.deps.db, req, cookie!) : await apiKeyFor(app.deps.db, token)
+    req.ctx = { tenantId: key.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
     const required = ROUTE_PERMISSIONS[routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.routeOptions.url ?? '')]
     const missing = required === 'authenticated' ? undefined : required?.find((p) => !key!.access.permissions.has(p))
     if (!required || missing) {
       throw new AppError('permission_denied', `The '${key.access.role}' role lacks the '${missing ?? 'route'}' permission.`, { details: { permission: missing ?? null } })
     }
   }
+}
+
+/**
+ * The key behind a console session cookie: never cached, so signing out or revoking the key ends
+ * the session at once. Refused cross-site; a state change needs the session's CSRF token.
+ */
+export async function consoleSessionKey(db: Db, req: FastifyRequest, cookie: string): Promise<CachedKey> {
+  refuseCrossSite(req)
+  const parsed = parseSessionToken(cookie)
+  const row = parsed ? await withTenant(db, parsed.tenantId, (trx) => findSession(trx, parsed.tenantId, cookie)) : undefined
+  if (!parsed || !row) throw new AppError('invalid_session')
+  checkCsrf(req, row.csrf_secret, row.session_id)
+  req.consoleSession = { id: row.session_id, tenantId: parsed.tenantId, csrfSecret: row.csrf_secret, expiresAt: row.expires_at, keyName: row.name }
+  return { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
+}
+
+/** The tenant key whose secret is `token` (cached briefly), else 401. */
+export async function apiKeyFor(db: Db, token: string): Promise<CachedKey> {
+  const parsed = parseSecret(token)
+  if (!parsed) throw new AppError('invalid_api_key')
+  const hash = hashSecret(token)
+  let key = getCachedKey(hash)
+  if (!key) {
+    const row = await withTenant(db, parsed.tenantId, (trx) =>
+      trx('api_keys as k')
+        .leftJoin('roles as r', function () {
+          this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
+        })
+        .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
+        .whereNull('k.revoked_at')
+        .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only'),
+    )
+    if (!row) throw new AppError('invalid_api_key')
+    key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
+    cacheKey(hash, key)
+  }
+  return key
 }
 
 /**

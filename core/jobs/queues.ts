@@ -89,6 +89,18 @@ export const ENQUEUE_TIMEOUT_MS = 5000
 export const defaultBackoff = (attemptsMade: number): number => Math.min(1000 * 2 ** Math.max(0, attemptsMade - 1), 5 * 60_000)
 
 /** The definition of a job type (a queue named `type`): validated, registered nowhere. */
+/**
+ * Thrown by a handler whose work ran, was recorded and did not succeed (a webhook receiver refused
+ * the delivery): the job ends failed, so dashboards show it as such, and Bull does not retry it
+ * (the handler keeps its own retry schedule).
+ */
+export class JobOutcomeFailed extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'JobOutcomeFailed'
+  }
+}
+
 export function defineJob<T>(type: string, handler: JobHandler<T>, opts: JobOptions = {}): JobDefinition {
   if (!TYPE_RE.test(type)) throw new Error(`defineJob: invalid job type '${type}'`)
   const attempts = opts.attempts ?? 5

@@ -1,11 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { createBullBoard } from '@bull-board/api'
 import { BullAdapter } from '@bull-board/api/bullAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
-import { withTenant } from '../kernel/db/tenant'
+import { isUuid, withTenant } from '../kernel/db/tenant'
 import { AppError, notFound } from '../kernel/errors'
-import { platformContext } from '../http/auth'
+import { consoleSessionKey, platformContext } from '../http/auth'
+import { CONSOLE_COOKIE } from '../http/console-session'
+import { tenantName } from '../console/model'
 import { errorBody } from '../http/errors'
 import { tenantPublicId, tenantUuid } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
@@ -194,22 +197,54 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     async (req) => changeSettings(req, { concurrency: req.body.concurrency }, 'tenant.job_settings_updated'),
   )
 
-  // The dashboard: its own plugin scope; the key-auth hook skips it and the platform token is
-  // checked here, answering in the API's error format (its plugin has its own error handler).
+  // The dashboard: its own plugin scope; the key-auth hook skips it. The platform token (Bearer)
+  // opens it whole; a console session of a tenant's admin key opens it read-only, with the jobs of
+  // other tenants shown without their data. Errors answer in the API's format (the dashboard's
+  // plugin has its own error handler). Tenants are shown by name.
+  const viewers = new WeakMap<FastifyRequest, string | null>()
   await app.register(async (board) => {
     // The dashboard's plugins add routes with board.route(); mark each before the key-auth hook's
-    // onRoute check sees it (an onRoute hook here would run after the inherited one).
+    // onRoute check sees it (an onRoute hook here would run after the inherited one), and run its
+    // handler knowing who looks (the formatters below read it).
     const route = board.route
     board.route = function (this: FastifyInstance, opts: RouteOptions) {
-      return route.call(this, { ...opts, config: { ...opts.config, auth: 'none' }, schema: { ...opts.schema, hide: true } })
+      const handler = opts.handler
+      return route.call(this, {
+        ...opts,
+        handler: function (this: FastifyInstance, req: FastifyRequest, reply: FastifyReply) {
+          return boardViewer.run(viewers.get(req) ?? null, () => handler.call(this, req, reply))
+        },
+        config: { ...opts.config, auth: 'none' },
+        schema: { ...opts.schema, hide: true },
+      })
     } as typeof board.route
     board.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       const h = req.headers.authorization
       const token = h && /^Bearer\s+(\S+)\s*$/i.exec(h)?.[1]
-      if (!token || !sameToken(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) {
-        const err = new AppError(token ? 'invalid_api_key' : 'authentication_required', token ? 'The platform admin token is invalid.' : undefined)
+      try {
+        if (token || !req.cookies?.[CONSOLE_COOKIE]) {
+          if (!token || !sameToken(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError(token ? 'invalid_api_key' : 'authentication_required', token ? 'The platform admin token is invalid.' : undefined)
+          viewers.set(req, null)
+          return
+        }
+        const key = await consoleSessionKey(app.deps.db, req, req.cookies[CONSOLE_COOKIE]!)
+        if (key.access.role !== 'admin') throw new AppError('permission_denied', 'The queue dashboard is open to the admin role only.')
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new AppError('permission_denied', 'Through the console the queue dashboard is read-only; operators act with the platform token.')
+        if (req.url.split('?')[0].endsWith('/logs')) throw new AppError('permission_denied', 'Job logs are for the platform operator.')
+        viewers.set(req, key.tenantId)
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err
         return reply.code(err.status).send(errorBody(err, req.id))
       }
+    })
+    // A tenant's viewer sees other tenants' jobs only as such: no id (it embeds the tenant), no
+    // options, trace or reason (the formatters already hid their name, data and result).
+    board.addHook('preSerialization', async (req: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+      if (!viewers.get(req)) return payload
+      const body = payload as { queues?: { jobs?: unknown[] }[]; job?: unknown } | null
+      for (const q of body?.queues ?? []) if (Array.isArray(q.jobs)) q.jobs = q.jobs.map(maskForeignJob)
+      if (body?.job) body.job = maskForeignJob(body.job)
+      return payload
     })
     const serverAdapter = new FastifyAdapter()
     // Queues are handed to the dashboard on its first authorized request: building the app opens
@@ -219,13 +254,70 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     board.addHook('preHandler', async () => {
       const current = jobTypes().map((type) => producerQueue(type))
       if (current.length !== shown.length || current.some((q, i) => q !== shown[i])) {
-        replaceQueues(current.map((q) => new BullAdapter(q)))
+        replaceQueues(current.map((q) => boardAdapter(q, (id) => tenantLabel(app, id))))
         shown = current
       }
     })
     serverAdapter.setBasePath(DASHBOARD_PATH)
     await board.register(serverAdapter.registerPlugin(), { prefix: DASHBOARD_PATH })
   })
+}
+
+/** Who looks at the dashboard during a request: null for the platform operator, else the console session's tenant (uuid). */
+const boardViewer = new AsyncLocalStorage<string | null>()
+const OTHER_TENANT = 'another tenant'
+
+/**
+ * A queue as the dashboard shows it: each job named with its tenant's name; for a tenant's viewer,
+ * the data and result of other tenants' jobs are hidden.
+ */
+function boardAdapter(queue: import('bull').Queue, label: (tenantId: string) => string): BullAdapter {
+  const adapter = new BullAdapter(queue)
+  const tenantOfJob = (data: unknown) => (data as Partial<JobEnvelope> | null)?.tenantId
+  const hidden = (tenantId: string | undefined) => {
+    const viewer = boardViewer.getStore()
+    return viewer !== null && viewer !== undefined && tenantId !== viewer
+  }
+  adapter.setFormatter('name', (job: { name?: string; data?: unknown }) => {
+    const tenantId = tenantOfJob(job.data)
+    const who = !tenantId ? 'no tenant' : hidden(tenantId) ? OTHER_TENANT : label(tenantId)
+    return `${job.name && job.name !== '__default__' ? job.name : queue.name} · ${who}`
+  })
+  adapter.setFormatter('data', (data: unknown) => {
+    const tenantId = tenantOfJob(data)
+    if (hidden(tenantId)) return { tenant: OTHER_TENANT }
+    return tenantId ? { tenant: label(tenantId), ...(data as object) } : data
+  })
+  adapter.setFormatter('returnValue', (value: unknown) => (boardViewer.getStore() ? '(hidden)' : value))
+  return adapter
+}
+
+function maskForeignJob(job: unknown): unknown {
+  const j = job as { data?: { tenant?: string }; name?: string; timestamp?: number; processedOn?: number | null; finishedOn?: number | null; isFailed?: boolean }
+  if (j?.data?.tenant !== OTHER_TENANT) return job
+  return { id: 'hidden', name: j.name, data: j.data, timestamp: j.timestamp, processedOn: j.processedOn, finishedOn: j.finishedOn, isFailed: j.isFailed, progress: 0, attempts: 0, delay: 0, stacktrace: [], opts: {}, returnValue: null }
+}
+
+/**
+ * A tenant's name for the dashboard (formatters are synchronous): from a small cache, filled in the
+ * background on a miss (the public id shows until then; the dashboard refreshes itself).
+ */
+const tenantNames = new Map<string, string>()
+const loadingNames = new Set<string>()
+function tenantLabel(app: FastifyInstance, tenantId: string): string {
+  const known = tenantNames.get(tenantId)
+  if (known) return known
+  if (!loadingNames.has(tenantId) && isUuid(tenantId)) {
+    loadingNames.add(tenantId)
+    withTenant(app.deps.db, tenantId, (trx) => tenantName(trx, tenantId))
+      .then((name) => {
+        if (tenantNames.size >= 1000) tenantNames.delete(tenantNames.keys().next().value as string)
+        tenantNames.set(tenantId, name ? `${name} (${tenantPublicId(tenantId)})` : tenantPublicId(tenantId))
+      })
+      .catch(() => undefined)
+      .finally(() => loadingNames.delete(tenantId))
+  }
+  return tenantPublicId(tenantId)
 }
 
 function sameToken(a: string, b: string): boolean {

@@ -8,7 +8,7 @@ import { databaseIdentity } from '../kernel/db/identity'
 import { jobMetrics } from '../ops/metrics'
 import { startRelay, type Relay, type RelayOptions } from '../events/relay'
 import { cachedJobSettings, getJobSettings } from './controls'
-import { closeProducers, configureJobs, jobDefinitionMap, jobOptions, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
+import { closeProducers, configureJobs, jobDefinitionMap, jobOptions, JobOutcomeFailed, queueOptions, type JobContext, type JobDefinition, type JobEnvelope } from './queues'
 import { workerRegistry, type JobRegistry } from './registry'
 import { startScheduler, type Scheduler } from './schedules'
 import { startSweeps } from './sweeps'
@@ -199,6 +199,9 @@ export async function startWorker({
       const result = await def.handler(envelope.data, ctx)
       jobMetrics.processed.inc({ queue: def.type, outcome: 'completed' })
       return result ?? null
+    } catch (err) {
+      if (err instanceof JobOutcomeFailed) job.discard() // recorded and rescheduled by the handler: failed, not retried
+      throw err
     } finally {
       end()
       await releaseSlot(redis, key, member).catch((err) => log.warn({ err, key }, 'releasing a tenant slot failed (it expires with its lease)'))

@@ -43,6 +43,9 @@ export const CATALOG = {
   invalid_api_key: { status: 401, type: 'authentication', message: 'The API key is invalid or revoked.' },
   permission_denied: { status: 403, type: 'permission', message: 'The API key role lacks the permission for this action.' },
   field_not_permitted: { status: 403, type: 'permission', message: 'The API key role may not write this field.' },
+  invalid_session: { status: 401, type: 'authentication', message: 'The console session is invalid, expired or signed out, or its API key was revoked: sign in again.' },
+  csrf_token_invalid: { status: 403, type: 'permission', message: 'A state change through the console session needs its CSRF token in the X-CSRF-Token header.' },
+  cross_site_request: { status: 403, type: 'permission', message: 'The console session cannot be used from another site.' },
   self_approval: { status: 403, type: 'permission', message: 'A request cannot be approved by the key that made it.' },
   // 404
   resource_missing: { status: 404, type: 'not_found', message: 'No such resource.' },

@@ -9,7 +9,7 @@ import { recordAudit } from '../audit/service'
 import { page } from '../kernel/pagination'
 import { builtInAccess } from '../kernel/permissions'
 import { defineEventConsumer, EVENT_COLUMNS, eventView, openEvents, type EventConsumer, type EventRow } from '../events/consumers'
-import { defineJob, enqueue, enqueueMany, type JobContext, type JobDefinition } from '../jobs/queues'
+import { defineJob, enqueue, enqueueMany, JobOutcomeFailed, type JobContext, type JobDefinition } from '../jobs/queues'
 import { defineTenantSweep, type TenantSweep } from '../jobs/sweeps'
 import { webhookDeliveries } from '../ops/metrics'
 import { signedHeaders } from './signing'
@@ -565,6 +565,12 @@ export function webhookDelivery(change: Partial<DeliverySettings> = {}): Webhook
       async (data, job: JobContext) => {
         const items = data.deliveries ?? (data.deliveryId ? [{ deliveryId: data.deliveryId, attempt: data.attempt ?? 0 }] : [])
         const results = await deliverAttempts(job.db, job.tenantId, items.slice(0, DELIVERY_BATCH), settings, `job:${job.jobId}`)
+        // A refused delivery is recorded and rescheduled above; the job itself ends failed, so the
+        // queue dashboard shows the failure (Bull does not retry it: see JobOutcomeFailed).
+        const refused = results.filter((r) => r.status === 'pending' || r.status === 'failed')
+        if (refused.length) {
+          throw new JobOutcomeFailed(`webhook delivery refused: ${refused.map((r) => `${r.deliveryId} (${r.error ?? `HTTP ${r.statusCode}`}; ${r.status === 'pending' ? 'will retry' : 'gave up'})`).join(', ')}`)
+        }
         return results.length === 1 ? results[0] : { attempted: results.filter((r) => r.status !== 'skipped').length, skipped: results.filter((r) => r.status === 'skipped').length }
       },
       // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
