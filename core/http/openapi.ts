@@ -1,4 +1,5 @@
 import type { SwaggerOptions } from '@fastify/swagger'
+import { EXAMPLES } from './examples'
 
 /**
  * Document-wide parts of the OpenAPI document: servers, info, tags, and the headers every operation
@@ -11,7 +12,8 @@ type Doc = {
   paths?: Record<string, Record<string, Operation>>
   [k: string]: unknown
 }
-type Operation = { operationId?: string; parameters?: unknown[]; responses?: Record<string, Record<string, unknown>> }
+type Media = Record<string, { example?: unknown }>
+type Operation = { operationId?: string; parameters?: unknown[]; requestBody?: { content?: Media }; responses?: Record<string, Record<string, unknown>> }
 
 /** Operations that answer with an `ETag` (the resource's version, for `If-Match`). */
 const ETAG_OPERATIONS = new Set(['createCustomer', 'getCustomer', 'updateCustomer', 'deleteCustomer', 'restoreCustomer', 'getCreditPolicy', 'setCreditPolicy', 'restoreCreditPolicyVersion'])
@@ -90,7 +92,7 @@ export const swaggerOptions: SwaggerOptions = {
   },
 }
 
-/** Adds the shared headers, parameters and 429/503 answers to every operation, and the tag groups. */
+/** Adds the shared headers, parameters and 429/500/503 answers to every operation, the examples and the tag groups. */
 export function decorateDocument(doc: Doc): Doc {
   doc.components = {
     ...doc.components,
@@ -127,6 +129,13 @@ export function decorateDocument(doc: Doc): Doc {
           ...(success && post ? { 'Idempotent-Replayed': ref('headers', 'Idempotent-Replayed') } : {}),
           ...(response.headers as object | undefined),
         }
+      }
+      const example = op.operationId ? EXAMPLES[op.operationId] : undefined
+      const requestMedia = op.requestBody?.content?.['application/json']
+      const responseMedia = (op.responses?.[example?.status ?? ''] as { content?: Media } | undefined)?.content?.['application/json']
+      if (example && requestMedia && responseMedia) {
+        requestMedia.example = example.request
+        responseMedia.example = example.response
       }
       op.responses = { ...op.responses, 429: ref('responses', 'TooManyRequests'), 500: ref('responses', 'InternalError'), 503: ref('responses', 'ServiceUnavailable') }
     }

@@ -42,7 +42,7 @@ export const aggregateAmountSchema = {
 export function exactAmount(n: bigint): number | string {
   return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString()
 }
-export const currencySchema = { type: 'string', pattern: '^[a-zA-Z]{3}$' } as const
+export const currencySchema = { type: 'string', pattern: '^[a-zA-Z]{3}$', examples: ['EUR'] } as const
 export const dateSchema = { type: 'string', format: 'date' } as const
 
 /** Parses a non-negative decimal string ("55.0", "0.2") into an exact scaled integer. */
@@ -82,4 +82,4 @@ export function normalizeDecimal(value: string | number, param: string): string 
 }
 
 /** Decimal schema accepted for rates: a string like "1.25" (numbers are accepted and read exactly as written). */
-export const decimalSchema = { type: ['string', 'number'], pattern: '^\\d{1,15}(\\.\\d{1,12})?$', minimum: 0 } as const
+export const decimalSchema = { type: ['string', 'number'], pattern: '^\\d{1,15}(\\.\\d{1,12})?$', minimum: 0, examples: ['0.19'] } as const

@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify'
 import { inTenant } from '../http/tx'
 import { idPattern } from '../kernel/ids'
 import { dateSchema } from '../kernel/money'
+import { withOptional } from '../kernel/schema'
 import { startStatementRun } from '../workflows/notify-statements'
 import { enqueueStatementRun } from './jobs'
 import { getRun, statementPdfBytes } from './model'
 
 const errors = { '4xx': { $ref: 'Error#' } }
-const runSchema = {
+const runSchema = withOptional({
   type: 'object',
   properties: {
     id: { type: 'string', description: '`str_…`' },
@@ -39,8 +40,7 @@ const runSchema = {
       description: 'With GET only.',
     },
   },
-  required: ['id', 'object', 'status', 'from', 'to', 'customers', 'deliver', 'total', 'done', 'failed', 'error', 'created', 'completed_at'],
-} as const
+} as const, 'statements')
 
 export async function statementRunRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { from: string; to: string; customers?: string[]; deliver: 'email' | 'none' } }>(

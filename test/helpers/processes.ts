@@ -130,7 +130,7 @@ export async function http(base: string, method: string, url: string, opts: { ke
 }
 
 /** Waits until `GET base/ready` answers 200 (the process also must still be running). */
-export async function waitReady(base: string, proc: Proc, timeoutMs = 30000): Promise<void> {
+export async function waitReady(base: string, proc: Proc, timeoutMs = 90_000): Promise<void> {
   await until(
     `${base}/ready`,
     async () => {
