@@ -18,11 +18,12 @@ import { freePort, http, spawnNode, until, waitReady } from './helpers/processes
  * playwright-core. A merchant's admin signs in, finds an overdue customer, dry-runs and publishes a
  * rule, watches it suspend the customer, records a promise to pay, imports a CSV and watches the
  * progress bar reach 100 %, repairs an injected drift with a reason; a cashier's session then shows
- * no balance. Every page is saved as a screenshot in docs/screenshots/.
+ * no balance. Every page is saved as a screenshot in $CONSOLE_SCREENSHOTS, by default a folder under
+ * the system's temporary directory (`CONSOLE_SCREENSHOTS=docs/screenshots` refreshes the README's).
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const SHOTS = path.join(__dirname, '..', 'docs', 'screenshots')
+const SHOTS = path.resolve(process.env.CONSOLE_SCREENSHOTS ?? path.join(os.tmpdir(), 'receivables-console-screenshots'))
 
 const skip = fs.existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (scripts/ensure-chromium.sh installs Debian's chromium package): the console's browser test cannot run`
 

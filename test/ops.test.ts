@@ -140,11 +140,11 @@ t.test('operations', async (t) => {
     const bad = 'sk_live_' + randomBytes(48).toString('base64url') // unique: the limiter's Redis outlives a run
     for (let i = 0; i < 5; i++) t.equal((await get(bad)).statusCode, 401)
     t.equal((await get(bad)).statusCode, 429, 'requests with an invalid key are rate limited too')
-    const stored = await env.redis.keys('recv:ratelimit:*')
+    const stored = await env.redis.keys(`recv:ratelimit:${env.config.QUEUE_PREFIX}:*`)
     // (Other test files share this Redis: look for these secrets, not for any 'sk_', which a hash can contain.)
     const secrets = [a.key, b.key, bad].flatMap((k) => [k, k.slice('sk_live_'.length)])
     t.notOk(stored.some((k) => secrets.some((s) => k.includes(s))), 'no secret in a Redis key')
-    t.ok(stored.includes(`recv:ratelimit:key:${createHash('sha256').update(a.key).digest('base64url')}`), 'the key is stored hashed')
+    t.ok(stored.includes(`recv:ratelimit:${env.config.QUEUE_PREFIX}:key:${createHash('sha256').update(a.key).digest('base64url')}`), 'the key is stored hashed')
   })
 
   await t.test('rate limit counts the key, not the spelling of the Authorization header', async (t) => {
