@@ -78,6 +78,7 @@ export const CATALOG = {
   return_quantity_exceeded: { status: 422, type: 'business_rule', message: 'The returned quantity exceeds the quantity sold less prior returns.' },
   write_off_exceeds_outstanding: { status: 422, type: 'business_rule', message: 'The write-off exceeds the invoice outstanding amount.' },
   already_reversed: { status: 422, type: 'business_rule', message: 'The transaction is already fully reversed.' },
+  document_not_voidable: { status: 422, type: 'business_rule', message: 'The document is part of another posting (a customer merge carried it over): correct it with a credit note instead.' },
   reversal_exceeds_remaining: { status: 422, type: 'business_rule', message: 'The partial reversal exceeds what remains of the transaction.' },
   currency_mismatch: { status: 422, type: 'business_rule', message: 'The currencies do not match.' },
   exchange_rate_required: { status: 422, type: 'business_rule', message: 'A foreign-currency document needs an exchange_rate.' },

@@ -1,3 +1,4 @@
+import { AppError } from '../kernel/errors'
 import type { Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { ledgerContext, type CustomerState, type LedgerContext } from '../ledger/engine'
@@ -22,7 +23,9 @@ export async function planVoid(
   input: { posting_date?: string; reason: string },
 ) {
   const txn = await documentTxn(trx, ctx, documentId)
-  if (!txn) throw new Error(`document ${documentId} has no sub-ledger row`)
+  // A document carried over by a customer merge has no transaction of its own: it is a line of the
+  // merge's entry, which a void must not reverse whole.
+  if (!txn) throw new AppError('document_not_voidable', undefined, { param: 'id' })
   return planReversal(trx, plan, ctx, lc, customer, txn.id, { posting_date: input.posting_date, reason: input.reason })
 }
 
