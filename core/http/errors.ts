@@ -25,7 +25,7 @@ export function isUnavailable(e: { code?: unknown; name?: unknown; message?: unk
   if (e.name === 'KnexTimeoutError') return true
   const message = typeof e.message === 'string' ? e.message : ''
   // knex prefixes the statement ("COMMIT; - Connection terminated unexpectedly").
-  return /Connection terminated|Client has encountered a connection error|Connection ended unexpectedly|timeout exceeded when trying to connect/.test(message)
+  return /Connection terminated|Client has encountered a connection error|Connection ended unexpectedly|timeout exceeded when trying to connect|is not queryable/.test(message)
 }
 
 /** Maps anything thrown to the catalogue: the only place errors become HTTP. */
