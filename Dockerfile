@@ -1,12 +1,18 @@
+# Build stage: every dependency (TypeScript is a dev dependency), then `npm run build` (dist/).
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+
+# Runtime: production dependencies and the build. tsx stays (a runtime dependency): the plugin
+# worker threads load a partner's TypeScript plugin with it.
 FROM node:20-slim
 WORKDIR /app
-
-# Dependencies first, so a code change does not reinstall them. tsx (a runtime dependency) runs
-# the TypeScript directly: there is no build step, and the dev dependencies are for tests.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-
-COPY . .
+COPY --from=build /app/dist ./dist
 
 # Postgres and Redis are separate services here (see docker-compose.yml), not installed locally.
 ENV HOST=0.0.0.0 \
@@ -15,6 +21,6 @@ ENV HOST=0.0.0.0 \
 EXPOSE 3000
 USER node
 
-# Migrates, then runs the API and a worker in one process; `npm run api` / `npm run worker` run
-# them apart. npm forwards SIGTERM, and the app shuts down gracefully.
-CMD ["npm", "start"]
+# Migrates, then runs the API and a worker in one process (what `npm start` runs after its build);
+# `node dist/core/main.js api` / `worker` run them apart. SIGTERM shuts it down gracefully.
+CMD ["node", "dist/core/main.js", "start"]

@@ -2,9 +2,9 @@
  * `npm run bench`: posting throughput against the real service on a fresh database, next to the
  * machine's own pgbench TPC-B figures from the same run.
  *
- * 1. starts the service as `npm start` runs it (`core/main.ts start`: migrations, the API and the
- *    worker in one process, so the outbox relay and event dispatch run during the load; with
- *    BENCH_MODE=api, `core/main.ts api`, the API alone) on a new database and provisions a tenant,
+ * 1. builds the service and starts it as `npm start` runs it (`node dist/core/main.js start`:
+ *    migrations, the API and the worker in one process, so the outbox relay and event dispatch run
+ *    during the load; with BENCH_MODE=api, `dist/core/main.js api`, the API alone) on a new database and provisions a tenant,
  *    an API key and 200 customers;
  * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers;
  * 3. posts payments to one customer (the hot case: every posting locks the same balance row);
@@ -171,7 +171,9 @@ async function main(): Promise<void> {
     })
   })
   if (WEBHOOKS) await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
-  let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', path.join(__dirname, '..', 'core', 'main.ts'), MODE], {
+  // As `npm start` runs it: the build (dist/), not the TypeScript sources under tsx.
+  execFileSync('bash', [path.join(__dirname, 'build.sh')], { stdio: 'inherit' })
+  let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(__dirname, '..', 'dist', 'core', 'main.js'), MODE], {
     env: {
       ...process.env,
       DATABASE_URL: url,
@@ -189,7 +191,7 @@ async function main(): Promise<void> {
   const rssTimer = setInterval(() => (rssMax = Math.max(rssMax, rssMb(server?.pid))), 250)
   try {
     await waitReady()
-    console.log(`service: core/main.ts ${MODE} (${MODE === 'start' ? 'API and worker, events flowing' : 'API alone, no relay or dispatch'})`)
+    console.log(`service: node dist/core/main.js ${MODE} (${MODE === 'start' ? 'API and worker, events flowing' : 'API alone, no relay or dispatch'})`)
     const tenant = await http('POST', '/v1/tenants', TOKEN, { name: 'Bench merchant', base_currency: 'usd' })
     const key = tenant.api_key as string
     if (WEBHOOKS) {

@@ -2,7 +2,7 @@ import path from 'node:path'
 import { pluginRuntime } from '../kernel/plugins/runtime'
 import type { CustomerOutcome, EvaluationInput } from './evaluate'
 
-const EVALUATE_MODULE = path.join(__dirname, 'evaluate.ts')
+const EVALUATE_MODULE = path.join(__dirname, `evaluate${path.extname(__filename)}`) // .ts, or .js in the build
 
 /**
  * The one call site of rule evaluation: JSON-logic rules are data a tenant admin wrote, so they are

@@ -1,9 +1,27 @@
+import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
 import { createDb } from './knex'
 import { APP_ROLE, OWNER_ROLE } from './migration-helpers'
 
 export const MIGRATIONS_DIR = path.join(__dirname, '..', '..', '..', 'migrations')
+
+/** The migration files of this process: the sources (`.ts`, under tsx) or the build (`.js`, dist/). */
+async function migrationFiles(): Promise<string[]> {
+  return (await readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()
+}
+
+/** A migration's name in knex_migrations: its source file's, so the sources and the build agree on what ran. */
+function migrationName(file: string): string {
+  return file.replace(/\.js$/, '.ts')
+}
+
+/** Migrations for knex, named by their sources whichever files this process runs. */
+const migrationSource = {
+  getMigrations: migrationFiles,
+  getMigrationName: migrationName,
+  getMigration: (file: string) => import(path.join(MIGRATIONS_DIR, file)),
+}
 
 function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`
@@ -81,7 +99,7 @@ export async function migrate(url: string, appPassword: string, log: (msg: strin
   await bootstrapRoles(url, appPassword)
   const knex = createDb(url, { poolMax: 1, afterCreateSql: `set role ${OWNER_ROLE}` })
   try {
-    const [, applied] = await knex.migrate.latest({ directory: MIGRATIONS_DIR, loadExtensions: ['.ts', '.js'] })
+    const [, applied] = await knex.migrate.latest({ migrationSource })
     for (const name of applied as string[]) log(`migration applied: ${name}`)
     return applied as string[]
   } finally {
@@ -91,11 +109,10 @@ export async function migrate(url: string, appPassword: string, log: (msg: strin
 
 /** Names of migrations on disk that the database has not applied (used by /ready). */
 export async function pendingMigrations(db: import('knex').Knex): Promise<string[]> {
-  const fs = await import('node:fs/promises')
-  const files = (await fs.readdir(MIGRATIONS_DIR)).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()
+  const names = (await migrationFiles()).map(migrationName)
   const rows: { name: string }[] = await db('knex_migrations').select('name')
   const done = new Set(rows.map((r) => r.name))
-  return files.filter((f) => !done.has(f))
+  return names.filter((f) => !done.has(f))
 }
 
 if (require.main === module) {

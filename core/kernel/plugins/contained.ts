@@ -65,15 +65,19 @@ export interface ContainedPool {
 export const DEFAULT_TIMEOUT_MS = 250
 export const DEFAULT_HEAP_MB = 64
 
-const WORKER = path.join(__dirname, 'contained-worker.ts')
+// The sources (`.ts`, under tsx) or the build (`.js`, dist/): whichever this file is.
+const WORKER = path.join(__dirname, `contained-worker${path.extname(__filename)}`)
+
+/** Process flags a worker thread may not take: V8 heap sizes (a thread has its own resourceLimits). */
+const PROCESS_ONLY_FLAG = /^--(max-old-space-size|max-semi-space-size|max-young-generation-size|initial-heap-size|max-heap-size|heap-growing-percent)\b/
 
 /**
- * Flags of the worker threads: the process's own (the app runs under tsx, `--import tsx` or tsx's
- * CLI flags, which workers inherit), plus tsx's loader when the process was started without it,
- * so a thread can always load TypeScript.
+ * Flags of the worker threads: the process's own but its heap sizes (the app may run under tsx,
+ * `--import tsx` or tsx's CLI flags, which workers inherit), plus tsx's loader when the process was
+ * started without it (compiled), so a thread can always load a partner's TypeScript plugin.
  */
 function workerExecArgv(): string[] {
-  const own = process.execArgv.filter((a) => !a.startsWith('--max-old-space-size'))
+  const own = process.execArgv.filter((a) => !PROCESS_ONLY_FLAG.test(a))
   if (own.some((a) => a.includes('tsx'))) return own
   return [...own, `--import=${pathToFileURL(require.resolve('tsx'))}`]
 }

@@ -31,7 +31,7 @@ export interface CreditPolicyResolver {
 
 const FAILURE_TTL_MS = 10_000
 const MAX_ENTRIES = 10_000
-const FACTS_MODULE = path.join(__dirname, 'credit-policy-facts.ts')
+const FACTS_MODULE = path.join(__dirname, `credit-policy-facts${path.extname(__filename)}`) // .ts, or .js in the build
 
 function failed(name: string, what: string, err: unknown): AppError {
   const e = err as AppError
