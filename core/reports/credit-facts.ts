@@ -1,4 +1,4 @@
-import type { Trx } from '../kernel/db/knex'
+import { inOrder, type Trx } from '../kernel/db/knex'
 import type { Facts } from '../credit-policy/facts'
 import { creditScore, type Factor, type ScoreInputs } from '../credit-policy/score'
 import { openItemsCte } from './open-items'
@@ -38,7 +38,7 @@ export async function computeFacts(trx: Trx, tenantId: string, asOf: string, cus
   // a 0.25 s query over 10,000 customers (every sweep chunk paid it).
   await trx.raw('set local jit = off')
 
-  const [customers, open, unapplied, disputes, payments, history] = await Promise.all([
+  const [customers, open, unapplied, disputes, payments, history] = await inOrder([
     trx.raw(
       `select c.id, c.status, c.tier, c.currency, c.credit_limit, c.temporary_credit_limit, c.temporary_credit_limit_expires_on::text as temp_expires,
               c.grace_period_days, c.suspension_override_until::text as override_until, c.credit_hold, c.metadata,

@@ -1,4 +1,4 @@
-import type { Trx } from '../kernel/db/knex'
+import { inOrder, type Trx } from '../kernel/db/knex'
 import type { RequestContext } from '../kernel/context'
 import { openValues } from '../privacy/sealing'
 import { getCustomer } from '../customers/service'
@@ -61,7 +61,7 @@ export async function exportCustomer(trx: Trx, ctx: RequestContext, id: string) 
   }
   const invoiceIds = out.invoices.map((r) => r.id as string)
   const creditNoteIds = out.credit_notes.map((r) => r.id as string)
-  const [invoiceLines, creditNoteLines, evidence] = await Promise.all([
+  const [invoiceLines, creditNoteLines, evidence] = await inOrder([
     invoiceIds.length ? trx('invoice_lines').where({ tenant_id: ctx.tenantId }).whereIn('invoice_id', invoiceIds).orderBy(['invoice_id', 'line_no']) : [],
     creditNoteIds.length ? trx('credit_note_lines').where({ tenant_id: ctx.tenantId }).whereIn('credit_note_id', creditNoteIds) : [],
     by('dispute_evidence').orderBy('created_at', 'desc').limit(EXPORT_SECTION_MAX).select('id', 'dispute_id', 'filename', 'content_type', 'size', 'sha256', 'created_by', 'created_at'),

@@ -101,3 +101,14 @@ export async function runWrites(trx: Trx, writes: (Write | null)[]): Promise<voi
   }
   await prepared(trx, `with ${parts.map((w) => w.ctes).join(',\n')}\nselect 1`, bindings)
 }
+
+/**
+ * Awaits queries one after another, in order, with their results as a tuple (like Promise.all).
+ * Knex queries start when awaited, and a transaction is one connection, which runs one query at a
+ * time anyway: handing it several at once only queues them inside pg, which pg deprecates.
+ */
+export async function inOrder<T extends readonly unknown[]>(queries: readonly [...T]): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const results: unknown[] = []
+  for (const q of queries) results.push(await q)
+  return results as { -readonly [K in keyof T]: Awaited<T[K]> }
+}
