@@ -2,6 +2,8 @@ import t from 'tap'
 import pino from 'pino'
 import { startWorker } from '../core/jobs/worker'
 import { setupTestEnv, type ApiClient } from './helpers/app'
+import { withTenant } from '../core/kernel/db/tenant'
+import { newId } from '../core/kernel/ids'
 
 /** Credit policy through the API (API.md "Credit policy", "Credit score and credit limits"). */
 
@@ -25,6 +27,32 @@ t.test('credit policy', async (t) => {
   const env = await setupTestEnv(t)
   const worker = await startWorker({ config: env.config, db: env.db, log: pino({ level: 'silent' }), options: { sweeps: false, schedules: false, relay: { pollMs: 50 } as any } })
   t.teardown(() => worker.close())
+
+  t.test('the consumer gets the event types it wants; one naming no customer is dispatched, not retried forever', async (t) => {
+    // The credit-policy consumer evaluates the customers of the changes it wants (payments and the
+    // like): an id that is no customer is skipped instead of failing the batch on each retry, and
+    // an event type it does not want (customer.updated) never reaches it.
+    const { key, uuid } = await env.tenant()
+    const api = env.api(key)
+    const [real, other] = [(await api.post('/v1/customers', { name: 'Real' })).body, (await api.post('/v1/customers', { name: 'Other' })).body]
+    const event = (type: string, object: unknown) => ({ tenant_id: uuid, id: newId('evt'), type, data: JSON.stringify({ object }) })
+    await withTenant(env.db, uuid, (trx) =>
+      trx('events').insert([
+        event('payment.created', { object: 'payment', id: 'pay_x', customer: 'cus_nobody' }),
+        event('payment.created', { object: 'payment', id: 'pay_y', customer: real.id }),
+        event('customer.updated', { object: 'customer', id: other.id }),
+      ]),
+    )
+    const undispatched = async () => Number((await withTenant(env.db, uuid, (trx) => trx('events').whereNull('dispatched_at').count('* as n').first()))!.n)
+    await until(async () => (await undispatched()) === 0, 'every event dispatched')
+    const states = await withTenant(env.db, uuid, (trx) => trx('credit_policy_states').pluck('customer_id'))
+    t.same(states, [real.id], 'a state row for the paying customer only')
+    const consumed = await withTenant(env.db, uuid, (trx) => trx('consumed_events as c').join('events as e', function () {
+      this.on('e.tenant_id', 'c.tenant_id').andOn('e.id', 'c.event_id')
+    }).where({ 'c.consumer': 'credit-policy' }).pluck('e.type'))
+    t.notOk(consumed.includes('customer.updated'), 'customer.updated was not handed to the credit-policy consumer')
+    t.equal(consumed.filter((x: string) => x === 'payment.created').length, 2)
+  })
 
   t.test('plugin defaults, validation with param, versions, If-Match and restore', async (t) => {
     const { key } = await env.tenant()

@@ -218,12 +218,17 @@ export interface EpisodeState {
   blocked_by_policy: boolean
 }
 
-/** Creates missing state rows and locks the customers' states (id order), for the rest of the transaction. */
+/**
+ * Creates missing state rows and locks the customers' states (id order), for the rest of the
+ * transaction. Ids that name no customer of the tenant are left out (an event may carry any id in
+ * its object; one that is not a customer must not fail the whole batch, on every retry).
+ */
 export async function lockStates(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customerIds: string[]): Promise<Map<string, EpisodeState>> {
   const ids = [...new Set(customerIds)].sort()
   if (!ids.length) return new Map()
   await trx.raw(
-    `insert into credit_policy_states (tenant_id, customer_id) select ?, unnest(?::text[]) order by 2 on conflict do nothing`,
+    `insert into credit_policy_states (tenant_id, customer_id)
+     select tenant_id, id from customers where tenant_id = ? and id in (select unnest(?::text[])) order by 2 on conflict do nothing`,
     [ctx.tenantId, ids],
   )
   const { rows } = await trx.raw(

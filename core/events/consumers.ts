@@ -17,7 +17,8 @@ import { openValues } from '../privacy/sealing'
  *
  * `interest` says which event types a consumer wants from a tenant right now (e.g. the types its
  * webhook endpoints subscribe to); the relay settles the events no consumer wants in SQL, without
- * handing them to the queue. Leave it out to get every event.
+ * handing them to the queue, and a dispatch job hands each consumer only the events of the types
+ * it wants. Leave it out to get every event.
  *
  *   export const webhookConsumer = defineEventConsumer({
  *     name: 'webhooks',

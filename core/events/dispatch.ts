@@ -50,27 +50,40 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
   let events: EventRow[] = []
   const failures: { event: string; consumer: string; err: unknown }[] = []
 
-  /** One consumer over `batch` in one transaction: claim, consume the claimed, mark when last. */
-  const runBatch = (consumer: EventConsumer | null, batch: EventRow[], last: boolean) =>
+  /**
+   * One consumer over `batch` in one transaction: claim the events of the types it wants, consume
+   * the claimed, mark the whole batch when last.
+   */
+  const runBatch = (consumer: EventConsumer, wants: (e: EventRow) => boolean, batch: EventRow[], last: boolean) =>
     withJobTenant(job, async (trx) => {
-      if (consumer) {
+      const wanted = batch.filter(wants)
+      if (wanted.length) {
         const { rows } = await trx.raw(
           `insert into consumed_events (tenant_id, consumer, event_id)
            select ?, ?, unnest(?::text[]) on conflict do nothing returning event_id`,
-          [tenantId, consumer.name, batch.map((e) => e.id)],
+          [tenantId, consumer.name, wanted.map((e) => e.id)],
         )
         const claimed = new Set(rows.map((r: { event_id: string }) => r.event_id))
-        const mine = batch.filter((e) => claimed.has(e.id))
+        const mine = wanted.filter((e) => claimed.has(e.id))
         if (mine.length) await consumer.consume(trx, ctx, mine)
         result.ran[consumer.name] = (result.ran[consumer.name] ?? 0) + mine.length
       }
       if (last) await markDispatched(trx, batch)
     })
 
-  // The events still to dispatch, read once (in created_at order).
-  events = await withJobTenant(job, async (trx) =>
-    openEvents(trx, tenantId, await trx('events').where({ tenant_id: tenantId }).whereIn('id', ids).whereNull('dispatched_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select(...EVENT_COLUMNS)),
-  )
+  // The events still to dispatch, read once (in created_at order), and what each consumer wants of
+  // this tenant now (its `interest`): a consumer gets only the events of its types.
+  const wants: ((e: EventRow) => boolean)[] = []
+  events = await withJobTenant(job, async (trx) => {
+    const rows = await trx('events').where({ tenant_id: tenantId }).whereIn('id', ids).whereNull('dispatched_at').orderBy([{ column: 'created_at' }, { column: 'id' }]).select(...EVENT_COLUMNS)
+    if (!rows.length) return []
+    for (const c of consumers) {
+      const interest = c.interest ? await c.interest(trx, tenantId) : 'all'
+      const types = interest === 'all' ? null : new Set(interest)
+      wants.push(types ? (e) => types.has(e.type) : () => true)
+    }
+    return openEvents(trx, tenantId, rows)
+  })
   result.skipped = ids.length - events.length
   if (!events.length) return result
   if (!consumers.length) {
@@ -81,7 +94,7 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
   for (const [i, consumer] of consumers.entries()) {
     const last = i === consumers.length - 1
     try {
-      await runBatch(consumer, batch, last)
+      await runBatch(consumer, wants[i], batch, last)
     } catch (err) {
       if (batch.length === 1) {
         failures.push({ event: batch[0].id, consumer: consumer.name, err })
@@ -91,7 +104,7 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
         const passed: EventRow[] = []
         for (const event of batch) {
           try {
-            await runBatch(consumer, [event], last)
+            await runBatch(consumer, wants[i], [event], last)
             passed.push(event)
           } catch (e) {
             failures.push({ event: event.id, consumer: consumer.name, err: e })
