@@ -25,7 +25,7 @@ async function main(mode: string): Promise<void> {
     if (mode === 'migrate') return
   }
   const db = createDb(appDatabaseUrl(config), { poolMax: config.DB_POOL_MAX, preparedStatements: config.DB_PREPARED_STATEMENTS })
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 })
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true }) // the rate limiter's calls of one tick go in one write
   // Discovered plugins and the containment pool their code (and JSON-logic rules) run in: one per
   // process, shared by the API and the worker, closed last.
   const plugins = await createPluginRuntime(pluginRuntimeOptions(config, (m) => log.warn(m)))

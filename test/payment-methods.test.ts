@@ -58,6 +58,28 @@ t.test('payment methods and merchant details in the tenant settings', async (t) 
     t.equal(voided.statusCode, 200, voided.raw)
   })
 
+  await t.test('a reversal hits the accounts of the original, not what the method’s role maps to now', async (t) => {
+    const linesOf = async (entry: string) =>
+      (await env.admin('journal_lines').where({ entry_id: entry }).orderBy('line_no').select('account_code', 'role', 'debit', 'credit')).map((l: any) => `${l.role} ${l.account_code} ${l.debit}/${l.credit}`)
+    const settings = (await api.get('/v1/settings')).body.payment_methods
+    const set = (role: string) => api.patch('/v1/settings', { payment_methods: settings.map((m: any) => (m.code === 'card' ? { ...m, account_role: role } : m)) })
+    t.equal((await set('clearing')).statusCode, 200)
+    const pay = (await api.post('/v1/payments', { customer: cus, amount: 700, method: 'card' })).body
+    t.same(await linesOf(pay.journal_entry), ['cash 1020 700/0', 'advances 2100 0/700'], 'posted to clearing')
+    t.equal((await set('bank')).statusCode, 200, 'card now settles to the bank')
+
+    const part = await api.post(`/v1/transactions/${(await api.get(`/v1/customers/${cus}/transactions?limit=100`)).body.data.find((x: any) => x.source === pay.id).id}/reverse`, { amount: 200, reason: 'part' })
+    t.equal(part.statusCode, 200, part.raw)
+    const voided = await api.post(`/v1/payments/${pay.id}/void`, { reason: 'all of it' })
+    t.equal(voided.statusCode, 200, voided.raw)
+    const reversals = await env.admin('journal_entries').where({ reverses_entry_id: pay.journal_entry }).orderBy('id').pluck('id')
+    t.equal(reversals.length, 2)
+    t.same(await linesOf(reversals[0]), ['advances 2100 200/0', 'cash 1020 0/200'], 'the partial reversal credits clearing')
+    t.same(await linesOf(reversals[1]), ['advances 2100 500/0', 'cash 1020 0/500'], 'the void credits clearing')
+    const clearing = await env.admin('journal_lines').whereIn('entry_id', [pay.journal_entry, ...reversals]).where({ account_code: '1020' }).select(env.admin.raw('sum(debit) - sum(credit) as net')).first()
+    t.equal(Number(clearing.net), 0, 'nothing of it left on clearing')
+  })
+
   await t.test('a method the tenant does not list: 400 payment_method_unknown, nothing written', async (t) => {
     const inv = await invoice(api, cus, 1000)
     const before = await counts(env)

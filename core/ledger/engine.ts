@@ -156,6 +156,11 @@ export interface ProposedLine {
   customer_id?: string
   /** Base amount when it is fixed by an earlier posting (e.g. the invoice's rate when AR is settled). */
   base?: number
+  /**
+   * The account, when the entry this one mirrors fixes it (a reversal hits the accounts of the
+   * original, whatever the chart of accounts or the payment method's role say now): not mapped.
+   */
+  account_code?: string
 }
 
 export interface PostingInput {
@@ -223,16 +228,20 @@ function reject(message: string): never {
  * split is applied to each line as proportions of the probe amount.
  */
 async function mapLines(coa: ActiveChart, input: PostingInput, lines: ProposedLine[], event: PostingEventType): Promise<FinalLine[]> {
-  const { mapping, known } = await pluginRuntime().chartOfAccounts.mapping(coa, {
-    type: event,
-    currency: input.currency,
-    method: input.method,
-    account_role: input.account_role,
-    lines: lines.map((l) => ({ role: l.role, side: l.side })),
-  })
+  // Lines whose account is fixed (a reversal's) are not mapped; the plugin maps the others.
+  const toMap = lines.filter((l) => l.account_code === undefined)
+  const { mapping, known } = toMap.length
+    ? await pluginRuntime().chartOfAccounts.mapping(coa, {
+        type: event,
+        currency: input.currency,
+        method: input.method,
+        account_role: input.account_role,
+        lines: toMap.map((l) => ({ role: l.role, side: l.side })),
+      })
+    : { mapping: {}, known: new Set<string>() }
   const out: FinalLine[] = []
   for (const l of lines) {
-    const target = mapping[l.role] as string | SplitLine[] | undefined
+    const target = l.account_code ?? (mapping[l.role] as string | SplitLine[] | undefined)
     const parts: SplitLine[] =
       typeof target === 'string'
         ? [{ account: target, amount: l.amount }]
@@ -241,7 +250,7 @@ async function mapLines(coa: ActiveChart, input: PostingInput, lines: ProposedLi
           : reject(`No account mapped for role '${l.role}' of event '${event}'.`)
     if (CUSTOMER_ROLES.has(l.role) && (parts.length !== 1 || parts[0].amount !== l.amount)) reject(`The '${l.role}' role cannot be split or changed by a mapping.`)
     for (const p of parts) {
-      if (typeof p?.account !== 'string' || !known.has(p.account)) reject(`The mapping names an unknown account '${String(p?.account)}' for role '${l.role}'.`)
+      if (typeof p?.account !== 'string' || (l.account_code === undefined && !known.has(p.account))) reject(`The mapping names an unknown account '${String(p?.account)}' for role '${l.role}'.`)
       out.push({
         role: l.role,
         side: l.side,

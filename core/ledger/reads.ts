@@ -139,11 +139,11 @@ export async function reversedOfDocument(trx: Trx, ctx: RequestContext, sourceId
 export async function entryWithReversals(trx: Trx, ctx: RequestContext, txn: Pick<CustomerTransactionRow, 'id' | 'journal_entry_id'>) {
   const original: { currency: string; exchange_rate: string } = await trx('journal_entries').where({ tenant_id: ctx.tenantId, id: txn.journal_entry_id }).first('currency', 'exchange_rate')
   const priorEntries: string[] = await trx('customer_transactions').where({ tenant_id: ctx.tenantId, reverses_id: txn.id }).pluck('journal_entry_id')
-  const lines: { role: LineRole; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
+  const lines: { role: LineRole; account_code: string; tx_debit: number; tx_credit: number; debit: number; credit: number }[] = await trx('journal_lines')
     .where({ tenant_id: ctx.tenantId })
     .whereIn('entry_id', [txn.journal_entry_id, ...priorEntries])
     .orderBy(['entry_id', 'line_no'])
-    .select('role', 'tx_debit', 'tx_credit', 'debit', 'credit')
+    .select('role', 'account_code', 'tx_debit', 'tx_credit', 'debit', 'credit')
   return { original, lines }
 }
 

@@ -162,9 +162,11 @@ const COST_ROLES: ReadonlySet<string> = new Set(['cogs', 'inventory'])
 
 /**
  * The mirror of what is still open of `txn`'s entry, scaled to `amount` of `remaining`: per
- * non-customer role, the original's signed amount net of earlier reversals, sides swapped. The
- * customer line carries exactly `amount`; a rounding residue goes to the largest line opposite
- * it (revenue rather than cost). A reversal of everything that remains is therefore exact.
+ * non-customer role and account, the original's signed amount net of earlier reversals, sides
+ * swapped, on the same accounts (not mapped again: a changed chart of accounts or payment method
+ * role must not send a reversal elsewhere than the original). The customer line carries exactly
+ * `amount`, on the original's customer account; a rounding residue goes to the largest line
+ * opposite it (revenue rather than cost). A reversal of everything that remains is therefore exact.
  */
 async function planMirror(
   trx: Trx,
@@ -176,18 +178,22 @@ async function planMirror(
   input: { amount: number; remaining: number; posting_date: string; reason: string; customer_id: string },
 ): Promise<BuiltEntry> {
   const { original, lines } = await entryWithReversals(trx, ctx, txn)
-  const open = new Map<LineRole, number>()
+  const open = new Map<string, { role: LineRole; account_code: string; signed: number }>()
   let openArBase = 0
+  let customerAccount: string | undefined
   for (const l of lines) {
     if (l.role === 'ar') openArBase += l.debit - l.credit
+    if (l.role === doc.customer.role) customerAccount ??= l.account_code
     if (l.role === 'ar' || l.role === 'advances' || FX_ROLES.has(l.role)) continue
-    open.set(l.role, (open.get(l.role) ?? 0) + l.tx_debit - l.tx_credit)
+    const key = `${l.role}\u0000${l.account_code}`
+    const o = open.get(key) ?? open.set(key, { role: l.role, account_code: l.account_code, signed: 0 }).get(key)!
+    o.signed += l.tx_debit - l.tx_credit
   }
 
   const { amount, remaining } = input
   const mirror: ProposedLine[] = []
-  for (const [role, signed] of open) {
-    if (signed !== 0) mirror.push({ role, side: signed > 0 ? 'credit' : 'debit', amount: scale(Math.abs(signed), amount, remaining) })
+  for (const { role, account_code, signed } of open.values()) {
+    if (signed !== 0) mirror.push({ role, account_code, side: signed > 0 ? 'credit' : 'debit', amount: scale(Math.abs(signed), amount, remaining) })
   }
   const customerLine: ProposedLine = {
     role: doc.customer.role,
@@ -195,6 +201,7 @@ async function planMirror(
     amount,
     customer_id: input.customer_id,
     base: doc.customer.role === 'ar' ? scale(Math.abs(openArBase), amount, remaining) : undefined,
+    account_code: customerAccount,
   }
   const debit = [...mirror, customerLine].reduce((s, l) => s + (l.side === 'debit' ? l.amount : 0), 0)
   const credit = [...mirror, customerLine].reduce((s, l) => s + (l.side === 'credit' ? l.amount : 0), 0)
