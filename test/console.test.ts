@@ -201,6 +201,19 @@ t.test('console session', async (t) => {
     t.equal((await call(env, 'GET', '/v1/customers', { cookie })).statusCode, 401)
   })
 
+  await t.test('sign-in and sign-out are audited: the key, the session, where from; never the cookie', async (t) => {
+    const { cookie, csrf } = await signIn(env, tenant.key)
+    t.equal((await call(env, 'DELETE', '/console/session', { cookie, csrf })).statusCode, 204)
+    const rows = await env.admin('audit_log').where({ tenant_id: tenant.uuid, entity_type: 'console_session' }).orderBy('seq', 'desc').limit(2).select('action', 'actor', 'entity_id', 'ip', 'after')
+    t.same(rows.map((r: any) => r.action), ['console.signed_out', 'console.signed_in'])
+    t.equal(rows[0].entity_id, rows[1].entity_id, 'one session')
+    t.match(rows[1].entity_id, /^cs_[0-9a-f]{16}$/)
+    t.match(rows[1].actor, /^key_/)
+    t.ok(rows[1].ip, 'with the client address')
+    t.ok(rows[1].after.expires_at)
+    t.notOk(JSON.stringify(rows).includes(cookie.split('.')[1]), 'the cookie is not in the audit log')
+  })
+
   await t.test('an expired session is dead', async (t) => {
     const { cookie } = await signIn(env, tenant.key)
     await env.admin('console_sessions').where({ tenant_id: tenant.uuid }).update({ expires_at: env.admin.raw("now() - interval '1 second'") })

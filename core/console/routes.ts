@@ -3,12 +3,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
-import { apiKeyFor, consoleSessionKey } from '../http/auth'
+import { apiKeyFor, consoleSessionKey, keyContext } from '../http/auth'
 import { clearSessionCookie, CONSOLE_COOKIE, csrfToken, newCsrfSecret, refuseCrossSite, setSessionCookie } from '../http/console-session'
 import { withTenant } from '../kernel/db/tenant'
 import { AppError } from '../kernel/errors'
 import { tenantPublicId } from '../kernel/ids'
-import { createSession, deleteSession, keyName, tenantName } from './model'
+import { tenantName } from './model'
+import { signInToConsole, signOutOfConsole } from '../workflows/console-session'
 
 /**
  * The tenant admin console (ARCHITECTURE §11, API.md "Console"): the session endpoints that trade
@@ -102,10 +103,7 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
       refuseCrossSite(req)
       const key = await apiKeyFor(req.server.deps.db, req.body.api_key)
       const secret = newCsrfSecret()
-      const { session, name } = await withTenant(req.server.deps.db, key.tenantId, async (trx) => {
-        const session = await createSession(trx, key.tenantId, key.keyId, secret)
-        return { session, name: await keyName(trx, key.tenantId, key.keyId) }
-      })
+      const { session, name } = await withTenant(req.server.deps.db, key.tenantId, (trx) => signInToConsole(trx, keyContext(req, key), secret))
       setSessionCookie(req, reply, session.token, session.expiresAt)
       noStore(reply).code(201)
       return view(req, key.tenantId, { keyId: key.keyId, keyName: name, user: key.user, role: key.access.role, permissions: key.access.permissions }, session.expiresAt, { secret, sessionId: session.id })
@@ -135,8 +133,8 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     '/console/session',
     { config: { auth: 'none' }, schema: { hide: true, tags, summary: 'Sign out of the console: ends the session and clears its cookie', response: { 204: { type: 'null' }, ...errors } } },
     async (req, reply) => {
-      const { s } = await session(req)
-      await withTenant(req.server.deps.db, s.tenantId, (trx) => deleteSession(trx, s.tenantId, s.id))
+      const { key, s } = await session(req)
+      await withTenant(req.server.deps.db, s.tenantId, (trx) => signOutOfConsole(trx, keyContext(req, key), s.id))
       clearSessionCookie(req, reply)
       return noStore(reply).code(204).send()
     },

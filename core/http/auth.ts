@@ -106,13 +106,18 @@ export function registerAuth(app: FastifyInstance): void {
       return
     }
     const key = token === null ? await consoleSessionKey(app.deps.db, req, cookie!) : await apiKeyFor(app.deps.db, token)
-    req.ctx = { tenantId: key.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
+    req.ctx = keyContext(req, key)
     const required = ROUTE_PERMISSIONS[routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.routeOptions.url ?? '')]
     const missing = required === 'authenticated' ? undefined : required?.find((p) => !key!.access.permissions.has(p))
     if (!required || missing) {
       throw new AppError('permission_denied', `The '${key.access.role}' role lacks the '${missing ?? 'route'}' permission.`, { details: { permission: missing ?? null } })
     }
   }
+}
+
+/** The context of a request made with `key` (an API key, or the key behind a console session). */
+export function keyContext(req: FastifyRequest, key: CachedKey): RequestContext {
+  return { tenantId: key.tenantId, keyId: key.keyId, user: key.user, role: key.access.role, access: key.access, ...baseContext(req) }
 }
 
 /**
