@@ -2,8 +2,9 @@ import type { Access } from '../core/kernel/permissions'
 
 /**
  * A short-lived, bounded cache of API-key lookups (hash → key id, user and access), so
- * authentication does not cost a database round trip on every request. Revoking a key, or changing
- * or deleting a custom role, evicts in this process at once; other replicas follow within TTL_MS.
+ * authentication does not cost a database round trip on every request. Revoking a key, changing
+ * or deleting a custom role, or changing the tenant's rate limit evicts in this process at once;
+ * other replicas follow within TTL_MS.
  */
 const TTL_MS = 5000
 const MAX_ENTRIES = 10000
@@ -13,6 +14,8 @@ export interface CachedKey {
   keyId: string
   user: string | null
   access: Access
+  /** The tenant's own request budget per key (settings `rate_limit.requests_per_key`); null: the platform's. */
+  requestsPerKey: number | null
 }
 
 const entries = new Map<string, { key: CachedKey; expires: number }>()

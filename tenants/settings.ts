@@ -4,14 +4,15 @@ import { AppError, notFound } from '../core/kernel/errors'
 import { tenantPublicId } from '../core/kernel/ids'
 import { recordAudit } from '../core/audit/service'
 import { emitEvent } from '../core/outbox/outbox'
-import { DEFAULT_PAYMENT_METHODS, type ApprovalSettings, type MerchantSettings, type PaymentMethodSetting, type UpdateSettingsInput } from '../core/settings/schemas'
+import { DEFAULT_PAYMENT_METHODS, DEFAULT_RATE_LIMIT, type ApprovalSettings, type MerchantSettings, type PaymentMethodSetting, type RateLimitSettings, type UpdateSettingsInput } from '../core/settings/schemas'
 import { evictLedgerContext } from '../core/ledger/engine'
 import { afterCommit } from '../core/kernel/db/tenant'
 import { assertTimezone } from './service'
+import { evictTenantKeys } from './key-cache'
 
 /**
- * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals`, `merchant`
- * and `payment_methods` parts of `tenants.settings` (jsonb). Absent keys read as their defaults,
+ * Tenant settings (`GET/PATCH /v1/settings`): the timezone column and the `approvals`, `merchant`,
+ * `payment_methods` and `rate_limit` parts of `tenants.settings` (jsonb). Absent keys read as their defaults,
  * so a tenant provisioned before a setting existed behaves as the default says.
  */
 
@@ -20,7 +21,7 @@ export const DEFAULT_APPROVALS: ApprovalSettings = { refund_over: null, write_of
 interface TenantSettingsRow {
   base_currency: string
   timezone: string
-  settings: { approvals?: Partial<ApprovalSettings>; merchant?: Partial<MerchantSettings>; payment_methods?: PaymentMethodSetting[] } | null
+  settings: { approvals?: Partial<ApprovalSettings>; merchant?: Partial<MerchantSettings>; payment_methods?: PaymentMethodSetting[]; rate_limit?: Partial<RateLimitSettings> } | null
 }
 
 export const DEFAULT_MERCHANT: MerchantSettings = { name: null, address: null, tax_id: null, email: null, phone: null, payment_instructions: null }
@@ -33,6 +34,7 @@ function settingsView(row: TenantSettingsRow) {
     approvals: { ...DEFAULT_APPROVALS, ...(row.settings?.approvals ?? {}) },
     merchant: { ...DEFAULT_MERCHANT, ...(row.settings?.merchant ?? {}) },
     payment_methods: row.settings?.payment_methods ?? [...DEFAULT_PAYMENT_METHODS],
+    rate_limit: { ...DEFAULT_RATE_LIMIT, ...(row.settings?.rate_limit ?? {}) },
   }
 }
 
@@ -65,6 +67,7 @@ export async function updateSettings(trx: Trx, ctx: RequestContext, input: Updat
     approvals: { ...(row.settings?.approvals ?? {}), ...(input.approvals ?? {}) },
     ...(input.merchant ? { merchant: { ...(row.settings?.merchant ?? {}), ...input.merchant } } : {}),
     ...(input.payment_methods ? { payment_methods: uniqueCodes(input.payment_methods) } : {}),
+    ...(input.rate_limit ? { rate_limit: { ...(row.settings?.rate_limit ?? {}), ...input.rate_limit } } : {}),
   }
   const after = settingsView({ ...row, timezone, settings })
   if (JSON.stringify(before) === JSON.stringify(after)) return before
@@ -72,6 +75,8 @@ export async function updateSettings(trx: Trx, ctx: RequestContext, input: Updat
   // Payments see the new methods at once in this process (others within the ledger context's TTL).
   evictLedgerContext(ctx.tenantId)
   afterCommit(trx, () => evictLedgerContext(ctx.tenantId))
+  // Cached keys carry the tenant's rate limit: a new one applies at once here (elsewhere within the key cache's TTL).
+  if (input.rate_limit) afterCommit(trx, () => evictTenantKeys(ctx.tenantId))
   await recordAudit(trx, ctx, { action: 'settings.updated', entity_type: 'tenant', entity_id: tenantPublicId(ctx.tenantId), before, after })
   await emitEvent(trx, ctx, 'settings.updated', after)
   return after

@@ -22,6 +22,7 @@ t.test('tenant settings', async (t) => {
         { code: 'check', name: 'Check', account_role: 'bank' },
         { code: 'other', name: 'Other', account_role: 'bank' },
       ],
+      rate_limit: { requests_per_key: null },
     })
   })
 
@@ -68,6 +69,11 @@ t.test('tenant settings', async (t) => {
       { merchant: { tax_id: 'x'.repeat(65) } },
       { merchant: { iban: 'DE00' } },
       { merchant: 'Shop' },
+      { rate_limit: { requests_per_key: 0 } },
+      { rate_limit: { requests_per_key: 2.5 } },
+      { rate_limit: { requests_per_key: '100' } },
+      { rate_limit: { per_ip: 5 } },
+      { rate_limit: 100 },
       {},
     ]) {
       const res = await api.patch('/v1/settings', body)
@@ -75,6 +81,35 @@ t.test('tenant settings', async (t) => {
       t.equal(res.body.error.code, 'validation_failed')
     }
     t.same((await api.get('/v1/settings')).body, before)
+  })
+
+  await t.test('rate_limit: the tenant lowers the budget of each of its keys, never raises the platform’s', async (t) => {
+    // A tenant of its own: every key of it counts against the lowered budget, its admin key too.
+    const shop = await env.tenant()
+    const shopApi = env.api(shop.key)
+    const other = await env.tenant()
+    const set = await shopApi.patch('/v1/settings', { rate_limit: { requests_per_key: 3 } }) // the admin key's 1st request
+    t.equal(set.statusCode, 200, set.raw)
+    t.same(set.body.rate_limit, { requests_per_key: 3 })
+    const ownKey = env.api((await env.key(shop.key, 'admin')).secret) // 2nd
+    const answers = [] as number[]
+    for (let i = 0; i < 4; i++) answers.push((await ownKey.get('/v1/customers')).statusCode)
+    t.same(answers, [200, 200, 200, 429], 'the fourth request of the window is refused')
+    const limited = await ownKey.get('/v1/customers')
+    t.equal(limited.body.error.code, 'rate_limited')
+    t.ok(Number(limited.headers['retry-after']) > 0, 'with Retry-After')
+    t.equal(limited.headers['x-ratelimit-limit'], '3')
+    const others = env.api(other.key)
+    for (let i = 0; i < 5; i++) t.equal((await others.get('/v1/customers')).statusCode, 200, 'another tenant keeps the platform’s budget')
+    t.equal((await others.get('/v1/customers')).headers['x-ratelimit-limit'], String(env.config.RATE_LIMIT_MAX))
+
+    // Above the platform's limit: the platform's applies; null gives it back.
+    const high = await shopApi.patch('/v1/settings', { rate_limit: { requests_per_key: env.config.RATE_LIMIT_MAX + 1000 } }) // 3rd
+    t.equal(high.statusCode, 200, high.raw)
+    t.equal((await ownKey.get('/v1/customers')).headers['x-ratelimit-limit'], String(env.config.RATE_LIMIT_MAX), 'the platform’s limit, at once')
+    t.equal((await shopApi.patch('/v1/settings', { rate_limit: { requests_per_key: null } })).body.rate_limit.requests_per_key, null)
+    const audit = await env.admin('audit_log').where({ tenant_id: shop.uuid, action: 'settings.updated' }).orderBy('seq', 'desc').first('after')
+    t.same(audit.after.rate_limit, { requests_per_key: null }, 'audited')
   })
 
   await t.test('permissions: auditors read, only settings.manage writes', async (t) => {

@@ -7,7 +7,7 @@ import type Redis from 'ioredis'
 import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
 import { newId } from '../kernel/ids'
-import { rateLimitKey, registerAuth } from './auth'
+import { rateLimitKey, rateLimitMax, registerAuth } from './auth'
 import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
 import { errorBody, registerErrorHandling, toAppError } from './errors'
@@ -135,7 +135,8 @@ export async function buildApp(
 
   await app.register(rateLimit, {
     global: true,
-    max: deps.config.RATE_LIMIT_MAX,
+    // The platform's budget per window, or the tenant's lower one for its keys (settings rate_limit).
+    max: (req) => rateLimitMax(req, deps.db, deps.config.RATE_LIMIT_MAX),
     timeWindow: deps.config.RATE_LIMIT_WINDOW_MS,
     redis: deps.redis,
     // Under the service's QUEUE_PREFIX, like its queues: another service (or test) on the same Redis

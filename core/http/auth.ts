@@ -45,6 +45,23 @@ export function rateLimitKey(req: FastifyRequest, platformToken: string): string
   return `ip:${req.ip}`
 }
 
+/**
+ * The rate limiter's budget for the request's bucket: the platform's (`platformMax` per window),
+ * or the tenant's own `rate_limit.requests_per_key` when the bearer token is one of its keys and
+ * the tenant set a lower one. The key is looked up as authentication will (the same short cache),
+ * so this costs no extra round trip; a token that is no key gets the platform's budget (and 401).
+ */
+export async function rateLimitMax(req: FastifyRequest, db: Db, platformMax: number): Promise<number> {
+  const token = bearer(req)
+  if (!token || !parseSecret(token)) return platformMax
+  try {
+    const key = await apiKeyFor(db, token)
+    return key.requestsPerKey === null ? platformMax : Math.min(platformMax, key.requestsPerKey)
+  } catch {
+    return platformMax
+  }
+}
+
 function sameSecret(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a).digest()
   const hb = createHash('sha256').update(b).digest()
@@ -131,7 +148,8 @@ export async function consoleSessionKey(db: Db, req: FastifyRequest, cookie: str
   if (!parsed || !row) throw new AppError('invalid_session')
   checkCsrf(req, row.csrf_secret, row.session_id)
   req.consoleSession = { id: row.session_id, tenantId: parsed.tenantId, csrfSecret: row.csrf_secret, expiresAt: row.expires_at, keyName: row.name }
-  return { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
+  // Cookie requests are rate-limited per client address (rateLimitKey), not per key.
+  return { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row), requestsPerKey: null }
 }
 
 /** The tenant key whose secret is `token` (cached briefly), else 401. */
@@ -146,12 +164,14 @@ export async function apiKeyFor(db: Db, token: string): Promise<CachedKey> {
         .leftJoin('roles as r', function () {
           this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
         })
+        .join('tenants as t', 't.tenant_id', 'k.tenant_id')
         .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
         .whereNull('k.revoked_at')
-        .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only'),
+        .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only', trx.raw(`t.settings->'rate_limit'->'requests_per_key' as requests_per_key`)),
     )
     if (!row) throw new AppError('invalid_api_key')
-    key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row) }
+    const requestsPerKey = typeof row.requests_per_key === 'number' ? row.requests_per_key : null
+    key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row), requestsPerKey }
     cacheKey(hash, key)
   }
   return key

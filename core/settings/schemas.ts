@@ -79,6 +79,23 @@ export const approvalSettingsProperties = {
   repair: { type: 'boolean', description: 'true: a reconciliation repair (POST /v1/reconciliations/:id/repair) answers 202 with an approval request and runs only when a different key approves it. false (default): it runs at once.' },
 } as const
 
+/** A tenant's own request budget per API key, within the platform's (RATE_LIMIT_MAX per RATE_LIMIT_WINDOW_MS). */
+export const rateLimitProperties = {
+  requests_per_key: {
+    type: ['integer', 'null'],
+    minimum: 1,
+    maximum: 100_000_000,
+    description:
+      "Requests one API key of this tenant may make per rate-limit window (the platform's, 60 seconds by default); more get 429 `rate_limited` with `Retry-After`. It can only lower the platform's limit, never raise it. null (default): the platform's limit. Running instances pick a change up within 30 seconds.",
+  },
+} as const
+
+export interface RateLimitSettings {
+  requests_per_key: number | null
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimitSettings = { requests_per_key: null }
+
 export const updateSettingsBody = {
   type: 'object',
   additionalProperties: false,
@@ -94,6 +111,7 @@ export const updateSettingsBody = {
       items: paymentMethodSchema,
       description: 'Replaces the whole list (codes unique). Payments, sales and refunds must name one of them (400 `payment_method_unknown`); past documents keep their code.',
     },
+    rate_limit: { type: 'object', additionalProperties: false, properties: rateLimitProperties, description: 'Only the given keys change.' },
   },
 } as const
 
@@ -110,11 +128,12 @@ export interface UpdateSettingsInput {
   approvals?: Partial<ApprovalSettings>
   merchant?: Partial<MerchantSettings>
   payment_methods?: PaymentMethodSetting[]
+  rate_limit?: Partial<RateLimitSettings>
 }
 
 export const settingsSchema = {
   type: 'object',
-  description: 'Tenant settings. Rate limits are not settable yet.',
+  description: 'Tenant settings.',
   properties: {
     object: { type: 'string', enum: ['settings'] },
     base_currency: { type: 'string', description: 'Fixed at provisioning.' },
@@ -126,6 +145,7 @@ export const settingsSchema = {
     },
     merchant: { type: 'object', properties: merchantProperties, required: Object.keys(merchantProperties) },
     payment_methods: { type: 'array', items: paymentMethodSchema },
+    rate_limit: { type: 'object', properties: rateLimitProperties, required: ['requests_per_key'] },
   },
-  required: ['object', 'base_currency', 'timezone', 'approvals', 'merchant', 'payment_methods'],
+  required: ['object', 'base_currency', 'timezone', 'approvals', 'merchant', 'payment_methods', 'rate_limit'],
 } as const
