@@ -10,6 +10,11 @@ RUN npm run build
 # worker threads load a partner's TypeScript plugin with it.
 FROM node:20-slim
 WORKDIR /app
+# The fonts statement and invoice PDFs embed (core/reports/statement.ts): DejaVu Sans for Latin,
+# Greek and Cyrillic, Droid Sans Fallback for CJK. The slim image has none.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-droid-fallback \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
