@@ -86,7 +86,7 @@ export const rateLimitProperties = {
     minimum: 1,
     maximum: 100_000_000,
     description:
-      "Requests one API key of this tenant may make per rate-limit window (the platform's, 60 seconds by default); more get 429 `rate_limited` with `Retry-After`. It can only lower the platform's limit, never raise it. null (default): the platform's limit. Running instances pick a change up within 30 seconds.",
+      "Requests one API key of this tenant may make per rate-limit window (the platform's, 60 seconds by default); more get 429 `rate_limited` with `Retry-After`. It can only lower the platform's limit, never raise it. null (default): the platform's limit. The instance that takes the change applies it at once, others within 5 seconds (the API-key cache).",
   },
 } as const
 
