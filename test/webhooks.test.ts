@@ -1,7 +1,7 @@
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
 import { DEFAULT_RETRY_SCHEDULE_MS, deliverAttempt, deliverySettings, judge, parseRetryAfter, sweepTenant } from '../core/webhooks/delivery'
-import { setupTestEnv, type ApiClient, type TestEnv } from './helpers/app'
+import { PLATFORM_TOKEN, setupTestEnv, type ApiClient, type TestEnv } from './helpers/app'
 import { sleep, startReceiver, startTestWorker, waitFor, type Receiver } from './helpers/webhooks'
 
 const RETRY_MS = 100
@@ -287,6 +287,46 @@ t.test('delivery', async (t) => {
         })
         t.equal(after.attempt_count, 5, 'the log keeps every attempt')
       })
+    })
+
+    await t.test('a dead-lettered delivery job retried by the platform operator is attempted again, once', async (t) => {
+      const receiver = await startReceiver(t, () => ({ status: 503 }))
+      const { api, endpoint: ep } = await endpoint(env, receiver)
+      await customerEvent(api, receiver, 'Dead Letter Co')
+      const [dead] = await waitFor('failed', async () => {
+        const d = await deliveries(api, ep.id)
+        return d[0]?.status === 'failed' && d
+      })
+      t.equal(receiver.requests.length, 4)
+      const platform = env.api(PLATFORM_TOKEN)
+      const letters = (await platform.get('/v1/platform/dead-letters?queue=webhook-delivery&limit=100')).body.data.filter((l: any) => l.data?.deliveryId === dead.id || l.data?.deliveries?.some((x: any) => x.deliveryId === dead.id))
+      t.equal(letters.length, 4, 'each refused attempt left a dead-lettered job')
+      const last = letters.find((l: any) => /gave up/.test(l.failed_reason))
+      t.ok(last, 'the last one says the delivery gave up')
+
+      receiver.respond = () => ({ status: 200 })
+      const retried = await platform.post(`/v1/platform/dead-letters/webhook-delivery/${encodeURIComponent(last.id)}/retry`)
+      t.equal(retried.statusCode, 200, retried.raw)
+      const [after] = await waitFor('delivered', async () => {
+        const d = await deliveries(api, ep.id)
+        return d[0]?.status === 'delivered' && d
+      })
+      t.equal(receiver.requests.length, 5, 'one more request, not a replay of the stale attempt')
+      t.equal(receiver.requests[4].headers['webhook-id'], dead.event, 'the same webhook-id')
+      t.equal(after.attempt_count, 5)
+      const audit = await env.admin('audit_log').where({ action: 'webhook_delivery.retried', entity_id: dead.id })
+      t.equal(audit.length, 1, 'the retry is audited')
+      t.match(audit[0], { actor: 'platform', before: { status: 'failed' }, after: { status: 'pending' } })
+      const left = (await platform.get('/v1/platform/dead-letters?queue=webhook-delivery&limit=100')).body.data.map((l: any) => l.id)
+      t.notOk(left.includes(last.id), 'the retried dead letter is gone')
+
+      const stale = letters.find((l: any) => l.id !== last.id)
+      const again = await platform.post(`/v1/platform/dead-letters/webhook-delivery/${encodeURIComponent(stale.id)}/retry`)
+      t.equal(again.statusCode, 422, 'a delivered delivery is not retried')
+      t.equal(again.body.error.code, 'invalid_state')
+      await sleep(3 * RETRY_MS)
+      t.equal(receiver.requests.length, 5, 'nothing more sent')
+      t.equal((await platform.post(`/v1/platform/dead-letters/webhook-delivery/${encodeURIComponent(last.id)}/retry`)).statusCode, 404, 'a removed dead letter is gone')
     })
 
     await t.test('a redirect is not followed and counts as a failed attempt', async (t) => {

@@ -1,6 +1,7 @@
 import Queue from 'bull'
 import type { Logger } from 'pino'
 import type { Db, Trx } from '../kernel/db/knex'
+import type { RequestContext } from '../kernel/context'
 import { isUuid, withTenant } from '../kernel/db/tenant'
 import { databaseIdentity } from '../kernel/db/identity'
 
@@ -44,7 +45,16 @@ export interface JobOptions {
   timeoutMs?: number
   /** Jobs of this type run at once per worker process. Default 4, at most 50. */
   concurrency?: number
+  /**
+   * What a platform operator's retry of a dead-lettered job of this type does, for a job that
+   * running again as it was would not redo (its work moved on: e.g. a delivery attempt that was
+   * made and refused, whose next attempt has its own job). Default: Bull runs the job again.
+   */
+  retry?: DeadLetterRetry
 }
+
+/** See JobOptions.retry: redoes a dead-lettered job's work for `ctx` (the operator, on the job's tenant). */
+export type DeadLetterRetry = (ctx: RequestContext, db: Db, data: any) => Promise<void>
 
 export interface JobDefinition {
   type: string
@@ -53,6 +63,7 @@ export interface JobDefinition {
   backoff: (attemptsMade: number, err: Error) => number
   timeoutMs: number
   concurrency: number
+  retry?: DeadLetterRetry
 }
 
 /** What Bull stores for every job: the tenant and its database travel with the payload. */
@@ -109,7 +120,7 @@ export function defineJob<T>(type: string, handler: JobHandler<T>, opts: JobOpti
   if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) throw new Error(`defineJob: attempts must be 1..${MAX_ATTEMPTS}`)
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) throw new Error(`defineJob: timeoutMs must be 1..${MAX_TIMEOUT_MS}`)
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) throw new Error(`defineJob: concurrency must be 1..${MAX_CONCURRENCY}`)
-  return { type, handler, attempts, backoff: opts.backoff ?? defaultBackoff, timeoutMs, concurrency }
+  return { type, handler, attempts, backoff: opts.backoff ?? defaultBackoff, timeoutMs, concurrency, retry: opts.retry }
 }
 
 /** Definitions by type; a type listed twice is refused. */

@@ -13,7 +13,7 @@ import { errorBody } from '../http/errors'
 import { tenantPublicId, tenantUuid } from '../kernel/ids'
 import { recordAudit } from '../audit/service'
 import { setJobSettings, type TenantJobSettings } from './controls'
-import { closeProducers, configureJobs, jobTypes, producerQueue, type JobEnvelope } from './queues'
+import { closeProducers, configureJobs, jobDefinition, jobTypes, producerQueue, type JobEnvelope } from './queues'
 import { workerRegistry } from './registry'
 
 /**
@@ -121,6 +121,8 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
         operationId: 'retryDeadLetter',
         tags,
         summary: 'Retry a dead-lettered job once more (platform admin token)',
+        description:
+          'Runs the job again. A `webhook-delivery` job is not run as it was (its attempt was made and recorded): its deliveries that are not delivered are attempted now (one that gave up starts a new cycle of attempts), audited as `webhook_delivery.retried`, and the dead letter is removed; 422 `invalid_state` when none can be (delivered, being attempted, or the endpoint is disabled or deleted).',
         params: { type: 'object', additionalProperties: false, required: ['queue', 'jobId'], properties: { queue: { type: 'string', maxLength: 63 }, jobId: { type: 'string', maxLength: 300 } } },
         response: { 200: deadLetterSchema, ...errors },
       },
@@ -131,7 +133,15 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       const job = await producerQueue(queue).getJob(jobId)
       if (!job) throw notFound('dead letter', jobId, 'jobId')
       if (!(await job.isFailed())) throw new AppError('invalid_state', 'Only a failed (dead-lettered) job can be retried.')
-      await job.retry()
+      const { retry } = jobDefinition(queue)
+      const env = job.data as Partial<JobEnvelope>
+      if (retry && typeof env?.tenantId === 'string') {
+        // The job's work moved on (see JobOptions.retry): its type redoes it, and the dead letter goes.
+        await retry(platformContext(req, env.tenantId), app.deps.db, env.data)
+        await job.remove()
+      } else {
+        await job.retry()
+      }
       req.log.info({ queue, jobId }, 'dead letter retried by the platform operator')
       return deadLetterView(queue, job)
     },

@@ -542,6 +542,62 @@ export async function sweepTenant(db: Db, tenantId: string, settings: DeliverySe
   return due.length
 }
 
+// ---- an operator's retry -----------------------------------------------------------------------
+
+/**
+ * A platform operator's retry of a dead-lettered `webhook-delivery` job (JobOptions.retry). Running
+ * the job again as it was would send nothing: a job claims only the attempt it was made for, and its
+ * deliveries have moved past it (the refused attempt was recorded and the next one scheduled, or the
+ * delivery gave up). So the deliveries it carried that are not delivered are attempted now: one that
+ * gave up starts a new cycle of attempts (as a redelivery does), one still waiting has its next
+ * attempt brought forward. A delivery being attempted (leased), delivered since, or whose endpoint
+ * is disabled or deleted is left as it is; when that leaves nothing, the retry is refused (422
+ * invalid_state, the dead letter stays). Each delivery retried is audited (webhook_delivery.retried).
+ */
+export async function retryDeliveries(ctx: RequestContext, db: Db, data: DeliveryJob): Promise<void> {
+  const ids = [...new Set([...(data.deliveryId ? [data.deliveryId] : []), ...(data.deliveries ?? []).map((d) => d.deliveryId)])]
+  await withTenant(db, ctx.tenantId, async (trx) => {
+    const { rows: before }: { rows: DeliveryRow[] } = await trx.raw(
+      `select d.* from webhook_deliveries d join webhook_endpoints e on e.tenant_id = d.tenant_id and e.id = d.endpoint_id
+        where d.tenant_id = ? and d.id = any(?::text[]) and d.status in ('pending', 'failed')
+          and (d.locked_until is null or d.locked_until < now()) and e.status = 'enabled' and e.deleted_at is null
+        order by d.id
+          for update of d`,
+      [ctx.tenantId, ids],
+    )
+    if (!before.length) {
+      throw new AppError('invalid_state', 'Nothing to retry: the job’s deliveries were delivered, are being attempted, or their endpoint is disabled or deleted.')
+    }
+    const { rows: after }: { rows: DeliveryRow[] } = await trx.raw(
+      `update webhook_deliveries d
+          set status = 'pending', next_attempt_at = now(), updated_at = now(),
+              cycle_start = case when d.status = 'failed' then d.attempts else d.cycle_start end
+        where d.tenant_id = ? and d.id = any(?::text[])
+        returning d.*`,
+      [ctx.tenantId, before.map((d) => d.id)],
+    )
+    const was = new Map(before.map((d) => [d.id, d]))
+    for (const d of after) {
+      await recordAudit(trx, ctx, {
+        action: 'webhook_delivery.retried',
+        entity_type: 'webhook_delivery',
+        entity_id: d.id,
+        before: deliveryView(was.get(d.id)!),
+        after: deliveryView(d),
+        reason: 'dead-lettered job retried by the platform operator',
+      })
+    }
+    // Fresh job ids: the delayed job of a pending delivery's next attempt may still sit in Redis
+    // (whichever runs first makes the attempt; the other finds it made and skips).
+    afterCommit(trx, () =>
+      enqueueMany(
+        DELIVERY_JOB,
+        after.map((d) => ({ tenantId: ctx.tenantId, data: { deliveryId: d.id, attempt: d.attempts }, jobId: `${d.id}-${d.attempts}-o${Date.now()}` })),
+      ).catch(() => undefined), // the sweeper takes a lost enqueue (the deliveries are due now)
+    )
+  })
+}
+
 // ---- what the worker runs ----------------------------------------------------------------------
 
 export interface WebhookDelivery {
@@ -576,7 +632,7 @@ export function webhookDelivery(change: Partial<DeliverySettings> = {}): Webhook
       // Receiver failures are recorded and rescheduled by the job itself; Bull's retries only cover
       // infrastructure errors (database down) before the sweeper takes over. A job is leased for
       // all its rounds of sends.
-      { attempts: 3, timeoutMs: rounds(DELIVERY_BATCH) * settings.timeoutMs + 30 * SECOND, concurrency: 16 },
+      { attempts: 3, timeoutMs: rounds(DELIVERY_BATCH) * settings.timeoutMs + 30 * SECOND, concurrency: 16, retry: retryDeliveries },
     ),
     sweep: defineTenantSweep({ name: 'webhook-deliveries', everyMs: MINUTE, run: async (db, tenantId) => void (await sweepTenant(db, tenantId, settings)) }),
   }
