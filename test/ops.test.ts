@@ -168,6 +168,12 @@ t.test('operations', async (t) => {
     t.equal((await junk(9)).statusCode, 429, 'junk tokens share the address budget')
     const none = await ip.inject({ method: 'GET', url: '/v1/api-keys', remoteAddress })
     t.equal(none.statusCode, 429, 'so does a request without a key')
+    // So do tokens shaped like keys that are none: a fresh made-up secret each time buys nothing.
+    const forger = `10.${[...randomBytes(3)].join('.')}`
+    const forged = () => ip.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization: `Bearer sk_live_${randomBytes(48).toString('base64url')}` }, remoteAddress: forger })
+    for (let i = 0; i < 3; i++) t.equal((await forged()).statusCode, 401)
+    t.equal((await forged()).statusCode, 429, 'made-up key-shaped tokens share the address budget')
+    t.equal((await ip.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization: `Bearer ${b.key}` }, remoteAddress: forger })).statusCode, 200, 'a real key from that address keeps its own budget')
   })
 
   await t.test('logs never contain secrets', async (t) => {

@@ -144,7 +144,7 @@ export async function buildApp(
     nameSpace: `recv:ratelimit:${deps.config.QUEUE_PREFIX}:`,
     skipOnError: true,
     // Per API key (however the header spells `Bearer`), else per client address: see rateLimitKey.
-    keyGenerator: (req) => rateLimitKey(req, deps.config.PLATFORM_ADMIN_TOKEN),
+    keyGenerator: (req) => rateLimitKey(req, deps.db, deps.config.PLATFORM_ADMIN_TOKEN),
     allowList: (req) => req.url === '/health' || req.url === '/ready' || req.url === '/metrics',
     errorResponseBuilder: (_req, context) => ({ statusCode: 429, retryAfter: context.after }),
   })

@@ -35,28 +35,35 @@ function bearer(req: FastifyRequest): string | null {
 /**
  * The rate limiter's bucket, computed before authentication: the bearer token as authentication
  * reads it (scheme in any case, surrounding whitespace trimmed), so every spelling of one key
- * counts against one budget. Only a token shaped like a key secret (or the platform token) gets
- * its own bucket, hashed (the store key lands in Redis); no token, or one that cannot be a key,
- * counts against the client address, so made-up strings do not buy fresh budgets.
+ * counts against one budget. Only the platform token and a token that is an active key (looked up
+ * as authentication will, through the same short cache, so authentication then finds it cached)
+ * get their own bucket, hashed (the store key lands in Redis); no token, or one that is no key,
+ * counts against the client address, so made-up tokens, even shaped like keys, buy no fresh budget.
  */
-export function rateLimitKey(req: FastifyRequest, platformToken: string): string {
+export async function rateLimitKey(req: FastifyRequest, db: Db, platformToken: string): Promise<string> {
   const token = bearer(req)
-  if (token && (parseSecret(token) || sameSecret(token, platformToken))) return `key:${createHash('sha256').update(token).digest('base64url')}`
-  return `ip:${req.ip}`
+  const own = () => `key:${createHash('sha256').update(token!).digest('base64url')}`
+  if (token && sameSecret(token, platformToken)) return own()
+  if (!token || !parseSecret(token)) return `ip:${req.ip}`
+  try {
+    return (await lookupKey(db, token)) ? own() : `ip:${req.ip}`
+  } catch {
+    return own() // the database is unreachable: authentication answers for it
+  }
 }
 
 /**
  * The rate limiter's budget for the request's bucket: the platform's (`platformMax` per window),
  * or the tenant's own `rate_limit.requests_per_key` when the bearer token is one of its keys and
- * the tenant set a lower one. The key is looked up as authentication will (the same short cache),
- * so this costs no extra round trip; a token that is no key gets the platform's budget (and 401).
+ * the tenant set a lower one. The key was looked up for the bucket (rateLimitKey) and is cached, so
+ * this costs no round trip; a token that is no key gets the platform's budget (and 401).
  */
 export async function rateLimitMax(req: FastifyRequest, db: Db, platformMax: number): Promise<number> {
   const token = bearer(req)
   if (!token || !parseSecret(token)) return platformMax
   try {
-    const key = await apiKeyFor(db, token)
-    return key.requestsPerKey === null ? platformMax : Math.min(platformMax, key.requestsPerKey)
+    const key = await lookupKey(db, token)
+    return key?.requestsPerKey == null ? platformMax : Math.min(platformMax, key.requestsPerKey)
   } catch {
     return platformMax
   }
@@ -154,26 +161,32 @@ export async function consoleSessionKey(db: Db, req: FastifyRequest, cookie: str
 
 /** The tenant key whose secret is `token` (cached briefly), else 401. */
 export async function apiKeyFor(db: Db, token: string): Promise<CachedKey> {
+  const key = await lookupKey(db, token)
+  if (!key) throw new AppError('invalid_api_key')
+  return key
+}
+
+/** The active key whose secret `token` is, or null (a miss is cached too: tenants/key-cache.ts). */
+async function lookupKey(db: Db, token: string): Promise<CachedKey | null> {
   const parsed = parseSecret(token)
-  if (!parsed) throw new AppError('invalid_api_key')
+  if (!parsed) return null
   const hash = hashSecret(token)
-  let key = getCachedKey(hash)
-  if (!key) {
-    const row = await withTenant(db, parsed.tenantId, (trx) =>
-      trx('api_keys as k')
-        .leftJoin('roles as r', function () {
-          this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
-        })
-        .join('tenants as t', 't.tenant_id', 'k.tenant_id')
-        .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
-        .whereNull('k.revoked_at')
-        .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only', trx.raw(`t.settings->'rate_limit'->'requests_per_key' as requests_per_key`)),
-    )
-    if (!row) throw new AppError('invalid_api_key')
-    const requestsPerKey = typeof row.requests_per_key === 'number' ? row.requests_per_key : null
-    key = { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row), requestsPerKey }
-    cacheKey(hash, key)
-  }
+  const cached = getCachedKey(hash)
+  if (cached !== undefined) return cached
+  const row = await withTenant(db, parsed.tenantId, (trx) =>
+    trx('api_keys as k')
+      .leftJoin('roles as r', function () {
+        this.on('r.tenant_id', 'k.tenant_id').andOn('r.id', 'k.role')
+      })
+      .join('tenants as t', 't.tenant_id', 'k.tenant_id')
+      .where({ 'k.tenant_id': parsed.tenantId, 'k.secret_hash': hash })
+      .whereNull('k.revoked_at')
+      .first('k.id', 'k.role', 'k.user_label', 'r.permissions', 'r.own_customers_only', trx.raw(`t.settings->'rate_limit'->'requests_per_key' as requests_per_key`)),
+  )
+  const key: CachedKey | null = row
+    ? { tenantId: parsed.tenantId, keyId: row.id, user: row.user_label, access: keyAccess(row), requestsPerKey: typeof row.requests_per_key === 'number' ? row.requests_per_key : null }
+    : null
+  cacheKey(hash, key)
   return key
 }
 
