@@ -117,6 +117,34 @@ t.test('decimal quantities through the API', async (t) => {
     t.equal((await api.get(`/v1/invoices/${res.body.id}`)).body.lines[1].returned_quantity, '0.1')
   })
 
+  await t.test('voiding a middle return of a decimal split leaves no rounding unit: the last return takes exactly what is left', async (t) => {
+    const inv = await api.post('/v1/invoices', { customer: cus, lines: [{ description: 'Cheese (kg)', quantity: '1.5', unit_amount: 333, tax_rate: '0.1', unit_cost: 201 }] })
+    t.equal(inv.statusCode, 201, inv.raw)
+    t.match(inv.body.lines[0], { net_amount: 500, tax_amount: 50 })
+    const ret = async (quantity: string) => {
+      const cn = await api.post('/v1/credit-notes', { customer: cus, invoice: inv.body.id, lines: [{ invoice_line: 1, quantity }], reason: 'Returned' })
+      t.equal(cn.statusCode, 201, cn.raw)
+      return cn.body
+    }
+    const first = await ret('0.5')
+    const middle = await ret('0.5')
+    const third = await ret('0.5')
+    t.same([first, middle, third].map((c) => c.lines[0].net_amount), [167, 166, 167])
+    const rev = await api.post(`/v1/transactions/${middle.transaction}/reverse`, { reason: 'returned by mistake' })
+    t.equal(rev.statusCode, 200, rev.raw)
+    t.equal((await api.get(`/v1/invoices/${inv.body.id}`)).body.lines[0].returned_quantity, 1)
+    const last = await ret('0.5')
+    t.equal((await api.get(`/v1/invoices/${inv.body.id}`)).body.lines[0].returned_quantity, '1.5')
+    const issued = await env.admin('credit_note_lines as l').join('credit_notes as c', 'c.id', 'l.credit_note_id').where({ 'l.invoice_id': inv.body.id, 'c.status': 'issued' }).select('l.net_amount', 'l.tax_amount', 'l.cost_amount')
+    t.equal(issued.length, 3, 'three returns stand')
+    const sum = (k: string) => issued.reduce((s: number, l: any) => s + Number(l[k]), 0)
+    t.equal(sum('net_amount'), 500, 'the returns add up to the line net')
+    t.equal(sum('tax_amount'), 50, 'and to its tax')
+    t.equal(sum('cost_amount'), 302, 'and to its cost (1.5 × 201 = 301.5 → 302)')
+    t.equal(last.lines[0].net_amount, 166, 'the last return takes the net left (500 − 167 − 167), not round(1.5 × 333) − round(1 × 333)')
+    await balanced(t, env, last.journal_entry)
+  })
+
   await t.test('a sale by weight and its cancellation restores the decimal quantity', async (t) => {
     const sale = await api.post('/v1/sales', { customer: cus, lines: [{ description: 'Coffee beans (kg)', quantity: '0.75', unit_amount: 2400, product_ref: 'BEANS' }], payment: { method: 'cash', amount: 1800 } })
     t.equal(sale.statusCode, 201, sale.raw)

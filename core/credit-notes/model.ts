@@ -82,16 +82,23 @@ export function creditNoteView(cn: CreditNoteRow, lines: CreditNoteLineRow[], tx
   }
 }
 
-/** Tax already returned per invoice line by the invoice's issued (not voided) credit notes. */
-export async function returnedTaxByLine(trx: Trx, ctx: RequestContext, invoiceId: string): Promise<Map<number, number>> {
-  const rows: { invoice_line_no: number; tax: string }[] = await trx('credit_note_lines as l')
+/** Amounts already returned on an invoice line (net, tax, cost), by issued credit notes or planned. */
+export interface ReturnedAmounts {
+  net: number
+  tax: number
+  cost: number
+}
+
+/** What the invoice's issued (not voided) credit notes returned, per invoice line. */
+export async function returnedByLine(trx: Trx, ctx: RequestContext, invoiceId: string): Promise<Map<number, ReturnedAmounts>> {
+  const rows: { invoice_line_no: number; net: string; tax: string; cost: string }[] = await trx('credit_note_lines as l')
     .join('credit_notes as c', function () {
       this.on('c.tenant_id', 'l.tenant_id').andOn('c.id', 'l.credit_note_id')
     })
     .where({ 'l.tenant_id': ctx.tenantId, 'l.invoice_id': invoiceId, 'c.status': 'issued' })
     .groupBy('l.invoice_line_no')
-    .select('l.invoice_line_no', trx.raw('sum(l.tax_amount)::bigint as tax'))
-  return new Map(rows.map((r) => [r.invoice_line_no, Number(r.tax)]))
+    .select('l.invoice_line_no', trx.raw('sum(l.net_amount)::bigint as net, sum(l.tax_amount)::bigint as tax, sum(l.cost_amount)::bigint as cost'))
+  return new Map(rows.map((r) => [r.invoice_line_no, { net: Number(r.net), tax: Number(r.tax), cost: Number(r.cost) }]))
 }
 
 export async function getCreditNoteRow(trx: Trx, ctx: RequestContext, id: string): Promise<CreditNoteRow> {

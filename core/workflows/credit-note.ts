@@ -7,7 +7,7 @@ import { parseQuantity, quantityFromDb, quantityOut, quantityTimes, quantityToDb
 import { assertCustomerUsable, CustomerState, documentRate, LedgerContext, nextNumber, stageBalanceChange } from '../ledger/engine'
 import type { Plan } from '../ledger/plan'
 import { planReturnedQuantities, type InvoiceRow } from '../invoices/model'
-import { creditNoteView, planCreditNoteRow, returnedTaxByLine, type CreditNoteLineRow } from '../credit-notes/model'
+import { creditNoteView, planCreditNoteRow, returnedByLine, type CreditNoteLineRow, type ReturnedAmounts } from '../credit-notes/model'
 import type { CreateCreditNoteInput } from '../credit-notes/schemas'
 import { postInBatch, type BatchItem } from './steps/batch'
 import { holdInvoiceLines, holdInvoices } from './steps/locks'
@@ -26,17 +26,18 @@ import { planAllocations, planBaseShares } from './steps/settle'
 type ReturnLine = Omit<CreditNoteLineRow, 'line_no' | 'invoice_id'>
 
 /**
- * Prices a return of invoice lines: net = round_half_up((returned + quantity) × unit_amount) −
- * round_half_up(returned × unit_amount), so the returns of a line add up to its net however a
- * decimal quantity is split (cost likewise); tax = round_half_up(net × rate), capped by the line's
- * tax not yet returned; returning everything left of a line takes exactly its
- * remaining tax, so repeated partial returns never leave a rounding residue on the invoice. Quantities
- * and tax already returned count what earlier requests of the batch return.
+ * Prices a return of invoice lines from what the line's issued credit notes already returned (not
+ * from the quantity returned, which a voided credit note in the middle makes disagree with them by
+ * a rounding unit): net = round_half_up((returned + quantity) × unit_amount) − net already
+ * returned, kept between 0 and the line's net not yet returned (cost likewise); tax =
+ * round_half_up(net × rate), capped by the line's tax not yet returned. Returning everything left
+ * of a line takes exactly its remaining net, tax and cost, so the returns of a line always add up
+ * to it, however the quantities were split and whichever credit notes were voided. Quantities and
+ * amounts already returned count what earlier requests of the batch return.
  */
 async function priceReturn(trx: Trx, plan: Plan, ctx: RequestContext, inv: InvoiceRow, requested: NonNullable<CreateCreditNoteInput['lines']>): Promise<ReturnLine[]> {
   const lines = await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id)
-  const returnedTax = await returnedTaxByLine(trx, ctx, inv.id)
-  const plannedTax = (lineNo: number) => plan.held<{ tax: number }>('returned_tax', `${inv.id}:${lineNo}`)?.tax ?? 0
+  const issued = await returnedByLine(trx, ctx, inv.id)
   const seen = new Set<number>()
   return requested.map((req, i) => {
     const line = lines.find((l) => l.line_no === req.invoice_line)
@@ -53,12 +54,23 @@ async function priceReturn(trx: Trx, plan: Plan, ctx: RequestContext, inv: Invoi
         details: { invoice_line: line.line_no, sold: quantityOut(sold), returned: quantityOut(returned), requested: quantityOut(quantity) },
       })
     }
-    const taxLeft = line.tax_amount - (returnedTax.get(line.line_no) ?? 0) - plannedTax(line.line_no)
-    const share = (unit: number) => quantityTimes(returned + quantity, unit) - quantityTimes(returned, unit)
-    const net = share(line.unit_amount)
-    const tax = quantity === available ? taxLeft : Math.min(mulRound(net, line.tax_rate, 'tax_rate'), taxLeft)
-    return { invoice_line_no: line.line_no, quantity: quantityToDb(quantity), net_amount: net, tax_amount: tax, cost_amount: share(line.unit_cost ?? 0) }
+    const done = returnedSoFar(plan, inv.id, line.line_no, issued)
+    const all = quantity === available
+    // This return's part of a line amount `whole` (quantity × `unit` when sold), `before` of it returned.
+    const part = (unit: number, whole: number, before: number) => (all ? whole - before : Math.min(Math.max(quantityTimes(returned + quantity, unit) - before, 0), whole - before))
+    const net = part(line.unit_amount, line.net_amount, done.net)
+    const taxLeft = line.tax_amount - done.tax
+    const tax = all ? taxLeft : Math.min(mulRound(net, line.tax_rate, 'tax_rate'), taxLeft)
+    const unitCost = line.unit_cost ?? 0
+    return { invoice_line_no: line.line_no, quantity: quantityToDb(quantity), net_amount: net, tax_amount: tax, cost_amount: part(unitCost, quantityTimes(sold, unitCost), done.cost) }
   })
+}
+
+/** What a line's issued credit notes and the batch's earlier requests returned (held in the plan). */
+function returnedSoFar(plan: Plan, invoiceId: string, lineNo: number, issued: Map<number, ReturnedAmounts>): ReturnedAmounts {
+  const planned = plan.held<ReturnedAmounts>('returned', `${invoiceId}:${lineNo}`)
+  const before = issued.get(lineNo) ?? { net: 0, tax: 0, cost: 0 }
+  return planned ? { net: before.net + planned.net, tax: before.tax + planned.tax, cost: before.cost + planned.cost } : before
 }
 
 export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateCreditNoteInput) {
@@ -126,7 +138,12 @@ export async function planCreditNote(trx: Trx, plan: Plan, ctx: RequestContext, 
   )
   if (inv && returned.length) {
     planReturnedQuantities(plan, inv.id, await holdInvoiceLines(trx, plan, ctx, inv.id, inv.customer_id), returned.map((l) => ({ invoice_line_no: l.invoice_line_no, milli: quantityFromDb(l.quantity) })))
-    for (const l of returned) plan.hold('returned_tax', `${inv.id}:${l.invoice_line_no}`, { tax: 0 }, customer.id).tax += l.tax_amount
+    for (const l of returned) {
+      const planned = plan.hold<ReturnedAmounts>('returned', `${inv.id}:${l.invoice_line_no}`, { net: 0, tax: 0, cost: 0 }, customer.id)
+      planned.net += l.net_amount
+      planned.tax += l.tax_amount
+      planned.cost += l.cost_amount
+    }
   }
   plan.balance(staged)
   // The entry above credited AR: the allocation records which invoice it settled.
