@@ -246,6 +246,36 @@ t.test('disputes and chargebacks', async (t) => {
     await intact(t, env, tenant.uuid)
   })
 
+  await t.test('an accepted refund request whose payment method was removed since asks for refund_method, writing nothing', async (t) => {
+    const gus = await customer(api, { name: 'Gus' })
+    const inv = await invoice(api, gus, 400)
+    const settings = (await api.get('/v1/settings')).body.payment_methods
+    t.equal((await api.patch('/v1/settings', { payment_methods: [...settings, { code: 'voucher', name: 'Voucher', account_role: 'clearing' }] })).statusCode, 200)
+    const p = await payment(api, gus, 400, { method: 'voucher', allocations: [{ invoice: inv.id, amount: 400 }] })
+    const d = (await api.post('/v1/disputes', { type: 'refund_request', payment: p.id, amount: 100, reason: 'Damaged' })).body
+    t.equal((await api.patch('/v1/settings', { payment_methods: settings })).statusCode, 200, 'the voucher method is removed')
+
+    const refused = await api.post(`/v1/disputes/${d.id}/resolve`, { outcome: 'accepted', resolution: 'Refund it' })
+    t.equal(refused.statusCode, 400, refused.raw)
+    t.match(refused.body.error, { code: 'payment_method_unknown', param: 'refund_method', message: /voucher/ })
+    t.equal((await api.get(`/v1/disputes/${d.id}`)).body.status, 'open', 'nothing written')
+    t.same(await balance(api, gus), { pending_balance: 0, advance_balance: 0, current_balance: 0 })
+    const unknown = await api.post(`/v1/disputes/${d.id}/resolve`, { outcome: 'accepted', resolution: 'Refund it', refund_method: 'voucher' })
+    t.match(unknown.body.error, { code: 'payment_method_unknown', param: 'refund_method' })
+
+    const ok = await api.post(`/v1/disputes/${d.id}/resolve`, { outcome: 'accepted', resolution: 'Refund it', refund_method: 'bank_transfer' })
+    t.equal(ok.statusCode, 200, ok.raw)
+    t.match(ok.body, { status: 'accepted', refund: /^ref_/ })
+    t.equal((await api.get(`/v1/refunds/${ok.body.refund}`)).body.method, 'bank_transfer')
+    t.same(await balance(api, gus), { pending_balance: 0, advance_balance: 0, current_balance: 0 }, 'credited, then paid out')
+
+    const other = (await api.post('/v1/disputes', { type: 'billing_error', invoice: inv.id, amount: 50, reason: 'Overcharged' })).body
+    const misplaced = await api.post(`/v1/disputes/${other.id}/resolve`, { outcome: 'rejected', resolution: 'No', refund_method: 'cash' })
+    t.equal(misplaced.statusCode, 400, misplaced.raw)
+    t.match(misplaced.body.error, { code: 'validation_failed', param: 'refund_method' })
+    await intact(t, env, tenant.uuid)
+  })
+
   await t.test('concurrent chargebacks of one payment never take more than it holds; a replayed key posts once', async (t) => {
     const fay = await customer(api, { name: 'Fay' })
     const inv = await invoice(api, fay, 1000)

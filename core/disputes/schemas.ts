@@ -48,12 +48,19 @@ export const resolveDisputeBody = {
   properties: {
     outcome: { type: 'string', enum: DISPUTE_OUTCOMES },
     resolution: { type: 'string', minLength: 1, maxLength: 1000 },
+    refund_method: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'An accepted refund request only: the payment method the refund goes out by (one of the tenant’s, GET /v1/settings). Default: the disputed payment’s method (bank_transfer when no payment is named); needed when that method was removed from the tenant’s methods since.',
+    },
   },
 } as const
 
 export interface ResolveDisputeInput {
   outcome: DisputeOutcome
   resolution: string
+  refund_method?: string
 }
 
 export const listDisputesQuery = {

@@ -3,7 +3,7 @@ import type { RequestContext } from '../kernel/context'
 import { AppError } from '../kernel/errors'
 import { newId } from '../kernel/ids'
 import { toBaseAmount } from '../kernel/money'
-import { assertCustomerUsable, ledgerContext, stageBalanceChange, type CustomerState, type LedgerContext } from '../ledger/engine'
+import { assertCustomerUsable, ledgerContext, paymentMethodOf, stageBalanceChange, type CustomerState, type LedgerContext } from '../ledger/engine'
 import { Plan } from '../ledger/plan'
 import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
@@ -221,6 +221,29 @@ export async function submitDispute(trx: Trx, ctx: RequestContext, id: string): 
 }
 
 /** POST /v1/disputes/:id/resolve: decides the dispute once and posts what the outcome means. */
+/**
+ * The method an accepted refund request is refunded by: `refund_method` when given, else the
+ * disputed payment's (bank_transfer when the dispute names no payment). It must be one of the
+ * tenant's payment methods now: a payment's method the tenant removed since is refused with a
+ * message that asks for `refund_method`, before anything is written. Null when nothing is refunded;
+ * `refund_method` is refused on any other resolution.
+ */
+async function refundMethodFor(trx: Trx, ctx: RequestContext, lc: LedgerContext, d: DisputeRow, input: ResolveDisputeInput): Promise<string | null> {
+  const refunds = d.type === 'refund_request' && input.outcome === 'accepted'
+  if (!refunds) {
+    if (input.refund_method !== undefined) throw new AppError('validation_failed', 'refund_method applies only to an accepted refund request.', { param: 'refund_method' })
+    return null
+  }
+  if (input.refund_method !== undefined) return paymentMethodOf(lc, input.refund_method, 'refund_method').code
+  const method = d.payment_id ? (await getPaymentRow(trx, ctx, d.payment_id)).method : 'bank_transfer'
+  if (!lc.payment_methods.some((m) => m.code === method)) {
+    throw new AppError('payment_method_unknown', `The refund would go out by '${method}', the disputed payment's method, which is no longer one of the tenant's payment methods: give refund_method (one of ${lc.payment_methods.map((m) => m.code).join(', ')}).`, {
+      param: 'refund_method',
+    })
+  }
+  return method
+}
+
 export async function resolveDispute(trx: Trx, ctx: RequestContext, id: string, input: ResolveDisputeInput): Promise<DisputeView> {
   const lc = await ledgerContext(trx, ctx)
   const plan = new Plan(ctx.tenantId)
@@ -230,6 +253,7 @@ export async function resolveDispute(trx: Trx, ctx: RequestContext, id: string, 
   if (!allowed.includes(input.outcome)) {
     throw new AppError('validation_failed', `A ${d.type} dispute is resolved as ${allowed.join(' or ')}.`, { param: 'outcome' })
   }
+  const refundMethod = await refundMethodFor(trx, ctx, lc, d, input)
   let outcomeEntry: string | null = null
   let creditNote: string | null = null
   if (chargeback && input.outcome === 'won') outcomeEntry = await planChargebackWon(trx, plan, ctx, lc, customer, d, input.resolution)
@@ -257,9 +281,8 @@ export async function resolveDispute(trx: Trx, ctx: RequestContext, id: string, 
 
   // An accepted refund request pays the credit back: a refund of the credit note, or, over the
   // tenant's refund threshold, an approval request for it (answered in the dispute's event trail).
-  if (d.type === 'refund_request' && creditNote) {
-    const pay = d.payment_id ? await getPaymentRow(trx, ctx, d.payment_id) : null
-    const refund: CreateRefundInput = { customer: customer.id, amount: Number(d.amount), source: creditNote, method: pay?.method ?? 'bank_transfer', reason: `Dispute ${d.id} accepted` }
+  if (refundMethod && creditNote) {
+    const refund: CreateRefundInput = { customer: customer.id, amount: Number(d.amount), source: creditNote, method: refundMethod, reason: `Dispute ${d.id} accepted` }
     const payload = { body: { ...refund } as Record<string, unknown> }
     let made: string
     if (await approvalNeeded(trx, ctx, 'refund.create', payload)) made = (await requestApproval(trx, ctx, 'refund.create', payload)).id
