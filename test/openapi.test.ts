@@ -172,7 +172,7 @@ t.test('servers, license, contact; tags described and grouped into platform and 
   const platformOps = operations(spec).filter((o) => o.op.tags?.some((tag: string) => groups.get('Platform')?.includes(tag)))
   t.strictSame(
     platformOps.map((o) => o.op.operationId).sort(),
-    ['createTenant', 'listDeadLetters', 'pauseTenant', 'resumeTenant', 'retryDeadLetter', 'setTenantJobSettings'],
+    ['createTenant', 'listDeadLetters', 'pauseTenant', 'republishStuckEvents', 'resumeTenant', 'retryDeadLetter', 'setTenantJobSettings'],
     'the platform group holds the operations of the platform token',
   )
 })

@@ -8,7 +8,7 @@ import { publishTenant, RELAY_DEFAULTS, type RelayOptions } from '../core/events
 import { newId } from '../core/kernel/ids'
 import { configureJobs, producerQueue } from '../core/jobs/queues'
 import { workerRegistry } from '../core/jobs/registry'
-import { setupTestEnv } from './helpers/app'
+import { PLATFORM_TOKEN, setupTestEnv } from './helpers/app'
 
 /**
  * The relay's turn, step by step, against real Postgres and Redis: events no consumer wants are
@@ -106,6 +106,35 @@ t.test('relay', async (t) => {
     t.equal(r.published, 1, 'published on the next turn')
     t.match((await events([id]))[0], { dispatched_at: null, publish_count: 1 })
     t.ok((await dispatchJobs()).some((j) => j.data.data.eventIds.includes(id)), 'its dispatch job is in Redis')
+  })
+
+  await t.test('events the relay gave up on are counted, and an operator hands them back under fresh job ids', async (t) => {
+    await producerQueue('event-dispatch').empty()
+    const ids = await insertEvents(['customer.deleted', 'customer.deleted']) // the endpoint above wants them
+    // Published the maximum of times and never dispatched (their jobs were lost or kept failing).
+    await env.admin('events').whereIn('id', ids).update({ published_at: env.admin.raw(`now() - interval '1 hour'`), publish_count: o.maxPublishes })
+    const quiet = await publishTenant(env.db, tenant.uuid, o, registry.consumers)
+    t.equal(quiet.published, 0, 'the relay does not publish them again by itself')
+    const metrics = await env.app.inject({ method: 'GET', url: '/metrics' })
+    t.match(metrics.body, /outbox_stuck_events\{stat="total"\} [1-9]/, 'the metric counts them')
+
+    const platform = env.api(PLATFORM_TOKEN)
+    t.equal((await platform.post(`/v1/platform/tenants/${tenant.id}/outbox/republish`, {})).statusCode, 400, 'a reason is required')
+    t.equal((await env.api(tenant.key).post(`/v1/platform/tenants/${tenant.id}/outbox/republish`, { reason: 'x' })).statusCode, 401, 'a tenant key is not the platform token')
+    t.equal((await platform.post(`/v1/platform/tenants/ten_${'0'.repeat(32)}/outbox/republish`, { reason: 'x' })).statusCode, 404)
+    const res = await platform.post(`/v1/platform/tenants/${tenant.id}/outbox/republish`, { reason: 'dispatch fixed' })
+    t.equal(res.statusCode, 200, res.raw)
+    t.same(res.body, { tenant: tenant.id, object: 'outbox_republish', republished: 2 })
+    const audit = await env.admin('audit_log').where({ action: 'outbox.republished', entity_id: tenant.id })
+    t.match(audit, [{ actor: 'platform', reason: 'dispatch fixed', after: { republished: 2 } }])
+
+    const r = await publishTenant(env.db, tenant.uuid, o, registry.consumers)
+    t.equal(r.published, 2, 'the next turn publishes them')
+    const jobs = await dispatchJobs()
+    t.same(jobs.flatMap((j) => j.data.data.eventIds).sort(), [...ids].sort())
+    t.ok(jobs.every((j) => String(j.id).endsWith(`.p${o.maxPublishes + 1}`)), `under fresh job ids (${jobs.map((j) => j.id).join(', ')})`)
+    t.ok((await events(ids)).every((e) => e.publish_count === o.maxPublishes + 1 && e.published_at && !e.dispatched_at))
+    await producerQueue('event-dispatch').empty()
   })
 
   await t.test('dispatch: a batch per consumer transaction; an event that fails holds up only itself', async (t) => {

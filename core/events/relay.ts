@@ -9,6 +9,7 @@ import { forEachTenant } from '../jobs/tenants'
 import { relayMetrics } from '../ops/metrics'
 import { consumersInterest, type EventConsumer } from './consumers'
 import { DISPATCH_BATCH_MAX, EVENT_DISPATCH } from './dispatch'
+import { MAX_PUBLISHES } from '../outbox/outbox'
 
 /**
  * The outbox relay: hands committed events to Bull as `event-dispatch` jobs, one job per batch of a
@@ -74,7 +75,7 @@ export const RELAY_DEFAULTS: RelayOptions = {
   settleBatch: 2000,
   gatherMs: 20,
   republishAfterMs: 30_000,
-  maxPublishes: 10,
+  maxPublishes: MAX_PUBLISHES,
   sweepEveryMs: 5_000,
   concurrency: 4,
   idleRoundMs: 50,
@@ -155,7 +156,7 @@ export async function claimTenant(trx: Trx, tenantId: string, o: RelayOptions, c
     [tenantId, o.maxPublishes, o.maxInFlightPerTenant],
   )
   const room = Math.max(0, Math.min(o.batchPerTenant, o.maxInFlightPerTenant - rows[0].n)) // the count includes the overdue just republished
-  const fresh: { id: string }[] = room
+  const fresh: { id: string; publish_count: number }[] = room
     ? (
         await trx.raw(
           `update events e set published_at = now(), publish_count = e.publish_count + 1
@@ -164,7 +165,7 @@ export async function claimTenant(trx: Trx, tenantId: string, o: RelayOptions, c
                       ${wanted ? 'and type = any(:wanted::text[])' : ''}
                     order by created_at limit :limit for update skip locked) s
             where e.tenant_id = :tenant and e.id = s.id
-            returning e.id, s.created_at`,
+            returning e.id, e.publish_count, s.created_at`,
           { tenant: tenantId, limit: room, ...(wanted ? { wanted } : {}) },
         )
       ).rows.sort((a: { created_at: Date; id: string }, b: { created_at: Date; id: string }) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1))
@@ -172,7 +173,8 @@ export async function claimTenant(trx: Trx, tenantId: string, o: RelayOptions, c
   claim.fresh = fresh.length
   claim.overdue = overdue.length
   for (const ids of chunk(overdue, o.dispatchBatch)) claim.batches.push({ jobId: batchJobId(ids[0].id, ids[0].publish_count), ids: ids.map((e) => e.id) })
-  for (const ids of chunk(fresh, o.dispatchBatch)) claim.batches.push({ jobId: batchJobId(ids[0].id, 1), ids: ids.map((e) => e.id) })
+  // (A fresh event was published before only when an operator republished it: its count says so.)
+  for (const ids of chunk(fresh, o.dispatchBatch)) claim.batches.push({ jobId: batchJobId(ids[0].id, ids[0].publish_count), ids: ids.map((e) => e.id) })
 
   claim.more = claim.settled === o.settleBatch || overdue.length === o.batchPerTenant || (room > 0 && fresh.length === room)
   if (!claim.more && room === 0) {

@@ -15,6 +15,7 @@ import { recordAudit } from '../audit/service'
 import { setJobSettings, type TenantJobSettings } from './controls'
 import { closeProducers, configureJobs, jobDefinition, jobTypes, producerQueue, type JobEnvelope } from './queues'
 import { workerRegistry } from './registry'
+import { republishStuck } from '../outbox/outbox'
 
 /**
  * Platform operators' job controls, behind the platform admin token: the dead letters (jobs that
@@ -147,15 +148,15 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   )
 
-  const tenantOf = (id: string): string => {
+  /** The uuid of a tenant the path names (`ten_…`), or 404. */
+  const knownTenant = async (id: string): Promise<string> => {
     const uuid = tenantUuid(id)
-    if (!uuid) throw notFound('tenant', id, 'id')
+    const known = uuid && (await app.deps.db('tenant_directory').where({ tenant_id: uuid }).first('tenant_id'))
+    if (!uuid || !known) throw notFound('tenant', id, 'id')
     return uuid
   }
   const changeSettings = async (req: FastifyRequest<{ Params: { id: string } }>, change: Parameters<typeof setJobSettings>[2], action: string) => {
-    const tenantId = tenantOf(req.params.id)
-    const known = await app.deps.db('tenant_directory').where({ tenant_id: tenantId }).first('tenant_id')
-    if (!known) throw notFound('tenant', req.params.id, 'id')
+    const tenantId = await knownTenant(req.params.id)
     return withTenant(app.deps.db, tenantId, async (trx) => {
       const settings = await setJobSettings(trx, tenantId, change)
       await recordAudit(trx, platformContext(req, tenantId), { action, entity_type: 'tenant', entity_id: req.params.id, after: settingsView(tenantId, settings), reason: change.reason ?? null })
@@ -180,6 +181,34 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (req) => changeSettings(req, { paused: true, reason: req.body.reason ?? null }, 'tenant.jobs_paused'),
+  )
+
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/v1/platform/tenants/:id/outbox/republish',
+    {
+      config: { auth: 'platform' },
+      schema: {
+        operationId: 'republishStuckEvents',
+        tags,
+        summary: "Hand a tenant's stuck outbox events back to the relay (platform admin token)",
+        description:
+          'Events the relay gave up on (published its maximum of times and never dispatched; counted by the `outbox_stuck_events` metric) are published once more, under fresh job ids. Fix what made their dispatch fail first (the `event-dispatch` dead letters say). Audited as `outbox.republished`.',
+        params: tenantParams,
+        body: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 500 } } },
+        response: {
+          200: { type: 'object', properties: { tenant: { type: 'string' }, object: { type: 'string', enum: ['outbox_republish'] }, republished: { type: 'integer', description: 'Events handed back to the relay.' } } },
+          ...errors,
+        },
+      },
+    },
+    async (req) => {
+      const tenantId = await knownTenant(req.params.id)
+      return withTenant(app.deps.db, tenantId, async (trx) => {
+        const republished = await republishStuck(trx, tenantId)
+        await recordAudit(trx, platformContext(req, tenantId), { action: 'outbox.republished', entity_type: 'tenant', entity_id: req.params.id, after: { republished }, reason: req.body.reason })
+        return { tenant: req.params.id, object: 'outbox_republish' as const, republished }
+      })
+    },
   )
 
   app.post<{ Params: { id: string } }>(

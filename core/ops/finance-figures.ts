@@ -1,6 +1,7 @@
 import type { Db, Trx } from '../kernel/db/knex'
 import { withTenant } from '../kernel/db/tenant'
 import { forEachTenant } from '../jobs/tenants'
+import { STUCK_EVENTS_SQL } from '../outbox/outbox'
 import { tenantToday } from '../../tenants/service'
 
 /**
@@ -25,6 +26,8 @@ export interface TenantFigures {
   /** Outbox events not yet handed to the dispatch queue, and the age of the oldest in seconds. */
   outboxBacklog: number
   outboxOldestSeconds: number
+  /** Events the relay gave up on (published its maximum of times, never dispatched). */
+  outboxStuck: number
 }
 
 export interface Spread {
@@ -44,6 +47,7 @@ export interface FinanceFigures {
   lastRunFailed: number
   outboxBacklog: number
   outboxOldestSeconds: number
+  outboxStuck: number
   sinceLastClean: Spread
   overdueRatio: Spread
   dsoDays: Spread
@@ -84,7 +88,8 @@ export async function tenantFigures(trx: Trx, tenantId: string): Promise<TenantF
             coalesce((select status = 'failed' from reconciliation_runs
               where tenant_id = :t and status in ('completed', 'failed') and finished_at is not null
               order by finished_at desc limit 1), false) as last_run_failed,
-            ob.backlog, ob.oldest_s
+            ob.backlog, ob.oldest_s,
+            (select count(*)::int from events where tenant_id = :t and ${STUCK_EVENTS_SQL}) as stuck
        from open_items o, sales s, credit c,
             (select count(*)::int as backlog, coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as oldest_s
                from events where tenant_id = :t and published_at is null) ob`,
@@ -100,6 +105,7 @@ export async function tenantFigures(trx: Trx, tenantId: string): Promise<TenantF
     lastRunFailed: r.last_run_failed === true,
     outboxBacklog: Number(r.backlog),
     outboxOldestSeconds: Math.max(0, Number(r.oldest_s)),
+    outboxStuck: Number(r.stuck),
   }
 }
 
@@ -122,6 +128,7 @@ export async function financeFigures(db: Db): Promise<FinanceFigures> {
     lastRunFailed: all.filter((f) => f.lastRunFailed).length,
     outboxBacklog: all.reduce((s, f) => s + f.outboxBacklog, 0),
     outboxOldestSeconds: all.reduce((m, f) => Math.max(m, f.outboxOldestSeconds), 0),
+    outboxStuck: all.reduce((s, f) => s + f.outboxStuck, 0),
     sinceLastClean: spread(all.map((f) => f.sinceLastClean)),
     overdueRatio: spread(all.map((f) => f.overdueRatio)),
     dsoDays: spread(all.map((f) => f.dsoDays)),

@@ -299,6 +299,7 @@ function registerFinanceGauges(registry: Registry, app: FastifyInstance): void {
     clean_recent: f.tenants ? f.cleanRecent / f.tenants : null,
   }))
   gauge('outbox_backlog_events', 'Outbox events not yet handed to the dispatch queue, over tenants', (f) => ({ total: f.outboxBacklog }))
+  gauge('outbox_stuck_events', 'Outbox events the relay gave up on (published its maximum of times, never dispatched), over tenants: POST /v1/platform/tenants/:id/outbox/republish hands them back', (f) => ({ total: f.outboxStuck }))
   gauge('outbox_oldest_unpublished_seconds', 'Age of the oldest outbox event not yet handed to the dispatch queue (worst tenant)', (f) => ({ max: f.outboxOldestSeconds }))
   gauge('receivables_overdue_ratio', 'Share of open receivables past due, across tenants (mean, max)', (f) => ({ mean: f.overdueRatio.mean, max: f.overdueRatio.max }))
   gauge('receivables_dso_days', 'Days sales outstanding (open receivables / credit sales of the last 90 days × 90), across tenants (mean, max)', (f) => ({ mean: f.dsoDays.mean, max: f.dsoDays.max }))

@@ -57,3 +57,22 @@ export async function emitEvents(trx: Trx, events: OutboxEvent[]): Promise<strin
   await runWrites(trx, [write])
   return ids
 }
+
+/** Publications of one event at most (the relay's default, core/events/relay.ts), then it is stuck. */
+export const MAX_PUBLISHES = 10
+
+/**
+ * Events the relay gave up on: published MAX_PUBLISHES times and never dispatched (their dispatch
+ * jobs kept failing, or were lost). They stay in the outbox; the metrics count them
+ * (outbox_stuck_events) and an operator hands them back to the relay (republishStuck).
+ */
+export const STUCK_EVENTS_SQL = `dispatched_at is null and publish_count >= ${MAX_PUBLISHES}`
+
+/**
+ * Hands a tenant's stuck events (STUCK_EVENTS_SQL) back to the relay, which publishes them at its
+ * next turn under fresh job ids (their publish count goes on); returns how many.
+ */
+export async function republishStuck(trx: Trx, tenantId: string): Promise<number> {
+  const { rowCount } = await trx.raw(`update events set published_at = null where tenant_id = ? and ${STUCK_EVENTS_SQL}`, [tenantId])
+  return rowCount ?? 0
+}
