@@ -101,6 +101,17 @@ t.test('payment methods and merchant details in the tenant settings', async (t) 
     t.same(await counts(env), before)
   })
 
+  await t.test('a method another process has just added is found at once, not refused until this process’s cache expires', async (t) => {
+    t.equal((await api.post('/v1/payments', { customer: cus, amount: 100, method: 'cash' })).statusCode, 201, 'the settings are cached here now')
+    const settings = (await api.get('/v1/settings')).body.payment_methods
+    // As PATCH /v1/settings in another API process does: the row changes, this process's cache does not hear of it.
+    await env.admin('tenants').where({ tenant_id: tenant.uuid }).update({ settings: env.admin.raw(`jsonb_set(settings, '{payment_methods}', ?::jsonb)`, [JSON.stringify([...settings, { code: 'gift_card', name: 'Gift card', account_role: 'clearing' }])]) })
+    const res = await api.post('/v1/payments', { customer: cus, amount: 100, method: 'gift_card' })
+    t.equal(res.statusCode, 201, res.raw)
+    t.same(await cashAccount(res.body.id), ['1020'], 'to the clearing account its role maps to')
+    t.equal((await api.patch('/v1/settings', { payment_methods: settings })).statusCode, 200)
+  })
+
   await t.test('merchant details: settable, validated, printed on statements', async (t) => {
     const res = await api.patch('/v1/settings', { merchant: { name: 'Corner Shop Ltd', address: '1 Market Street\nSpringfield', tax_id: 'GB123456789', email: 'billing@corner.example', phone: '+44 20 7946 0000', payment_instructions: 'IBAN GB00 BANK 0000 0000 0000 00' } })
     t.equal(res.statusCode, 200, res.raw)

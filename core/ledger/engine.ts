@@ -115,10 +115,18 @@ export function evictLedgerContext(tenantId: string): void {
   tenantCache.delete(tenantId)
 }
 
-/** The tenant's payment method of this code, or 400 `payment_method_unknown`. */
-export function paymentMethodOf(lc: LedgerContext, code: string, param = 'method'): PaymentMethodSetting {
-  const m = lc.payment_methods.find((p) => p.code === code)
-  if (!m) throw new AppError('payment_method_unknown', `Unknown payment method '${code}': use one of ${lc.payment_methods.map((p) => p.code).join(', ')} (GET /v1/settings).`, { param })
+/**
+ * The tenant's payment method of this code, or 400 `payment_method_unknown`. A code missing from
+ * the cached settings is looked up again before it is refused: another process may have just added
+ * the method (PATCH /v1/settings evicts only its own process's cache).
+ */
+export async function paymentMethodOf(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, lc: LedgerContext, code: string, param = 'method'): Promise<PaymentMethodSetting> {
+  const cached = lc.payment_methods.find((p) => p.code === code)
+  if (cached) return cached
+  evictLedgerContext(ctx.tenantId)
+  const { payment_methods: methods } = await ledgerContext(trx, ctx)
+  const m = methods.find((p) => p.code === code)
+  if (!m) throw new AppError('payment_method_unknown', `Unknown payment method '${code}': use one of ${methods.map((p) => p.code).join(', ')} (GET /v1/settings).`, { param })
   return m
 }
 

@@ -234,14 +234,16 @@ async function refundMethodFor(trx: Trx, ctx: RequestContext, lc: LedgerContext,
     if (input.refund_method !== undefined) throw new AppError('validation_failed', 'refund_method applies only to an accepted refund request.', { param: 'refund_method' })
     return null
   }
-  if (input.refund_method !== undefined) return paymentMethodOf(lc, input.refund_method, 'refund_method').code
+  if (input.refund_method !== undefined) return (await paymentMethodOf(trx, ctx, lc, input.refund_method, 'refund_method')).code
   const method = d.payment_id ? (await getPaymentRow(trx, ctx, d.payment_id)).method : 'bank_transfer'
-  if (!lc.payment_methods.some((m) => m.code === method)) {
-    throw new AppError('payment_method_unknown', `The refund would go out by '${method}', the disputed payment's method, which is no longer one of the tenant's payment methods: give refund_method (one of ${lc.payment_methods.map((m) => m.code).join(', ')}).`, {
+  try {
+    return (await paymentMethodOf(trx, ctx, lc, method, 'refund_method')).code
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'payment_method_unknown')) throw err
+    throw new AppError('payment_method_unknown', `The refund would go out by '${method}', the disputed payment's method, which is no longer one of the tenant's payment methods: give refund_method. ${err.message}`, {
       param: 'refund_method',
     })
   }
-  return method
 }
 
 export async function resolveDispute(trx: Trx, ctx: RequestContext, id: string, input: ResolveDisputeInput): Promise<DisputeView> {

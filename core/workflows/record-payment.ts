@@ -90,7 +90,7 @@ export async function planPayment(
   opts: { saleId?: string; methodParam?: string } = {},
 ) {
   assertAllocationShape(input)
-  paymentMethodOf(lc, input.method, opts.methodParam)
+  await paymentMethodOf(trx, ctx, lc, input.method, opts.methodParam)
   assertCustomerUsable(customer)
   const currency = assertCurrency(input.currency ?? customer.currency)
   if (currency !== customer.currency) {

@@ -58,7 +58,7 @@ async function drawCredit(trx: Trx, plan: Plan, ctx: RequestContext, customer: C
  */
 export async function planRefund(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateRefundInput) {
   assertCustomerUsable(customer)
-  paymentMethodOf(lc, input.method)
+  await paymentMethodOf(trx, ctx, lc, input.method)
   const parts = await drawCredit(trx, plan, ctx, customer, input.source, input.amount)
   const named = input.source ? parts[0].source : null
   const givenRate = input.exchange_rate === undefined ? undefined : String(input.exchange_rate)

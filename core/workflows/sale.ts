@@ -20,7 +20,7 @@ import { documentRef } from '../kernel/metadata'
  * of a tenant are planned together.
  */
 export async function planSale(trx: Trx, plan: Plan, ctx: RequestContext, lc: LedgerContext, customer: CustomerState, input: CreateSaleInput) {
-  const method = input.payment ? paymentMethodOf(lc, input.payment.method, 'payment.method') : null
+  const method = input.payment ? await paymentMethodOf(trx, ctx, lc, input.payment.method, 'payment.method') : null
   const id = newId('sale')
   const ref = documentRef(input)
   await claimExternalId(trx, plan, ctx, 'sales', ref.external_id, customer.id)
