@@ -2,12 +2,12 @@ import { defineJob, enqueue, withJobTenant, type JobContext } from '../jobs/queu
 import { defineTenantSweep } from '../jobs/sweeps'
 import { AppError } from '../kernel/errors'
 import { assertTenantKey } from '../http/auth'
-import { checkHeader, csvRecords, fileError, IMPORT_CHUNK, importChunk, importContext, type CsvRecord } from '../workflows/import-rows'
+import { checkHeader, csvRecords, fileError, importChunk, importChunkSize, importContext, type CsvRecord } from '../workflows/import-rows'
 import { lockImport, recordChunk, setImportState, staleImportIds } from './model'
 
 /**
  * The `import` job: reads the stored file (validation pass: header and row count), then posts its
- * rows in chunks of IMPORT_CHUNK, each committed with its progress, so a retried job (or one the
+ * rows in chunks (importChunkSize), each committed with its progress, so a retried job (or one the
  * sweep enqueues again after a crash) resumes after the last committed chunk and never posts a row
  * twice. Per-tenant fairness is the queues' (core/jobs/slots.ts). Exported, registered in
  * core/jobs/registry.ts.
@@ -37,6 +37,7 @@ export async function runImportJob(data: ImportJob, job: JobContext) {
     await inTx((trx) => setImportState(trx, job.tenantId, imp.id, { status: 'importing', rows_total: total, started: imp.status === 'queued' }))
 
     let row = 0
+    const chunkSize = importChunkSize(imp.type)
     let chunk: { row: number; record: CsvRecord }[] = []
     const flush = async () => {
       if (!chunk.length) return
@@ -50,7 +51,7 @@ export async function runImportJob(data: ImportJob, job: JobContext) {
       row++
       if (row <= imp.rows_done) continue // committed by an earlier attempt
       chunk.push({ row, record })
-      if (chunk.length === IMPORT_CHUNK) await flush()
+      if (chunk.length === chunkSize) await flush()
     }
     await flush()
     await inTx((trx) => setImportState(trx, job.tenantId, imp.id, { status: 'completed', finished: true }))

@@ -28,7 +28,15 @@ import { planAdjustment } from './adjust'
  * The rows run as the key that uploaded the file (its role, field rights and customer scope).
  */
 
-export const IMPORT_CHUNK = 200
+/**
+ * Rows per chunk (one transaction each). A chunk of documents locks the balance rows of the
+ * customers it posts to until it commits, which live postings to them wait for, so it stays small;
+ * a chunk of customers locks no existing row, and larger chunks spread the per-chunk statements and
+ * commit over more rows (100,000 customers: 63.6 s in chunks of 1,000).
+ */
+export function importChunkSize(type: ImportType): number {
+  return type === 'customers' ? 1000 : 200
+}
 
 /** A CSV record as read: header name → cell text. */
 export type CsvRecord = Record<string, string>
