@@ -34,6 +34,13 @@ export interface ContainedPoolOptions {
    * load never ends is killed at this point.
    */
   startTimeoutMs?: number
+  /**
+   * Told of a thread that died with no call of its own left to fail: its call was already failed (a
+   * time-budget kill that raced the heap limit: the thread ran out of heap while being terminated),
+   * or it died while starting (a heap limit too small to load the runtime). Calls go on in fresh
+   * threads, or fail by `startTimeoutMs`; the process goes on. Default: a warning on stderr.
+   */
+  onThreadError?: (message: string, err: Error) => void
 }
 
 export interface ContainedTaskInput {
@@ -59,6 +66,8 @@ export interface ContainedPool {
   readonly timeoutMs: number
   /** Calls killed so far (time or heap): their threads were replaced. */
   readonly killed: number
+  /** Threads that died with no call left to fail (see ContainedPoolOptions.onThreadError). */
+  readonly threadErrors: number
   close(): Promise<void>
 }
 
@@ -96,7 +105,15 @@ export function createContainedPool(opts: ContainedPoolOptions = {}): ContainedP
     resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.max(4, Math.min(16, heapMb / 4)) },
   })
   let killed = 0
+  let threadErrors = 0
   let closed = false
+  // Piscina emits 'error' for a thread that dies when none of its calls is pending; an emitter's
+  // unheard 'error' is thrown, and would take the whole process down with a plugin's thread.
+  const onThreadError = opts.onThreadError ?? ((message: string) => console.warn(message))
+  piscina.on('error', (err: Error) => {
+    threadErrors++
+    onThreadError(`containment: a worker thread died with no call to fail: ${err.message}`, err)
+  })
 
   async function run(task: Omit<ContainedTask, 'clock'>, budgetMs: number): Promise<unknown> {
     if (closed) throw new Error('the containment pool is closed')
@@ -140,6 +157,9 @@ export function createContainedPool(opts: ContainedPoolOptions = {}): ContainedP
     timeoutMs,
     get killed() {
       return killed
+    },
+    get threadErrors() {
+      return threadErrors
     },
     runContained: <T>(task: ContainedTaskInput, o: { timeoutMs?: number } = {}) =>
       run({ op: 'call', module: task.module, fn: task.fn, args: task.args }, o.timeoutMs ?? timeoutMs) as Promise<T>,

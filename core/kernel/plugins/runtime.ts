@@ -38,7 +38,7 @@ export async function createPluginRuntime(opts: {
   runnableKinds?: readonly PluginKind[]
   log?: (msg: string) => void
 }): Promise<PluginRuntime> {
-  const pool = opts.pool ?? createContainedPool(opts.poolOptions)
+  const pool = opts.pool ?? createContainedPool({ onThreadError: opts.log, ...opts.poolOptions })
   const registry = await discoverPlugins(opts.pluginPath, pool, opts.log)
   return {
     registry,
