@@ -171,8 +171,9 @@ function postgresBin(): string {
  * directory only, fsync off: an immediate shutdown is a process crash, not a power cut, so the
  * page cache keeps what was written) and start it on a free port. As root, the cluster's
  * commands run as the `postgres` user (initdb refuses root). Stopped and removed with the test.
+ * `conf`: more postgresql.conf lines.
  */
-export async function privatePostgres(t: Test): Promise<PrivatePostgres> {
+export async function privatePostgres(t: Test, conf: string[] = []): Promise<PrivatePostgres> {
   const bin = postgresBin()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'recv-faults-pg-'))
   const data = path.join(dir, 'data')
@@ -203,7 +204,7 @@ export async function privatePostgres(t: Test): Promise<PrivatePostgres> {
   await pg('initdb', ['-D', data, '--auth=trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync', '--locale=C'])
   fs.appendFileSync(
     path.join(data, 'postgresql.conf'),
-    [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`, 'fsync = off', 'max_connections = 60', 'shared_buffers = 32MB', ''].join('\n'),
+    [`port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`, 'fsync = off', 'max_connections = 60', 'shared_buffers = 32MB', ...conf, ''].join('\n'),
   )
   const start = async () => {
     await pg('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start'])
