@@ -42,11 +42,13 @@ function bearer(req: FastifyRequest): string | null {
  */
 export async function rateLimitKey(req: FastifyRequest, db: Db, platformToken: string): Promise<string> {
   const token = bearer(req)
-  const own = () => `key:${createHash('sha256').update(token!).digest('base64url')}`
-  if (token && sameSecret(token, platformToken)) return own()
-  if (!token || !parseSecret(token)) return `ip:${req.ip}`
+  if (!token) return `ip:${req.ip}`
+  const digest = sha256(token)
+  const own = () => `key:${digest.toString('base64url')}`
+  if (timingSafeEqual(digest, platformDigest(platformToken))) return own()
+  if (!parseSecret(token)) return `ip:${req.ip}`
   try {
-    return (await lookupKey(db, token)) ? own() : `ip:${req.ip}`
+    return (await requestKey(req, db, token)) ? own() : `ip:${req.ip}`
   } catch {
     return own() // the database is unreachable: authentication answers for it
   }
@@ -62,17 +64,38 @@ export async function rateLimitMax(req: FastifyRequest, db: Db, platformMax: num
   const token = bearer(req)
   if (!token || !parseSecret(token)) return platformMax
   try {
-    const key = await lookupKey(db, token)
+    const key = await requestKey(req, db, token)
     return key?.requestsPerKey == null ? platformMax : Math.min(platformMax, key.requestsPerKey)
   } catch {
     return platformMax
   }
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest()
-  const hb = createHash('sha256').update(b).digest()
-  return timingSafeEqual(ha, hb)
+const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest()
+
+let platform: { token: string; digest: Buffer } | null = null
+
+/** The platform token's digest, computed once (a process has one platform token). */
+function platformDigest(token: string): Buffer {
+  if (platform?.token !== token) platform = { token, digest: sha256(token) }
+  return platform.digest
+}
+
+/** Whether `token` is the platform admin token, compared in constant time. */
+function isPlatformToken(token: string, platformToken: string): boolean {
+  return timingSafeEqual(sha256(token), platformDigest(platformToken))
+}
+
+const requestKeys = new WeakMap<FastifyRequest, Promise<CachedKey | null>>()
+
+/**
+ * The key of the request's bearer `token`, looked up once per request: the rate limiter's bucket
+ * and budget and authentication all ask for it (a key cache hit still hashes the secret).
+ */
+function requestKey(req: FastifyRequest, db: Db, token: string): Promise<CachedKey | null> {
+  let key = requestKeys.get(req)
+  if (!key) requestKeys.set(req, (key = lookupKey(db, token)))
+  return key
 }
 
 function baseContext(req: FastifyRequest): Pick<RequestContext, 'requestId' | 'ip' | 'userAgent' | 'idempotencyKey'> {
@@ -126,10 +149,10 @@ export function registerAuth(app: FastifyInstance): void {
     const cookie = token === null && mode === 'key' ? req.cookies?.[CONSOLE_COOKIE] : undefined
     if (token === null && !cookie) throw new AppError('authentication_required')
     if (mode === 'platform') {
-      if (!token || !sameSecret(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError('invalid_api_key', 'The platform admin token is invalid.')
+      if (!token || !isPlatformToken(token, app.deps.config.PLATFORM_ADMIN_TOKEN)) throw new AppError('invalid_api_key', 'The platform admin token is invalid.')
       return
     }
-    const key = token === null ? await consoleSessionKey(app.deps.db, req, cookie!) : await apiKeyFor(app.deps.db, token)
+    const key = token === null ? await consoleSessionKey(app.deps.db, req, cookie!) : await apiKeyFor(app.deps.db, token, req)
     req.ctx = keyContext(req, key)
     const required = ROUTE_PERMISSIONS[routeKey(req.method === 'HEAD' ? 'GET' : req.method, req.routeOptions.url ?? '')]
     const missing = required === 'authenticated' ? undefined : required?.find((p) => !key!.access.permissions.has(p))
@@ -160,8 +183,8 @@ export async function consoleSessionKey(db: Db, req: FastifyRequest, cookie: str
 }
 
 /** The tenant key whose secret is `token` (cached briefly), else 401. */
-export async function apiKeyFor(db: Db, token: string): Promise<CachedKey> {
-  const key = await lookupKey(db, token)
+export async function apiKeyFor(db: Db, token: string, req?: FastifyRequest): Promise<CachedKey> {
+  const key = await (req ? requestKey(req, db, token) : lookupKey(db, token))
   if (!key) throw new AppError('invalid_api_key')
   return key
 }
