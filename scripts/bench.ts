@@ -25,6 +25,7 @@
  * the admin role: for experiments such as dropping a trigger to see what it costs).
  */
 import { spawn, execFileSync, ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -181,6 +182,8 @@ async function main(): Promise<void> {
       DATABASE_URL: url,
       PORT: String(PORT),
       PLATFORM_ADMIN_TOKEN: TOKEN,
+      // Queues of its own: other services on this Redis must not take its jobs, nor it theirs.
+      QUEUE_PREFIX: `{bench_${randomBytes(3).toString('hex')}}`,
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '100000000',
       DB_POOL_MAX: process.env.BENCH_POOL ?? '24',
