@@ -1,7 +1,7 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
-import { addressRange, guardedLookup, guardedPost, isPublicAddress, SsrfError, urlProblem } from '../core/kernel/ssrf'
+import { addressRange, guardedLookup, guardedPost, isPublicAddress, keptAliveConnections, SsrfError, urlProblem } from '../core/kernel/ssrf'
 
 /** A receiver that counts TCP connections as well as requests: a refused target must see neither. */
 async function receiver(t: Test, handler: http.RequestListener = (_req, res) => res.end('ok')) {
@@ -19,8 +19,17 @@ async function receiver(t: Test, handler: http.RequestListener = (_req, res) => 
   }
 }
 
-const post = (url: string, allowPrivateTargets: boolean, timeoutMs = 2000) =>
-  guardedPost(url, { 'content-type': 'application/json' }, '{"ok":true}', { allowPrivateTargets, timeoutMs, maxResponseBytes: 1024 })
+const post = (url: string, allowPrivateTargets: boolean, timeoutMs = 2000, connections?: ReturnType<typeof keptAliveConnections>) =>
+  guardedPost(url, { 'content-type': 'application/json' }, '{"ok":true}', { allowPrivateTargets, timeoutMs, maxResponseBytes: 1024, connections })
+
+function ownConnections(t: Test) {
+  const c = keptAliveConnections()
+  t.teardown(() => {
+    c.http.destroy()
+    c.https.destroy()
+  })
+  return c
+}
 
 t.test('address classifier: every refused range, including IPv4-mapped IPv6', async (t) => {
   const cases: [string, string][] = [
@@ -177,5 +186,51 @@ t.test('an attempt that gets no response within the timeout fails as a timeout',
   const took = Date.now() - started
   t.match(outcome, { kind: 'error', code: 'timeout' })
   t.ok(took >= 290 && took < 2000, `gave up after ${took} ms`)
+  r.server.closeAllConnections()
+})
+
+t.test('kept-alive connections: still refused before any connection when the target is private', async (t) => {
+  const r = await receiver(t)
+  const c = ownConnections(t)
+  for (const url of [`http://127.0.0.1:${r.port}/hook`, `http://localhost:${r.port}/hook`]) {
+    t.match(await post(url, false, 2000, c), { kind: 'error', code: 'ssrf_refused' }, url)
+  }
+  t.strictSame(r.seen(), { connections: 0, requests: 0 })
+})
+
+t.test('kept-alive connections: POSTs to one receiver share a connection; a body cut short closes its own', async (t) => {
+  const r = await receiver(t, (req, res) => {
+    req.resume()
+    req.on('end', () => res.end(req.url === '/big' ? 'x'.repeat(100_000) : 'ok'))
+  })
+  const c = ownConnections(t)
+  for (let i = 0; i < 5; i++) t.match(await post(`http://127.0.0.1:${r.port}/hook`, true, 2000, c), { kind: 'response', status: 200, body: 'ok' })
+  t.strictSame(r.seen(), { connections: 1, requests: 5 }, 'five POSTs, one connection')
+  t.match(await post(`http://127.0.0.1:${r.port}/big`, true, 2000, c), { kind: 'response', status: 200, body: 'x'.repeat(1024) })
+  t.match(await post(`http://127.0.0.1:${r.port}/hook`, true, 2000, c), { kind: 'response', status: 200 })
+  t.strictSame(r.seen(), { connections: 2, requests: 7 }, 'the connection whose answer was cut short was not reused')
+  r.server.closeAllConnections()
+})
+
+t.test('kept-alive connections: one the receiver drops as it is reused is retried once, on a fresh connection', async (t) => {
+  // The receiver answers the first request of a connection and drops the connection at the second
+  // (a receiver that closed an idle connection just as it was reused).
+  const perSocket = new WeakMap<object, number>()
+  const r = await receiver(t, (req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1
+    perSocket.set(req.socket, n)
+    if (n > 1) return req.socket.destroy()
+    req.resume()
+    req.on('end', () => res.end('ok'))
+  })
+  const c = ownConnections(t)
+  t.match(await post(`http://127.0.0.1:${r.port}/hook`, true, 2000, c), { kind: 'response', status: 200 })
+  t.match(await post(`http://127.0.0.1:${r.port}/hook`, true, 2000, c), { kind: 'response', status: 200 }, 'answered on the retry')
+  t.strictSame(r.seen(), { connections: 2, requests: 3 }, 'the dropped request went again, once, on a new connection')
+
+  // A connection dropped at its first request was not reused: that failure is the attempt's own.
+  const rude = await receiver(t, (req) => req.socket.destroy())
+  t.match(await post(`http://127.0.0.1:${rude.port}/hook`, true, 2000, c), { kind: 'error', code: 'network' })
+  t.strictSame(rude.seen(), { connections: 1, requests: 1 }, 'not retried')
   r.server.closeAllConnections()
 })

@@ -90,9 +90,29 @@ export async function checkedAddress(host: string, allowPrivateTargets: boolean)
   return addresses[0].address
 }
 
+/**
+ * Kept-alive connections for guardedPost, for a sender of many POSTs to the same receivers (the
+ * webhook worker): a POST reuses an idle connection to its host instead of opening one. Every
+ * connection is opened through the guard (its address checked as it connects), so a reused one
+ * sends to that checked address only. An idle connection closes after `idleMs` (below the 5 s a
+ * Node server keeps one), so a receiver seldom closes one under us; a POST that fails on a reused
+ * connection before any answer is retried once on a fresh one (see guardedPost).
+ */
+export interface PostConnections {
+  http: http.Agent
+  https: https.Agent
+}
+
+export function keptAliveConnections(idleMs = 4000): PostConnections {
+  const opts = { keepAlive: true, timeout: idleMs }
+  return { http: new http.Agent(opts), https: new https.Agent(opts) }
+}
+
 export interface PostOptions {
   /** Lifts the address check (development and tests); scheme and redirect rules still apply. */
   allowPrivateTargets: boolean
+  /** Connections to reuse (keptAliveConnections); without, the POST opens a connection of its own. */
+  connections?: PostConnections
   /** Whole attempt: connect, send, response headers and the excerpt of the body. */
   timeoutMs: number
   /** How much of the response body to keep; the rest is not read. */
@@ -120,47 +140,62 @@ export function guardedPost(rawUrl: string, headers: Record<string, string>, bod
     return Promise.resolve({ kind: 'error', code: 'ssrf_refused', message: err.message, durationMs: 0 })
   }
 
-  return new Promise((resolve) => {
-    let settled = false
-    const finish = (outcome: PostOutcome) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(outcome)
-    }
-    const fail = (err: Error) => {
-      const code = err instanceof SsrfError ? 'ssrf_refused' : err.name === 'TimeoutError' ? 'timeout' : 'network'
-      finish({ kind: 'error', code, message: err.message.slice(0, 500), durationMs: elapsed() })
-    }
-    const request = (url.protocol === 'https:' ? https : http).request(url, {
-      method: 'POST',
-      headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
-      agent: false, // a fresh connection per attempt: no pooled socket outlives its checked lookup
-      ...(opts.allowPrivateTargets ? {} : { lookup: guardedLookup }),
-    })
-    const timer = setTimeout(() => {
-      const err = new Error(`no complete response within ${opts.timeoutMs} ms`)
-      err.name = 'TimeoutError'
-      request.destroy(err)
-    }, opts.timeoutMs)
-    request.on('error', fail)
-    request.on('response', (res) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      const done = () => {
-        finish({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), durationMs: elapsed() })
-        res.destroy()
+  const send = (reuse: boolean, budgetMs: number): Promise<PostOutcome> =>
+    new Promise((resolve) => {
+      let settled = false
+      let answered = false
+      const finish = (outcome: PostOutcome) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(outcome)
       }
-      res.on('data', (chunk: Buffer) => {
-        if (size >= opts.maxResponseBytes) return
-        chunks.push(chunk.subarray(0, opts.maxResponseBytes - size))
-        size += Math.min(chunk.length, opts.maxResponseBytes - size)
-        if (size >= opts.maxResponseBytes) done()
+      const fail = (err: Error) => {
+        const code = err instanceof SsrfError ? 'ssrf_refused' : err.name === 'TimeoutError' ? 'timeout' : 'network'
+        finish({ kind: 'error', code, message: err.message.slice(0, 500), durationMs: elapsed() })
+      }
+      const agent = reuse && opts.connections ? (url.protocol === 'https:' ? opts.connections.https : opts.connections.http) : false
+      const request = (url.protocol === 'https:' ? https : http).request(url, {
+        method: 'POST',
+        headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        agent,
+        ...(opts.allowPrivateTargets ? {} : { lookup: guardedLookup }),
       })
-      res.on('end', done)
-      res.on('error', (err) => (chunks.length ? done() : fail(err)))
-      res.on('close', done)
+      const timer = setTimeout(() => {
+        const err = new Error(`no complete response within ${opts.timeoutMs} ms`)
+        err.name = 'TimeoutError'
+        request.destroy(err)
+      }, budgetMs)
+      request.on('error', (err: Error & { code?: string }) => {
+        // A kept-alive connection the receiver closed while it was idle: nothing was answered, so
+        // the POST goes again, once, on a connection of its own (within what is left of the time).
+        if (request.reusedSocket && !answered && !settled && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          settled = true
+          clearTimeout(timer)
+          return resolve(send(false, Math.max(1, opts.timeoutMs - elapsed())))
+        }
+        fail(err)
+      })
+      request.on('response', (res) => {
+        answered = true
+        const chunks: Buffer[] = []
+        let size = 0
+        const done = () => {
+          finish({ kind: 'response', status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), durationMs: elapsed() })
+          // Closes the connection of a body cut short; one read to its end stays reusable.
+          res.destroy()
+        }
+        res.on('data', (chunk: Buffer) => {
+          if (size >= opts.maxResponseBytes) return
+          chunks.push(chunk.subarray(0, opts.maxResponseBytes - size))
+          size += Math.min(chunk.length, opts.maxResponseBytes - size)
+          if (size >= opts.maxResponseBytes) done()
+        })
+        res.on('end', done)
+        res.on('error', (err) => (chunks.length ? done() : fail(err)))
+        res.on('close', done)
+      })
+      request.end(body)
     })
-    request.end(body)
-  })
+  return send(true, opts.timeoutMs)
 }
