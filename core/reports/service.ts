@@ -55,19 +55,6 @@ async function agedRows(trx: Trx, tenantId: string, asOf: string) {
   return rows as { id: string; name: string; currency: string; v: string }[]
 }
 
-/** Aged amounts in one currency: open outstanding by bucket, unapplied credits, net total. */
-interface AgingAmounts {
-  buckets: Buckets
-  unapplied_credits: number
-  total: number
-}
-
-/** Amounts of one customer row: five buckets, then unapplied credits (total computed here). */
-function agingAmounts(v: number[], at: number, credit: number): AgingAmounts {
-  const buckets = { current: v[at], '1_30': v[at + 1], '31_60': v[at + 2], '61_90': v[at + 3], '90_plus': v[at + 4] }
-  return { buckets, unapplied_credits: credit, total: v[at] + v[at + 1] + v[at + 2] + v[at + 3] + v[at + 4] - credit }
-}
-
 /**
  * An exact sum of integers: a number while every partial sum is a safe integer, BigInt from the
  * first one that is not (so a hundred thousand customers cost a hundred thousand additions).
@@ -89,9 +76,10 @@ class ExactSum {
 type AgingSums = ExactSum[]
 const emptySums = (): AgingSums => Array.from({ length: 6 }, () => new ExactSum())
 
-function addToSums(into: AgingSums, a: AgingAmounts): void {
-  AGING_BUCKETS.forEach((b, i) => into[i].add(a.buckets[b]))
-  into[5].add(a.unapplied_credits)
+/** Adds one row's five buckets (`v[at]` to `v[at + 4]`) and its unapplied `credit`. */
+function addToSums(into: AgingSums, v: number[], at: number, credit: number): void {
+  for (let i = 0; i < 5; i++) into[i].add(v[at + i])
+  into[5].add(credit)
 }
 
 function sumsView(s: AgingSums) {
@@ -115,31 +103,52 @@ function sumsView(s: AgingSums) {
 export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: string }) {
   const lc = await ledgerContext(trx, ctx)
   const asOf = q.as_of ?? lc.today
-  const rows = await agedRows(trx, ctx.tenantId, asOf)
+  return agingFromRows(await agedRows(trx, ctx.tenantId, asOf), asOf, lc.base_currency)
+}
 
+/**
+ * The report from the aged rows (agedRows): a hundred thousand customers make a hundred thousand
+ * rows, so each is read once into plain numbers and built as one object literal, and the sums take
+ * the amounts by position (five buckets, then unapplied credits; in the customer's currency at 0,
+ * in base at 5).
+ */
+export function agingFromRows(rows: { id: string; name: string; currency: string; v: string }[], asOf: string, baseCurrency: string) {
   const base = emptySums()
   const perCurrency = new Map<string, { amounts: AgingSums; base: AgingSums }>()
   const customers = rows.map((r) => {
     const v = r.v.split(',').map(Number)
-    const own = agingAmounts(v, 0, v[10])
-    const inBase = agingAmounts(v, 5, v[11])
-    addToSums(base, inBase)
     let cur = perCurrency.get(r.currency)
     if (!cur) perCurrency.set(r.currency, (cur = { amounts: emptySums(), base: emptySums() }))
-    addToSums(cur.amounts, own)
-    addToSums(cur.base, inBase)
-    // Bucket amounts also flat on the row, for spreadsheet-style consumers.
+    addToSums(cur.amounts, v, 0, v[10])
+    addToSums(cur.base, v, 5, v[11])
+    addToSums(base, v, 5, v[11])
+    const buckets = { current: v[0], '1_30': v[1], '31_60': v[2], '61_90': v[3], '90_plus': v[4] }
     return {
-      customer: r.id, name: r.name, currency: r.currency,
-      buckets: own.buckets, ...own.buckets, unapplied_credits: own.unapplied_credits, total: own.total,
-      base: { currency: lc.base_currency, ...inBase },
+      customer: r.id,
+      name: r.name,
+      currency: r.currency,
+      buckets,
+      // Bucket amounts also flat on the row, for spreadsheet-style consumers.
+      current: v[0],
+      '1_30': v[1],
+      '31_60': v[2],
+      '61_90': v[3],
+      '90_plus': v[4],
+      unapplied_credits: v[10],
+      total: v[0] + v[1] + v[2] + v[3] + v[4] - v[10],
+      base: {
+        currency: baseCurrency,
+        buckets: { current: v[5], '1_30': v[6], '31_60': v[7], '61_90': v[8], '90_plus': v[9] },
+        unapplied_credits: v[11],
+        total: v[5] + v[6] + v[7] + v[8] + v[9] - v[11],
+      },
     }
   })
   const totals = sumsView(base)
   return {
     object: 'aging_report' as const,
     as_of: asOf,
-    currency: lc.base_currency,
+    currency: baseCurrency,
     buckets: totals.buckets,
     unapplied_credits: totals.unapplied_credits,
     total: totals.total,
