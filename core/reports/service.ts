@@ -112,7 +112,7 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
  * the amounts by position (five buckets, then unapplied credits; in the customer's currency at 0,
  * in base at 5).
  */
-export function agingFromRows(rows: { id: string; name: string; currency: string; v: string }[], asOf: string, baseCurrency: string) {
+function agingFromRows(rows: { id: string; name: string; currency: string; v: string }[], asOf: string, baseCurrency: string) {
   const base = emptySums()
   const perCurrency = new Map<string, { amounts: AgingSums; base: AgingSums }>()
   const customers = rows.map((r) => {
