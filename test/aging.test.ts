@@ -44,6 +44,10 @@ t.test('aging report and statements', async (t) => {
   const b3 = await invoice(bob, '2026-04-01', '2026-05-01', 250) // dpd 60
   const adaPay = await ok(api.post('/v1/payments', { customer: ada, amount: 500, method: 'cash', received_date: '2026-06-10', allocations: [{ invoice: a2.id, amount: 500 }] }))
   const bobPay = await ok(api.post('/v1/payments', { customer: bob, amount: 700, method: 'cash', received_date: '2026-06-01' }))
+  // Paid in full before 06-30 (so not in the June report); the payment is un-applied after it.
+  const cyd = await customer('Cyd')
+  const c1 = await invoice(cyd, '2026-06-01', '2026-06-20', 80)
+  const cydPay = await ok(api.post('/v1/payments', { customer: cyd, amount: 80, method: 'cash', received_date: '2026-06-05', allocations: [{ invoice: c1.id, amount: 80 }] }))
 
   const june = {
     object: 'aging_report',
@@ -93,6 +97,9 @@ t.test('aging report and statements', async (t) => {
     // Dated today (the action date): after 06-30 too.
     await ok(api.post(`/v1/allocations/${adaPay.allocations[0].id}/reverse`, { reason: 'wrong invoice' }), 200)
     await ok(api.post('/v1/allocations', { source: bobPay.id, invoice: b3.id, amount: 250 }))
+    // Cyd owes 80 today, and owed nothing on 06-30: still no row.
+    await ok(api.post(`/v1/allocations/${cydPay.allocations[0].id}/reverse`, { reason: 'wrong invoice' }), 200)
+    t.match((await api.get(`/v1/invoices/${c1.id}`)).body, { outstanding: 80 })
 
     t.same((await api.get('/v1/reports/aging?as_of=2026-06-30')).body, june)
   })
@@ -170,6 +177,7 @@ t.test('aging report and statements', async (t) => {
 
     // Part of the big invoice paid: its outstanding is converted at the invoice's rate, not the payment's.
     await ok(fxApi.post('/v1/payments', { customer: ken, amount: 20001, method: 'cash', received_date: '2026-07-01', exchange_rate: '0.9', allocations: [{ invoice: big.id, amount: 20001 }] }))
+    t.same((await fxApi.get('/v1/reports/aging?as_of=2026-06-30')).body, res.body, 'June unchanged: the paid part counted back at the invoice rate')
     const july = (await fxApi.get('/v1/reports/aging?as_of=2026-07-01')).body
     const kenJuly = july.customers.find((c: any) => c.customer === ken)
     t.equal(kenJuly['1_30'], 99999)

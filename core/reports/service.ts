@@ -21,19 +21,22 @@ import { openItemSumsCte } from './open-items'
  * unapplied credit, exact from the advances sub-ledger lines (each credit at its own document's
  * rate, which is the rate it leaves advances at when applied or refunded). Journal lines carry no
  * row scope of their own (only tenant-wide permissions read the ledger), so credits are taken
- * through the customers table, which a key limited to its own customers sees only those of; a
- * customer the key cannot see has an empty name and currency.
+ * through the customers table: a key limited to its own customers sees the credits of those only,
+ * as it sees their invoices only (the invoices' row scope), so every row has its customer.
  *
- * A million open items make one pass over the invoices and one row per customer out of Postgres,
- * sorted there (linguistic order of the name, then the id: ICU root collation) and with the twelve
- * amounts packed into one text column, so the service parses four values per customer, not
- * fourteen, and sorts nothing.
+ * A million open items make one parallel pass over the covering open-invoices index, grouped in
+ * customer order as it is read (no hash table of a hundred thousand groups), and one row per
+ * customer out of Postgres with the twelve amounts packed into one text column, so the service
+ * parses four values per customer, not fourteen. The rows come in the order of the customers'
+ * name index (linguistic order of the name, then the id: ICU root collation; migration
+ * 20261225000010), probing the per-customer sums hashed in memory, so nothing is sorted.
  */
 async function agedRows(trx: Trx, tenantId: string, asOf: string) {
-  // Grouped by customer: hashed in memory, never spilled to disk (row-level security hides the row
-  // count from the planner, which would otherwise sort a million rows to group them), and no JIT
-  // compilation, which costs more than it saves on this plan.
-  await trx.raw(`set local work_mem = '64MB'; set local enable_sort = off; set local jit = off`)
+  // Row-level security hides the row counts from the planner, which then prices a hash aggregate
+  // of the open items below the grouped pass and a sort of the customers below their name index,
+  // and gets both wrong: no hashing of the million items, no sort, and no JIT compilation, which
+  // costs more than it saves on this plan.
+  await trx.raw(`set local enable_hashagg = off; set local enable_sort = off; set local jit = off`)
   const amounts = ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4']
   const { rows } = await trx.raw(
     `with ${openItemSumsCte()}, credits as (
@@ -43,13 +46,19 @@ async function agedRows(trx: Trx, tenantId: string, asOf: string) {
           and customer_id in (select id from customers where tenant_id = journal_lines.tenant_id)
         group by customer_id
        having sum(tx_credit - tx_debit) <> 0 or sum(credit - debit) <> 0
+     ), aged as (
+       select coalesce(o.customer_id, u.customer_id) as customer_id,
+              concat_ws(',', ${amounts.map((a) => `coalesce(o.${a}, 0)`).join(', ')}, coalesce(u.ua, 0), coalesce(u.ub, 0)) as v
+         from open_item_sums o
+         full join credits u on u.customer_id = o.customer_id
+     ), ranked as (
+       select id, name, currency, row_number() over (order by name collate "und-x-icu", id collate "und-x-icu") as rank
+         from customers where tenant_id = :t
      )
-     select coalesce(o.customer_id, u.customer_id) as id, coalesce(c.name, '') as name, coalesce(c.currency, '') as currency,
-            concat_ws(',', ${amounts.map((a) => `coalesce(o.${a}, 0)`).join(', ')}, coalesce(u.ua, 0), coalesce(u.ub, 0)) as v
-       from open_item_sums o
-       full join credits u on u.customer_id = o.customer_id
-       left join customers c on c.tenant_id = :t and c.id = coalesce(o.customer_id, u.customer_id)
-      order by coalesce(c.name, '') collate "und-x-icu", coalesce(o.customer_id, u.customer_id) collate "und-x-icu"`,
+     select c.id, c.name, c.currency, aged.v
+       from ranked c
+       join aged on aged.customer_id = c.id
+      order by c.rank`,
     { t: tenantId, d: asOf },
   )
   return rows as { id: string; name: string; currency: string; v: string }[]
