@@ -7,10 +7,11 @@ import type { Knex } from 'knex'
  * by name (ICU comparisons of names that share a prefix cost about a third of a second there).
  * Nothing on the posting path inserts or re-indexes customers.
  *
- * Tried and left out (measured with `npm run bench`, alternating): a covering open-invoices index
- * (with `outstanding` and `exchange_rate`) and a row scope that names the tenant's customers without
- * referring to the row would let the report sum the open items in one parallel, grouped pass (about
- * half its time), but with either of them invoice posting fell from 989–1,205 to 759–833 invoices/s.
+ * Tried and left out (README, "Benchmarks"): a covering open-invoices index (with `outstanding` and
+ * `exchange_rate`) and a row scope that names the tenant's customers without referring to the row
+ * let the report sum the open items in one parallel, grouped pass (about half its time), but the
+ * `npm run bench` runs of the same hour with either of them posted 759–833 invoices/s, those
+ * without them 989–1,205.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`create index customers_name_order_idx on customers (tenant_id, name collate "und-x-icu", id collate "und-x-icu") include (currency, assigned_to)`)
