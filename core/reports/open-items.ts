@@ -96,38 +96,59 @@ export function openItemsCte(opts: { byCustomer?: boolean } = {}): string {
 }
 
 /**
- * The aging bucket of ./aging.ts (agingBucket) of a row with `due_date`, as SQL: its index in
- * AGING_BUCKETS (0 current, dpd ≤ 0; 1 for 1–30; 2 for 31–60; 3 for 61–90; 4 for 91 and more),
- * by comparing the due date with four dates computed once (dpd ≤ n ⇔ due_date ≥ as_of − n).
+ * The aging buckets of ./aging.ts (agingBucket) as ranges of `due_date`, in AGING_BUCKETS order:
+ * current (dpd ≤ 0), 1–30, 31–60, 61–90, 91 and more (dpd ≤ n ⇔ due_date ≥ as_of − n). Plain date
+ * comparisons, so each of the ten sums filters its rows without a bucket index computed per row.
  */
-const BUCKET_INDEX = `case when due_date >= :d::date then 0 when due_date >= :d::date - 30 then 1
-                           when due_date >= :d::date - 60 then 2 when due_date >= :d::date - 90 then 3 else 4 end`
+const BUCKET_RANGES = [
+  `due_date >= :d::date`,
+  `due_date < :d::date and due_date >= :d::date - 30`,
+  `due_date < :d::date - 30 and due_date >= :d::date - 60`,
+  `due_date < :d::date - 60 and due_date >= :d::date - 90`,
+  `due_date < :d::date - 90`,
+]
+const AMOUNT_COLUMNS = [...BUCKET_RANGES.map((_, k) => `a${k}`), ...BUCKET_RANGES.map((_, k) => `b${k}`)]
 
 /**
- * Ten exact sums over rows with `k` (bucket index), `amount` and `base_amount`: `a0..a4`, then
- * `b0..b4`. sum_exact (a bigint state; migration 20261224000010) rather than sum(), whose 128-bit
- * state and numeric result cost a numeric per customer and bucket: a third of the aggregation.
+ * Ten exact sums over rows with `due_date`: `amount` per bucket (`a0..a4`), then `baseAmount`
+ * (`b0..b4`). sum_exact (a bigint state; migration 20261224000010) rather than sum(), whose 128-bit
+ * state and numeric result cost a numeric per customer and bucket.
  */
-function bucketSums(): string {
-  const sums = (col: string, prefix: string) => [0, 1, 2, 3, 4].map((k) => `coalesce(sum_exact(${col}) filter (where k = ${k}), 0) as ${prefix}${k}`)
-  return [...sums('amount', 'a'), ...sums('base_amount', 'b')].join(', ')
+function bucketSums(amount: string, baseAmount: string): string {
+  const sums = (col: string, prefix: string) => BUCKET_RANGES.map((range, k) => `coalesce(sum_exact(${col}) filter (where ${range}), 0) as ${prefix}${k}`)
+  return [...sums(amount, 'a'), ...sums(baseAmount, 'b')].join(', ')
 }
 
 /**
  * The same open items summed per customer, one column per aging bucket (`open_item_sums(customer_id,
  * a0..a4, b0..b4)`: amounts in the invoice currency, then in base, buckets in AGING_BUCKETS order),
- * one row per customer. Each item's bucket and base amount are computed once (the subquery is kept
- * apart with OFFSET 0, or Postgres would repeat the expressions in each of the ten sums, which costs
- * more than the sums), and a million open items go through one hash aggregate.
+ * one row per customer with at least one open item.
+ *
+ * Sums are linear, so the million open invoices are summed as they stand today (`open_sums`, one
+ * scan that references nothing else: Postgres runs it in parallel, off the covering open-invoices
+ * index in customer order, and groups without hashing), and the few invoices a movement after
+ * `as_of` touched are corrected apart (`correction_sums`): their amount as of then added, what the
+ * scan counted for them taken back, with its base amount computed the same way per invoice so that
+ * it cancels exactly. `n` counts a customer's open items the same way, so a customer whose only
+ * items the correction takes back has no row.
  */
 export function openItemSumsCte(): string {
-  return `${touchedCtes(false)}, open_item_sums as (
-       select customer_id, ${bucketSums()}
-         from (select customer_id, amount, ${base('amount', 'exchange_rate')} as base_amount, ${BUCKET_INDEX} as k
-                 from (select customer_id, due_date, exchange_rate, outstanding as amount from invoices where ${untouched(false)}
-                       union all
-                       select customer_id, due_date, exchange_rate, amount from touched_items) items
-               offset 0) items
+  const openAsOfNow = `tenant_id = :t and outstanding > 0 and issue_date <= :d`
+  const combined = AMOUNT_COLUMNS.map((a) => `coalesce(o.${a}, 0) + coalesce(c.${a}, 0) as ${a}`).join(', ')
+  return `${touchedCtes(false)}, open_sums as (
+       select customer_id, count(*) as n, ${bucketSums('outstanding', base('outstanding', 'exchange_rate'))}
+         from invoices where ${openAsOfNow}
         group by customer_id
+     ), correction_sums as (
+       select customer_id, sum(n)::bigint as n, ${bucketSums('amount', 'base_amount')}
+         from (select customer_id, due_date, amount, ${base('amount', 'exchange_rate')} as base_amount, 1 as n from touched_items
+               union all
+               select customer_id, due_date, -outstanding, -(${base('outstanding', 'exchange_rate')}), -1 from invoices
+                where ${openAsOfNow} and id in (select invoice_id from touched)) items
+        group by customer_id
+     ), open_item_sums as (
+       select coalesce(o.customer_id, c.customer_id) as customer_id, ${combined}
+         from open_sums o full join correction_sums c on c.customer_id = o.customer_id
+        where coalesce(o.n, 0) + coalesce(c.n, 0) > 0
      )`
 }
