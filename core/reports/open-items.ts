@@ -20,9 +20,12 @@ function customerFilter(byCustomer: boolean | undefined): string {
   return byCustomer ? 'and customer_id in (select unnest(:ids::text[]))' : ''
 }
 
-/** The invoices no movement after `as_of` touched owe their outstanding (see fastItems). */
+/** The tenant's invoices open today and issued by `as_of`. */
+const OPEN_NOW = `tenant_id = :t and outstanding > 0 and issue_date <= :d`
+
+/** The invoices no movement after `as_of` touched owe their outstanding (see the module comment). */
 function untouched(byCustomer: boolean | undefined): string {
-  return `tenant_id = :t and outstanding > 0 and issue_date <= :d ${customerFilter(byCustomer)}
+  return `${OPEN_NOW} ${customerFilter(byCustomer)}
           and id not in (select invoice_id from touched where invoice_id is not null)`
 }
 
@@ -107,7 +110,8 @@ const BUCKET_RANGES = [
   `due_date < :d::date - 60 and due_date >= :d::date - 90`,
   `due_date < :d::date - 90`,
 ]
-const AMOUNT_COLUMNS = [...BUCKET_RANGES.map((_, k) => `a${k}`), ...BUCKET_RANGES.map((_, k) => `b${k}`)]
+/** The sums' columns, in order: amounts per bucket, then base amounts per bucket. */
+export const AMOUNT_COLUMNS = [...BUCKET_RANGES.map((_, k) => `a${k}`), ...BUCKET_RANGES.map((_, k) => `b${k}`)]
 
 /**
  * Ten exact sums over rows with `due_date`: `amount` per bucket (`a0..a4`), then `baseAmount`
@@ -133,18 +137,17 @@ function bucketSums(amount: string, baseAmount: string): string {
  * items the correction takes back has no row.
  */
 export function openItemSumsCte(): string {
-  const openAsOfNow = `tenant_id = :t and outstanding > 0 and issue_date <= :d`
   const combined = AMOUNT_COLUMNS.map((a) => `coalesce(o.${a}, 0) + coalesce(c.${a}, 0) as ${a}`).join(', ')
   return `${touchedCtes(false)}, open_sums as (
        select customer_id, count(*) as n, ${bucketSums('outstanding', base('outstanding', 'exchange_rate'))}
-         from invoices where ${openAsOfNow}
+         from invoices where ${OPEN_NOW}
         group by customer_id
      ), correction_sums as (
        select customer_id, sum(n)::bigint as n, ${bucketSums('amount', 'base_amount')}
          from (select customer_id, due_date, amount, ${base('amount', 'exchange_rate')} as base_amount, 1 as n from touched_items
                union all
                select customer_id, due_date, -outstanding, -(${base('outstanding', 'exchange_rate')}), -1 from invoices
-                where ${openAsOfNow} and id in (select invoice_id from touched)) items
+                where ${OPEN_NOW} and id in (select invoice_id from touched)) items
         group by customer_id
      ), open_item_sums as (
        select coalesce(o.customer_id, c.customer_id) as customer_id, ${combined}

@@ -6,7 +6,7 @@ import { ledgerContext } from '../ledger/engine'
 import { customerLedgerRange } from '../ledger/reads'
 import { getCustomer } from '../customers/service'
 import { AGING_BUCKETS, Buckets } from './aging'
-import { openItemSumsCte } from './open-items'
+import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
 
 /**
  * Receivables reports. A customer's amounts are in its own currency; the aging report's totals are
@@ -39,7 +39,6 @@ async function agedRows(trx: Trx, tenantId: string, asOf: string) {
   // costs more than it saves on this plan. The smaller groupings left (credits, later movements)
   // sort in memory.
   await trx.raw(`set local work_mem = '64MB'; set local enable_hashagg = off; set local enable_sort = off; set local jit = off`)
-  const amounts = ['a0', 'a1', 'a2', 'a3', 'a4', 'b0', 'b1', 'b2', 'b3', 'b4']
   const { rows } = await trx.raw(
     `with ${openItemSumsCte()}, credits as (
        select customer_id, sum(tx_credit - tx_debit)::bigint as ua, sum(credit - debit)::bigint as ub
@@ -50,7 +49,7 @@ async function agedRows(trx: Trx, tenantId: string, asOf: string) {
        having sum(tx_credit - tx_debit) <> 0 or sum(credit - debit) <> 0
      ), aged as (
        select coalesce(o.customer_id, u.customer_id) as customer_id,
-              concat_ws(',', ${amounts.map((a) => `coalesce(o.${a}, 0)`).join(', ')}, coalesce(u.ua, 0), coalesce(u.ub, 0)) as v
+              concat_ws(',', ${AMOUNT_COLUMNS.map((a) => `coalesce(o.${a}, 0)`).join(', ')}, coalesce(u.ua, 0), coalesce(u.ub, 0)) as v
          from open_item_sums o
          full join credits u on u.customer_id = o.customer_id
      ), ranked as (

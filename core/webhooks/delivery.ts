@@ -619,7 +619,7 @@ export interface WebhookDelivery {
 /**
  * The consumer, job and sweep of webhook delivery, on these settings (e.g. WEBHOOK_ALLOW_PRIVATE_TARGETS
  * from the config). Its attempts reuse kept-alive connections to the receivers (in `bench:relay`, a
- * connection per attempt made 1,023–1,066 deliveries/s; kept alive, 1,473–1,618).
+ * connection per attempt made 1,023–1,066 deliveries/s; kept alive, 1,473–1,727).
  */
 export function webhookDelivery(change: Partial<DeliverySettings> = {}): WebhookDelivery {
   const settings = deliverySettings({ connections: keptAliveConnections(), ...change })
