@@ -1,0 +1,96 @@
+/**
+ * Open-loop load at a steady rate, for latency below saturation (ARCHITECTURE §12: p99 < 50 ms at
+ * 80 % of peak). autocannon's `overallRate` is not that: each connection sends back-to-back until
+ * it has made its share of the second's requests, then waits for the next second
+ * (autocannon/lib/httpClient.js, `reqsMadeThisSecond`), so "80 % of peak" there is the peak rate
+ * for 80 % of every second and idle the rest, and its latencies are those of saturation.
+ *
+ * Here request k is due at start + k / rate, whatever the answers to earlier ones: requests are
+ * spaced evenly, as independent clients arrive. A request waits for a free connection when all
+ * `connections` are busy, and its latency counts from when it was due (not from when it could be
+ * sent), so a service that falls behind shows it in the percentiles instead of slowing the load.
+ */
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+
+export interface PacedOptions {
+  port: number
+  method: 'POST' | 'GET'
+  path: string
+  headers: Record<string, string>
+  /** The next request's body (called once per request). */
+  body: () => string
+  /** Requests per second. */
+  rate: number
+  seconds: number
+  connections: number
+}
+
+export interface PacedResult {
+  offered: number
+  ok: number
+  non2xx: number
+  errors: number
+  /** 2xx answers per second of the run. */
+  rate: number
+  /** Latency of the 2xx answers in ms, from when each request was due. */
+  p50: number
+  p99: number
+  max: number
+}
+
+/** The q-quantile (0 < q ≤ 1) of ascending `sorted`: the smallest value at or above a q share. */
+function quantile(sorted: number[], q: number): number {
+  return sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] : 0
+}
+
+export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections })
+  const total = Math.floor(o.rate * o.seconds)
+  const interval = 1000 / o.rate
+  const latencies: number[] = []
+  let ok = 0
+  let non2xx = 0
+  let errors = 0
+  const start = performance.now()
+  await new Promise<void>((resolve) => {
+    let sent = 0
+    let answered = 0
+    const done = () => {
+      if (++answered === total) resolve()
+    }
+    const send = (due: number) => {
+      const body = o.body()
+      const req = http.request(
+        { agent, host: '127.0.0.1', port: o.port, method: o.method, path: o.path, headers: { ...o.headers, 'content-length': String(Buffer.byteLength(body)) } },
+        (res) => {
+          res.resume()
+          res.on('end', () => {
+            if (res.statusCode !== undefined && res.statusCode < 300) {
+              ok++
+              latencies.push(performance.now() - due)
+            } else non2xx++
+            done()
+          })
+        },
+      )
+      req.on('error', () => {
+        errors++
+        done()
+      })
+      req.end(body)
+    }
+    // Timers fire late by a millisecond or more: each tick sends every request already due.
+    const tick = () => {
+      const now = performance.now()
+      while (sent < total && start + sent * interval <= now) send(start + sent++ * interval)
+      if (sent < total) setTimeout(tick, Math.max(0, start + sent * interval - performance.now()))
+    }
+    if (total === 0) resolve()
+    else tick()
+  })
+  agent.destroy()
+  latencies.sort((a, b) => a - b)
+  const round = (ms: number) => Math.round(ms * 10) / 10
+  return { offered: total, ok, non2xx, errors, rate: ok / o.seconds, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(quantile(latencies, 1)) }
+}
