@@ -3,7 +3,10 @@
  * 80 % of peak). autocannon's `overallRate` is not that: each connection sends back-to-back until
  * it has made its share of the second's requests, then waits for the next second
  * (autocannon/lib/httpClient.js, `reqsMadeThisSecond`), so "80 % of peak" there is the peak rate
- * for 80 % of every second and idle the rest, and its latencies are those of saturation.
+ * for 80 % of every second and idle the rest, and its latencies are those of saturation. Its
+ * percentiles are lower than the answers' too: each answer is recorded with a coordinated-omission
+ * correction whose expected interval is `Math.ceil(1 / rate)` = 1 ms (autocannon/lib/run.js), which
+ * adds a sample for every millisecond below it.
  *
  * Here request k is due at start + k / rate, whatever the answers to earlier ones: requests are
  * spaced evenly, as independent clients arrive. A request waits for a free connection when all
