@@ -277,7 +277,7 @@ async function main(): Promise<void> {
     // bursts: most of each second at full speed, then idle).
     const pacedAt = async (fraction: number) => {
       const rate = Math.max(1, Math.floor(fraction * invoices.rate))
-      const r = await pacedLoad({ port: PORT, method: 'POST', path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS })
+      const r = await pacedLoad({ port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS })
       console.log(
         `invoices at ${Math.round(100 * fraction)} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms`,
       )

@@ -16,9 +16,9 @@
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 
+/** POSTs of `body()` to `path`. */
 export interface PacedOptions {
   port: number
-  method: 'POST' | 'GET'
   path: string
   headers: Record<string, string>
   /** The next request's body (called once per request). */
@@ -59,28 +59,30 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   await new Promise<void>((resolve) => {
     let sent = 0
     let answered = 0
-    const done = () => {
-      if (++answered === total) resolve()
-    }
     const send = (due: number) => {
+      // Each request is counted once: by its answer's end, or by the first error of the request or
+      // of an answer cut short (which may never end).
+      let counted = false
+      const count = (outcome: 'ok' | 'non2xx' | 'error') => {
+        if (counted) return
+        counted = true
+        if (outcome === 'ok') {
+          ok++
+          latencies.push(performance.now() - due)
+        } else if (outcome === 'non2xx') non2xx++
+        else errors++
+        if (++answered === total) resolve()
+      }
       const body = o.body()
       const req = http.request(
-        { agent, host: '127.0.0.1', port: o.port, method: o.method, path: o.path, headers: { ...o.headers, 'content-length': String(Buffer.byteLength(body)) } },
+        { agent, host: '127.0.0.1', port: o.port, method: 'POST', path: o.path, headers: { ...o.headers, 'content-length': String(Buffer.byteLength(body)) } },
         (res) => {
           res.resume()
-          res.on('end', () => {
-            if (res.statusCode !== undefined && res.statusCode < 300) {
-              ok++
-              latencies.push(performance.now() - due)
-            } else non2xx++
-            done()
-          })
+          res.on('end', () => count(res.statusCode !== undefined && res.statusCode < 300 ? 'ok' : 'non2xx'))
+          res.on('error', () => count('error'))
         },
       )
-      req.on('error', () => {
-        errors++
-        done()
-      })
+      req.on('error', () => count('error'))
       req.end(body)
     }
     // Timers fire late by a millisecond or more: each tick sends every request already due.
