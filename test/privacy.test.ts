@@ -137,6 +137,13 @@ t.test('privacy: sealing, export, anonymization', async (t) => {
       t.equal(res.body.error.code, 'dispute_open')
       const resolved = await api.post(`/v1/disputes/${dispute.body.id}/resolve`, { outcome: 'rejected', resolution: 'price was right' })
       t.equal(resolved.statusCode, 200, resolved.raw)
+
+      // The credit policy evaluated the customer after the payment: its stored state keeps the facts,
+      // never a copy of the metadata (personal: it would outlive the anonymization below).
+      const state = await waitFor('the credit-policy evaluation', () => env.admin('credit_policy_states').where({ tenant_id: tenant.uuid, customer_id: id }).whereNotNull('evaluated_at').first())
+      t.equal(state.facts.status, 'active', 'the facts are kept')
+      t.notOk('metadata' in state.facts, 'but not the metadata')
+      t.same(await findEverywhere(env, ['gold-zq-31337']), ['customers.metadata: gold-zq-31337 (1)'], 'the metadata is held in the customer row only')
     })
 
     await t.test('anonymize erases the personal data everywhere; amounts, ledger and chain stay', async (t) => {

@@ -247,6 +247,17 @@ export interface StateUpdate extends EpisodeState {
   policy_version: number
 }
 
+/**
+ * The facts kept with a state: all but `metadata` and `plugin`. The customer's metadata is personal
+ * data (core/privacy/sealing.ts) and a plugin's facts may be derived from it; a copy here would
+ * outlive an anonymization that blanks the customer (the next evaluation may come seconds later, or
+ * never). Rules still see both: they are computed afresh for every evaluation.
+ */
+export function storedFacts(facts: Facts): Omit<Facts, 'metadata' | 'plugin'> {
+  const { metadata: _metadata, plugin: _plugin, ...kept } = facts
+  return kept
+}
+
 /** Writes the states of many customers in one statement. */
 export async function saveStates(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, states: StateUpdate[]) {
   if (!states.length) return
@@ -257,13 +268,8 @@ export async function saveStates(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>
        from jsonb_to_recordset(?::jsonb) as v(customer_id text, episode int, in_episode boolean, applied jsonb, suspended_by_policy boolean,
             blocked_by_policy boolean, facts jsonb, score int, grade text, factors jsonb, policy_version int)
       where s.tenant_id = ? and s.customer_id = v.customer_id`,
-    [JSON.stringify(states), ctx.tenantId],
+    [JSON.stringify(states.map((st) => ({ ...st, facts: storedFacts(st.facts) }))), ctx.tenantId],
   )
-}
-
-/** The stored evaluation of one customer (null before its first). */
-export async function getState(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customerId: string) {
-  return trx('credit_policy_states').where({ tenant_id: ctx.tenantId, customer_id: customerId }).first()
 }
 
 /** Customers in each state (metrics): suspended by the policy, on hold by the policy, in an episode. */
