@@ -1,6 +1,10 @@
 import t from 'tap'
 import { setupTestEnv } from './helpers/app'
 import { agingBucket, daysBetween } from '../core/reports/aging'
+import { agingReport } from '../core/reports/service'
+import { withTenant } from '../core/kernel/db/tenant'
+import { systemContext } from '../core/kernel/context'
+import { builtInAccess } from '../core/kernel/permissions'
 
 t.test('agingBucket: dpd → bucket, boundaries inclusive', async (t) => {
   const cases: [number, string][] = [
@@ -119,6 +123,18 @@ t.test('aging report and statements', async (t) => {
     t.match(byName.Ada, { '90_plus': 2000 + 999, unapplied_credits: 500, total: 2999 - 500 })
     t.match(byName.Bob, { '90_plus': 400 + 250, '31_60': 0, unapplied_credits: 350 })
     t.ok(res.body.customers.every((c: any) => c.customer !== undefined))
+  })
+
+  await t.test('read in batches (a cursor, rows put at their rank): the same report, in name order', async (t) => {
+    const whole = (await api.get('/v1/reports/aging?as_of=2026-06-30')).body
+    t.ok(whole.customers.length >= 2, 'more rows than the smallest batch')
+    const ctx = systemContext(tenant.uuid, builtInAccess('admin'), 'test')
+    for (const batch of [1, 2, whole.customers.length, whole.customers.length + 1]) {
+      const report = await withTenant(env.db, tenant.uuid, (trx) => agingReport(trx, ctx, { as_of: '2026-06-30' }, batch))
+      t.same(JSON.parse(JSON.stringify(report)), whole, `batches of ${batch}`)
+    }
+    const names = whole.customers.map((c: any) => c.name)
+    t.same(names, [...names].sort((a: string, b: string) => a.localeCompare(b, 'und')), 'name order')
   })
 
   await t.test('before anything happened: empty', async (t) => {
