@@ -4,6 +4,7 @@ import { startWorker } from '../core/jobs/worker'
 import { setupTestEnv, type ApiClient } from './helpers/app'
 import { withTenant } from '../core/kernel/db/tenant'
 import { newId } from '../core/kernel/ids'
+import { queueEvaluations, takeEvaluations } from '../core/credit-policy/model'
 
 /** Credit policy through the API (API.md "Credit policy", "Credit score and credit limits"). */
 
@@ -45,6 +46,9 @@ t.test('credit policy', async (t) => {
     )
     const undispatched = async () => Number((await withTenant(env.db, uuid, (trx) => trx('events').whereNull('dispatched_at').count('* as n').first()))!.n)
     await until(async () => (await undispatched()) === 0, 'every event dispatched')
+    // The consumer queued the customers; the evaluation job takes them a moment later.
+    const waiting = async () => Number((await withTenant(env.db, uuid, (trx) => trx('credit_policy_pending').count('* as n').first()))!.n)
+    await until(async () => (await waiting()) === 0, 'the queued customers evaluated')
     const states = await withTenant(env.db, uuid, (trx) => trx('credit_policy_states').pluck('customer_id'))
     t.same(states, [real.id], 'a state row for the paying customer only')
     const consumed = await withTenant(env.db, uuid, (trx) => trx('consumed_events as c').join('events as e', function () {
@@ -52,6 +56,42 @@ t.test('credit policy', async (t) => {
     }).where({ 'c.consumer': 'credit-policy' }).pluck('e.type'))
     t.notOk(consumed.includes('customer.updated'), 'customer.updated was not handed to the credit-policy consumer')
     t.equal(consumed.filter((x: string) => x === 'payment.created').length, 2)
+  })
+
+  t.test('evaluations after changes coalesce: each customer once per take, rows another evaluation holds skipped', async (t) => {
+    const { key, uuid } = await env.tenant()
+    const api = env.api(key)
+    const [a, b] = [(await api.post('/v1/customers', { name: 'A' })).body.id, (await api.post('/v1/customers', { name: 'B' })).body.id]
+    const ctx = { tenantId: uuid }
+    // Queued by hand (no event): the worker's job is not told, so these rows stay until taken here.
+    await withTenant(env.db, uuid, (trx) => queueEvaluations(trx, ctx, [a, b, a, a]))
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    let first!: { customers: string[]; rows: number }
+    const holder = withTenant(env.db, uuid, async (trx) => {
+      first = await takeEvaluations(trx, ctx, 2) // the two oldest rows: a, b
+      await held
+    })
+    await until(async () => first, 'the first take')
+    t.same(first, { customers: [a, b], rows: 2 })
+    const second = await withTenant(env.db, uuid, (trx) => takeEvaluations(trx, ctx, 10))
+    t.same(second, { customers: [a], rows: 2 }, 'the rows the first take holds are skipped; a twice is evaluated once')
+    release()
+    await holder
+    t.same(await withTenant(env.db, uuid, (trx) => takeEvaluations(trx, ctx, 10)), { customers: [], rows: 0 }, 'taken rows are gone with their commit')
+
+    // Through the API: a burst of payments to one customer leaves nothing waiting and the state
+    // evaluated after the last of them.
+    await Promise.all(Array.from({ length: 12 }, () => api.post('/v1/payments', { customer: a, amount: 100, method: 'cash' })))
+    await until(
+      async () => {
+        const state = await withTenant(env.db, uuid, (trx) => trx('credit_policy_states').where({ customer_id: a }).first())
+        const pending = await withTenant(env.db, uuid, (trx) => trx('credit_policy_pending').count('* as n').first())
+        return Number(pending!.n) === 0 && state?.facts?.advance_balance === 1200
+      },
+      'the paying customer evaluated after its last payment',
+    )
+    t.pass('evaluated with every payment counted')
   })
 
   t.test('plugin defaults, validation with param, versions, If-Match and restore', async (t) => {

@@ -15,9 +15,9 @@ t.test('importing the modules that define jobs, consumers and sweeps registers n
 t.test('workerRegistry lists every job, consumer, sweep and schedule, built on the config', async (t) => {
   const config = loadConfig({ WEBHOOK_ALLOW_PRIVATE_TARGETS: true }, {})
   const r = workerRegistry(config)
-  t.same(r.jobs.map((j) => j.type).sort(), ['credit-policy', 'event-dispatch', 'import', 'notification-send', 'reconciliation', 'retention', 'statement-run', 'webhook-delivery'])
+  t.same(r.jobs.map((j) => j.type).sort(), ['credit-policy', 'credit-policy-evaluate', 'event-dispatch', 'import', 'notification-send', 'reconciliation', 'retention', 'statement-run', 'webhook-delivery'])
   t.same(r.consumers.map((c) => c.name), ['webhooks', 'credit-policy'])
-  t.same(r.sweeps.map((s) => s.name).sort(), ['credit-policy-requeue', 'import-requeue', 'notifications', 'reconciliation-requeue', 'retention-requeue', 'webhook-deliveries'])
+  t.same(r.sweeps.map((s) => s.name).sort(), ['credit-policy-evaluate-requeue', 'credit-policy-requeue', 'import-requeue', 'notifications', 'reconciliation-requeue', 'retention-requeue', 'webhook-deliveries'])
   t.same(r.schedules.map((s) => s.name), ['nightly-reconciliation', 'nightly-retention', 'nightly-credit-policy'])
   t.same(jobTypes(), [], 'building the list registers nothing either')
   const without = workerRegistry(config, { omit: ['credit-policy'] })

@@ -207,6 +207,38 @@ export async function staleRunIds(trx: Trx, tenantId: string, olderThanMs: numbe
   return rows.map((r: { id: string }) => r.id)
 }
 
+// ---- customers waiting for an evaluation -------------------------------------------------------------
+
+/** Appends the customers a change touched, to be evaluated soon (migration 20261226000020). One statement. */
+export async function queueEvaluations(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, customerIds: string[]): Promise<void> {
+  if (!customerIds.length) return
+  await trx.raw(`insert into credit_policy_pending (tenant_id, customer_id) select ?, unnest(?::text[])`, [ctx.tenantId, customerIds])
+}
+
+/**
+ * Takes up to `limit` waiting rows (oldest first; rows another evaluation holds are skipped) and
+ * deletes them in the caller's transaction: the distinct customers they name. The deletion commits
+ * with the evaluation, so a failed evaluation leaves them waiting.
+ */
+export async function takeEvaluations(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, limit: number): Promise<{ customers: string[]; rows: number }> {
+  const { rows } = await trx.raw(
+    `delete from credit_policy_pending p
+      where p.tenant_id = ? and p.seq in (select seq from credit_policy_pending where tenant_id = ? order by seq limit ? for update skip locked)
+      returning p.customer_id`,
+    [ctx.tenantId, ctx.tenantId, limit],
+  )
+  return { customers: [...new Set((rows as { customer_id: string }[]).map((r) => r.customer_id))], rows: rows.length }
+}
+
+/** Whether some row has waited longer than `olderThanMs` (its job was lost). */
+export async function evaluationsWaiting(trx: Trx, tenantId: string, olderThanMs: number): Promise<boolean> {
+  const { rows } = await trx.raw(
+    `select exists (select 1 from credit_policy_pending where tenant_id = ? and queued_at < now() - make_interval(secs => ?)) as waiting`,
+    [tenantId, olderThanMs / 1000],
+  )
+  return rows[0].waiting
+}
+
 // ---- episode states ---------------------------------------------------------------------------------
 
 export interface EpisodeState {

@@ -1,10 +1,11 @@
 import { defineEventConsumer, type EventRow } from '../events/consumers'
 import { customerOf } from '../outbox/outbox'
 import { creditPolicyMetrics } from '../ops/metrics'
-import { addToRun, currentPolicy, finishRun, insertRun, startRun, stateCounts, staleRunIds } from '../credit-policy/model'
+import { addToRun, currentPolicy, evaluationsWaiting, finishRun, insertRun, queueEvaluations, startRun, stateCounts, staleRunIds, takeEvaluations } from '../credit-policy/model'
 import { applyCreditPolicy, policyContext, sweepChunk, SWEEP_CHUNK, type ApplyResult } from '../workflows/credit-policy'
 import { customerIdsPage } from '../customers/service'
 import { ledgerContext } from '../ledger/engine'
+import { afterCommit } from '../kernel/db/tenant'
 import { defineJob, enqueue, withJobTenant, type JobContext } from './queues'
 import { defineTenantSchedule } from './schedules'
 import { defineTenantSweep } from './sweeps'
@@ -13,7 +14,8 @@ import { defineTenantSweep } from './sweeps'
  * The credit-policy sweep (`credit-policy` job): on demand (POST /v1/credit-policy/runs, data.runId)
  * or nightly at 01:00 in the tenant's timezone (data.trigger = 'scheduled'), over every customer in
  * chunks (one transaction each), and the per-customer evaluation right after each change that
- * touches a customer (an event consumer). Exported, registered nowhere: core/jobs/registry.ts lists them.
+ * touches a customer (an event consumer and the `credit-policy-evaluate` job, below). Exported,
+ * registered nowhere: core/jobs/registry.ts lists them.
  */
 export const CREDIT_POLICY = 'credit-policy'
 const ATTEMPTS = 3
@@ -113,10 +115,63 @@ function touchedCustomers(events: EventRow[]): { all: boolean; ids: string[] } {
   return { all, ids: [...ids] }
 }
 
+// ---- the evaluation after a change ----------------------------------------------------------------
+
 /**
- * The per-customer evaluation: in the consumer's transaction (so it happens once per event), for
- * the customers the batch touched; a test-clock advance evaluates every customer of the (sandbox)
- * tenant, chunk by chunk.
+ * The per-customer evaluation right after each change that touches a customer, coalesced: the event
+ * consumer only appends the customers to `credit_policy_pending` (one insert, no lock on anyone's
+ * state), and the `credit-policy-evaluate` job evaluates the customers waiting, each once however
+ * many changes touched it, one transaction per EVALUATE_ROWS rows until none is left. So a burst of
+ * payments to one customer costs one evaluation per window, not one per payment, each waiting for
+ * the previous one's lock on the customer's state (which held dispatch slots and connections idle).
+ *
+ * Changes gather for EVALUATION_WINDOW_MS: a consumer enqueues the job of the window after the one
+ * it runs in (job id: that window's number; delayed to its start), so every row appended during a
+ * window is taken by a job that starts after it ends, and a job of the same id already queued is
+ * that one. A lost enqueue (Redis down) is found by `creditPolicyEvaluateRequeue`.
+ */
+export const CREDIT_POLICY_EVALUATE = 'credit-policy-evaluate'
+export const EVALUATION_WINDOW_MS = 250
+const EVALUATE_ROWS = 2000
+/** Rows waiting longer than this have lost their job. */
+const EVALUATION_LOST_MS = 30_000
+
+export async function evaluateWaiting(job: Pick<JobContext, 'tenantId' | 'jobId'> & { db?: JobContext['db'] }): Promise<{ evaluated: number }> {
+  const ctx = policyContext(job.tenantId, `job_${job.jobId}`)
+  let evaluated = 0
+  for (;;) {
+    const taken = await withJobTenant(job, async (trx) => {
+      const { customers, rows } = await takeEvaluations(trx, ctx, EVALUATE_ROWS)
+      if (customers.length) countActions(await applyCreditPolicy(trx, ctx, customers))
+      evaluated += customers.length
+      return rows
+    })
+    if (taken < EVALUATE_ROWS) return { evaluated }
+  }
+}
+
+export const creditPolicyEvaluateJob = defineJob<Record<string, never>>(CREDIT_POLICY_EVALUATE, (_data, job) => evaluateWaiting(job), { attempts: 5, concurrency: 4, timeoutMs: 10 * 60_000 })
+
+/** The job of the next window (see above); `now` for tests. */
+export function enqueueEvaluation(tenantId: string, now = Date.now()): Promise<void> {
+  const window = Math.floor(now / EVALUATION_WINDOW_MS) + 1
+  return enqueue(CREDIT_POLICY_EVALUATE, tenantId, {}, { jobId: `evaluate-${window}`, delayMs: window * EVALUATION_WINDOW_MS - now })
+}
+
+export const creditPolicyEvaluateRequeue = defineTenantSweep({
+  name: 'credit-policy-evaluate-requeue',
+  everyMs: 60_000,
+  async run(db, tenantId) {
+    if (await withJobTenant({ tenantId, db }, (trx) => evaluationsWaiting(trx, tenantId, EVALUATION_LOST_MS))) {
+      await enqueue(CREDIT_POLICY_EVALUATE, tenantId, {}, { jobId: `evaluate-requeue-${Date.now()}` })
+    }
+  },
+})
+
+/**
+ * The consumer: the customers the batch touched wait for the evaluation job (above); a test-clock
+ * advance evaluates every customer of the (sandbox) tenant at once, chunk by chunk, in the
+ * consumer's transaction.
  */
 export const creditPolicyConsumer = defineEventConsumer({
   name: 'credit-policy',
@@ -124,8 +179,8 @@ export const creditPolicyConsumer = defineEventConsumer({
   async consume(trx, eventCtx, events) {
     const ctx = policyContext(eventCtx.tenantId, eventCtx.requestId)
     const { all, ids } = touchedCustomers(events)
-    const policy = await currentPolicy(trx, ctx)
     if (all) {
+      const policy = await currentPolicy(trx, ctx)
       let after: string | null = null
       do {
         const { last, result } = await sweepChunk(trx, ctx, policy, after)
@@ -134,6 +189,7 @@ export const creditPolicyConsumer = defineEventConsumer({
       } while (after !== null)
       return
     }
-    countActions(await applyCreditPolicy(trx, ctx, ids, policy))
+    await queueEvaluations(trx, ctx, ids)
+    if (ids.length) afterCommit(trx, () => enqueueEvaluation(eventCtx.tenantId).catch(() => undefined))
   },
 })

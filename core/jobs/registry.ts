@@ -6,7 +6,7 @@ import { importJob, importRequeue } from '../imports/jobs'
 import { nightlyRetention, retentionJob, retentionRequeue } from '../retention/jobs'
 import type { AnonymizeCustomer } from '../workflows/retention'
 import { anonymizeCustomer } from '../workflows/anonymize-customer'
-import { creditPolicyConsumer, creditPolicyJob, creditPolicyRequeue, nightlyCreditPolicy } from './credit-policy'
+import { creditPolicyConsumer, creditPolicyEvaluateJob, creditPolicyEvaluateRequeue, creditPolicyJob, creditPolicyRequeue, nightlyCreditPolicy } from './credit-policy'
 import { webhookDelivery, type DeliverySettings } from '../webhooks/delivery'
 import { notificationJobs } from '../notifications/jobs'
 import type { SendSettings } from '../workflows/notify'
@@ -58,8 +58,8 @@ export function workerRegistry(config: Pick<Config, 'WEBHOOK_ALLOW_PRIVATE_TARGE
   const consumers = [...keep([webhooks.consumer, creditPolicyConsumer], (c) => c.name), ...(opts.extra?.consumers ?? [])]
   checkConsumers(consumers)
   const builtIn = {
-    jobs: [webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, notifications.job, statementRunJob],
-    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, notifications.sweep],
+    jobs: [webhooks.job, reconciliationJob, importJob, retentionJob({ anonymize: opts.anonymizeCustomer ?? anonymizeByRetention }), creditPolicyJob, creditPolicyEvaluateJob, notifications.job, statementRunJob],
+    sweeps: [webhooks.sweep, reconciliationRequeue, importRequeue, retentionRequeue, creditPolicyRequeue, creditPolicyEvaluateRequeue, notifications.sweep],
     schedules: [nightlyReconciliation, nightlyRetention, nightlyCreditPolicy],
   }
   const registry: JobRegistry = {
