@@ -251,9 +251,15 @@ async function main(): Promise<void> {
     const backlogAtEnd = undispatched()
     let drainMs: number | null = null
     const undelivered = () => (WEBHOOKS ? Number(psqlValue(dbName, `select count(*) from webhook_deliveries where status = 'pending'`)) : 0)
+    // Customers the payments touched still waiting for their credit-policy evaluation (the
+    // evaluation follows the dispatch: core/jobs/credit-policy.ts): part of the pipeline too.
+    const unevaluated = () => Number(psqlValue(dbName, `select count(*) from credit_policy_pending`))
+    const unevaluatedAtEnd = unevaluated()
+    let evaluatedMs: number | null = null
     if (MODE === 'start') {
       for (;;) {
-        if (undispatched() === 0 && undelivered() === 0) {
+        if (evaluatedMs === null && unevaluated() === 0) evaluatedMs = Date.now() - loadEndedAt
+        if (undispatched() === 0 && undelivered() === 0 && evaluatedMs !== null) {
           drainMs = Date.now() - loadEndedAt
           break
         }
@@ -328,6 +334,7 @@ async function main(): Promise<void> {
     console.log(`ratio payments / pgbench(s1)    ${(payments.rate / tpcb1).toFixed(2)}   (bar 0.5)`)
     if (MODE === 'start') {
       console.log(`outbox drain          ${drainMs === null ? `not drained after ${DRAIN_TIMEOUT_MS / 1000} s` : `${(drainMs / 1000).toFixed(1)} s`} after the load (${backlogAtEnd} events undispatched when it ended)`)
+      console.log(`evaluations drained   ${evaluatedMs === null ? `not after ${DRAIN_TIMEOUT_MS / 1000} s` : `${(evaluatedMs / 1000).toFixed(1)} s`} after the load (${unevaluatedAtEnd} credit-policy rows waiting when it ended)`)
       console.log(`commit→dispatch lag   p99 ${lag[0]} ms, p50 ${lag[1]} ms (${lag[2]} of ${lagEvents} events of the load dispatched)`)
       if (WEBHOOKS) console.log(`webhooks              ${received} deliveries received by the local receiver (drain includes them)`)
     } else {
