@@ -174,8 +174,10 @@ export async function agingReport(trx: Trx, ctx: RequestContext, q: { as_of?: st
 class AgingBuilder {
   private readonly base = emptySums()
   private readonly perCurrency = new Map<string, { amounts: AgingSums; base: AgingSums }>()
-  /** By rank − 1; ranks count every customer, so customers with nothing aged leave holes. */
-  private readonly byRank: ReturnType<typeof customerRow>[] = []
+  /** The rows in the order they come, with their ranks (placed by rank at the end). */
+  private readonly rows: ReturnType<typeof customerRow>[] = []
+  private readonly ranks: number[] = []
+  private maxRank = 0
   private readonly v = new Float64Array(12)
 
   constructor(
@@ -192,8 +194,21 @@ class AgingBuilder {
       addToSums(cur.amounts, v, 0, v[10])
       addToSums(cur.base, v, 5, v[11])
       addToSums(this.base, v, 5, v[11])
-      this.byRank[r.rank - 1] = customerRow(r, v, this.baseCurrency)
+      this.rows.push(customerRow(r, v, this.baseCurrency))
+      this.ranks.push(r.rank)
+      if (r.rank > this.maxRank) this.maxRank = r.rank
     }
+  }
+
+  /**
+   * The rows by rank, without comparing: each put at its rank in an array as long as the highest
+   * (ranks count every customer, so the ones with nothing aged leave holes, dropped). Stored in the
+   * order they came first: writing a large array at random positions from empty would make it sparse.
+   */
+  private inRankOrder(): ReturnType<typeof customerRow>[] {
+    const byRank = new Array<ReturnType<typeof customerRow> | undefined>(this.maxRank).fill(undefined)
+    this.rows.forEach((row, i) => (byRank[this.ranks[i] - 1] = row))
+    return byRank.filter((c): c is ReturnType<typeof customerRow> => c !== undefined)
   }
 
   build() {
@@ -208,7 +223,7 @@ class AgingBuilder {
       currencies: [...this.perCurrency.entries()]
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([currency, { amounts, base: inBase }]) => ({ currency, ...sumsView(amounts), base: sumsView(inBase) })),
-      customers: this.byRank.filter((c) => c !== undefined),
+      customers: this.inRankOrder(),
     }
   }
 }
