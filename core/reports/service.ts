@@ -33,8 +33,7 @@ import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
  *
  * The rows are not sorted in Postgres: they come through a cursor as the grouped pass makes them,
  * AGED_BATCH at a time, and the service asks for the next batch before it builds the one it has, so
- * Postgres aggregates while the service builds (the two use both cores), and each row is put at its
- * rank.
+ * Postgres can aggregate while the service builds, and each row is put at its rank.
  */
 const AGED_SQL = `with ${openItemSumsCte()}, credits as (
        select customer_id, sum(tx_credit - tx_debit)::bigint as ua, sum(credit - debit)::bigint as ub
@@ -73,19 +72,20 @@ async function forEachAgedBatch(trx: Trx, tenantId: string, asOf: string, batch:
       `set local max_parallel_workers_per_gather = 0; set local cursor_tuple_fraction = 1`,
   )
   await trx.raw(`declare aged_rows no scroll cursor for ${AGED_SQL}`, { t: tenantId, d: asOf })
+  const size = Math.max(1, Math.trunc(batch))
   // knex sends a query when it is awaited (then() called); `setImmediate` lets it go out before
   // the build of the batch in hand takes the event loop.
   // A fetch still out when the build throws fails with the transaction: caught, so it is not an
   // unhandled rejection.
   const fetch = () => {
-    const p = trx.raw(`fetch ${batch} from aged_rows`).then((r: { rows: AgedRow[] }) => r.rows)
+    const p = trx.raw(`fetch ${size} from aged_rows`).then((r: { rows: AgedRow[] }) => r.rows)
     p.catch(() => undefined)
     return p
   }
   let next: Promise<AgedRow[]> | null = fetch()
   while (next) {
     const rows: AgedRow[] = await next
-    next = rows.length === batch ? fetch() : null
+    next = rows.length === size ? fetch() : null
     if (next) await new Promise((resolve) => setImmediate(resolve))
     onBatch(rows)
   }
