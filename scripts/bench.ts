@@ -252,15 +252,16 @@ async function main(): Promise<void> {
     let drainMs: number | null = null
     const undelivered = () => (WEBHOOKS ? Number(psqlValue(dbName, `select count(*) from webhook_deliveries where status = 'pending'`)) : 0)
     // Customers the payments touched still waiting for their credit-policy evaluation (the
-    // evaluation follows the dispatch: core/jobs/credit-policy.ts): part of the pipeline too.
+    // evaluation follows the dispatch: core/jobs/credit-policy.ts): part of the pipeline too. Only
+    // counted once everything is dispatched, since the dispatch of the backlog queues more.
     const unevaluated = () => Number(psqlValue(dbName, `select count(*) from credit_policy_pending`))
     const unevaluatedAtEnd = unevaluated()
     let evaluatedMs: number | null = null
     if (MODE === 'start') {
       for (;;) {
-        if (evaluatedMs === null && unevaluated() === 0) evaluatedMs = Date.now() - loadEndedAt
-        if (undispatched() === 0 && undelivered() === 0 && evaluatedMs !== null) {
-          drainMs = Date.now() - loadEndedAt
+        if (drainMs === null && undispatched() === 0 && undelivered() === 0) drainMs = Date.now() - loadEndedAt
+        if (drainMs !== null && unevaluated() === 0) {
+          evaluatedMs = Date.now() - loadEndedAt
           break
         }
         if (Date.now() - loadEndedAt > DRAIN_TIMEOUT_MS) break
@@ -342,7 +343,7 @@ async function main(): Promise<void> {
     }
     console.log(`service RSS max       ${rssMax.toFixed(0)} MB`)
     console.log(`ledger: ${counts.entries} entries, ${counts.lines} lines; drift: ${discrepancies.length ? JSON.stringify(discrepancies.slice(0, 5)) : 'none'}`)
-    if (discrepancies.length || invoices.non2xx || payments.non2xx || paced.non2xx || paced.errors || lower.some((l) => l.non2xx || l.errors) || bursts.non2xx || (MODE === 'start' && drainMs === null)) process.exitCode = 1
+    if (discrepancies.length || invoices.non2xx || payments.non2xx || paced.non2xx || paced.errors || lower.some((l) => l.non2xx || l.errors) || bursts.non2xx || (MODE === 'start' && evaluatedMs === null)) process.exitCode = 1
   } finally {
     clearInterval(rssTimer)
     if (WEBHOOKS) receiver.close()
