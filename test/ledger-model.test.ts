@@ -77,7 +77,7 @@ function commands(t: Test) {
       const ok = !(this.past && m.period === 'closed')
       expectStatus(t, res, ok, this.toString())
       if (!ok) {
-        t.equal(res.body.error.code, 'period_closed')
+        t.equal(res.body.error?.code, 'period_closed', `${this.toString()}: ${res.raw}`)
         return
       }
       m.pending[this.c] += this.amount
@@ -162,8 +162,8 @@ function commands(t: Test) {
       const a = m.allocations[this.a % m.allocations.length]
       const res = await r.api.post(`/v1/allocations/${a.id}/reverse`, { reason: 'property' })
       expectStatus(t, res, a.live && !a.frozen, this.toString())
-      if (!a.live) t.equal(res.body.error.code, 'already_reversed')
-      else if (a.frozen) t.equal(res.body.error.code, 'customer_inactive')
+      if (!a.live) t.equal(res.body.error?.code, 'already_reversed', `${this.toString()}: ${res.raw}`)
+      else if (a.frozen) t.equal(res.body.error?.code, 'customer_inactive', `${this.toString()}: ${res.raw}`)
       else unapply(m, a)
     }
     toString = () => `unapply(a${this.a})`
@@ -198,7 +198,7 @@ function commands(t: Test) {
       const ok = this.amount <= m.advance[this.c]
       expectStatus(t, res, ok, `${this.toString()} [advance ${m.advance[this.c]}]`)
       if (!ok) {
-        t.equal(res.body.error.code, 'refund_exceeds_credit')
+        t.equal(res.body.error?.code, 'refund_exceeds_credit', `${this.toString()}: ${res.raw}`)
         return
       }
       m.advance[this.c] -= this.amount
@@ -260,11 +260,11 @@ function commands(t: Test) {
       const res = await r.api.post(`/v1/payments/${src.id}/void`, { reason: 'property' })
       if (src.frozen && !src.void) {
         expectStatus(t, res, false, `${this.toString()} [merged away]`)
-        t.equal(res.body.error?.code, 'customer_inactive')
+        t.equal(res.body.error?.code, 'customer_inactive', `${this.toString()}: ${res.raw}`)
         return
       }
       expectStatus(t, res, !src.void && !refunded, `${this.toString()} [unapplied ${src.unapplied}, live allocations ${live.length}]`)
-      if (refunded) t.equal(res.body.error?.code, 'invalid_state')
+      if (refunded) t.equal(res.body.error?.code, 'invalid_state', `${this.toString()}: ${res.raw}`)
       if (src.void || refunded) return
       for (const a of live) unapply(m, a)
       m.advance[src.customer] -= src.unapplied
@@ -330,7 +330,7 @@ function commands(t: Test) {
       const ok = m.disputes[this.c] === 0
       expectStatus(t, res, ok, `${this.toString()} [open disputes ${m.disputes[this.c]}]`)
       if (!ok) {
-        t.equal(res.body.error.code, 'dispute_open')
+        t.equal(res.body.error?.code, 'dispute_open', `${this.toString()}: ${res.raw}`)
         return
       }
       const open = m.invoices.filter((i) => i.customer === this.c && !i.void && i.outstanding > 0)

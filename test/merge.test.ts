@@ -127,6 +127,30 @@ t.test('customer merge and duplicates', async (t) => {
     t.equal(payMerged.statusCode, 422)
   })
 
+  await t.test('reversing twice is already_reversed, also once the customer is merged', async (t) => {
+    const x = await customer(api, { name: 'X' })
+    const y = await customer(api, { name: 'Y' })
+    const xInv = await invoice(api, x, 500)
+    const xPay = await payment(api, x, 200, { allocations: [{ invoice: xInv.id, amount: 200 }] })
+    const live = await payment(api, x, 50)
+    const voided = await payment(api, x, 70)
+    const alc = xPay.allocations[0].id
+    t.equal((await api.post(`/v1/allocations/${alc}/reverse`, { reason: 'x' })).statusCode, 200)
+    t.equal((await api.post(`/v1/payments/${voided.id}/void`, { reason: 'x' })).statusCode, 200)
+    t.equal((await api.post(`/v1/customers/${x}/merge`, { into: y, reason: 'x' })).statusCode, 200)
+    const before = await counts(env)
+    const cases: [string, string, string][] = [
+      [`/v1/allocations/${alc}/reverse`, 'already_reversed', 'the reversed allocation'],
+      [`/v1/payments/${voided.id}/void`, 'already_reversed', 'the voided payment'],
+      [`/v1/payments/${live.id}/void`, 'customer_inactive', 'a payment the merge settled'],
+    ]
+    for (const [url, code, what] of cases) {
+      const res = await api.post(url, { reason: 'x' })
+      t.same([res.statusCode, res.body.error?.code], [422, code], `${what}: ${res.raw}`)
+    }
+    t.same(await counts(env), before, 'nothing written')
+  })
+
   await t.test('foreign-currency items keep their base: the ledger balances in base after the merge', async (t) => {
     const fx = await env.tenant({ base_currency: 'usd', name: 'FX' })
     const fapi = env.api(fx.key)

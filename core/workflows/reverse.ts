@@ -236,13 +236,14 @@ export async function planReversal(trx: Trx, plan: Plan, ctx: RequestContext, lc
   // Read after the customer lock: the sum of earlier reversals is final for this transaction.
   const txn = await getTxn(trx, ctx, txnId)
   if (txn.customer_id !== customer.id) throw new Error(`transaction ${txnId} belongs to another customer`)
-  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: its history is final.`, { param: 'id' })
   if (txn.type === 'reversal') throw new AppError('invalid_state', 'A reversal cannot be reversed.', { param: 'id' })
   const load = LOADERS[txn.source_type]
   if (!load) throw new AppError('invalid_state', `A '${txn.type}' transaction cannot be reversed here.`, { param: 'id' })
   const remaining = Math.abs(txn.amount) - Math.abs(txn.reversals_sum)
   let doc = await load(trx, plan, ctx, customer, txn.source_id)
+  // Reversing twice is `already_reversed`, whatever became of the customer since.
   if (doc.voided || remaining <= 0) throw new AppError('already_reversed', `Transaction ${txn.id} is already reversed.`, { param: 'id' })
+  if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: its history is final.`, { param: 'id' })
 
   const postingDate = input.posting_date ?? lc.today
   const full = input.amount === undefined

@@ -69,6 +69,9 @@ export async function reverseAllocation(trx: Trx, ctx: RequestContext, id: strin
   const found = await getAllocationRow(trx, ctx, id)
   const lc = await ledgerContext(trx, ctx)
   const plan = new Plan(ctx.tenantId)
+  // Reversing twice is `already_reversed`, also once the customer is merged (a reversed allocation
+  // never comes back, so the status read before the lock is final).
+  if (found.status === 'reversed') throw new AppError('already_reversed', `Allocation ${found.id} is already reversed.`, { param: 'id' })
   const customer = await holdCustomer(trx, plan, ctx, found.customer_id)
   if (customer.status === 'merged') throw new AppError('customer_inactive', `Customer '${customer.id}' was merged into another: its history is final.`, { param: 'id' })
   await planUnapply(trx, plan, ctx, lc, customer, id, { reason, posting_date: lc.today })
