@@ -41,6 +41,7 @@ function touchedCtes(byCustomer: boolean | undefined): string {
        select a.invoice_id from allocations a
          left join journal_entries re on re.tenant_id = a.tenant_id and re.id = a.reversal_entry_id
         where a.tenant_id = :t and (a.effective_date > :d or (a.status = 'reversed' and coalesce(re.entry_date, a.reversed_at::date) > :d))
+              ${byCustomer ? 'and a.customer_id in (select unnest(:ids::text[]))' : ''}
        union
        select invoice_id from write_offs where tenant_id = :t and write_off_date > :d
        union
