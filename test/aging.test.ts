@@ -2,6 +2,7 @@ import t from 'tap'
 import { setupTestEnv } from './helpers/app'
 import { agingBucket, daysBetween } from '../core/reports/aging'
 import { agingReport } from '../core/reports/service'
+import { computeFacts } from '../core/reports/credit-facts'
 import { withTenant } from '../core/kernel/db/tenant'
 import { systemContext } from '../core/kernel/context'
 import { builtInAccess } from '../core/kernel/permissions'
@@ -106,6 +107,18 @@ t.test('aging report and statements', async (t) => {
     t.match((await api.get(`/v1/invoices/${c1.id}`)).body, { outstanding: 80 })
 
     t.same((await api.get('/v1/reports/aging?as_of=2026-06-30')).body, june)
+  })
+
+  await t.test('credit-policy facts of some customers equal their facts among all (the movements after as_of included)', async (t) => {
+    const facts = (ids: string[] | null) => withTenant(env.db, tenant.uuid, (trx) => computeFacts(trx, tenant.uuid, '2026-06-30', ids, 0))
+    const all = new Map((await facts(null)).map((f) => [f.customer, f]))
+    const byName = Object.fromEntries(june.customers.map((c) => [c.customer, c]))
+    for (const id of [ada, bob, cyd]) {
+      const [one] = await facts([id])
+      t.same(one, all.get(id), `${id} alone`)
+      const row = byName[id]
+      t.equal(one.facts.pending_balance, row ? row.current + row['1_30'] + row['31_60'] + row['61_90'] + row['90_plus'] : 0, `${id}: pending as in the June report`)
+    }
   })
 
   await t.test('as of today it agrees with the cached balances', async (t) => {
