@@ -120,8 +120,12 @@ export const AMOUNT_COLUMNS = [...BUCKET_RANGES.map((_, k) => `a${k}`), ...BUCKE
  * state and numeric result cost a numeric per customer and bucket.
  */
 function bucketSums(amount: string, baseAmount: string): string {
-  const sums = (col: string, prefix: string) => BUCKET_RANGES.map((range, k) => `coalesce(sum_exact(${col}) filter (where ${range}), 0) as ${prefix}${k}`)
-  return [...sums(amount, 'a'), ...sums(baseAmount, 'b')].join(', ')
+  return `${bucketed(amount, 'a')}, ${bucketed(baseAmount, 'b')}`
+}
+
+/** Five exact sums of `value`, one per aging bucket, named `${prefix}0..4`. */
+function bucketed(value: string, prefix: string): string {
+  return BUCKET_RANGES.map((range, k) => `coalesce(sum_exact(${value}) filter (where ${range}), 0) as ${prefix}${k}`).join(', ')
 }
 
 /**
@@ -129,20 +133,35 @@ function bucketSums(amount: string, baseAmount: string): string {
  * a0..a4, b0..b4)`: amounts in the invoice currency, then in base, buckets in AGING_BUCKETS order),
  * one row per customer with at least one open item.
  *
- * Sums are linear, so the million open invoices are summed as they stand today (`open_sums`, one
- * scan that references nothing else: Postgres runs it in parallel, off the covering open-invoices
- * index in customer order, and groups without hashing), and the few invoices a movement after
- * `as_of` touched are corrected apart (`correction_sums`): their amount as of then added, what the
- * scan counted for them taken back, with its base amount computed the same way per invoice so that
- * it cancels exactly. `n` counts a customer's open items the same way, so a customer whose only
- * items the correction takes back has no row.
+ * Sums are linear, so the million open invoices are summed as they stand today (`open_sums`), and
+ * the few invoices a movement after `as_of` touched are corrected apart (`correction_sums`): their
+ * amount as of then added, what the scan counted for them taken back, with its base amount computed
+ * the same way per invoice so that it cancels exactly. `n` counts a customer's open items the same
+ * way, so a customer whose only items the correction takes back has no row.
+ *
+ * `open_sums` is two grouped passes in customer order, each off a covering index and without
+ * hashing: the amounts of every open invoice (`amount_sums`, off the open-invoices index), and, for
+ * the invoices in another currency than the base only (rate ≠ 1; their own partial index, migration
+ * 20261226000050), what converting them adds (`fx_sums`: base amount − amount, per invoice). An
+ * invoice at rate 1 has its amount as base amount, so the base sums are the amount sums plus that
+ * difference, exactly as if each invoice were converted; a tenant that sells in its base currency
+ * sums five buckets per invoice instead of ten, and converts none. (A tenant whose open items are
+ * mostly in other currencies reads those twice.)
  */
 export function openItemSumsCte(): string {
   const combined = AMOUNT_COLUMNS.map((a) => `coalesce(o.${a}, 0) + coalesce(c.${a}, 0) as ${a}`).join(', ')
-  return `${touchedCtes(false)}, open_sums as (
-       select customer_id, count(*) as n, ${bucketSums('outstanding', base('outstanding', 'exchange_rate'))}
+  const converted = BUCKET_RANGES.map((_, k) => `s.a${k} + coalesce(f.d${k}, 0) as b${k}`).join(', ')
+  return `${touchedCtes(false)}, amount_sums as (
+       select customer_id, count(*) as n, ${bucketed('outstanding', 'a')}
          from invoices where ${OPEN_NOW}
         group by customer_id
+     ), fx_sums as (
+       select customer_id, ${bucketed(`round(outstanding * exchange_rate)::bigint - outstanding`, 'd')}
+         from invoices where ${OPEN_NOW} and exchange_rate <> 1
+        group by customer_id
+     ), open_sums as (
+       select s.customer_id, s.n, ${BUCKET_RANGES.map((_, k) => `s.a${k}`).join(', ')}, ${converted}
+         from amount_sums s left join fx_sums f on f.customer_id = s.customer_id
      ), correction_sums as (
        select customer_id, sum(n)::bigint as n, ${bucketSums('amount', 'base_amount')}
          from (select customer_id, due_date, amount, ${base('amount', 'exchange_rate')} as base_amount, 1 as n from touched_items

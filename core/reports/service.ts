@@ -27,7 +27,8 @@ import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
  * A million open items make one pass over the covering open-invoices index, grouped in customer
  * order as it is read (no hash table of a hundred thousand groups), and one row per customer out of
  * Postgres with the twelve amounts packed into one text column, so the service reads four values
- * per customer, not fourteen. Each row carries the customer's rank in the report's order (linguistic
+ * per customer, not fourteen. A customer whose base amounts are its amounts (everything at rate 1:
+ * the base currency) sends six, the amounts and the credit once (`readAmounts` copies them). Each row carries the customer's rank in the report's order (linguistic
  * order of the name, then the id: ICU root collation), read off the customers' name index
  * (migration 20261225000010) rather than by comparing names.
  *
@@ -35,6 +36,10 @@ import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
  * AGED_BATCH at a time, and the service asks for the next batch before it builds the one it has, so
  * Postgres can aggregate while the service builds, and each row is put at its rank.
  */
+/** The aged amounts of a customer in its own currency (five buckets, then unapplied credit), and in base. */
+const OWN_COLUMNS = [...AMOUNT_COLUMNS.slice(0, 5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ua, 0)']
+const BASE_COLUMNS = [...AMOUNT_COLUMNS.slice(5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ub, 0)']
+
 const AGED_SQL = `with ${openItemSumsCte()}, credits as (
        select customer_id, sum(tx_credit - tx_debit)::bigint as ua, sum(credit - debit)::bigint as ub
          from journal_lines
@@ -44,7 +49,8 @@ const AGED_SQL = `with ${openItemSumsCte()}, credits as (
        having sum(tx_credit - tx_debit) <> 0 or sum(credit - debit) <> 0
      ), aged as (
        select coalesce(o.customer_id, u.customer_id) as customer_id,
-              concat_ws(',', ${AMOUNT_COLUMNS.map((a) => `coalesce(o.${a}, 0)`).join(', ')}, coalesce(u.ua, 0), coalesce(u.ub, 0)) as v
+              case when (${BASE_COLUMNS.join(', ')}) = (${OWN_COLUMNS.join(', ')}) then concat_ws(',', ${OWN_COLUMNS.join(', ')})
+                   else concat_ws(',', ${OWN_COLUMNS.slice(0, 5).join(', ')}, ${BASE_COLUMNS.slice(0, 5).join(', ')}, ${OWN_COLUMNS[5]}, ${BASE_COLUMNS[5]}) end as v
          from open_item_sums o
          full join credits u on u.customer_id = o.customer_id
      ), ranked as (
@@ -129,8 +135,10 @@ function sumsView(s: AgingSums) {
 }
 
 /**
- * Reads the twelve comma-separated integers of an aged row into `out`, without a substring or an
- * array per row (a hundred thousand rows).
+ * Reads the comma-separated integers of an aged row into `out`, without a substring or an array per
+ * row (a hundred thousand rows): twelve (five buckets and five in base, then unapplied credit and
+ * in base), or six when base is the same (five buckets, then unapplied credit), put where the twelve
+ * would be.
  */
 function readAmounts(s: string, out: Float64Array): void {
   let k = 0
@@ -146,6 +154,10 @@ function readAmounts(s: string, out: Float64Array): void {
     else n = n * 10 + (c - 48)
   }
   out[k] = negative ? -n : n
+  if (k === 5) {
+    out[10] = out[11] = out[5]
+    for (let i = 0; i < 5; i++) out[5 + i] = out[i]
+  } else if (k !== 11) throw new Error(`an aged row has 6 or 12 amounts, not ${k + 1}`)
 }
 
 /**
