@@ -14,6 +14,10 @@ import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
  * per currency.
  */
 
+/** The aged amounts of a customer in its own currency (five buckets, then unapplied credit), and in base. */
+const OWN_COLUMNS = [...AMOUNT_COLUMNS.slice(0, 5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ua, 0)']
+const BASE_COLUMNS = [...AMOUNT_COLUMNS.slice(5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ub, 0)']
+
 /**
  * One row per customer with something aged as of a date: open outstanding per aging bucket (the
  * shared open-items computation of ./open-items.ts), in the customer's currency and in base (each
@@ -28,18 +32,15 @@ import { AMOUNT_COLUMNS, openItemSumsCte } from './open-items'
  * order as it is read (no hash table of a hundred thousand groups), and one row per customer out of
  * Postgres with the twelve amounts packed into one text column, so the service reads four values
  * per customer, not fourteen. A customer whose base amounts are its amounts (everything at rate 1:
- * the base currency) sends six, the amounts and the credit once (`readAmounts` copies them). Each row carries the customer's rank in the report's order (linguistic
- * order of the name, then the id: ICU root collation), read off the customers' name index
- * (migration 20261225000010) rather than by comparing names.
+ * the base currency) sends six, the amounts and the credit once (`readAmounts` copies them). Each
+ * row carries the customer's rank in the report's order (linguistic order of the name, then the id:
+ * ICU root collation), read off the customers' name index (migration 20261225000010) rather than by
+ * comparing names.
  *
  * The rows are not sorted in Postgres: they come through a cursor as the grouped pass makes them,
  * AGED_BATCH at a time, and the service asks for the next batch before it builds the one it has, so
  * Postgres can aggregate while the service builds, and each row is put at its rank.
  */
-/** The aged amounts of a customer in its own currency (five buckets, then unapplied credit), and in base. */
-const OWN_COLUMNS = [...AMOUNT_COLUMNS.slice(0, 5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ua, 0)']
-const BASE_COLUMNS = [...AMOUNT_COLUMNS.slice(5).map((a) => `coalesce(o.${a}, 0)`), 'coalesce(u.ub, 0)']
-
 const AGED_SQL = `with ${openItemSumsCte()}, credits as (
        select customer_id, sum(tx_credit - tx_debit)::bigint as ua, sum(credit - debit)::bigint as ub
          from journal_lines
