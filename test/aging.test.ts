@@ -177,6 +177,7 @@ t.test('aging report and statements', async (t) => {
 
     const res = await fxApi.get('/v1/reports/aging?as_of=2026-06-30')
     t.equal(res.statusCode, 200, res.raw)
+    t.equal(res.headers['content-type'], 'application/json; charset=utf-8', 'sent as JSON (the route serializes it itself)')
     const zero = { current: 0, '1_30': 0, '31_60': 0, '61_90': 0, '90_plus': 0 }
     const kenBase = { buckets: { ...zero, current: 80400, '61_90': 666 }, unapplied_credits: 7000, total: 80400 + 666 - 7000 }
     const umaAmounts = { buckets: { ...zero, '1_30': 50000 }, unapplied_credits: 0, total: 50000 }

@@ -8,6 +8,9 @@ import { ref } from '../http/components'
 
 const errors = { '4xx': { $ref: 'Error#' } }
 
+/** A payload as UTF-8 JSON bytes. fastify sends a serializer's Buffer as it is (its type says string). */
+const jsonBytes = (payload: unknown) => Buffer.from(JSON.stringify(payload)) as unknown as string
+
 export async function reportRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { as_of?: string } }>(
     '/reports/aging',
@@ -25,8 +28,10 @@ export async function reportRoutes(app: FastifyInstance): Promise<void> {
       // A row per customer with something aged (a hundred thousand rows, 39 MB): JSON.stringify
       // writes it in 0.27–0.29 s, the schema's compiled serializer in 1.05–1.57 s. The report is
       // built to the schema's shape exactly (no extra or missing fields, amounts already integers or
-      // exact decimal strings), so the schema still documents what this sends.
-      reply.serializer(JSON.stringify)
+      // exact decimal strings), so the schema still documents what this sends. Handed to the socket
+      // as one Buffer: as a string, the whole request took 1.59–2.17 s with curl, as a Buffer
+      // 1.33–1.55 s (alternating runs).
+      reply.type('application/json; charset=utf-8').serializer(jsonBytes)
       return report
     },
   )
