@@ -6,7 +6,7 @@ import type { Knex } from 'knex'
  * open invoice's amount once, off the open-invoices index, and adds what conversion changes from
  * this index alone, so a tenant that sells in its base currency reads no exchange rate and sums five
  * buckets per invoice instead of ten. Over a million open invoices in base currency, the report's
- * query took 720–730 ms against 780–810 ms before (psql, alternating runs). Only foreign-currency
+ * query took 710–735 ms against 770–810 ms before (psql, alternating runs). Only foreign-currency
  * invoices have an entry; their rate never changes after posting, and `outstanding` is already in
  * the predicate of the open-invoices index, so no update that was heap-only stops being one.
  */
