@@ -156,7 +156,7 @@ export function openItemSumsCte(): string {
          from invoices where ${OPEN_NOW}
         group by customer_id
      ), fx_sums as (
-       select customer_id, ${bucketed(`round(outstanding * exchange_rate)::bigint - outstanding`, 'd')}
+       select customer_id, ${bucketed(`${base('outstanding', 'exchange_rate')} - outstanding`, 'd')}
          from invoices where ${OPEN_NOW} and exchange_rate <> 1
         group by customer_id
      ), open_sums as (
