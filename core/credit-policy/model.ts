@@ -320,6 +320,10 @@ export async function stateCounts(trx: Trx, tenantId: string) {
 /**
  * Marks the invoices that are overdue today (the day after their due date, something left that is
  * not disputed) and were not marked before; returns them, for their one `invoice.overdue` event.
+ * The marker check is one index probe per candidate: `offset 0` keeps the planner from turning it
+ * into a hash anti-join, which read every marker of the tenant for each sweep chunk (a sweep that
+ * marks as it goes read a growing table 20 times: 0.2 to 0.5 s per chunk of 5,000 customers, against
+ * 0.1 s for the whole query now).
  */
 export async function markOverdueInvoices(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, today: string, customerIds: string[] | null) {
   const { rows } = await trx.raw(
@@ -327,7 +331,7 @@ export async function markOverdueInvoices(trx: Trx, ctx: Pick<RequestContext, 't
        select i.id, i.customer_id, i.number, i.currency, i.total, i.outstanding, i.due_date, i.exchange_rate
          from invoices i
         where i.tenant_id = :t and i.outstanding > 0 and i.due_date < :d ${customerIds ? 'and i.customer_id in (select unnest(:ids::text[]))' : ''}
-          and not exists (select 1 from credit_policy_overdue m where m.tenant_id = i.tenant_id and m.invoice_id = i.id)
+          and not exists (select 1 from credit_policy_overdue m where m.tenant_id = i.tenant_id and m.invoice_id = i.id offset 0)
           and round(i.outstanding * i.exchange_rate) > coalesce((select sum(d.base_amount) from disputes d
                 where d.tenant_id = i.tenant_id and d.invoice_id = i.id and d.status in ('open', 'under_review')), 0)
      ), ins as (
