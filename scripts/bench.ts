@@ -13,7 +13,10 @@
  *    events.dispatched_at) p99 over the events of the load;
  * 5. then posts invoices arriving evenly at 80 % of the peak rate of (2), for the latency below
  *    saturation (ARCHITECTURE §12: p99 < 50 ms at 80 % of peak; ./paced-load.ts), and the same rate
- *    as autocannon offers it (in bursts at the peak rate), to compare with earlier figures;
+ *    as autocannon offers it (in bursts at the peak rate), to compare with earlier figures; with
+ *    the evenly paced load it prints the load's own event-loop delay and the most requests it had
+ *    outstanding at once, so a late load generator (it shares the two cores) is told apart from a
+ *    late service;
  * 6. runs pgbench TPC-B-like (scale 10, 32 clients; and scale 1 for the hot case);
  * 7. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, the drain
  *    time, the lag p99 and the service's largest RSS, and checks the ledger has no drift afterwards.
@@ -302,7 +305,7 @@ async function main(): Promise<void> {
       const r = await pacedLoad({ port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS })
       const loop = await eventLoopDelay()
       console.log(
-        `invoices at ${Math.round(100 * fraction)} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms; service event-loop delay p99 ${loop.p99} ms, max ${loop.max} ms`,
+        `invoices at ${Math.round(100 * fraction)} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms; service event-loop delay p99 ${loop.p99} ms, max ${loop.max} ms; most requests outstanding at once ${r.maxInFlight} (of ${CONNECTIONS} connections), the load's own event-loop delay p99 ${r.clientLoop.p99} ms, max ${r.clientLoop.max} ms`,
       )
       return { fraction, offeredRate: rate, loop, ...r }
     }
@@ -340,7 +343,7 @@ async function main(): Promise<void> {
 
     console.log('\n== results ==')
     console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
-    const loopOf = (r: typeof paced) => `service event-loop delay p99 ${r.loop.p99} ms, max ${r.loop.max} ms`
+    const loopOf = (r: typeof paced) => `service event-loop delay p99 ${r.loop.p99} ms, max ${r.loop.max} ms; the load's own p99 ${r.clientLoop.p99} ms, max ${r.clientLoop.max} ms; at most ${r.maxInFlight} requests outstanding`
     console.log(`invoices at 80 % of peak  ${paced.rate.toFixed(0)}/s of ${paced.offeredRate}/s offered evenly, p50 ${paced.p50} ms, p99 ${paced.p99} ms (ARCHITECTURE §12: p99 < 50 ms); ${loopOf(paced)}`)
     for (const l of lower) console.log(`invoices at ${Math.round(100 * l.fraction)} % of peak  ${l.rate.toFixed(0)}/s of ${l.offeredRate}/s offered evenly, p50 ${l.p50} ms, p99 ${l.p99} ms; ${loopOf(l)}`)
     console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)

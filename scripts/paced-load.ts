@@ -14,7 +14,7 @@
  * sent), so a service that falls behind shows it in the percentiles instead of slowing the load.
  */
 import http from 'node:http'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 
 /** POSTs of `body()` to `path`. */
 export interface PacedOptions {
@@ -40,6 +40,10 @@ export interface PacedResult {
   p50: number
   p99: number
   max: number
+  /** Most requests outstanding at once: sent or waiting for a free connection, not yet answered. */
+  maxInFlight: number
+  /** The load's own event-loop delay (ms): when it is behind, so are its requests' send times. */
+  clientLoop: { p99: number; max: number }
 }
 
 /** The q-quantile (0 < q ≤ 1) of ascending `sorted`: the smallest value at or above a q share. */
@@ -55,6 +59,10 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
   let ok = 0
   let non2xx = 0
   let errors = 0
+  let inFlight = 0
+  let maxInFlight = 0
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
   const start = performance.now()
   await new Promise<void>((resolve) => {
     let sent = 0
@@ -66,6 +74,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
       const count = (outcome: 'ok' | 'non2xx' | 'error') => {
         if (counted) return
         counted = true
+        inFlight--
         if (outcome === 'ok') {
           ok++
           latencies.push(performance.now() - due)
@@ -74,6 +83,7 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
         if (++answered === total) resolve()
       }
       const body = o.body()
+      maxInFlight = Math.max(maxInFlight, ++inFlight)
       const req = http.request(
         { agent, host: '127.0.0.1', port: o.port, method: 'POST', path: o.path, headers: { ...o.headers, 'content-length': String(Buffer.byteLength(body)) } },
         (res) => {
@@ -94,8 +104,9 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
     if (total === 0) resolve()
     else tick()
   })
+  loop.disable()
   agent.destroy()
   latencies.sort((a, b) => a - b)
   const round = (ms: number) => Math.round(ms * 10) / 10
-  return { offered: total, ok, non2xx, errors, rate: ok / o.seconds, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(quantile(latencies, 1)) }
+  return { offered: total, ok, non2xx, errors, rate: ok / o.seconds, p50: round(quantile(latencies, 0.5)), p99: round(quantile(latencies, 0.99)), max: round(quantile(latencies, 1)), maxInFlight, clientLoop: { p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) } }
 }
