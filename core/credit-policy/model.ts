@@ -321,9 +321,9 @@ export async function stateCounts(trx: Trx, tenantId: string) {
  * Marks the invoices that are overdue today (the day after their due date, something left that is
  * not disputed) and were not marked before; returns them, for their one `invoice.overdue` event.
  * The marker check is one index probe per candidate: `offset 0` keeps the planner from turning it
- * into a hash anti-join, which read every marker of the tenant for each sweep chunk (a sweep that
- * marks as it goes read a growing table 20 times: 0.2 to 0.5 s per chunk of 5,000 customers, against
- * 0.1 s for the whole query now).
+ * into a hash anti-join, which read every marker of the tenant for each sweep chunk (0.28–0.55 s
+ * per chunk of 5,000 customers once 200,000 invoices were marked, against 0.1 s for the whole
+ * selection now).
  */
 export async function markOverdueInvoices(trx: Trx, ctx: Pick<RequestContext, 'tenantId'>, today: string, customerIds: string[] | null) {
   const { rows } = await trx.raw(
