@@ -25,7 +25,8 @@
  * for every delivery to be made.
  * Environment: BENCH_MODE (`start`, default, or `api`), BENCH_WEBHOOKS (0), BENCH_PACED_ALSO (more
  * fractions of the peak to offer evenly before 80 %, e.g. `0.25,0.5`), BENCH_SECONDS (default 20), BENCH_CONNECTIONS
- * (64), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
+ * (64), BENCH_TIMELINE (a path: each evenly paced phase writes `PATH.<percent>.csv`, every answer's due time and
+ * latency, to see when the slow ones came), PGBENCH_SECONDS (20), BENCH_NODE_ARGS
  * (extra node flags for the service, e.g. `--cpu-prof`), BENCH_SQL (SQL run on the new database after migrations, as
  * the admin role: for experiments such as dropping a trigger to see what it costs).
  */
@@ -34,7 +35,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { pacedLoad } from './paced-load'
 import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
@@ -46,6 +47,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const PGBENCH_SECONDS = Number(process.env.PGBENCH_SECONDS ?? 20)
 /** Fractions of the peak rate also offered evenly, before 80 % (BENCH_PACED_ALSO, e.g. `0.25,0.5`). */
+const TIMELINE = process.env.BENCH_TIMELINE ?? ''
 const PACED_ALSO = (process.env.BENCH_PACED_ALSO ?? '').split(',').filter(Boolean).map(Number)
 if (PACED_ALSO.some((f) => !(f > 0 && f <= 1))) throw new Error(`BENCH_PACED_ALSO must list fractions in (0, 1], not '${process.env.BENCH_PACED_ALSO}'`)
 const MODE = process.env.BENCH_MODE ?? 'start'
@@ -147,6 +149,12 @@ function sessions(db: string): number {
   return Number(execFileSync('psql', [dbUrl('postgres'), '-Atc', `select sessions from pg_stat_database where datname = '${db}'`], { encoding: 'utf8' }).trim())
 }
 
+/** The server's WAL counters so far (pg_stat_wal: every database's, so only meaningful with nothing else writing). */
+function walCounters(): { records: number; fpi: number; bytes: number } {
+  const [records, fpi, bytes] = psqlValue('postgres', 'select wal_records, wal_fpi, wal_bytes from pg_stat_wal').split('|').map(Number)
+  return { records, fpi, bytes }
+}
+
 function psqlValue(db: string, sql: string): string {
   return execFileSync('psql', [dbUrl(db), '-Atc', sql], { encoding: 'utf8' }).trim()
 }
@@ -235,6 +243,7 @@ async function main(): Promise<void> {
     const loadStartedAt = new Date()
     const cpuBefore = cpuSeconds(server.pid)
     const sessionsBefore = sessions(dbName)
+    const walBefore = walCounters()
     const invoiceBody = () =>
       JSON.stringify({
         customer: customers[n++ % CUSTOMERS],
@@ -247,6 +256,7 @@ async function main(): Promise<void> {
     const invoiceRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBody() }) }
     const invoices = summary('invoices', await run({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, requests: [invoiceRequest] }))
     const cpuAfter = cpuSeconds(server.pid)
+    const walAfter = walCounters()
     await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
     const sessionsOpened = sessions(dbName) - sessionsBefore
     const invoiceCount = invoices.rate * SECONDS
@@ -302,7 +312,12 @@ async function main(): Promise<void> {
     const pacedAt = async (fraction: number) => {
       const rate = Math.max(1, Math.floor(fraction * invoices.rate))
       await eventLoopDelay() // resets the service's event-loop delay histogram
-      const r = await pacedLoad({ port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS })
+      const timeline: string[] = []
+      const r = await pacedLoad({
+        port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS,
+        onAnswer: TIMELINE ? (due, latency) => void timeline.push(`${due.toFixed(1)},${latency.toFixed(1)}`) : undefined,
+      })
+      if (TIMELINE) writeFileSync(`${TIMELINE}.${Math.round(100 * fraction)}.csv`, `due_epoch_ms,latency_ms\n${timeline.join('\n')}\n`)
       const loop = await eventLoopDelay()
       console.log(
         `invoices at ${Math.round(100 * fraction)} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms; service event-loop delay p99 ${loop.p99} ms, max ${loop.max} ms; most requests outstanding at once ${r.maxInFlight} (of ${CONNECTIONS} connections), the load's own event-loop delay p99 ${r.clientLoop.p99} ms, max ${r.clientLoop.max} ms`,
@@ -348,6 +363,9 @@ async function main(): Promise<void> {
     for (const l of lower) console.log(`invoices at ${Math.round(100 * l.fraction)} % of peak  ${l.rate.toFixed(0)}/s of ${l.offeredRate}/s offered evenly, p50 ${l.p50} ms, p99 ${l.p99} ms; ${loopOf(l)}`)
     console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)
     console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened)`)
+    console.log(
+      `WAL per invoice       ${((walAfter.bytes - walBefore.bytes) / invoiceCount / 1024).toFixed(1)} kB in ${((walAfter.records - walBefore.records) / invoiceCount).toFixed(0)} records, ${((walAfter.fpi - walBefore.fpi) / invoiceCount).toFixed(2)} full-page images (the worker's writes included; checkpoints come every max_wal_size of it)`,
+    )
     console.log(`payments/s (hot)      ${payments.rate.toFixed(0)}   (p99 ${payments.p99} ms, non-2xx ${payments.non2xx}, errors ${payments.errors})`)
     console.log(`pgbench tps scale 10  ${tpcb10.toFixed(0)}`)
     console.log(`pgbench tps scale 1   ${tpcb1.toFixed(0)}`)

@@ -27,6 +27,8 @@ export interface PacedOptions {
   rate: number
   seconds: number
   connections: number
+  /** Called with each 2xx answer: when it was due (epoch ms) and its latency (ms). */
+  onAnswer?: (dueMs: number, latencyMs: number) => void
 }
 
 export interface PacedResult {
@@ -77,7 +79,9 @@ export async function pacedLoad(o: PacedOptions): Promise<PacedResult> {
         inFlight--
         if (outcome === 'ok') {
           ok++
-          latencies.push(performance.now() - due)
+          const latency = performance.now() - due
+          latencies.push(latency)
+          o.onAnswer?.(performance.timeOrigin + due, latency)
         } else if (outcome === 'non2xx') non2xx++
         else errors++
         if (++answered === total) resolve()
