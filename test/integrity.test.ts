@@ -30,6 +30,19 @@ t.test('checkLedger', async (t) => {
     t.same(await check(), [])
   })
 
+  await t.test('gives back the nested-loop setting it turns off for its checks', async (t) => {
+    // Nested loops are off for the checks (stale statistics after a bulk load made one take minutes)
+    // and back as they were for the rest of the caller's transaction, whatever they were.
+    for (const before of ['on', 'off']) {
+      const after = await withTenant(env.db, tenant.uuid, async (trx) => {
+        await trx.raw(`select set_config('enable_nestloop', ?, true)`, [before])
+        t.same(await checkLedger(trx, tenant.uuid), [])
+        return (await trx.raw(`select current_setting('enable_nestloop') as v`)).rows[0].v
+      })
+      t.equal(after, before)
+    }
+  })
+
   await t.test('every kind of document keeps the ledger consistent', async (t) => {
     const ok = async (res: Promise<{ statusCode: number; raw: string; body: any }>, status = 201) => {
       const r = await res
