@@ -73,9 +73,12 @@ async function forEachAgedBatch(trx: Trx, tenantId: string, asOf: string, batch:
   // and no JIT compilation, which costs more than it saves on this plan. No parallel workers: on two
   // cores the parallel plan took twice as long as one process (1.8–2.3 s against 0.85–0.95 s over
   // a million items), and the service's build runs beside it. The cursor is planned for all of
-  // its rows, as the query would be.
+  // its rows, as the query would be. No nested loops: with statistics that lag a bulk load
+  // (autovacuum has not analyzed the new rows yet), Postgres counted one customer and one open item
+  // and recomputed the aged amounts once per customer: 13 s instead of a fraction of one for 200
+  // customers and 47,000 open items.
   await trx.raw(
-    `set local work_mem = '64MB'; set local enable_hashagg = off; set local enable_sort = off; set local jit = off; ` +
+    `set local work_mem = '64MB'; set local enable_hashagg = off; set local enable_sort = off; set local enable_nestloop = off; set local jit = off; ` +
       `set local max_parallel_workers_per_gather = 0; set local cursor_tuple_fraction = 1`,
   )
   await trx.raw(`declare aged_rows no scroll cursor for ${AGED_SQL}`, { t: tenantId, d: asOf })
