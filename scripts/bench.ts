@@ -46,8 +46,9 @@ import { migrate } from '../core/kernel/db/migrate'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const PGBENCH_SECONDS = Number(process.env.PGBENCH_SECONDS ?? 20)
-/** Fractions of the peak rate also offered evenly, before 80 % (BENCH_PACED_ALSO, e.g. `0.25,0.5`). */
+/** Where each evenly paced phase writes its answers' due times and latencies (BENCH_TIMELINE; '' = nowhere). */
 const TIMELINE = process.env.BENCH_TIMELINE ?? ''
+/** Fractions of the peak rate also offered evenly, before 80 % (BENCH_PACED_ALSO, e.g. `0.25,0.5`). */
 const PACED_ALSO = (process.env.BENCH_PACED_ALSO ?? '').split(',').filter(Boolean).map(Number)
 if (PACED_ALSO.some((f) => !(f > 0 && f <= 1))) throw new Error(`BENCH_PACED_ALSO must list fractions in (0, 1], not '${process.env.BENCH_PACED_ALSO}'`)
 const MODE = process.env.BENCH_MODE ?? 'start'
