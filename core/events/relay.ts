@@ -120,6 +120,12 @@ function chunk<T>(xs: T[], n: number): T[][] {
  */
 export async function claimTenant(trx: Trx, tenantId: string, o: RelayOptions, consumers: readonly EventConsumer[]): Promise<Claim> {
   const claim: Claim = { batches: [], fresh: 0, overdue: 0, settled: 0, more: false }
+  // Every statement below reads the outbox's partial indexes, which keep an entry for each old
+  // version of an event (published, then dispatched) until a vacuum. A plain index scan marks the
+  // dead ones as it passes, so the next claim skips them; a bitmap scan, which Postgres chose for
+  // the in-flight count, visits them all again each time: 6.6 ms over 18,500 dead entries
+  // against 0.19 ms, every claim.
+  await trx.raw('set local enable_bitmapscan = off')
   if ((await getJobSettings(trx, tenantId)).paused) return claim
   const interest = await consumersInterest(trx, tenantId, consumers)
   const wanted = interest === 'all' ? null : [...interest]
