@@ -147,6 +147,25 @@ t.test('operations', async (t) => {
     t.ok(stored.includes(`recv:ratelimit:${env.config.QUEUE_PREFIX}:key:${createHash('sha256').update(a.key).digest('base64url')}`), 'the key is stored hashed')
   })
 
+  await t.test('concurrent requests of one key are counted one by one, within one window', async (t) => {
+    // Requests that arrive together are counted in one Redis call (core/http/rate-limit-store.ts):
+    // each must still get its own count, so exactly the budget passes and the rest is refused.
+    const app = await extraApp(t, env, { RATE_LIMIT_MAX: 7 })
+    const a = await env.tenant()
+    const get = () => app.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization: `Bearer ${a.key}` } })
+    const first = await Promise.all(Array.from({ length: 12 }, get))
+    t.same(first.map((r) => r.statusCode).sort(), [...Array(7).fill(200), ...Array(5).fill(429)], 'seven of twelve pass')
+    const remaining = first.filter((r) => r.statusCode === 200).map((r) => Number(r.headers['x-ratelimit-remaining']))
+    t.same(remaining.sort(), [0, 1, 2, 3, 4, 5, 6], 'each passing request saw its own count')
+    const resets = new Set(first.map((r) => r.headers['x-ratelimit-reset']))
+    t.ok(resets.size <= 2, 'one window (its reset in seconds may tick over between answers)')
+    t.equal((await get()).statusCode, 429, 'and the next one alone is refused as well')
+    // A second key in the same turn counts apart.
+    const b = await env.tenant()
+    const mixed = await Promise.all([get(), app.inject({ method: 'GET', url: '/v1/api-keys', headers: { authorization: `Bearer ${b.key}` } })])
+    t.same(mixed.map((r) => r.statusCode), [429, 200])
+  })
+
   await t.test('rate limit counts the key, not the spelling of the Authorization header', async (t) => {
     const app = await extraApp(t, env, { RATE_LIMIT_MAX: 3 })
     const a = await env.tenant()

@@ -8,6 +8,7 @@ import type { Config } from '../kernel/config'
 import type { Db } from '../kernel/db/knex'
 import { newId } from '../kernel/ids'
 import { rateLimitKey, rateLimitMax, registerAuth } from './auth'
+import { coalescingRedisStore } from './rate-limit-store'
 import { registerFieldRules } from './fields'
 import { registerInputGuard } from './input'
 import { errorBody, registerErrorHandling, toAppError } from './errors'
@@ -138,10 +139,10 @@ export async function buildApp(
     // The platform's budget per window, or the tenant's lower one for its keys (settings rate_limit).
     max: (req) => rateLimitMax(req, deps.db, deps.config.RATE_LIMIT_MAX),
     timeWindow: deps.config.RATE_LIMIT_WINDOW_MS,
-    redis: deps.redis,
-    // Under the service's QUEUE_PREFIX, like its queues: another service (or test) on the same Redis
-    // keeps its own counters, even for the same key or address.
-    nameSpace: `recv:ratelimit:${deps.config.QUEUE_PREFIX}:`,
+    // In Redis, one call per key and turn of the event loop (./rate-limit-store.ts), under the
+    // service's QUEUE_PREFIX like its queues: another service (or test) on the same Redis keeps its
+    // own counters, even for the same key or address.
+    store: coalescingRedisStore(deps.redis, `recv:ratelimit:${deps.config.QUEUE_PREFIX}:`),
     skipOnError: true,
     // Per API key (however the header spells `Bearer`), else per client address: see rateLimitKey.
     keyGenerator: (req) => rateLimitKey(req, deps.db, deps.config.PLATFORM_ADMIN_TOKEN),

@@ -48,7 +48,7 @@ export async function rateLimitKey(req: FastifyRequest, db: Db, platformToken: s
   if (timingSafeEqual(digest, platformDigest(platformToken))) return own()
   if (!parseSecret(token)) return `ip:${req.ip}`
   try {
-    return (await requestKey(req, db, token)) ? own() : `ip:${req.ip}`
+    return (await requestKey(req, db, token, digest.toString('hex'))) ? own() : `ip:${req.ip}`
   } catch {
     return own() // the database is unreachable: authentication answers for it
   }
@@ -61,10 +61,14 @@ export async function rateLimitKey(req: FastifyRequest, db: Db, platformToken: s
  * this costs no round trip; a token that is no key gets the platform's budget (and 401).
  */
 export async function rateLimitMax(req: FastifyRequest, db: Db, platformMax: number): Promise<number> {
-  const token = bearer(req)
-  if (!token || !parseSecret(token)) return platformMax
+  let pending = requestKeys.get(req)
+  if (!pending) {
+    const token = bearer(req)
+    if (!token || !parseSecret(token)) return platformMax
+    pending = requestKey(req, db, token)
+  }
   try {
-    const key = await requestKey(req, db, token)
+    const key = await pending
     return key?.requestsPerKey == null ? platformMax : Math.min(platformMax, key.requestsPerKey)
   } catch {
     return platformMax
@@ -90,11 +94,12 @@ const requestKeys = new WeakMap<FastifyRequest, Promise<CachedKey | null>>()
 
 /**
  * The key of the request's bearer `token`, looked up once per request: the rate limiter's bucket
- * and budget and authentication all ask for it (a key cache hit still hashes the secret).
+ * and budget and authentication all ask for it (a key cache hit still hashes the secret, once:
+ * `hash` when the caller has it).
  */
-function requestKey(req: FastifyRequest, db: Db, token: string): Promise<CachedKey | null> {
+function requestKey(req: FastifyRequest, db: Db, token: string, hash?: string): Promise<CachedKey | null> {
   let key = requestKeys.get(req)
-  if (!key) requestKeys.set(req, (key = lookupKey(db, token)))
+  if (!key) requestKeys.set(req, (key = lookupKey(db, token, hash)))
   return key
 }
 
@@ -190,12 +195,12 @@ export async function apiKeyFor(db: Db, token: string, req?: FastifyRequest): Pr
 }
 
 /** The active key whose secret `token` is, or null (a miss is cached too: tenants/key-cache.ts). */
-async function lookupKey(db: Db, token: string): Promise<CachedKey | null> {
-  const parsed = parseSecret(token)
-  if (!parsed) return null
-  const hash = hashSecret(token)
+async function lookupKey(db: Db, token: string, hash = hashSecret(token)): Promise<CachedKey | null> {
+  // Only secrets shaped like keys are ever cached, so a hit needs no parse.
   const cached = getCachedKey(hash)
   if (cached !== undefined) return cached
+  const parsed = parseSecret(token)
+  if (!parsed) return null
   const row = await withTenant(db, parsed.tenantId, (trx) =>
     trx('api_keys as k')
       .leftJoin('roles as r', function () {
