@@ -55,12 +55,8 @@ export function coalescingRedisStore(redis: Redis, nameSpace: string) {
 
     incr(key: string, cb: Callback, timeWindow: number, _max?: number): void {
       const redisKey = this.prefix + key
+      // (A route with its own limit has its own store and keys: one key, one window.)
       let bucket = this.pending.get(redisKey)
-      if (bucket && bucket.timeWindow !== timeWindow) {
-        // A different window for the same key (a route's own limit): counted on its own.
-        void this.count(redisKey, timeWindow, [cb])
-        return
-      }
       if (!bucket) {
         this.pending.set(redisKey, (bucket = { timeWindow, callbacks: [] }))
         // At the end of this turn (after the I/O callbacks that read the other requests).
