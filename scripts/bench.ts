@@ -184,6 +184,19 @@ async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
   return { p99: gauge('nodejs_eventloop_lag_p99_seconds'), max: gauge('nodejs_eventloop_lag_max_seconds') }
 }
 
+/** The service's posting batches of one document so far (posting_batch_size on /metrics). */
+async function postingBatches(document: string): Promise<{ count: number; sum: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text()
+  const read = (part: string) => Number(text.match(new RegExp(`^posting_batch_size_${part}\\{document="${document}"\\} ([0-9.e+-]+)$`, 'm'))?.[1] ?? 0)
+  return { count: read('count'), sum: read('sum') }
+}
+
+/** Batches between two readings: how many, and requests per batch on average. */
+function batchesBetween(a: { count: number; sum: number }, b: { count: number; sum: number }): string {
+  const count = b.count - a.count
+  return `${count} batches, ${count ? ((b.sum - a.sum) / count).toFixed(1) : '–'} requests each on average`
+}
+
 function summary(name: string, r: autocannon.Result) {
   const ok = r['2xx']
   const rate = ok / r.duration
@@ -248,7 +261,9 @@ async function main(): Promise<void> {
 
     let n = 0
     const loadStartedAt = new Date()
+    const invoiceBatchesBefore = await postingBatches('invoice')
     const cpuBefore = cpuSeconds(server.pid)
+    const loadCpuBefore = process.cpuUsage() // this process: the load generator, on the same two cores
     const sessionsBefore = sessions(dbName)
     const walBefore = walCounters()
     const invoiceBody = () =>
@@ -263,12 +278,15 @@ async function main(): Promise<void> {
     const invoiceRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBody() }) }
     const invoices = summary('invoices', await run({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, requests: [invoiceRequest] }))
     const cpuAfter = cpuSeconds(server.pid)
+    const loadCpu = process.cpuUsage(loadCpuBefore)
+    const invoiceBatches = batchesBetween(invoiceBatchesBefore, await postingBatches('invoice'))
     const walAfter = walCounters()
     await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
     const sessionsOpened = sessions(dbName) - sessionsBefore
     const invoiceCount = invoices.rate * SECONDS
     const perInvoice = (k: 'service' | 'serviceKernel' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
+    const paymentBatchesBefore = await postingBatches('payment')
     const payments = summary(
       'payments (one customer)',
       await run({
@@ -281,6 +299,7 @@ async function main(): Promise<void> {
 
     // Outbox drain (worker running): from the end of the load until no event is left undispatched.
     const loadEndedAt = Date.now()
+    const paymentBatches = batchesBetween(paymentBatchesBefore, await postingBatches('payment'))
     const undispatched = () => Number(psqlValue(dbName, `select count(*) from events where dispatched_at is null`))
     const backlogAtEnd = undispatched()
     let drainMs: number | null = null
@@ -369,7 +388,8 @@ async function main(): Promise<void> {
     console.log(`invoices at 80 % of peak  ${paced.rate.toFixed(0)}/s of ${paced.offeredRate}/s offered evenly, p50 ${paced.p50} ms, p99 ${paced.p99} ms (ARCHITECTURE §12: p99 < 50 ms); ${loopOf(paced)}`)
     for (const l of lower) console.log(`invoices at ${Math.round(100 * l.fraction)} % of peak  ${l.rate.toFixed(0)}/s of ${l.offeredRate}/s offered evenly, p50 ${l.p50} ms, p99 ${l.p99} ms; ${loopOf(l)}`)
     console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)
-    console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened)`)
+    console.log(`posting batches       invoices: ${invoiceBatches}; payments: ${paymentBatches}`)
+    console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened), load generator ${((loadCpu.user + loadCpu.system) / invoiceCount).toFixed(0)} µs`)
     console.log(
       `WAL per invoice       ${((walAfter.bytes - walBefore.bytes) / invoiceCount / 1024).toFixed(1)} kB in ${((walAfter.records - walBefore.records) / invoiceCount).toFixed(0)} records, ${((walAfter.fpi - walBefore.fpi) / invoiceCount).toFixed(2)} full-page images (the worker's writes included; checkpoints come every max_wal_size of it)`,
     )

@@ -9,6 +9,11 @@ const line = (amount: number) => [{ description: 'Goods', quantity: 1, unit_amou
 
 t.test('invoice batches', async (t) => {
   const env = await setupTestEnv(t)
+  const invoiceBatches = async () => {
+    const text = (await env.app.inject({ method: 'GET', url: '/metrics' })).body
+    const read = (part: string) => Number(new RegExp(`^posting_batch_size_${part}\\{document="invoice"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
+    return { count: read('count'), sum: read('sum') }
+  }
 
   await t.test('concurrent invoices post together and each answers for itself', async (t) => {
     const tenant = await env.tenant()
@@ -30,7 +35,12 @@ t.test('invoice batches', async (t) => {
     reqs.push({ body: { customer: free[0], issue_date: '2026-09-15', lines: line(100) }, expect: 422, code: 'period_closed' })
     reqs.push({ body: { customer: free[1], currency: 'eur', lines: line(100) }, expect: 422, code: 'currency_mismatch' })
 
+    const batchesBefore = await invoiceBatches()
     const results = await Promise.all(reqs.map((r) => api.post('/v1/invoices', r.body)))
+    // The metric operators read batch sizes from: every request in one batch or another, fewer batches than requests.
+    const batchesAfter = await invoiceBatches()
+    t.equal(batchesAfter.sum - batchesBefore.sum, reqs.length, 'posting_batch_size counts every request once')
+    t.ok(batchesAfter.count - batchesBefore.count < reqs.length, `in fewer batches (${batchesAfter.count - batchesBefore.count}) than requests`)
     reqs.forEach((r, i) => {
       if (r.expect) t.equal(results[i].statusCode, r.expect, results[i].raw)
       if (r.code) t.equal(results[i].body.error.code, r.code)

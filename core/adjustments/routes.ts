@@ -14,7 +14,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function adjustmentRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent adjustments of a tenant post together (core/http/batch.ts).
-  const postAdjustment = batchedInTenant(createAdjustments, { status: 201, partition: (input) => input.customer })
+  const postAdjustment = batchedInTenant(createAdjustments, { document: 'adjustment', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateAdjustmentInput }>(
     '/adjustments',

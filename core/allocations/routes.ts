@@ -13,7 +13,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function allocationRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent allocations of a tenant post together (core/http/batch.ts).
-  const postAllocation = batchedInTenant(createAllocations, { status: 201, partition: (input) => input.source })
+  const postAllocation = batchedInTenant(createAllocations, { document: 'allocation', status: 201, partition: (input) => input.source })
 
   app.post<{ Body: CreateAllocationInput }>(
     '/allocations',

@@ -16,7 +16,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function creditNoteRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent credit notes of a tenant post together (core/http/batch.ts).
-  const postCreditNote = batchedInTenant(createCreditNotes, { status: 201, partition: (input) => input.customer })
+  const postCreditNote = batchedInTenant(createCreditNotes, { document: 'credit_note', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateCreditNoteInput }>(
     '/credit-notes',

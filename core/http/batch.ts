@@ -4,6 +4,7 @@ import { withTenant } from '../kernel/db/tenant'
 import type { Config } from '../kernel/config'
 import { AppError } from '../kernel/errors'
 import type { RequestContext } from '../kernel/context'
+import { postingMetrics } from '../ops/metrics'
 import { answer, Answer, claimIdempotencyKeys, idempotentRequest, IdempotentRequest, storeIdempotentResponses } from './tx'
 
 /**
@@ -46,6 +47,8 @@ interface TenantQueue<I> {
 }
 
 export interface BatchOptions<I> {
+  /** The document posted (the metrics' label: posting_batch_size). */
+  document: string
   /** Status of a new response. */
   status: number
   /**
@@ -75,6 +78,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
 
   async function runGroup(db: Db, ttlHours: number, tenantId: string, group: Pending<I>[]): Promise<void> {
     let answers: (Answer<unknown> | AppError)[]
+    postingMetrics.batchSize.observe({ document: opts.document }, group.length)
     try {
       answers = await withTenant(db, tenantId, async (trx) => {
         const out = await claimIdempotencyKeys(trx, tenantId, group.map((p) => p.claim))
@@ -98,6 +102,7 @@ export function batchedInTenant<I, O>(run: BatchRun<I, O>, opts: BatchOptions<I>
       // transaction rolled back). A lost connection may have lost the answer to a COMMIT that
       // succeeded, so those requests fail as a single one would, and the client retries with its key.
       if (group.length === 1 || !rolledBack(err)) return group.forEach((p) => p.reject(err))
+      postingMetrics.fallbacks.inc({ document: opts.document })
       await Promise.all(group.map((p) => runGroup(db, ttlHours, tenantId, [p])))
       return
     }

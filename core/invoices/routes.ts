@@ -23,7 +23,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function invoiceRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent invoice requests of a tenant post together (core/http/batch.ts).
-  const postInvoice = batchedInTenant(createInvoices, { status: 201, partition: (input) => input.customer })
+  const postInvoice = batchedInTenant(createInvoices, { document: 'invoice', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateInvoiceInput }>(
     '/invoices',

@@ -72,6 +72,27 @@ export function countErrorAnswer(code: string): void {
   httpErrors.inc({ code: code in CATALOG ? (code as ErrorCode) : 'internal_error' })
 }
 
+/**
+ * Group posting (core/http/batch.ts): requests written by one transaction, by document, and batches
+ * that failed as a whole and ran their requests again one by one. A batch's statements and commit
+ * are shared by its requests, so larger batches cost less per document.
+ */
+export const postingMetrics = {
+  batchSize: new Histogram({
+    name: 'posting_batch_size',
+    help: 'Requests posted by one transaction (group posting), by document',
+    labelNames: ['document'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
+    registers: [],
+  }),
+  fallbacks: new Counter({
+    name: 'posting_batch_fallbacks_total',
+    help: 'Posting batches that failed as a whole (nothing written), whose requests then ran one by one',
+    labelNames: ['document'] as const,
+    registers: [],
+  }),
+}
+
 export const notificationSends = new Counter({
   name: 'notifications_sent_total',
   help: 'Notification sends recorded, by outcome (sent, failed: retry due, dead: no more automatic retries)',
@@ -136,6 +157,8 @@ export const creditPolicyMetrics = {
 
 const SHARED: Metric<string>[] = [
   webhookDeliveries,
+  postingMetrics.batchSize,
+  postingMetrics.fallbacks,
   notificationSends,
   jobMetrics.processed,
   jobMetrics.wait,

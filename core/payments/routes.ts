@@ -20,7 +20,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function paymentRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent payments of a tenant post together (core/http/batch.ts).
-  const postPayment = batchedInTenant(createPayments, { status: 201, partition: (input) => input.customer })
+  const postPayment = batchedInTenant(createPayments, { document: 'payment', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreatePaymentInput }>(
     '/payments',

@@ -16,7 +16,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function refundRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent refunds of a tenant post together (core/http/batch.ts).
-  const postRefund = batchedInTenant(holdOverThreshold('refund.create', createRefunds), { status: 201, partition: (input) => input.customer })
+  const postRefund = batchedInTenant(holdOverThreshold('refund.create', createRefunds), { document: 'refund', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateRefundInput }>(
     '/refunds',

@@ -17,7 +17,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function saleRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent sales of a tenant post together (core/http/batch.ts).
-  const postSale = batchedInTenant(createSales, { status: 201, partition: (input) => input.customer })
+  const postSale = batchedInTenant(createSales, { document: 'sale', status: 201, partition: (input) => input.customer })
 
   app.post<{ Body: CreateSaleInput }>(
     '/sales',

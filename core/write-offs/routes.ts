@@ -16,7 +16,7 @@ const idParams = { type: 'object', required: ['id'], properties: { id: { type: '
 
 export async function writeOffRoutes(app: FastifyInstance): Promise<void> {
   // Concurrent write-offs of a tenant post together (core/http/batch.ts).
-  const postWriteOff = batchedInTenant(holdOverThreshold('write_off.create', createWriteOffs), { status: 201, partition: (input) => input.invoice })
+  const postWriteOff = batchedInTenant(holdOverThreshold('write_off.create', createWriteOffs), { document: 'write_off', status: 201, partition: (input) => input.invoice })
 
   app.post<{ Body: CreateWriteOffInput }>(
     '/write-offs',
