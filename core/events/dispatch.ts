@@ -1,4 +1,4 @@
-import { prepared, type Trx } from '../kernel/db/knex'
+import type { Trx } from '../kernel/db/knex'
 import { systemContext } from '../kernel/context'
 import { builtInAccess } from '../kernel/permissions'
 import { defineJob, withJobTenant, type JobContext, type JobDefinition } from '../jobs/queues'
@@ -43,7 +43,7 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
   const ctx = systemContext(tenantId, builtInAccess('admin'), `job_${job.jobId}`)
   const markDispatched = async (trx: Trx, events: EventRow[]) => {
     if (!events.length) return
-    const { rowCount } = await prepared(trx, `update events set dispatched_at = now() where tenant_id = ? and id = any(?::text[]) and dispatched_at is null`, [tenantId, events.map((e) => e.id)])
+    const { rowCount } = await trx.raw(`update events set dispatched_at = now() where tenant_id = ? and id = any(?::text[]) and dispatched_at is null`, [tenantId, events.map((e) => e.id)])
     result.dispatched += rowCount ?? 0
   }
 
