@@ -170,12 +170,17 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/** One scrape of the service's /metrics (it also resets the event-loop delay histogram: see below). */
+async function scrape(): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text()
+}
+
 /**
- * The service's event-loop delay since the last call, from its /metrics (prom-client's default
+ * The service's event-loop delay since the last scrape, from its /metrics (prom-client's default
  * metrics: a histogram of the delays, reset at each scrape), in ms.
  */
 async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text()
+  const text = await scrape()
   const gauge = (name: string) => {
     const m = text.match(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm'))
     if (!m) throw new Error(`no ${name} in /metrics`)
@@ -184,9 +189,8 @@ async function eventLoopDelay(): Promise<{ p99: number; max: number }> {
   return { p99: gauge('nodejs_eventloop_lag_p99_seconds'), max: gauge('nodejs_eventloop_lag_max_seconds') }
 }
 
-/** The service's posting batches of one document so far (posting_batch_size on /metrics). */
-async function postingBatches(document: string): Promise<{ count: number; sum: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text()
+/** The service's posting batches of one document so far, read off a scrape (posting_batch_size). */
+function postingBatches(text: string, document: string): { count: number; sum: number } {
   const read = (part: string) => Number(text.match(new RegExp(`^posting_batch_size_${part}\\{document="${document}"\\} ([0-9.e+-]+)$`, 'm'))?.[1] ?? 0)
   return { count: read('count'), sum: read('sum') }
 }
@@ -257,11 +261,11 @@ async function main(): Promise<void> {
     // every 15 minutes). Left to the scrape just before the evenly paced phase, the chain check of
     // the whole load (0.5 s of Postgres for 50,000 rows) fell on that phase's first second, which a
     // 20-second window weighs 45 times more than a 15-minute period does.
-    await eventLoopDelay()
+    const firstScrape = await scrape()
 
     let n = 0
     const loadStartedAt = new Date()
-    const invoiceBatchesBefore = await postingBatches('invoice')
+    const invoiceBatchesBefore = postingBatches(firstScrape, 'invoice')
     const cpuBefore = cpuSeconds(server.pid)
     const loadCpuBefore = process.cpuUsage() // this process: the load generator, on the same two cores
     const sessionsBefore = sessions(dbName)
@@ -279,14 +283,15 @@ async function main(): Promise<void> {
     const invoices = summary('invoices', await run({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, requests: [invoiceRequest] }))
     const cpuAfter = cpuSeconds(server.pid)
     const loadCpu = process.cpuUsage(loadCpuBefore)
-    const invoiceBatches = batchesBetween(invoiceBatchesBefore, await postingBatches('invoice'))
+    const afterInvoices = await scrape()
+    const invoiceBatches = batchesBetween(invoiceBatchesBefore, postingBatches(afterInvoices, 'invoice'))
     const walAfter = walCounters()
     await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
     const sessionsOpened = sessions(dbName) - sessionsBefore
     const invoiceCount = invoices.rate * SECONDS
     const perInvoice = (k: 'service' | 'serviceKernel' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
-    const paymentBatchesBefore = await postingBatches('payment')
+    const paymentBatchesBefore = postingBatches(afterInvoices, 'payment')
     const payments = summary(
       'payments (one customer)',
       await run({
@@ -299,7 +304,7 @@ async function main(): Promise<void> {
 
     // Outbox drain (worker running): from the end of the load until no event is left undispatched.
     const loadEndedAt = Date.now()
-    const paymentBatches = batchesBetween(paymentBatchesBefore, await postingBatches('payment'))
+    const paymentBatches = batchesBetween(paymentBatchesBefore, postingBatches(await scrape(), 'payment'))
     const undispatched = () => Number(psqlValue(dbName, `select count(*) from events where dispatched_at is null`))
     const backlogAtEnd = undispatched()
     let drainMs: number | null = null
@@ -337,7 +342,7 @@ async function main(): Promise<void> {
     // bursts: most of each second at full speed, then idle).
     const pacedAt = async (fraction: number) => {
       const rate = Math.max(1, Math.floor(fraction * invoices.rate))
-      await eventLoopDelay() // resets the service's event-loop delay histogram
+      await scrape() // resets the service's event-loop delay histogram
       const timeline: string[] = []
       const r = await pacedLoad({
         port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS,

@@ -83,8 +83,7 @@ export function coalescingRedisStore(redis: Redis, nameSpace: string) {
     /** A route with its own limit counts apart (as the plugin's RedisStore does). */
     child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): CoalescingRedisStore {
       const params = routeOptions as unknown as StoreParams // the plugin's types name the route's options; it passes its merged params
-      const method = params.routeInfo?.method
-      return new CoalescingRedisStore(params, `${this.prefix}${Array.isArray(method) ? method.join(',') : (method ?? '')}${params.routeInfo?.url ?? ''}-`)
+      return new CoalescingRedisStore(params, `${this.prefix}${params.routeInfo?.method ?? ''}${params.routeInfo?.url ?? ''}-`)
     }
   }
 }
