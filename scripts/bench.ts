@@ -6,7 +6,8 @@
  *    migrations, the API and the worker in one process, so the outbox relay and event dispatch run
  *    during the load; with BENCH_MODE=api, `dist/core/main.js api`, the API alone) on a new database and provisions a tenant,
  *    an API key and 200 customers;
- * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers;
+ * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers (closed loop,
+ *    by wrk: ./closed-load.ts; BENCH_LOAD=autocannon for the load generator of earlier figures);
  * 3. posts payments to one customer (the hot case: every posting locks the same balance row);
  * 4. with the worker running: times how long the outbox takes to drain after the load (until no
  *    event is left undispatched) and computes the commit-to-dispatch lag (events.created_at to
@@ -38,6 +39,7 @@ import type { AddressInfo } from 'node:net'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { pacedLoad } from './paced-load'
+import { closedLoad } from './closed-load'
 import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
 import { createDb } from '../core/kernel/db/knex'
 import { withTenant } from '../core/kernel/db/tenant'
@@ -56,6 +58,9 @@ if (!['start', 'api'].includes(MODE)) throw new Error(`BENCH_MODE must be start 
 /** Longest wait for the outbox to drain after the load. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_MS ?? 300_000)
 const WEBHOOKS = process.env.BENCH_WEBHOOKS === '1'
+/** The closed-loop phases' load generator: wrk (C, default) or autocannon (this process, as before 2026-12-03). */
+const LOAD = process.env.BENCH_LOAD ?? 'wrk'
+if (!['wrk', 'autocannon'].includes(LOAD)) throw new Error(`BENCH_LOAD must be wrk or autocannon, not '${LOAD}'`)
 const CUSTOMERS = 200
 const PORT = 3917
 const TOKEN = 'bench-platform-admin-token-0123456789'
@@ -201,11 +206,40 @@ function batchesBetween(a: { count: number; sum: number }, b: { count: number; s
   return `${count} batches, ${count ? ((b.sum - a.sum) / count).toFixed(1) : '–'} requests each on average`
 }
 
-function summary(name: string, r: autocannon.Result) {
-  const ok = r['2xx']
-  const rate = ok / r.duration
-  console.log(`${name}: ${ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors in ${r.duration.toFixed(1)} s → ${rate.toFixed(0)}/s, latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`)
-  return { rate, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors }
+interface ClosedPhase {
+  ok: number
+  rate: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+  /** The load generator's CPU over the phase, microseconds. */
+  loadCpuMicros: number
+}
+
+function report(name: string, r: Omit<ClosedPhase, 'rate'> & { duration: number }): ClosedPhase {
+  const rate = r.ok / r.duration
+  console.log(`${name}: ${r.ok} ok, ${r.non2xx} non-2xx, ${r.errors} errors in ${r.duration.toFixed(1)} s → ${rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms`)
+  return { ...r, rate }
+}
+
+/** autocannon's figures, in this process (its CPU is this process's over the run). */
+async function autocannonPhase(name: string, opts: autocannon.Options): Promise<ClosedPhase> {
+  const cpu = process.cpuUsage()
+  const r = await run(opts)
+  const used = process.cpuUsage(cpu)
+  return report(name, { ok: r['2xx'], duration: r.duration, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors, loadCpuMicros: used.user + used.system })
+}
+
+/** A closed-loop phase: each of CONNECTIONS connections posts `bodies` in turn for SECONDS, by BENCH_LOAD's generator. */
+async function closedPhase(name: string, headers: Record<string, string>, path: string, bodies: string[]): Promise<ClosedPhase> {
+  if (LOAD === 'autocannon') {
+    let n = 0
+    const request: autocannon.Request = { method: 'POST', path, headers, setupRequest: (req) => ({ ...req, body: bodies[n++ % bodies.length] }) }
+    return autocannonPhase(name, { url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, requests: [request] })
+  }
+  const r = await closedLoad({ port: PORT, path, headers, bodies, connections: CONNECTIONS, seconds: SECONDS })
+  return report(name, { ok: r.ok, duration: r.duration, p50: r.p50, p99: r.p99, non2xx: r.non2xx, errors: r.errors, loadCpuMicros: r.cpuMicros })
 }
 
 async function main(): Promise<void> {
@@ -223,6 +257,7 @@ async function main(): Promise<void> {
     })
   })
   if (WEBHOOKS) await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+  if (LOAD === 'wrk') execFileSync('bash', [path.join(__dirname, 'ensure-wrk.sh')], { stdio: 'inherit' })
   // As `npm start` runs it: the build (dist/), not the TypeScript sources under tsx.
   execFileSync('bash', [path.join(__dirname, 'build.sh')], { stdio: 'inherit' })
   let server: ChildProcess | null = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), path.join(__dirname, '..', 'dist', 'core', 'main.js'), MODE], {
@@ -267,40 +302,30 @@ async function main(): Promise<void> {
     const loadStartedAt = new Date()
     const invoiceBatchesBefore = postingBatches(firstScrape, 'invoice')
     const cpuBefore = cpuSeconds(server.pid)
-    const loadCpuBefore = process.cpuUsage() // this process: the load generator, on the same two cores
     const sessionsBefore = sessions(dbName)
     const walBefore = walCounters()
-    const invoiceBody = () =>
+    const invoiceBodyFor = (customer: string) =>
       JSON.stringify({
-        customer: customers[n++ % CUSTOMERS],
+        customer,
         lines: [
           { description: 'Espresso', quantity: 2, unit_amount: 350, tax_rate: '0.2' },
           { description: 'Croissant', quantity: 1, unit_amount: 280, tax_rate: '0.1', unit_cost: 90 },
           { description: 'Delivery', quantity: 1, unit_amount: 500 },
         ],
       })
-    const invoiceRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBody() }) }
-    const invoices = summary('invoices', await run({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, requests: [invoiceRequest] }))
+    const invoiceBody = () => invoiceBodyFor(customers[n++ % CUSTOMERS])
+    const invoices = await closedPhase('invoices', headers, '/v1/invoices', customers.map(invoiceBodyFor))
     const cpuAfter = cpuSeconds(server.pid)
-    const loadCpu = process.cpuUsage(loadCpuBefore)
     const afterInvoices = await scrape()
     const invoiceBatches = batchesBetween(invoiceBatchesBefore, postingBatches(afterInvoices, 'invoice'))
     const walAfter = walCounters()
     await new Promise((r) => setTimeout(r, 1000)) // session counts reach the statistics within a second
     const sessionsOpened = sessions(dbName) - sessionsBefore
-    const invoiceCount = invoices.rate * SECONDS
+    const invoiceCount = invoices.ok
     const perInvoice = (k: 'service' | 'serviceKernel' | 'postgres') => ((1e6 * (cpuAfter[k] - cpuBefore[k])) / invoiceCount).toFixed(0)
     const hot = customers[0]
     const paymentBatchesBefore = postingBatches(afterInvoices, 'payment')
-    const payments = summary(
-      'payments (one customer)',
-      await run({
-        url: `http://127.0.0.1:${PORT}`,
-        connections: CONNECTIONS,
-        duration: SECONDS,
-        requests: [{ method: 'POST', path: '/v1/payments', headers, body: JSON.stringify({ customer: hot, amount: 100, method: 'card' }) }],
-      }),
-    )
+    const payments = await closedPhase('payments (one customer)', headers, '/v1/payments', [JSON.stringify({ customer: hot, amount: 100, method: 'card' })])
 
     // Outbox drain (worker running): from the end of the load until no event is left undispatched.
     const loadEndedAt = Date.now()
@@ -358,9 +383,11 @@ async function main(): Promise<void> {
     const lower = []
     for (const f of PACED_ALSO) lower.push(await pacedAt(f))
     const paced = await pacedAt(0.8)
-    const bursts = summary(
+    let burstN = 0
+    const burstRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBodyFor(customers[burstN++ % CUSTOMERS]) }) }
+    const bursts = await autocannonPhase(
       'invoices at 80 % of peak, autocannon bursts',
-      await run({ url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, overallRate: paced.offeredRate, requests: [invoiceRequest] }),
+      { url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, overallRate: paced.offeredRate, requests: [burstRequest] },
     )
 
     // autocannon hangs up at the deadline; let the requests it left queued finish before stopping.
@@ -394,7 +421,7 @@ async function main(): Promise<void> {
     for (const l of lower) console.log(`invoices at ${Math.round(100 * l.fraction)} % of peak  ${l.rate.toFixed(0)}/s of ${l.offeredRate}/s offered evenly, p50 ${l.p50} ms, p99 ${l.p99} ms; ${loopOf(l)}`)
     console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)
     console.log(`posting batches       invoices: ${invoiceBatches}; payments: ${paymentBatches}`)
-    console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened), load generator ${((loadCpu.user + loadCpu.system) / invoiceCount).toFixed(0)} µs`)
+    console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened), load generator (${LOAD}) ${(invoices.loadCpuMicros / invoiceCount).toFixed(0)} µs`)
     console.log(
       `WAL per invoice       ${((walAfter.bytes - walBefore.bytes) / invoiceCount / 1024).toFixed(1)} kB in ${((walAfter.records - walBefore.records) / invoiceCount).toFixed(0)} records, ${((walAfter.fpi - walBefore.fpi) / invoiceCount).toFixed(2)} full-page images (the worker's writes included; checkpoints come every max_wal_size of it)`,
     )
