@@ -7,17 +7,18 @@
  *    during the load; with BENCH_MODE=api, `dist/core/main.js api`, the API alone) on a new database and provisions a tenant,
  *    an API key and 200 customers;
  * 2. posts 3-line invoices over HTTP with 64 connections spread over the 200 customers (closed loop,
- *    by wrk: ./closed-load.ts; BENCH_LOAD=autocannon for the load generator of earlier figures);
+ *    by wrk: ./wrk-load.ts; BENCH_LOAD=autocannon for the load generators of earlier figures);
  * 3. posts payments to one customer (the hot case: every posting locks the same balance row);
  * 4. with the worker running: times how long the outbox takes to drain after the load (until no
  *    event is left undispatched) and computes the commit-to-dispatch lag (events.created_at to
  *    events.dispatched_at) p99 over the events of the load;
  * 5. then posts invoices arriving evenly at 80 % of the peak rate of (2), for the latency below
- *    saturation (ARCHITECTURE §12: p99 < 50 ms at 80 % of peak; ./paced-load.ts), and the same rate
- *    as autocannon offers it (in bursts at the peak rate), to compare with earlier figures; with
- *    the evenly paced load it prints the load's own event-loop delay and the most requests it had
- *    outstanding at once, so a late load generator (it shares the two cores) is told apart from a
- *    late service;
+ *    saturation (ARCHITECTURE §12: p99 < 50 ms at 80 % of peak; ./wrk-load.ts, latency counted from
+ *    when each request was due), with how many requests were sent late because every connection was
+ *    busy; with BENCH_LOAD=autocannon by ./paced-load.ts instead (in this process: it prints the
+ *    load's own event-loop delay and the most requests it had outstanding, so a late load
+ *    generator is told apart from a late service), then the same rate as autocannon offers it (in
+ *    bursts at the peak rate), to compare with earlier figures;
  * 6. runs pgbench TPC-B-like (scale 10, 32 clients; and scale 1 for the hot case);
  * 7. prints invoices/s, payments/s, p99 latencies, the pgbench figures and the ratios, the drain
  *    time, the lag p99 and the service's largest RSS, and checks the ledger has no drift afterwards.
@@ -39,7 +40,7 @@ import type { AddressInfo } from 'node:net'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import autocannon from 'autocannon'
 import { pacedLoad } from './paced-load'
-import { closedLoad } from './closed-load'
+import { closedLoad, DUE, pacedLoad as wrkPacedLoad } from './wrk-load'
 import { appDatabaseUrl, loadConfig } from '../core/kernel/config'
 import { createDb } from '../core/kernel/db/knex'
 import { withTenant } from '../core/kernel/db/tenant'
@@ -304,9 +305,12 @@ async function main(): Promise<void> {
     const cpuBefore = cpuSeconds(server.pid)
     const sessionsBefore = sessions(dbName)
     const walBefore = walCounters()
-    const invoiceBodyFor = (customer: string) =>
+    // Every invoice carries a memo of the same length: the evenly paced load writes each request's
+    // due time there (./wrk-load.ts), the other phases sixteen zeros.
+    const invoiceBodyFor = (customer: string, due = '0'.repeat(16)) =>
       JSON.stringify({
         customer,
+        memo: `bench due ${due}`,
         lines: [
           { description: 'Espresso', quantity: 2, unit_amount: 350, tax_rate: '0.2' },
           { description: 'Croissant', quantity: 1, unit_amount: 280, tax_rate: '0.1', unit_cost: 90 },
@@ -314,7 +318,7 @@ async function main(): Promise<void> {
         ],
       })
     const invoiceBody = () => invoiceBodyFor(customers[n++ % CUSTOMERS])
-    const invoices = await closedPhase('invoices', headers, '/v1/invoices', customers.map(invoiceBodyFor))
+    const invoices = await closedPhase('invoices', headers, '/v1/invoices', customers.map((c) => invoiceBodyFor(c)))
     const cpuAfter = cpuSeconds(server.pid)
     const afterInvoices = await scrape()
     const invoiceBatches = batchesBetween(invoiceBatchesBefore, postingBatches(afterInvoices, 'invoice'))
@@ -368,27 +372,46 @@ async function main(): Promise<void> {
     const pacedAt = async (fraction: number) => {
       const rate = Math.max(1, Math.floor(fraction * invoices.rate))
       await scrape() // resets the service's event-loop delay histogram
-      const timeline: string[] = []
-      const r = await pacedLoad({
-        port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS,
-        onAnswer: TIMELINE ? (due, latency) => void timeline.push(`${due.toFixed(1)},${latency.toFixed(1)}`) : undefined,
-      })
-      if (TIMELINE) writeFileSync(`${TIMELINE}.${Math.round(100 * fraction)}.csv`, `due_epoch_ms,latency_ms\n${timeline.join('\n')}\n`)
+      const percent = Math.round(100 * fraction)
+      const timelineFile = TIMELINE ? `${TIMELINE}.${percent}.csv` : undefined
+      let r: { offered: number; ok: number; non2xx: number; errors: number; unanswered: number; rate: number; p50: number; p99: number; max: number }
+      let load: string
+      if (LOAD === 'wrk') {
+        const w = await wrkPacedLoad({
+          port: PORT, path: '/v1/invoices', headers, rate, seconds: SECONDS, connections: CONNECTIONS, timelineFile,
+          bodies: customers.map((c) => invoiceBodyFor(c, DUE)),
+        })
+        r = w
+        load = `sent late (every connection busy) ${w.late}, at most ${w.latest} ms; unanswered ${w.unanswered}; the load's CPU ${(w.cpuMicros / Math.max(1, w.ok)).toFixed(0)} µs per answer`
+      } else {
+        const timeline: string[] = []
+        const p = await pacedLoad({
+          port: PORT, path: '/v1/invoices', headers, body: invoiceBody, rate, seconds: SECONDS, connections: CONNECTIONS,
+          onAnswer: timelineFile ? (due, latency) => void timeline.push(`${due.toFixed(1)},${latency.toFixed(1)}`) : undefined,
+        })
+        if (timelineFile) writeFileSync(timelineFile, `due_epoch_ms,latency_ms\n${timeline.join('\n')}\n`)
+        r = { ...p, unanswered: 0 }
+        load = `most requests outstanding at once ${p.maxInFlight} (of ${CONNECTIONS} connections), the load's own event-loop delay p99 ${p.clientLoop.p99} ms, max ${p.clientLoop.max} ms`
+      }
       const loop = await eventLoopDelay()
       console.log(
-        `invoices at ${Math.round(100 * fraction)} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms; service event-loop delay p99 ${loop.p99} ms, max ${loop.max} ms; most requests outstanding at once ${r.maxInFlight} (of ${CONNECTIONS} connections), the load's own event-loop delay p99 ${r.clientLoop.p99} ms, max ${r.clientLoop.max} ms`,
+        `invoices at ${percent} % of peak, steady: ${r.ok} ok of ${r.offered}, ${r.non2xx} non-2xx, ${r.errors} errors → ${r.rate.toFixed(0)}/s, latency p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms; service event-loop delay p99 ${loop.p99} ms, max ${loop.max} ms; ${load}`,
       )
-      return { fraction, offeredRate: rate, loop, ...r }
+      return { fraction, offeredRate: rate, loop, load, ...r }
     }
     const lower = []
     for (const f of PACED_ALSO) lower.push(await pacedAt(f))
     const paced = await pacedAt(0.8)
-    let burstN = 0
-    const burstRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBodyFor(customers[burstN++ % CUSTOMERS]) }) }
-    const bursts = await autocannonPhase(
-      'invoices at 80 % of peak, autocannon bursts',
-      { url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, overallRate: paced.offeredRate, requests: [burstRequest] },
-    )
+    // With autocannon (earlier figures' generator), also the same rate as its `overallRate` offers it.
+    let bursts: ClosedPhase | null = null
+    if (LOAD === 'autocannon') {
+      let burstN = 0
+      const burstRequest: autocannon.Request = { method: 'POST', path: '/v1/invoices', headers, setupRequest: (req) => ({ ...req, body: invoiceBodyFor(customers[burstN++ % CUSTOMERS]) }) }
+      bursts = await autocannonPhase(
+        'invoices at 80 % of peak, autocannon bursts',
+        { url: `http://127.0.0.1:${PORT}`, connections: CONNECTIONS, duration: SECONDS, overallRate: paced.offeredRate, requests: [burstRequest] },
+      )
+    }
 
     // autocannon hangs up at the deadline; let the requests it left queued finish before stopping.
     if (MODE === 'api') await new Promise((r) => setTimeout(r, 2000))
@@ -416,10 +439,10 @@ async function main(): Promise<void> {
 
     console.log('\n== results ==')
     console.log(`invoices/s            ${invoices.rate.toFixed(0)}   (p99 ${invoices.p99} ms, non-2xx ${invoices.non2xx}, errors ${invoices.errors})`)
-    const loopOf = (r: typeof paced) => `service event-loop delay p99 ${r.loop.p99} ms, max ${r.loop.max} ms; the load's own p99 ${r.clientLoop.p99} ms, max ${r.clientLoop.max} ms; at most ${r.maxInFlight} requests outstanding`
+    const loopOf = (r: typeof paced) => `service event-loop delay p99 ${r.loop.p99} ms, max ${r.loop.max} ms; ${r.load}`
     console.log(`invoices at 80 % of peak  ${paced.rate.toFixed(0)}/s of ${paced.offeredRate}/s offered evenly, p50 ${paced.p50} ms, p99 ${paced.p99} ms (ARCHITECTURE §12: p99 < 50 ms); ${loopOf(paced)}`)
     for (const l of lower) console.log(`invoices at ${Math.round(100 * l.fraction)} % of peak  ${l.rate.toFixed(0)}/s of ${l.offeredRate}/s offered evenly, p50 ${l.p50} ms, p99 ${l.p99} ms; ${loopOf(l)}`)
-    console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)
+    if (bursts) console.log(`  in autocannon bursts    ${bursts.rate.toFixed(0)}/s, p50 ${bursts.p50} ms, p99 ${bursts.p99} ms (the peak rate most of each second: saturation latency)`)
     console.log(`posting batches       invoices: ${invoiceBatches}; payments: ${paymentBatches}`)
     console.log(`CPU per invoice       service ${perInvoice('service')} µs (kernel ${perInvoice('serviceKernel')}), postgres ${perInvoice('postgres')} µs (${sessionsOpened} connections opened), load generator (${LOAD}) ${(invoices.loadCpuMicros / invoiceCount).toFixed(0)} µs`)
     console.log(
@@ -440,7 +463,7 @@ async function main(): Promise<void> {
     }
     console.log(`service RSS max       ${rssMax.toFixed(0)} MB`)
     console.log(`ledger: ${counts.entries} entries, ${counts.lines} lines; drift: ${discrepancies.length ? JSON.stringify(discrepancies.slice(0, 5)) : 'none'}`)
-    if (discrepancies.length || invoices.non2xx || payments.non2xx || paced.non2xx || paced.errors || lower.some((l) => l.non2xx || l.errors) || bursts.non2xx || (MODE === 'start' && evaluatedMs === null)) process.exitCode = 1
+    if (discrepancies.length || invoices.non2xx || payments.non2xx || paced.non2xx || paced.errors || paced.unanswered || lower.some((l) => l.non2xx || l.errors || l.unanswered) || bursts?.non2xx || (MODE === 'start' && evaluatedMs === null)) process.exitCode = 1
   } finally {
     clearInterval(rssTimer)
     if (WEBHOOKS) receiver.close()
