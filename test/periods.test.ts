@@ -198,4 +198,27 @@ t.test('periods', async (t) => {
       if (!trx.isCompleted()) await trx.rollback()
     }
   })
+
+  await t.test('a period closed by another process while its dates are cached open is still refused', async (t) => {
+    // The service caches dates it found open for a few seconds (core/ledger/periods.ts); a close
+    // made elsewhere (here straight in the database, as another process's would be) is caught by
+    // the journal's trigger: the batch fails, each request alone answers period_closed, and
+    // requests for open dates in the same batch still post.
+    const sep = await api.post('/v1/periods', { type: 'monthly', start_date: '2026-09-01', end_date: '2026-09-30' })
+    t.equal(sep.statusCode, 201, sep.raw)
+    t.equal((await invoice('2026-09-10')).statusCode, 201, 'the date is now cached open')
+    await env.admin('accounting_periods').where({ tenant_id: tenant.uuid, id: sep.body.id }).update({ status: 'closed', closed_at: env.admin.fn.now() })
+    const before = await snapshot()
+    const [closedDay, openDay] = await Promise.all([invoice('2026-09-10'), invoice('2026-10-01')])
+    t.equal(closedDay.statusCode, 422, closedDay.raw)
+    t.equal(closedDay.body.error.code, 'period_closed')
+    t.equal(closedDay.body.error.param, 'posting_date')
+    t.equal(openDay.statusCode, 201, openDay.raw)
+    const after = await snapshot()
+    t.equal(after.invoices, before.invoices + 1, 'only the open day was posted')
+    t.equal(after.journal_entries, before.journal_entries + 1)
+    const again = await invoice('2026-09-11')
+    t.equal(again.statusCode, 422, 'the next one is refused too')
+    t.equal(again.body.error.code, 'period_closed')
+  })
 })

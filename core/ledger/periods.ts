@@ -6,6 +6,7 @@ import { recordAudit } from '../audit/service'
 import { emitEvent } from '../outbox/outbox'
 import { paginate, page } from '../kernel/pagination'
 import { checkLedger } from './integrity'
+import { afterCommit } from '../kernel/db/tenant'
 import type { CreatePeriodInput, ListPeriodsQuery, PeriodStatus, PeriodType } from '../periods/schemas'
 
 /**
@@ -120,6 +121,11 @@ async function transition(
   audit: { action: string; reason?: string },
 ) {
   const [row] = await trx('accounting_periods').where({ tenant_id: ctx.tenantId, id: before.id }).update(changes).returning('*')
+  if (row.status !== 'open') {
+    // Now, and once committed: a batch in between may have read the period still open.
+    evictOpenDates(ctx.tenantId)
+    afterCommit(trx, () => evictOpenDates(ctx.tenantId))
+  }
   const view = periodView(row)
   await recordAudit(trx, ctx, {
     action: audit.action,
@@ -164,16 +170,40 @@ export async function lockPeriod(trx: Trx, ctx: RequestContext, id: string) {
 }
 
 /**
+ * Dates of a tenant known to fall in no closed or locked period, cached per process for a few
+ * seconds, so a posting batch's pre-check costs no round trip (`tenant|date` → expiry). Only "open"
+ * is cached, and the pre-check is not the guard: the journal's insert trigger is. A close or lock in
+ * this process evicts the tenant's dates (evictOpenDates, after its commit); one in another process
+ * is found by the trigger, whose `period_closed` fails the batch (the plan then evicts them too),
+ * and each request rerun alone answers `period_closed`.
+ */
+const OPEN_DATES_TTL_MS = 5_000
+/** Past this many entries the cache is emptied (backdated imports touch many dates). */
+const OPEN_DATES_MAX = 10_000
+const openDates = new Map<string, number>()
+
+/** Forgets the dates of a tenant known to be open (a period of it closed or locked). */
+export function evictOpenDates(tenantId: string): void {
+  const prefix = `${tenantId}|`
+  for (const k of openDates.keys()) if (k.startsWith(prefix)) openDates.delete(k)
+}
+
+/**
  * The status of the closed or locked period `date` falls in, or null when it is open (or in no
  * period). A pre-check so a request can answer `period_closed` alone; the journal's insert trigger
  * is the authority (it takes the period FOR SHARE, so a close waits for postings in flight).
  */
 export async function closedPeriodOf(trx: Trx, tenantId: string, date: string): Promise<string | null> {
+  const key = `${tenantId}|${date}`
+  if ((openDates.get(key) ?? 0) > Date.now()) return null
   const row = await trx('accounting_periods')
     .where({ tenant_id: tenantId })
     .where('start_date', '<=', date)
     .where('end_date', '>=', date)
     .whereNot('status', 'open')
     .first('status')
-  return row?.status ?? null
+  if (row) return row.status
+  if (openDates.size >= OPEN_DATES_MAX) openDates.clear()
+  openDates.set(key, Date.now() + OPEN_DATES_TTL_MS)
+  return null
 }

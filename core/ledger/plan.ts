@@ -6,7 +6,7 @@ import { eventWrites, type OutboxEvent } from '../outbox/outbox'
 import { prepareSealing } from '../privacy/sealing'
 import { AppError } from '../kernel/errors'
 import { balanceWrites, buildEntry, entryWrites, type BuiltEntry, type PostingInput, type StagedBalanceChange } from './engine'
-import { closedPeriodOf } from './periods'
+import { closedPeriodOf, evictOpenDates } from './periods'
 
 /**
  * What a workflow will write, built in memory: lock → plan (every check, no writes) → one write.
@@ -209,7 +209,13 @@ export class Plan {
    */
   async write(trx: Trx): Promise<void> {
     for (const a of this.audits) await recordAudit(trx, a.ctx, a.entry)
-    await runWrites(trx, await this.writes(trx))
+    try {
+      await runWrites(trx, await this.writes(trx))
+    } catch (err) {
+      // A period closed by another process since its dates were cached open (see closedPeriodOf).
+      if ((err as { constraint?: string }).constraint === 'period_closed') evictOpenDates(this.tenantId)
+      throw err
+    }
     if (!this.announcements.length) return
     const events: OutboxEvent[] = []
     for (const a of this.announcements) events.push({ ctx: a.ctx, type: a.type, object: await a.view() })
