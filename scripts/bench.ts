@@ -59,7 +59,7 @@ if (!['start', 'api'].includes(MODE)) throw new Error(`BENCH_MODE must be start 
 /** Longest wait for the outbox to drain after the load. */
 const DRAIN_TIMEOUT_MS = Number(process.env.BENCH_DRAIN_TIMEOUT_MS ?? 300_000)
 const WEBHOOKS = process.env.BENCH_WEBHOOKS === '1'
-/** The closed-loop phases' load generator: wrk (C, default) or autocannon (this process, as before 2026-12-03). */
+/** The load generator: wrk (C, default) or autocannon and ./paced-load.ts (in this process: the generators of earlier figures). */
 const LOAD = process.env.BENCH_LOAD ?? 'wrk'
 if (!['wrk', 'autocannon'].includes(LOAD)) throw new Error(`BENCH_LOAD must be wrk or autocannon, not '${LOAD}'`)
 const CUSTOMERS = 200
