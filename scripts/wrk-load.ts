@@ -141,7 +141,7 @@ function setup(thread) setup0(thread); thread:set("start", START) end
 -- connection the next slot and waits until it is due; request() takes slots in the same order
 -- (timers fire in due order; late ones at once, in turn).
 local function due_of(k) return start + math.floor((id + k * THREADS) * 1000000 / RATE) end
-function init(args) promised = 0; taken = 0; n = 0; ok = 0; non2xx = 0; late = 0; latest = 0; lat = {}; dues = {} end
+function init(args) promised = 0; taken = 0; ok = 0; non2xx = 0; late = 0; latest = 0; lat = {}; dues = {} end
 function delay()
   if id + promised * THREADS >= TOTAL then return 3600000 end
   local wait = due_of(promised) - now_us()
@@ -153,9 +153,8 @@ function delay()
 end
 function request()
   local due = due_of(taken)
+  local p = parts[taken % #parts + 1]
   taken = taken + 1
-  n = n + 1
-  local p = parts[(n - 1) % #parts + 1]
   return wrk.format(nil, PATH, nil, p[1] .. string.format("%.0f", due) .. p[2])
 end
 function response(status, headers, body)
