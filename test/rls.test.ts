@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID as newIdUuid } from 'node:crypto'
-import type { Knex } from 'knex'
+import knexFactory, { type Knex } from 'knex'
 import { appDatabaseUrl } from '../core/kernel/config'
 import { createDb } from '../core/kernel/db/knex'
 import { APP_ROLE, PLATFORM_TABLE_MARK } from '../core/kernel/db/migration-helpers'
@@ -434,6 +434,33 @@ t.test('row-level security', async (t) => {
     t.equal(afterRollback.pid, inside.pid)
     t.notOk(afterRollback.tenant, 'and after a rollback')
     t.equal(afterRollback.visible, 0)
+  })
+
+  await t.test('the tenant scope travels with BEGIN, in one round trip; owners are escaped; other instances still get it', async (t) => {
+    const one = createDb(appDatabaseUrl(env.config), { poolMax: 1, preparedStatements: env.config.DB_PREPARED_STATEMENTS })
+    const plain = knexFactory({ client: 'pg', connection: appDatabaseUrl(env.config), pool: { min: 0, max: 1 } })
+    t.teardown(() => Promise.all([one.destroy(), plain.destroy()]))
+    const [a] = tenants
+    const sent: string[] = []
+    one.on('query', (q: { sql: string }) => sent.push(q.sql))
+    const probe = "select current_setting('app.tenant_id', true) as tenant, current_setting('app.owners', true) as owners, (select count(*) from customers)::int as visible"
+    const inside = (await withTenant(one, a.uuid, (trx) => trx.raw(probe))).rows[0]
+    t.strictSame(inside, { tenant: a.uuid, owners: null, visible: customerIds.get(a.uuid)!.length })
+    t.strictSame(sent, [`BEGIN; select set_config('app.tenant_id', '${a.uuid}', true)`, probe, 'COMMIT;'], 'three round trips: BEGIN with the scope, the work, COMMIT')
+
+    // A user label may hold a quote: it is a value, never SQL.
+    const owners = ['key_1', "o'brien; drop table customers; --"]
+    const scoped = (await withTenant(one, a.uuid, (trx) => trx.raw(probe), { owners })).rows[0]
+    t.equal(scoped.tenant, a.uuid)
+    t.equal(scoped.owners, owners.join(','), 'the owners arrive as written')
+    t.equal(scoped.visible, 0, 'and scope the rows (no customer of theirs)')
+
+    // A knex instance not made by createDb cannot send statements with BEGIN: the scope is the first statement instead.
+    const other = (await withTenant(plain, a.uuid, (trx) => trx.raw(probe))).rows[0]
+    t.strictSame(other, { tenant: a.uuid, owners: null, visible: customerIds.get(a.uuid)!.length })
+    // And a savepoint inside a tenant transaction sets its own scope too.
+    const nested = (await withTenant(one, a.uuid, (trx) => withTenant(trx as unknown as typeof one, a.uuid, (inner) => inner.raw(probe)))).rows[0]
+    t.equal(nested.tenant, a.uuid)
   })
 
   await t.test('platform tables: what the runtime role may do is what their policies say', async (t) => {

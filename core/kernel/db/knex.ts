@@ -40,7 +40,52 @@ export function createDb(
   })
   // A transaction's client is a clone sharing this config object, so `prepared()` finds it there too.
   if (opts.preparedStatements === false) unnamedConfigs.add((db.client as { config: object }).config)
+  sendStatementsWithBegin(db)
   return db
+}
+
+interface TransactionInternals {
+  begin(conn: unknown): Promise<unknown>
+  query(conn: unknown, sql: string): Promise<unknown>
+}
+interface ClientInternals {
+  transaction(container: unknown, config: { beginWith?: string } | undefined, outerTx: unknown): TransactionInternals
+}
+
+/** Knex instances whose transactions take `beginWith` (see transactionBeginningWith). */
+const beginWithClients = new WeakSet<object>()
+
+/**
+ * Lets transactions of `db` send statements with their BEGIN, in one simple-protocol message: one
+ * round trip instead of two for a transaction that must first set something (a tenant transaction
+ * scopes row-level security before anything else). Knex 3 builds every transaction with
+ * `client.transaction(container, config)` and sends BEGIN from the transaction's `begin(conn)`
+ * once a connection is acquired (always after an await, so replacing `begin` on the new
+ * transaction is in time); this wraps that constructor on this instance only.
+ */
+function sendStatementsWithBegin(db: Knex): void {
+  const client = db.client as unknown as ClientInternals
+  const make = client.transaction
+  client.transaction = function (this: ClientInternals, container, config, outerTx) {
+    const trx = make.call(this, container, config, outerTx)
+    const sql = config?.beginWith
+    if (sql) trx.begin = (conn) => trx.query(conn, `BEGIN; ${sql}`)
+    return trx
+  }
+  beginWithClients.add(db.client)
+}
+
+/**
+ * A transaction whose BEGIN carries `sql` (statements with no parameters: values inlined with
+ * pg.escapeLiteral) in the same round trip. On an instance not made by createDb, or inside a
+ * transaction (a savepoint has no BEGIN), `sql` runs as the transaction's first statement instead.
+ */
+export function transactionBeginningWith<T>(db: Knex, sql: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  if (!(db as Trx).isTransaction && beginWithClients.has(db.client)) return db.transaction(fn, { beginWith: sql } as Knex.TransactionConfig)
+  return db.transaction(async (trx) => {
+    await trx.raw(sql)
+    return fn(trx)
+  })
 }
 
 /** Makes `prepared()` send unnamed statements on `db` (for instances not made by createDb). */

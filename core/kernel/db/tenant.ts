@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto'
-import { prepared, type Db, type Trx } from './knex'
+import pg from 'pg'
+import { transactionBeginningWith, type Db, type Trx } from './knex'
 
 const RETRYABLE = new Set(['40001', '40P01'])
 const MAX_ATTEMPTS = 6
@@ -13,8 +14,8 @@ export interface TenantScope {
 }
 
 /**
- * The one way to open a tenant transaction: the first statement scopes row-level security to the
- * tenant with a transaction-local setting (never a session SET, which would leak across pooled
+ * The one way to open a tenant transaction: its first statement, sent with BEGIN in one round trip,
+ * scopes row-level security to the tenant with a transaction-local setting (never a session SET, which would leak across pooled
  * connections), with the caller's row scope when it has one. Deadlocks and serialization failures are retried with bounded, jittered backoff,
  * so `fn` must be free of side effects outside the transaction.
  */
@@ -22,11 +23,14 @@ export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => 
   if (!isUuid(tenantId)) throw new Error('withTenant: tenantId must be a uuid')
   const owners = scope.owners ? scope.owners.join(',') : null
   if (owners !== null && (!scope.owners!.length || scope.owners!.some((o) => !o || o.includes(',')))) throw new Error('withTenant: bad owners')
+  // Sent with BEGIN, in its round trip (values inlined: the tenant id is a checked uuid, the owners escaped).
+  const scoping =
+    owners === null
+      ? `select set_config('app.tenant_id', '${tenantId}', true)`
+      : `select set_config('app.tenant_id', '${tenantId}', true), set_config('app.owners', ${pg.escapeLiteral(owners)}, true)`
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(async (trx) => {
-        if (owners === null) await prepared(trx, "select set_config('app.tenant_id', ?, true)", [tenantId])
-        else await prepared(trx, "select set_config('app.tenant_id', ?, true), set_config('app.owners', ?, true)", [tenantId, owners])
+      return await transactionBeginningWith(db, scoping, async (trx) => {
         hooks.set(trx, [])
         const result = await fn(trx)
         for (const hook of hooks.get(trx)!) await hook()
