@@ -137,6 +137,25 @@ t.test('relay', async (t) => {
     await producerQueue('event-dispatch').empty()
   })
 
+  await t.test('dispatch: a consumer that wants none of the batch costs no transaction', async (t) => {
+    const ran: string[] = []
+    const elsewhere = defineEventConsumer({ name: 'test-elsewhere', interest: async () => ['test.other'], consume: async () => void ran.push('elsewhere') })
+    const all = defineEventConsumer({ name: 'test-all', consume: async (_trx, _ctx, batch) => void ran.push(...batch.map((e) => e.id)) })
+    const ids = await insertEvents(['test.ok', 'test.ok'])
+    const begins: string[] = []
+    const count = (q: { sql: string }) => void (/^BEGIN\b/.test(q.sql) && begins.push(q.sql))
+    env.db.on('query', count)
+    try {
+      const r = await dispatchEvents({ tenantId: tenant.uuid, jobId: 'test-none', db: env.db }, ids, [elsewhere, all])
+      t.match(r, { events: 2, dispatched: 2, ran: { 'test-all': 2 } })
+    } finally {
+      env.db.off('query', count)
+    }
+    t.same(ran, ids, 'only the consumer that wants them ran')
+    t.equal(begins.length, 2, 'two transactions: reading the batch, and the last consumer (which marks it dispatched)')
+    t.equal((await events(ids)).filter((e) => e.dispatched_at).length, 2)
+  })
+
   await t.test('dispatch: a batch per consumer transaction; an event that fails holds up only itself', async (t) => {
     const seen: string[][] = []
     const picky = defineEventConsumer({

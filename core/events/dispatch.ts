@@ -54,9 +54,10 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
    * One consumer over `batch` in one transaction: claim the events of the types it wants, consume
    * the claimed, mark the whole batch when last.
    */
-  const runBatch = (consumer: EventConsumer, wants: (e: EventRow) => boolean, batch: EventRow[], last: boolean) =>
-    withJobTenant(job, async (trx) => {
-      const wanted = batch.filter(wants)
+  const runBatch = async (consumer: EventConsumer, wants: (e: EventRow) => boolean, batch: EventRow[], last: boolean) => {
+    const wanted = batch.filter(wants)
+    if (!wanted.length && !last) return // nothing to claim or mark: no transaction
+    await withJobTenant(job, async (trx) => {
       if (wanted.length) {
         const { rows } = await trx.raw(
           `insert into consumed_events (tenant_id, consumer, event_id)
@@ -70,6 +71,7 @@ export async function dispatchEvents(job: Pick<JobContext, 'tenantId' | 'jobId'>
       }
       if (last) await markDispatched(trx, batch)
     })
+  }
 
   // The events still to dispatch, read once (in created_at order), and what each consumer wants of
   // this tenant now (its `interest`): a consumer gets only the events of its types.
