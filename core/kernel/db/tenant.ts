@@ -15,9 +15,10 @@ export interface TenantScope {
 
 /**
  * The one way to open a tenant transaction: its first statement, sent with BEGIN in one round trip,
- * scopes row-level security to the tenant with a transaction-local setting (never a session SET, which would leak across pooled
- * connections), with the caller's row scope when it has one. Deadlocks and serialization failures are retried with bounded, jittered backoff,
- * so `fn` must be free of side effects outside the transaction.
+ * scopes row-level security to the tenant with a transaction-local setting (never a session SET,
+ * which would leak across pooled connections), with the caller's row scope when it has one.
+ * Deadlocks and serialization failures are retried with bounded, jittered backoff, so `fn` must be
+ * free of side effects outside the transaction.
  */
 export async function withTenant<T>(db: Db, tenantId: string, fn: (trx: Trx) => Promise<T>, scope: TenantScope = {}): Promise<T> {
   if (!isUuid(tenantId)) throw new Error('withTenant: tenantId must be a uuid')
