@@ -443,9 +443,10 @@ t.test('row-level security', async (t) => {
     const [a] = tenants
     const sent: string[] = []
     one.on('query', (q: { sql: string }) => sent.push(q.sql))
-    const probe = "select current_setting('app.tenant_id', true) as tenant, current_setting('app.owners', true) as owners, (select count(*) from customers)::int as visible"
+    // No owners reads as null on a session that never set them, '' on one that did in an earlier transaction.
+    const probe = "select current_setting('app.tenant_id', true) as tenant, coalesce(current_setting('app.owners', true), '') as owners, (select count(*) from customers)::int as visible"
     const inside = (await withTenant(one, a.uuid, (trx) => trx.raw(probe))).rows[0]
-    t.strictSame(inside, { tenant: a.uuid, owners: null, visible: customerIds.get(a.uuid)!.length })
+    t.strictSame(inside, { tenant: a.uuid, owners: '', visible: customerIds.get(a.uuid)!.length })
     t.strictSame(sent, [`BEGIN; select set_config('app.tenant_id', '${a.uuid}', true)`, probe, 'COMMIT;'], 'three round trips: BEGIN with the scope, the work, COMMIT')
 
     // A user label may hold a quote: it is a value, never SQL.
@@ -457,7 +458,7 @@ t.test('row-level security', async (t) => {
 
     // A knex instance not made by createDb cannot send statements with BEGIN: the scope is the first statement instead.
     const other = (await withTenant(plain, a.uuid, (trx) => trx.raw(probe))).rows[0]
-    t.strictSame(other, { tenant: a.uuid, owners: null, visible: customerIds.get(a.uuid)!.length })
+    t.strictSame(other, { tenant: a.uuid, owners: '', visible: customerIds.get(a.uuid)!.length })
     // And a savepoint inside a tenant transaction sets its own scope too.
     const nested = (await withTenant(one, a.uuid, (trx) => withTenant(trx as unknown as typeof one, a.uuid, (inner) => inner.raw(probe)))).rows[0]
     t.equal(nested.tenant, a.uuid)
