@@ -143,7 +143,8 @@ t.test('relay', async (t) => {
     const all = defineEventConsumer({ name: 'test-all', consume: async (_trx, _ctx, batch) => void ran.push(...batch.map((e) => e.id)) })
     const ids = await insertEvents(['test.ok', 'test.ok'])
     const begins: string[] = []
-    const count = (q: { sql: string }) => void (/^BEGIN\b/.test(q.sql) && begins.push(q.sql))
+    // This tenant's transactions (the scope travels with BEGIN).
+    const count = (q: { sql: string }) => void (/^BEGIN\b/.test(q.sql) && q.sql.includes(tenant.uuid) && begins.push(q.sql))
     env.db.on('query', count)
     try {
       const r = await dispatchEvents({ tenantId: tenant.uuid, jobId: 'test-none', db: env.db }, ids, [elsewhere, all])
