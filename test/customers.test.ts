@@ -548,3 +548,35 @@ t.test('customers', async (t) => {
     t.same(await counts(env), { ...before, audit: before.audit + 1 }, 'only the auditor key creation was written')
   })
 })
+
+// Every row that names a customer has a foreign key to customers (tenant_id, id), and Postgres
+// checks it with the query below (ri_triggers.c), planned once per connection and kept while the
+// table's statistics stand still: planned while a tenant had few customers and none were analyzed,
+// that plan once read the tenant's customers through the name index, every one of them per check,
+// so a 100,000-customer import got slower with each row (migration 20261227000010).
+t.test('a foreign-key check reads the one customer it names, even when planned on a nearly empty table', async (t) => {
+  const env = await setupTestEnv(t)
+  const tenant = await env.tenant()
+  const customersScan = (plan: any): any =>
+    plan['Relation Name'] === 'customers' ? plan : (plan.Plans ?? []).map(customersScan).find(Boolean)
+  const plan = await env.admin.transaction(async (trx) => {
+    await trx.raw('set local plan_cache_mode = force_generic_plan')
+    await trx.raw(
+      `prepare fk_check(uuid, text) as select 1 from only public.customers x
+        where tenant_id operator(pg_catalog.=) $1 and id operator(pg_catalog.=) $2 for key share of x`,
+    )
+    // EXECUTE takes no bound parameters: the tenant's uuid (ours) is written in.
+    await trx.raw(`explain execute fk_check('${tenant.uuid}', 'cus_none')`) // the plan is made now, and kept
+    await trx.raw(
+      `insert into customers (tenant_id, id, name, currency)
+       select ?, 'cus_fk' || lpad(g::text, 5, '0'), 'Customer ' || g, 'usd' from generate_series(1, 2000) g`,
+      [tenant.uuid],
+    )
+    const { rows } = await trx.raw(`explain (analyze, format json) execute fk_check('${tenant.uuid}', 'cus_fk01000')`)
+    await trx.raw('deallocate fk_check')
+    return customersScan(rows[0]['QUERY PLAN'][0].Plan)
+  })
+  t.equal(plan['Index Name'], 'customers_pkey', `the primary key serves the check (${plan['Node Type']} ${plan['Index Name'] ?? ''})`)
+  t.equal(plan['Actual Rows'], 1)
+  t.equal(plan['Rows Removed by Filter'] ?? 0, 0, 'no other customer of the tenant read')
+})

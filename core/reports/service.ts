@@ -56,7 +56,7 @@ const AGED_SQL = `with ${openItemSumsCte()}, credits as (
          full join credits u on u.customer_id = o.customer_id
      ), ranked as (
        select id, name, currency, (row_number() over (order by name collate "und-x-icu", id collate "und-x-icu"))::int as rank
-         from customers where tenant_id = :t
+         from customers where tenant_id = :t and name is not null -- every customer: the name index's predicate (migration 20261227000010)
      )
      select c.rank, c.id, c.name, c.currency, aged.v
        from ranked c
